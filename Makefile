@@ -1,0 +1,138 @@
+# mpx: plain GNU Makefile (see docs/design.md, "Build").
+#
+#   make                 libmpx.a, libmpx.so, tests, examples
+#   make check           run the test suite (START=fork|spawn|forkserver|all)
+#   make SANITIZE=address,undefined check
+#   make SANITIZE=thread check
+#   make valgrind        fast subset under valgrind
+#   make install PREFIX=/usr/local DESTDIR=
+#   make demo            run the demonstration
+#   make bench           run every benchmark group, rewrite bench/RESULTS.md
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+CC       ?= cc
+SANITIZE ?=
+START    ?= fork
+JOBS     ?= 2
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Werror
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
+              -D_GNU_SOURCE -DMPX_BUILDING -Iinclude -Isrc
+LDLIBS   := -lcrypto -pthread -ldl
+
+BUILD ?= build
+ifneq ($(SANITIZE),)
+  BUILD := build-$(subst $(comma),-,$(SANITIZE))
+  ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+  SAN_LDFLAGS := -fsanitize=$(SANITIZE)
+endif
+comma := ,
+
+SRCS     := $(sort $(wildcard src/core/*.c src/posix/*.c src/linux/*.c))
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
+HEADERS  := $(wildcard include/*.h include/mpx/*.h)
+
+TEST_SRCS := $(sort $(wildcard test/test_*.c))
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/test/runner.o
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+LIB_A    := $(BUILD)/libmpx.a
+LIB_SO   := $(BUILD)/libmpx.so.$(VERSION)
+SONAME   := libmpx.so.$(VERSION_MAJOR)
+
+.PHONY: all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check
+
+all: lib tests examples
+
+lib: $(LIB_A) $(LIB_SO) $(BUILD)/mpx.pc
+
+$(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*/*.h) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+$(LIB_A): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf libmpx.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libmpx.so
+
+$(BUILD)/mpx.pc: mpx.pc.in Makefile | $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Tests and examples link the static library: the spawn start method
+# re-executes the program, which must find the library without LD_LIBRARY_PATH.
+tests: $(BUILD)/test/mpx_test $(BUILD)/test/mpx_test_helper
+
+$(BUILD)/test/mpx_test: $(TEST_OBJS) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $(TEST_OBJS) $(LIB_A) $(SAN_LDFLAGS) $(LDLIBS)
+
+# A second executable linking mpx, used by set_executable tests.
+$(BUILD)/test/mpx_test_helper: test/helper/helper_main.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(SAN_LDFLAGS) $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/%: examples/%.c $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(SAN_LDFLAGS) $(LDLIBS) -lm
+
+# Run the suite. START selects the start method (fork, spawn, forkserver, all).
+check test: tests examples
+	MPX_BUILD=$(BUILD) test/run-tests --start $(START) --jobs $(JOBS)
+
+valgrind: tests
+	MPX_BUILD=$(BUILD) test/run-valgrind
+
+demo: examples
+	MPX_BUILD=$(BUILD) examples/run-demo
+
+bench:
+	bench/run all --write-results
+
+fuzz:
+	$(MAKE) -C fuzz
+
+# Headers compile standalone with strict C11 and as C++.
+headers-check:
+	@for h in include/mpx.h $(wildcard include/mpx/*.h); do \
+	  echo "#include \"$$h\"" | $(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -x c -fsyntax-only - || exit 1; \
+	  echo "#include \"$$h\"" | c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ -fsyntax-only - || exit 1; \
+	done; echo "headers ok"
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR)/mpx $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/mpx.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/mpx/*.h $(DESTDIR)$(INCLUDEDIR)/mpx/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libmpx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmpx.so
+	install -m 644 $(BUILD)/mpx.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/mpx $(DESTDIR)$(INCLUDEDIR)/mpx.h
+	rm -f $(DESTDIR)$(LIBDIR)/libmpx.* $(DESTDIR)$(PKGCONFIGDIR)/mpx.pc
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,404 @@
+/*
+ * mpx/process.h - processes (Python: multiprocessing.Process and the
+ * module functions current_process, parent_process, active_children,
+ * cpu_count; seed items PROC-01..33, MISC-01..04, GUIDE-04).
+ *
+ * A process runs a target function with a typed argument list. Targets and
+ * arguments must cross a process boundary: under fork the child is a copy,
+ * under spawn and forkserver (context.h) the child is a fresh program that
+ * receives the arguments as bytes and descriptors. The same target code
+ * works under every start method.
+ *
+ *     static int hello(const mpx_args *a) {
+ *         printf("hello %s\n", mpx_args_str(a, 0));
+ *         return 0;
+ *     }
+ *     mpx_args *a; mpx_args_create(&a); mpx_args_add_str(a, "bob");
+ *     mpx_process *p; mpx_process_create(&p, hello, a, NULL);
+ *     mpx_process_start(p); mpx_process_join(p, MPX_FOREVER);
+ */
+#ifndef MPX_PROCESS_H
+#define MPX_PROCESS_H
+
+#include "common.h"
+
+#include <sys/types.h>
+
+MPX_BEGIN_DECLS
+
+typedef struct mpx_process mpx_process;
+typedef struct mpx_args mpx_args;
+typedef struct mpx_context mpx_context;
+
+/* ---------------------------------------------------------------------
+ * Typed argument lists (Python: args=(...)). Values are copied in; fds
+ * are duplicated; objects (locks, queues, connections, shared arrays ...)
+ * are referenced and must stay alive until the process has started.
+ * ------------------------------------------------------------------- */
+
+enum mpx_arg_type {
+    MPX_ARG_NONE = 0, /* index out of range */
+    MPX_ARG_INT = 1,
+    MPX_ARG_DOUBLE = 2,
+    MPX_ARG_STR = 3,
+    MPX_ARG_BYTES = 4,
+    MPX_ARG_FD = 5,
+    MPX_ARG_OBJECT = 6
+};
+
+/*
+ * mpx_args_create - an empty argument list. Returns 0 or -ENOMEM.
+ *
+ * Threads: an args object is not thread-safe; use it from one thread.
+ * Fork:    a fork child sees a copy.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_args_create(mpx_args **out);
+
+/*
+ * mpx_args_destroy - free a list and the descriptors it duplicated.
+ * NULL does nothing.
+ *
+ * Threads: not thread-safe (one owner).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API void mpx_args_destroy(mpx_args *a);
+
+/*
+ * mpx_args_add_int / _double / _str / _bytes / _fd / _object - append one
+ * value. Strings and byte blocks are copied (str must be NUL-terminated;
+ * bytes may be NULL when len is 0). add_fd duplicates fd (the caller keeps
+ * its own); the child receives a descriptor open on the same file.
+ * add_object takes any mpx object that can be shared with a child (Lock,
+ * Queue, Connection, Value, Array ...): under fork the child uses the
+ * inherited object, under spawn/forkserver a re-opened one.
+ * Return 0, -ENOMEM, -EBADF (bad fd) or MPX_EINVAL (NULL str, an object
+ * that cannot be shared).
+ *
+ * Threads: not thread-safe (one owner).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_args_add_int(mpx_args *a, int64_t v);
+MPX_API int mpx_args_add_double(mpx_args *a, double v);
+MPX_API int mpx_args_add_str(mpx_args *a, const char *s);
+MPX_API int mpx_args_add_bytes(mpx_args *a, const void *p, size_t len);
+MPX_API int mpx_args_add_fd(mpx_args *a, int fd);
+MPX_API int mpx_args_add_object(mpx_args *a, void *object);
+
+/*
+ * mpx_args_count / mpx_args_type - number of values; type of value i
+ * (MPX_ARG_NONE when i is out of range).
+ *
+ * Threads: safe for concurrent readers.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API size_t mpx_args_count(const mpx_args *a);
+MPX_API int mpx_args_type(const mpx_args *a, size_t i);
+
+/*
+ * mpx_args_get_int / _double / _str / _bytes / _fd / _object - read value
+ * i. Return 0, or MPX_EINVAL when i is out of range or the value has
+ * another type. Strings and bytes point into the list (valid while it
+ * lives). get_fd gives a descriptor owned by the list. get_object gives the
+ * object and, when type_name is not NULL, checks that the object is of that
+ * type ("lock", "queue", "connection" ...).
+ *
+ * Threads: safe for concurrent readers.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_args_get_int(const mpx_args *a, size_t i, int64_t *out);
+MPX_API int mpx_args_get_double(const mpx_args *a, size_t i, double *out);
+MPX_API int mpx_args_get_str(const mpx_args *a, size_t i, const char **out);
+MPX_API int mpx_args_get_bytes(const mpx_args *a, size_t i, const void **out, size_t *len);
+MPX_API int mpx_args_get_fd(const mpx_args *a, size_t i, int *out);
+MPX_API int mpx_args_get_object(const mpx_args *a, size_t i, const char *type_name, void **out);
+
+/*
+ * Convenience readers for targets: the value, or 0 / 0.0 / NULL / -1 when
+ * i is out of range or of another type.
+ *
+ * Threads: safe for concurrent readers.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int64_t mpx_args_int(const mpx_args *a, size_t i);
+MPX_API double mpx_args_double(const mpx_args *a, size_t i);
+MPX_API const char *mpx_args_str(const mpx_args *a, size_t i);
+MPX_API int mpx_args_fd(const mpx_args *a, size_t i);
+MPX_API void *mpx_args_object(const mpx_args *a, size_t i);
+
+/* ---------------------------------------------------------------------
+ * Process
+ * ------------------------------------------------------------------- */
+
+/*
+ * A target: runs in the child. Its return value is the exit code:
+ * 0 (normal), N > 0 (exitcode N, like sys.exit(N)); a negative value is an
+ * error (an mpx code or -errno): the child prints "Process <name>: <error
+ * text>" to stderr and exits with code 1, as Python does for an uncaught
+ * exception (PROC-16, PROC-17).
+ */
+typedef int (*mpx_target_fn)(const mpx_args *args);
+
+/*
+ * The "subclass" form (PROC-02, CV-9): a run callback that receives the
+ * process object and user data. When udata_size is not 0 the udata bytes
+ * are copied into the child (works under every start method); when it is
+ * 0 the udata pointer is passed as it is, which only means something under
+ * fork (start fails with MPX_ECONTEXT for a non-NULL pointer under spawn
+ * and forkserver).
+ */
+typedef int (*mpx_run_fn)(mpx_process *self, const mpx_args *args, void *udata);
+
+enum mpx_daemon {
+    MPX_DAEMON_INHERIT = 0, /* the creating process's daemon flag (PROC-04) */
+    MPX_DAEMON_NO = 1,
+    MPX_DAEMON_YES = 2
+};
+
+typedef struct mpx_process_opts {
+    const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
+    int daemon;         /* enum mpx_daemon */
+    mpx_context *ctx;   /* NULL: the default context */
+    mpx_run_fn run;     /* overrides target when set */
+    void *udata;        /* see mpx_run_fn */
+    size_t udata_size;
+} mpx_process_opts;
+
+/*
+ * mpx_process_create - a process object, not yet started (PROC-01). target
+ * may be NULL when opts->run is set, or to make a process that does
+ * nothing. args may be NULL (no arguments); it is copied. opts may be NULL.
+ * Returns 0, -ENOMEM, or MPX_EINVAL.
+ *
+ * Threads: safe.
+ * Fork:    the object belongs to the process that created it (PROC-24); a
+ *          fork child must not start or join its parent's objects.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mpx_args *args,
+                               const mpx_process_opts *opts);
+
+/*
+ * mpx_process_start - start the child (PROC-06). At most once. Reaps
+ * finished children first (GUIDE-04).
+ * Returns 0; MPX_ESTATE when already started, when called from a
+ * process other than the creator, or from a daemonic process (PROC-12);
+ * MPX_ECLOSED after close; MPX_ECONTEXT when an argument object belongs to
+ * an incompatible context; MPX_ERESOLVE when the target cannot be found by
+ * the child (spawn/forkserver); -errno from fork/spawn.
+ *
+ * Threads: safe (a process object may be shared by threads; calls on one
+ *          object are serialised).
+ * Fork:    under the fork start method the child is a copy of this process
+ *          taken inside this call; only the calling thread exists in it.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_process_start(mpx_process *p);
+
+/*
+ * mpx_process_join - wait until the process ends, at most timeout
+ * (PROC-07). Returns 0 when it has ended (exitcode is then set),
+ * MPX_ETIMEDOUT when it is still running, MPX_ESTATE when it was never
+ * started or p is the current process, MPX_ECLOSED after close. Joinable
+ * any number of times.
+ *
+ * Threads: safe; several threads may join the same process.
+ * Fork:    only the creating process may join (MPX_ESTATE otherwise).
+ * Signals: retries EINTR against the deadline.
+ */
+MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout);
+
+/*
+ * mpx_process_is_alive - 1 from start until the child ends, else 0; reaps
+ * a finished child (PROC-09). MPX_ECLOSED after close.
+ *
+ * Threads: safe.
+ * Fork:    the current process object of a child reports 1.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_process_is_alive(mpx_process *p);
+
+/*
+ * mpx_process_exitcode - 1 and *code set when the process has ended
+ * (0 normal return; N for return N or mpx_exit(N); 1 for a failing
+ * target; -N when killed by signal N; PROC-16); 0 when it has not
+ * (Python's None: not started or still running). MPX_ECLOSED after close.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_process_exitcode(mpx_process *p, int *code);
+
+/*
+ * mpx_process_pid - the child's pid; 0 before start (PROC-15).
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API pid_t mpx_process_pid(const mpx_process *p);
+
+/*
+ * mpx_process_sentinel - a descriptor that becomes readable when the
+ * process ends (PROC-19): a pidfd on Linux, the read end of a pipe
+ * elsewhere. Owned by the process object; use it with poll() or mpx_wait().
+ * Returns the fd, MPX_ESTATE before start, MPX_ECLOSED after close.
+ *
+ * Threads: safe.
+ * Fork:    the descriptor is CLOEXEC and belongs to the creating process.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_process_sentinel(mpx_process *p);
+
+/*
+ * mpx_process_terminate / mpx_process_kill - send SIGTERM / SIGKILL
+ * (PROC-20, PROC-22). Exit handlers of the child do not run; its own
+ * children are not signalled (daemonic ones die with it: see
+ * mpx_process_opts). Nothing happens when the process has already ended.
+ * Return 0, MPX_ESTATE before start, MPX_ECLOSED after close.
+ *
+ * Threads: safe.
+ * Fork:    only the creating process.
+ * Signals: async-signal-safe only in the sense of kill(2); not for use in
+ *          handlers.
+ */
+MPX_API int mpx_process_terminate(mpx_process *p);
+MPX_API int mpx_process_kill(mpx_process *p);
+
+/*
+ * mpx_process_close - release the object's resources (PROC-23): sentinel,
+ * copied arguments. MPX_ESTATE while the process is running (nothing is
+ * released). After close most calls return MPX_ECLOSED. Closing twice is 0.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_process_close(mpx_process *p);
+
+/*
+ * mpx_process_destroy - free the object. A running child is not stopped:
+ * the library keeps track of it, so active_children and the exit handlers
+ * still reap it. NULL does nothing. Do not destroy the objects returned by
+ * mpx_current_process / mpx_parent_process.
+ *
+ * Threads: no other thread may use p at the same time.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API void mpx_process_destroy(mpx_process *p);
+
+/*
+ * Name (PROC-08), daemon flag (PROC-10), authkey (PROC-18).
+ * mpx_process_name returns the name (owned by the object). set_name copies
+ * it (MPX_EINVAL for NULL). set_daemon is MPX_ESTATE after start.
+ * mpx_process_authkey copies up to cap bytes into key and returns the key's
+ * length; set_authkey copies 1..1024 bytes (MPX_EINVAL otherwise). The main
+ * process's key is 32 random bytes; a new process inherits its creator's.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API const char *mpx_process_name(const mpx_process *p);
+MPX_API int mpx_process_set_name(mpx_process *p, const char *name);
+MPX_API int mpx_process_daemon(const mpx_process *p);
+MPX_API int mpx_process_set_daemon(mpx_process *p, int daemon);
+MPX_API int mpx_process_authkey(const mpx_process *p, void *key, size_t cap);
+MPX_API int mpx_process_set_authkey(mpx_process *p, const void *key, size_t len);
+
+/*
+ * mpx_process_describe - Python's repr (PROC-25) as a new string:
+ * "<Process name='Process-1' parent=123 initial>", "... pid=456 parent=123
+ * started daemon>", "... stopped exitcode=-SIGTERM>" ("stopped[SIGTERM]"
+ * state). Free it with mpx_free. NULL on allocation failure.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API char *mpx_process_describe(mpx_process *p);
+
+/*
+ * mpx_process_state - "initial", "started", "stopped" or "closed".
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API const char *mpx_process_state(mpx_process *p);
+
+/* ---------------------------------------------------------------------
+ * Module functions
+ * ------------------------------------------------------------------- */
+
+/*
+ * mpx_current_process - the object for the current process (MISC-03):
+ * "MainProcess" in the main program, the child's own object in a child.
+ * Owned by the library; never NULL.
+ *
+ * Threads: safe.
+ * Fork:    in a fork child, the child's object.
+ * Signals: not async-signal-safe.
+ */
+MPX_API mpx_process *mpx_current_process(void);
+
+/*
+ * mpx_parent_process - the parent's object in a child (its name and pid;
+ * sentinel ready when the parent ends), NULL in the main process (MISC-04).
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API mpx_process *mpx_parent_process(void);
+
+/*
+ * mpx_active_children - the live children of this process (MISC-01);
+ * joins finished ones as a side effect. *out is an array of *n borrowed
+ * pointers; free the array with mpx_free (it may be NULL when *n is 0).
+ * Returns 0 or -ENOMEM.
+ *
+ * Threads: safe.
+ * Fork:    a fork child starts with no children.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_active_children(mpx_process ***out, size_t *n);
+
+/*
+ * mpx_cpu_count - CPUs in the system (MISC-02). mpx_cpu_count_usable -
+ * CPUs this process may use: the affinity mask, further limited by a cgroup
+ * v2 CPU quota (cpu.max), at least 1.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_cpu_count(void);
+MPX_API int mpx_cpu_count_usable(void);
+
+/*
+ * mpx_exit - end the current process with code, as sys.exit(code) does in
+ * a child: the process's children are handled (non-daemonic ones joined,
+ * daemonic ones terminated: PROC-11, PROC-14), stdio is flushed, and the
+ * process exits. In the main program this is exit(code).
+ *
+ * Threads: call from any thread; other threads are not joined.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API void mpx_exit(int code)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((noreturn))
+#endif
+    ;
+
+MPX_END_DECLS
+
+#endif /* MPX_PROCESS_H */

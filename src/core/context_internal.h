@@ -1,0 +1,43 @@
+/*
+ * core/context_internal.h - contexts and the per-start-method "popen"
+ * operations that process.c calls.
+ */
+#ifndef MPX_CORE_CONTEXT_INTERNAL_H
+#define MPX_CORE_CONTEXT_INTERNAL_H
+
+#include "core/internal.h"
+
+enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3 };
+
+typedef struct mpx__popen_ops {
+    /* Start p: set p->pid and p->sentinel (or return an error, leaving
+     * nothing behind). */
+    int (*start)(mpx_process *p);
+    /* Wait for the end until deadline; on end set the exit code with
+     * mpx__process_set_exit. Called with p->mu NOT held; may be called by
+     * several threads. Returns 0 (ended) or MPX_ETIMEDOUT. */
+    int (*wait)(mpx_process *p, mpx__deadline d);
+    /* Non-blocking check: 1 ended (exit set), 0 running. */
+    int (*poll)(mpx_process *p);
+    /* Send a signal (race-free against pid reuse). */
+    int (*signal)(mpx_process *p, int sig);
+    /* Release method state (after the end, or at close). */
+    void (*cleanup)(mpx_process *p);
+} mpx__popen_ops;
+
+struct mpx_context {
+    int method; /* enum mpx__method */
+    const char *name;
+    const mpx__popen_ops *ops;
+};
+
+mpx_context *mpx__context_default(void);
+mpx_context *mpx__context_by_method(int method);
+/* May an object made in context a be passed to a child started with b?
+ * Under fork everything is inherited. A NULL object context means
+ * "works everywhere". */
+bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx);
+
+extern const mpx__popen_ops mpx__popen_fork;
+
+#endif

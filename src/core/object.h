@@ -1,0 +1,61 @@
+/*
+ * core/object.h - shareable objects: the contract every component follows
+ * so its objects can be passed to children in an mpx_args list.
+ *
+ * Every shareable object struct begins with an mpx__obj header. Its type
+ * describes how to send it to a child that does not share the parent's
+ * memory (spawn, forkserver):
+ *
+ *   export(obj, data, fds)   append what the child needs (bytes to data,
+ *                            descriptors to fds; the fds stay owned by the
+ *                            object: the library duplicates or sends them)
+ *   import(rd, fds, out)     in the child: rebuild an object from that
+ *                            data; fds[i] are the received descriptors,
+ *                            owned by import from then on (it must close
+ *                            those it does not keep, also on failure)
+ *   drop(obj)                in the child, at exit of the target: free an
+ *                            imported object
+ *
+ * Under fork the child uses the parent's object as it is (the pointer is
+ * valid in the copy), so no export happens.
+ *
+ * Types register themselves with mpx__objtype_register from a constructor
+ * so the child can find a type by name.
+ */
+#ifndef MPX_CORE_OBJECT_H
+#define MPX_CORE_OBJECT_H
+
+#include "core/internal.h"
+
+#define MPX__OBJ_MAGIC 0x6d70786fu /* "mpxo" */
+#define MPX__MAX_FDS_PER_OBJ 16
+
+typedef struct mpx__fdlist {
+    int fds[64];
+    int n;
+} mpx__fdlist;
+
+/* Append fd (not duplicated); MPX_ETOOBIG when full. */
+int mpx__fdlist_add(mpx__fdlist *l, int fd);
+
+typedef struct mpx__objtype {
+    const char *name; /* "lock", "queue", "connection", ... (unique) */
+    int (*export_)(void *obj, mpx__buf *data, mpx__fdlist *fds);
+    int (*import_)(mpx__rd *data, const int *fds, int nfds, void **out);
+    void (*drop)(void *obj);
+    struct mpx__objtype *next; /* registry link */
+} mpx__objtype;
+
+typedef struct mpx__obj {
+    uint32_t magic; /* MPX__OBJ_MAGIC while alive */
+    const mpx__objtype *type;
+    mpx_context *ctx; /* context the object was made with (CTX-09) */
+} mpx__obj;
+
+void mpx__obj_init(mpx__obj *o, const mpx__objtype *type, mpx_context *ctx);
+/* The object header of p, or NULL when p is not a live mpx object. */
+mpx__obj *mpx__obj_of(void *p);
+void mpx__objtype_register(mpx__objtype *t);
+const mpx__objtype *mpx__objtype_find(const char *name);
+
+#endif /* MPX_CORE_OBJECT_H */

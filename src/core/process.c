@@ -1,0 +1,925 @@
+/*
+ * process.c - Process objects (PROC-01..33), the children registry,
+ * current/parent process, exit handling (PROC-11, PROC-14), cpu counts.
+ *
+ * Division of work: this file owns the object and its state machine; the
+ * start method's popen operations (context_internal.h) start the child
+ * and wait for it. Locking: p->mu guards one object; children_mu guards
+ * the registry list. Never take p->mu while holding children_mu.
+ */
+#include "core/process_internal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+bool mpx__in_child;
+
+static mpx_process main_proc;        /* "MainProcess" */
+static mpx_process *current = &main_proc;
+static mpx_process *parent_obj;      /* NULL in the main process */
+static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
+static mpx_process *children;        /* started, not yet reaped */
+
+/* ---- init and fork handlers ----------------------------------------- */
+
+void mpx__process_init(void)
+{
+    main_proc.magic = MPX__PROC_MAGIC;
+    pthread_mutex_init(&main_proc.mu, NULL);
+    main_proc.refs = 1;
+    main_proc.name = strdup("MainProcess");
+    main_proc.pid = getpid();
+    main_proc.creator = main_proc.pid;
+    main_proc.state = MPX__P_STARTED;
+    main_proc.is_current = true;
+    main_proc.sentinel = -1;
+    main_proc.authkey_len = 32;
+    if (getrandom(main_proc.authkey, 32, 0) != 32) {
+        /* getrandom cannot fail for 32 bytes once the pool is ready; fall
+         * back to the clock rather than leave a zero key. */
+        int64_t t = mpx__now_ns() ^ (int64_t)getpid() << 32;
+        for (int i = 0; i < 32; i++)
+            main_proc.authkey[i] ^= (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 131);
+    }
+}
+
+void mpx__process_atfork_prepare(void)
+{
+    pthread_mutex_lock(&children_mu);
+}
+
+void mpx__process_atfork_parent(void)
+{
+    pthread_mutex_unlock(&children_mu);
+}
+
+void mpx__process_atfork_child(void)
+{
+    /* The parent's children are not ours (their objects stay valid for
+     * reading, but we must not wait for them). */
+    children = NULL;
+    pthread_mutex_unlock(&children_mu);
+}
+
+/* ---- helpers -------------------------------------------------------- */
+
+static bool valid(const mpx_process *p)
+{
+    return p && p->magic == MPX__PROC_MAGIC;
+}
+
+int mpx__status_to_exitcode(int status)
+{
+    if (WIFSIGNALED(status))
+        return -WTERMSIG(status);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 255;
+}
+
+void mpx__process_set_exit(mpx_process *p, int exitcode)
+{
+    if (p->has_exit)
+        return;
+    p->exitcode = exitcode;
+    __atomic_store_n(&p->has_exit, true, __ATOMIC_RELEASE);
+    p->state = MPX__P_STOPPED;
+}
+
+static void release(mpx_process *p)
+{
+    if (--p->refs > 0)
+        return;
+    p->magic = 0;
+    free(p->name);
+    if (p->udata_size)
+        free(p->udata);
+    mpx_args_destroy(p->args);
+    mpx__close(p->sentinel);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static void registry_add(mpx_process *p)
+{
+    pthread_mutex_lock(&children_mu);
+    p->refs++;
+    p->in_registry = true;
+    p->next_child = children;
+    children = p;
+    pthread_mutex_unlock(&children_mu);
+}
+
+/* Called with p->mu held, after the exit was recorded. */
+static void registry_remove_locked(mpx_process *p)
+{
+    bool drop = false;
+    pthread_mutex_lock(&children_mu);
+    if (p->in_registry) {
+        for (mpx_process **pp = &children; *pp; pp = &(*pp)->next_child)
+            if (*pp == p) {
+                *pp = p->next_child;
+                break;
+            }
+        p->in_registry = false;
+        drop = true;
+    }
+    pthread_mutex_unlock(&children_mu);
+    if (drop)
+        p->refs--; /* the user still holds a reference, or destroy frees */
+}
+
+static void finish_locked(mpx_process *p)
+{
+    if (p->ctx && p->ctx->ops && p->ctx->ops->cleanup)
+        p->ctx->ops->cleanup(p);
+    MPX__DEBUG("process %s (pid %d) ended with exitcode %d", p->name, (int)p->pid, p->exitcode);
+    registry_remove_locked(p);
+}
+
+/* Non-blocking: has p ended? Reaps it. Returns 1 ended, 0 running. */
+static int poll_locked(mpx_process *p)
+{
+    if (p->has_exit)
+        return 1;
+    if (p->state != MPX__P_STARTED || !p->ctx->ops)
+        return 0;
+    if (p->ctx->ops->poll(p) == 1) {
+        finish_locked(p);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- create --------------------------------------------------------- */
+
+MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mpx_args *args,
+                               const mpx_process_opts *opts)
+{
+    mpx__global_init();
+    if (!out)
+        return MPX_EINVAL;
+    mpx_process_opts o = {0};
+    if (opts)
+        o = *opts;
+    if (o.daemon < MPX_DAEMON_INHERIT || o.daemon > MPX_DAEMON_YES)
+        return MPX_EINVAL;
+    mpx_process *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    p->refs = 1;
+    p->sentinel = -1;
+    p->target = target;
+    p->run = o.run;
+    p->ctx = o.ctx ? o.ctx : mpx__context_default();
+    p->creator = getpid();
+    p->state = MPX__P_INITIAL;
+    int rc = mpx__args_copy(args, &p->args);
+    if (rc) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return rc;
+    }
+    if (o.udata_size) {
+        p->udata = malloc(o.udata_size);
+        if (!p->udata) {
+            mpx_args_destroy(p->args);
+            pthread_mutex_destroy(&p->mu);
+            free(p);
+            return -ENOMEM;
+        }
+        memcpy(p->udata, o.udata, o.udata_size);
+        p->udata_size = o.udata_size;
+    } else {
+        p->udata = o.udata;
+    }
+
+    mpx_process *cur = current;
+    pthread_mutex_lock(&cur->mu);
+    int count = ++cur->child_counter;
+    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon == MPX_DAEMON_YES;
+    memcpy(p->authkey, cur->authkey, cur->authkey_len);
+    p->authkey_len = cur->authkey_len;
+    p->identity_len = cur->identity_len < MPX__MAX_IDENTITY ? cur->identity_len + 1
+                                                            : MPX__MAX_IDENTITY;
+    memcpy(p->identity, cur->identity, sizeof(int) * (size_t)(p->identity_len - 1));
+    p->identity[p->identity_len - 1] = count;
+    pthread_mutex_unlock(&cur->mu);
+
+    if (o.name) {
+        p->name = strdup(o.name);
+    } else {
+        char buf[16 + MPX__MAX_IDENTITY * 12];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "Process-");
+        for (int i = 0; i < p->identity_len; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, i ? ":%d" : "%d", p->identity[i]);
+        p->name = strdup(buf);
+    }
+    if (!p->name) {
+        p->refs = 1;
+        release(p);
+        return -ENOMEM;
+    }
+    p->magic = MPX__PROC_MAGIC;
+    *out = p;
+    return 0;
+}
+
+/* ---- start ---------------------------------------------------------- */
+
+static void sweep(void);
+int mpx__fd_readable(int fd);
+
+MPX_API int mpx_process_start(mpx_process *p)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    if (p->state == MPX__P_CLOSED)
+        rc = MPX_ECLOSED;
+    else if (p->state != MPX__P_INITIAL || p->is_current || p->is_parent)
+        rc = MPX_ESTATE; /* started once only (PROC-06) */
+    else if (p->creator != getpid())
+        rc = MPX_ESTATE; /* PROC-24 */
+    else if (current->daemon)
+        rc = MPX_ESTATE; /* daemonic processes are not allowed to have children (PROC-12) */
+    else if (!p->ctx->ops)
+        rc = MPX_ENOTSUP;
+    else if (p->ctx->method != MPX__FORK && p->udata && !p->udata_size)
+        rc = MPX_ECONTEXT; /* a bare pointer means nothing after exec */
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        if (rc == MPX_ESTATE && current->daemon)
+            MPX__WARNING("daemonic processes are not allowed to have children");
+        return rc;
+    }
+    pthread_mutex_unlock(&p->mu);
+    sweep(); /* GUIDE-04: reap finished children on each start */
+    pthread_mutex_lock(&p->mu);
+    rc = mpx__args_check_context(p->args, p->ctx);
+    if (!rc) {
+        fflush(stdout);
+        fflush(stderr);
+        rc = p->ctx->ops->start(p);
+    }
+    if (!rc) {
+        p->state = MPX__P_STARTED;
+        /* Descriptors passed in the arguments now live in the child. */
+        registry_add(p);
+        MPX__DEBUG("started process %s (pid %d, %s)", p->name, (int)p->pid, p->ctx->name);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* ---- wait ------------------------------------------------------------ */
+
+MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int state = p->state;
+    bool mine = p->creator == getpid() && !p->is_current && !p->is_parent;
+    pthread_mutex_unlock(&p->mu);
+    if (state == MPX__P_CLOSED)
+        return MPX_ECLOSED;
+    if (p->is_current)
+        return MPX_ESTATE; /* can only join a child process, not itself */
+    if (state == MPX__P_INITIAL || !mine)
+        return MPX_ESTATE; /* can only join a started process, and only its creator */
+    if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
+        return 0;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    int rc = p->ctx->ops->wait(p, d);
+    pthread_mutex_lock(&p->mu);
+    if (rc == 0 && p->state != MPX__P_CLOSED) {
+        if (poll_locked(p) != 1)
+            rc = MPX_ETIMEDOUT;
+    } else if (p->has_exit) {
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        MPX__SUBDEBUG("joined process %s", p->name);
+    return rc;
+}
+
+MPX_API int mpx_process_is_alive(mpx_process *p)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc;
+    if (p->state == MPX__P_CLOSED)
+        rc = MPX_ECLOSED;
+    else if (p->is_current)
+        rc = 1;
+    else if (p->is_parent)
+        rc = p->sentinel >= 0 ? !mpx__fd_readable(p->sentinel) : kill(p->pid, 0) == 0;
+    else if (p->state == MPX__P_INITIAL)
+        rc = 0;
+    else if (p->creator != getpid())
+        rc = MPX_ESTATE;
+    else
+        rc = !poll_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPX_API int mpx_process_exitcode(mpx_process *p, int *code)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc;
+    if (p->state == MPX__P_CLOSED)
+        rc = MPX_ECLOSED;
+    else if (!p->is_current && !p->is_parent && p->state == MPX__P_STARTED &&
+             p->creator == getpid())
+        rc = poll_locked(p);
+    else
+        rc = p->has_exit ? 1 : 0;
+    if (rc == 1 && code)
+        *code = p->exitcode;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPX_API pid_t mpx_process_pid(const mpx_process *p)
+{
+    return valid(p) ? p->pid : 0;
+}
+
+MPX_API int mpx_process_sentinel(mpx_process *p)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc = p->state == MPX__P_CLOSED  ? MPX_ECLOSED
+             : p->state == MPX__P_INITIAL ? MPX_ESTATE
+             : p->sentinel >= 0           ? p->sentinel
+                                          : MPX_ESTATE;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int send_signal(mpx_process *p, int sig)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    if (p->state == MPX__P_CLOSED)
+        rc = MPX_ECLOSED;
+    else if (p->state == MPX__P_INITIAL || p->is_current || p->is_parent ||
+             p->creator != getpid())
+        rc = MPX_ESTATE;
+    else if (!p->has_exit && !poll_locked(p)) {
+        rc = p->ctx->ops->signal(p, sig);
+        if (rc == -ESRCH)
+            rc = 0; /* ended meanwhile */
+        MPX__DEBUG("sent %s to process %s (pid %d)", sig == SIGKILL ? "SIGKILL" : "SIGTERM",
+                   p->name, (int)p->pid);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPX_API int mpx_process_terminate(mpx_process *p)
+{
+    return send_signal(p, SIGTERM);
+}
+
+MPX_API int mpx_process_kill(mpx_process *p)
+{
+    return send_signal(p, SIGKILL);
+}
+
+MPX_API int mpx_process_close(mpx_process *p)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    if (p->is_current || p->is_parent)
+        return MPX_ESTATE;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    if (p->state == MPX__P_CLOSED) {
+        rc = 0;
+    } else if (p->state == MPX__P_STARTED && !poll_locked(p)) {
+        rc = MPX_ESTATE; /* cannot close a process while it is still running */
+    } else {
+        if (p->ctx->ops && p->ctx->ops->cleanup && p->state != MPX__P_INITIAL)
+            p->ctx->ops->cleanup(p);
+        mpx__close(p->sentinel);
+        p->sentinel = -1;
+        mpx_args_destroy(p->args);
+        p->args = NULL;
+        p->state = MPX__P_CLOSED;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPX_API void mpx_process_destroy(mpx_process *p)
+{
+    if (!valid(p) || p->is_current || p->is_parent)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->state == MPX__P_STARTED)
+        poll_locked(p);
+    int refs = --p->refs;
+    pthread_mutex_unlock(&p->mu);
+    if (refs == 0) {
+        p->refs = 1;
+        release(p);
+    }
+    /* else: still running and in the registry; freed when reaped. */
+}
+
+/* ---- attributes ------------------------------------------------------ */
+
+MPX_API const char *mpx_process_name(const mpx_process *p)
+{
+    return valid(p) ? p->name : NULL;
+}
+
+MPX_API int mpx_process_set_name(mpx_process *p, const char *name)
+{
+    if (!valid(p) || !name)
+        return MPX_EINVAL;
+    char *n = strdup(name);
+    if (!n)
+        return -ENOMEM;
+    pthread_mutex_lock(&p->mu);
+    char *old = p->name;
+    p->name = n;
+    pthread_mutex_unlock(&p->mu);
+    free(old);
+    return 0;
+}
+
+MPX_API int mpx_process_daemon(const mpx_process *p)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    return p->daemon ? 1 : 0;
+}
+
+MPX_API int mpx_process_set_daemon(mpx_process *p, int daemon)
+{
+    if (!valid(p))
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    if (p->state == MPX__P_CLOSED)
+        rc = MPX_ECLOSED;
+    else if (p->state != MPX__P_INITIAL || p->is_current || p->is_parent)
+        rc = MPX_ESTATE; /* process has already started */
+    else
+        p->daemon = daemon != 0;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPX_API int mpx_process_authkey(const mpx_process *p, void *key, size_t cap)
+{
+    if (!valid(p) || (!key && cap))
+        return MPX_EINVAL;
+    size_t n = p->authkey_len < cap ? p->authkey_len : cap;
+    if (n)
+        memcpy(key, p->authkey, n);
+    return (int)p->authkey_len;
+}
+
+MPX_API int mpx_process_set_authkey(mpx_process *p, const void *key, size_t len)
+{
+    if (!valid(p) || !key || len == 0 || len > MPX__AUTHKEY_MAX)
+        return MPX_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    memcpy(p->authkey, key, len);
+    p->authkey_len = len;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+MPX_API const char *mpx_process_state(mpx_process *p)
+{
+    if (!valid(p))
+        return "invalid";
+    int code;
+    if (!p->is_current && !p->is_parent && p->state == MPX__P_STARTED)
+        mpx_process_exitcode(p, &code);
+    switch (p->state) {
+    case MPX__P_INITIAL: return "initial";
+    case MPX__P_STARTED: return "started";
+    case MPX__P_STOPPED: return "stopped";
+    default: return "closed";
+    }
+}
+
+MPX_API char *mpx_process_describe(mpx_process *p)
+{
+    if (!valid(p))
+        return NULL;
+    const char *st = mpx_process_state(p);
+    char status[64];
+    pthread_mutex_lock(&p->mu);
+    if (p->state == MPX__P_STOPPED && p->exitcode != 0) {
+        if (p->exitcode < 0) {
+            const char *sig = sigabbrev_np(-p->exitcode);
+            if (sig)
+                snprintf(status, sizeof status, "stopped[SIG%s]", sig);
+            else
+                snprintf(status, sizeof status, "stopped[%d]", p->exitcode);
+        } else {
+            snprintf(status, sizeof status, "stopped[%d]", p->exitcode);
+        }
+    } else {
+        snprintf(status, sizeof status, "%s", st);
+    }
+    char *out = NULL;
+    if (asprintf(&out, "<Process(%s, %s%s)>", p->name, status,
+                 p->daemon && p->state != MPX__P_CLOSED ? " daemon" : "") < 0)
+        out = NULL;
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+/* ---- module functions -------------------------------------------------- */
+
+MPX_API mpx_process *mpx_current_process(void)
+{
+    mpx__global_init();
+    return current;
+}
+
+MPX_API mpx_process *mpx_parent_process(void)
+{
+    mpx__global_init();
+    return parent_obj;
+}
+
+/* Snapshot of the registry with a reference held on each entry. */
+static size_t snapshot(mpx_process ***out)
+{
+    pthread_mutex_lock(&children_mu);
+    size_t n = 0;
+    for (mpx_process *c = children; c; c = c->next_child)
+        n++;
+    mpx_process **v = n ? malloc(n * sizeof *v) : NULL;
+    size_t k = 0;
+    if (v)
+        for (mpx_process *c = children; c; c = c->next_child) {
+            c->refs++; /* refs is guarded by children_mu while in registry */
+            v[k++] = c;
+        }
+    pthread_mutex_unlock(&children_mu);
+    *out = v;
+    return k;
+}
+
+static void unref(mpx_process *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int refs = --p->refs;
+    pthread_mutex_unlock(&p->mu);
+    if (refs == 0) {
+        p->refs = 1;
+        release(p);
+    }
+}
+
+static void sweep(void)
+{
+    mpx_process **v;
+    size_t n = snapshot(&v);
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&v[i]->mu);
+        poll_locked(v[i]);
+        pthread_mutex_unlock(&v[i]->mu);
+        unref(v[i]);
+    }
+    free(v);
+}
+
+MPX_API int mpx_active_children(mpx_process ***out, size_t *n)
+{
+    mpx__global_init();
+    if (!out || !n)
+        return MPX_EINVAL;
+    sweep();
+    mpx_process **v;
+    size_t k = snapshot(&v);
+    size_t live = 0;
+    for (size_t i = 0; i < k; i++) {
+        /* The registry keeps its own reference; hand out borrowed ones. */
+        unref(v[i]);
+        v[live++] = v[i];
+    }
+    if (!live) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = live;
+    return 0;
+}
+
+MPX_API int mpx_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int cgroup_quota_cpus(void)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return 0;
+    char line[1024], path[1200] = "";
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", line + 3);
+            break;
+        }
+    fclose(f);
+    if (!*path)
+        return 0;
+    int best = 0;
+    /* Walk up: a limit set on any ancestor applies. */
+    for (;;) {
+        f = fopen(path, "re");
+        if (f) {
+            char q[64];
+            long long quota = 0, period = 0;
+            if (fscanf(f, "%63s %lld", q, &period) == 2 && strcmp(q, "max") != 0) {
+                quota = atoll(q);
+                if (quota > 0 && period > 0) {
+                    int c = (int)((quota + period - 1) / period);
+                    if (c < 1)
+                        c = 1;
+                    if (!best || c < best)
+                        best = c;
+                }
+            }
+            fclose(f);
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            break;
+        *slash = 0;
+        slash = strrchr(path, '/');
+        if (!slash || slash - path < (ptrdiff_t)strlen("/sys/fs/cgroup"))
+            break;
+        strcpy(slash, "/cpu.max");
+        if (!strcmp(path, "/sys/fs/cgroup/cpu.max"))
+            break;
+    }
+    return best;
+}
+
+MPX_API int mpx_cpu_count_usable(void)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n <= 0)
+        n = mpx_cpu_count();
+    int q = cgroup_quota_cpus();
+    if (q > 0 && q < n)
+        n = q;
+    return n > 0 ? n : 1;
+}
+
+/* ---- exit handling ------------------------------------------------------ */
+
+/* PROC-11 / PROC-14: terminate daemonic children, join the others. */
+static void shutdown_children(void)
+{
+    mpx_process **v;
+    size_t n = snapshot(&v);
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->daemon && mpx_process_is_alive(v[i]) == 1) {
+            MPX__INFO("calling terminate() for daemon %s", v[i]->name);
+            mpx_process_terminate(v[i]);
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (mpx_process_is_alive(v[i]) == 1)
+            MPX__INFO("calling join() for process %s", v[i]->name);
+        if (v[i]->daemon) {
+            /* A daemon that ignores SIGTERM must not hold us forever. */
+            if (mpx_process_join(v[i], 5000) == MPX_ETIMEDOUT) {
+                mpx_process_kill(v[i]);
+                mpx_process_join(v[i], MPX_FOREVER);
+            }
+        } else {
+            mpx_process_join(v[i], MPX_FOREVER);
+        }
+        unref(v[i]);
+    }
+    free(v);
+}
+
+void mpx__process_exit_handler(void)
+{
+    if (mpx__self_pid != getpid())
+        return; /* a raw fork child of ours inherited the handler */
+    MPX__INFO("process shutting down");
+    shutdown_children();
+}
+
+/* ---- the child side --------------------------------------------------- */
+
+void mpx__child_setup(mpx_process *p, pid_t parent_pid)
+{
+    /* Under fork, the parent held p->mu while forking: the copy is locked
+     * by a thread that does not exist here. */
+    pthread_mutex_init(&p->mu, NULL);
+    mpx__in_child = true;
+    mpx__self_pid = getpid();
+    if (p->daemon) {
+        /* A daemonic child never outlives its parent, even when the parent
+         * is killed with SIGKILL. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent_pid)
+            _exit(1);
+    }
+    /* PROC-26: stdin on the null device. */
+    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nul >= 0) {
+        if (nul != STDIN_FILENO) {
+            dup2(nul, STDIN_FILENO);
+            close(nul);
+        }
+    } else {
+        close(STDIN_FILENO);
+    }
+    /* Parent object: name from the creator's current process. */
+    mpx_process *par = calloc(1, sizeof *par);
+    if (par) {
+        pthread_mutex_init(&par->mu, NULL);
+        par->magic = MPX__PROC_MAGIC;
+        par->refs = 1;
+        par->name = strdup(current && current->name ? current->name : "MainProcess");
+        par->pid = parent_pid;
+        par->creator = getpid();
+        par->state = MPX__P_STARTED;
+        par->is_parent = true;
+        par->ctx = p->ctx;
+        par->sentinel = (int)syscall(SYS_pidfd_open, parent_pid, 0);
+        if (par->sentinel >= 0)
+            mpx__set_cloexec(par->sentinel, true);
+        if (!par->name) {
+            pthread_mutex_destroy(&par->mu);
+            free(par);
+            par = NULL;
+        }
+    }
+    parent_obj = par;
+    pthread_mutex_lock(&p->mu);
+    p->is_current = true;
+    p->pid = getpid();
+    p->parent_pid = parent_pid;
+    p->state = MPX__P_STARTED;
+    p->child_counter = 0;
+    mpx__close(p->sentinel);
+    p->sentinel = -1;
+    pthread_mutex_unlock(&p->mu);
+    current = p;
+    children = NULL;
+    MPX__INFO("child process calling self.run()");
+}
+
+static __attribute__((noreturn)) void child_exit(int code)
+{
+    shutdown_children();
+    MPX__INFO("process exiting with exitcode %d", code);
+    fflush(NULL);
+    _exit(code);
+}
+
+void mpx__child_run(mpx_process *p, mpx_args *args)
+{
+    int rc;
+    if (p->run)
+        rc = p->run(p, args, p->udata);
+    else if (p->target)
+        rc = p->target(args);
+    else
+        rc = 0;
+    int code = rc;
+    if (rc < 0) {
+        fflush(stdout);
+        fprintf(stderr, "Process %s:\nerror %d %s: %s\n", p->name, rc, mpx_err_name(rc),
+                mpx_strerror(rc));
+        code = 1;
+    }
+    child_exit(code);
+}
+
+MPX_API void mpx_exit(int code)
+{
+    if (mpx__in_child && mpx__self_pid == getpid())
+        child_exit(code);
+    exit(code);
+}
+
+/* ---- identity for spawn/forkserver children ------------------------------ */
+
+int mpx__process_export_self(mpx_process *p, mpx__buf *out)
+{
+    int rc = mpx__buf_put_bytes(out, p->name, strlen(p->name));
+    if (!rc)
+        rc = mpx__buf_put_bytes(out, current->name, strlen(current->name));
+    if (!rc)
+        rc = mpx__buf_put_u8(out, p->daemon);
+    if (!rc)
+        rc = mpx__buf_put_bytes(out, p->authkey, p->authkey_len);
+    if (!rc)
+        rc = mpx__buf_put_u32(out, (uint32_t)p->identity_len);
+    for (int i = 0; !rc && i < p->identity_len; i++)
+        rc = mpx__buf_put_u32(out, (uint32_t)p->identity[i]);
+    if (!rc)
+        rc = mpx__buf_put_bytes(out, p->udata_size ? p->udata : NULL, p->udata_size);
+    return rc;
+}
+
+int mpx__process_import_self(mpx__rd *in, mpx_process **out)
+{
+    const void *name, *pname, *key, *ud;
+    size_t nlen, plen, klen, udlen;
+    uint8_t daemon;
+    uint32_t idlen;
+    int rc = mpx__rd_bytes(in, &name, &nlen);
+    if (!rc)
+        rc = mpx__rd_bytes(in, &pname, &plen);
+    if (!rc)
+        rc = mpx__rd_u8(in, &daemon);
+    if (!rc)
+        rc = mpx__rd_bytes(in, &key, &klen);
+    if (!rc)
+        rc = mpx__rd_u32(in, &idlen);
+    if (!rc && (klen > MPX__AUTHKEY_MAX || idlen > MPX__MAX_IDENTITY))
+        rc = MPX_EPROTO;
+    if (rc)
+        return rc;
+    mpx_process *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    p->magic = MPX__PROC_MAGIC;
+    p->refs = 1;
+    p->sentinel = -1;
+    p->name = strndup(name, nlen);
+    p->daemon = daemon;
+    memcpy(p->authkey, key, klen);
+    p->authkey_len = klen;
+    p->identity_len = (int)idlen;
+    for (uint32_t i = 0; !rc && i < idlen; i++) {
+        uint32_t v;
+        rc = mpx__rd_u32(in, &v);
+        p->identity[i] = (int)v;
+    }
+    if (!rc)
+        rc = mpx__rd_bytes(in, &ud, &udlen);
+    if (!rc && udlen) {
+        p->udata = malloc(udlen);
+        if (p->udata) {
+            memcpy(p->udata, ud, udlen);
+            p->udata_size = udlen;
+        } else
+            rc = -ENOMEM;
+    }
+    /* The parent's name becomes the name of "current" before setup, so
+     * that mpx__child_setup names the parent object correctly. */
+    char *pn = strndup(pname, plen);
+    if (!p->name || !pn)
+        rc = -ENOMEM;
+    if (rc) {
+        free(pn);
+        release(p);
+        return rc;
+    }
+    free(main_proc.name);
+    main_proc.name = pn;
+    *out = p;
+    return 0;
+}
+
+const char *mpx__process_name(void)
+{
+    mpx_process *c = current;
+    return c && c->name ? c->name : "MainProcess";
+}

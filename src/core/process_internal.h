@@ -1,0 +1,91 @@
+/* core/process_internal.h - the process object and the child bootstrap. */
+#ifndef MPX_CORE_PROCESS_INTERNAL_H
+#define MPX_CORE_PROCESS_INTERNAL_H
+
+#include "core/args.h"
+#include "core/context_internal.h"
+
+#include <pthread.h>
+
+#define MPX__PROC_MAGIC 0x6d707870u /* "mpxp" */
+#define MPX__MAX_IDENTITY 32
+#define MPX__AUTHKEY_MAX 1024
+
+enum { MPX__P_INITIAL, MPX__P_STARTED, MPX__P_STOPPED, MPX__P_CLOSED };
+
+struct mpx_process {
+    uint32_t magic;
+    pthread_mutex_t mu;
+    int refs; /* one for the user, one while in the children registry */
+    char *name;
+    bool daemon;
+    mpx_context *ctx;
+    mpx_target_fn target;
+    mpx_run_fn run;
+    void *udata;
+    size_t udata_size; /* > 0: udata is an owned copy */
+    mpx_args *args;
+    unsigned char authkey[MPX__AUTHKEY_MAX];
+    size_t authkey_len;
+    pid_t pid;
+    pid_t creator; /* pid of the process that made the object (PROC-24) */
+    pid_t parent_pid; /* for current/parent objects */
+    int state;
+    bool has_exit;
+    int exitcode;
+    int sentinel;
+    int identity[MPX__MAX_IDENTITY];
+    int identity_len;
+    int child_counter; /* children created by this process (when current) */
+    bool is_current;   /* object describing the running process */
+    bool is_parent;    /* the parent_process() object */
+    bool in_registry;
+    void *popen; /* start-method state */
+    struct mpx_process *next_child;
+};
+
+/* Record the end of p (called by popen ops, p->mu held or not). */
+void mpx__process_set_exit(mpx_process *p, int exitcode);
+/* Exit code of a wait status: WEXITSTATUS or -WTERMSIG. */
+int mpx__status_to_exitcode(int status);
+
+/*
+ * In a new child, after the start method set it up: make p the current
+ * process, run the target with args, shut down (join / terminate
+ * children), flush stdio and _exit. Never returns. parent_sentinel may be
+ * -1 (the child then opens a pidfd of its parent).
+ */
+__attribute__((noreturn)) void mpx__child_run(mpx_process *p, mpx_args *args);
+
+/* Make p the current process in a new child (identity, registry reset,
+ * stdin on /dev/null, death signal for daemons). */
+void mpx__child_setup(mpx_process *p, pid_t parent_pid);
+
+/* The spawn/forkserver bootstrap builds the child's own object from data
+ * sent by the parent. */
+int mpx__process_export_self(mpx_process *p, mpx__buf *out);
+int mpx__process_import_self(mpx__rd *in, mpx_process **out);
+
+/* Is this process running as an mpx child (not the main program)? */
+extern bool mpx__in_child;
+
+/* Internal descriptors kept for the life of the process (tests' leak
+ * check ignores them). */
+void mpx__fd_mark_internal(int fd, bool on);
+int mpx__fd_is_internal(int fd);
+
+/* Hooks called by init.c. */
+void mpx__process_init(void);
+void mpx__process_atfork_prepare(void);
+void mpx__process_atfork_parent(void);
+void mpx__process_atfork_child(void);
+void mpx__process_exit_handler(void);
+
+/* Shared by the fork and spawn start methods (real children of ours). */
+int mpx__fd_readable(int fd);
+int mpx__pidfd_open(pid_t pid);
+int mpx__child_wait(mpx_process *p, mpx__deadline d);
+int mpx__child_poll(mpx_process *p);
+int mpx__child_signal(mpx_process *p, int sig);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * popen_fork.c - the fork start method (CTX-03).
+ *
+ * The child is a copy of the parent taken in mpx_process_start. The
+ * sentinel is a pidfd (Linux 5.3+); where pidfd_open is missing, it is the
+ * read end of a pipe whose write end only the child holds, so it becomes
+ * readable (EOF) when the child ends.
+ */
+#include "core/process_internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int mpx__fd_readable(int fd)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r;
+    do
+        r = poll(&pfd, 1, 0);
+    while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+/* 1 when the running kernel has pidfd_open, 0 when not (probed once). */
+static int have_pidfd = -1;
+
+int mpx__pidfd_open(pid_t pid)
+{
+    if (have_pidfd == 0)
+        return -ENOSYS;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) {
+        if (errno == ENOSYS)
+            have_pidfd = 0;
+        return -errno;
+    }
+    have_pidfd = 1;
+    mpx__set_cloexec(fd, true);
+    return fd;
+}
+
+static int fork_start(mpx_process *p)
+{
+    int pipefd[2] = {-1, -1};
+    if (have_pidfd == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        mpx__close(pipefd[0]);
+        mpx__close(pipefd[1]);
+        return e;
+    }
+    if (pid == 0) {
+        mpx__close(pipefd[0]); /* the write end stays open until we exit */
+        mpx__child_setup(p, parent);
+        mpx__child_run(p, p->args);
+    }
+    mpx__close(pipefd[1]);
+    p->pid = pid;
+    if (pipefd[0] >= 0) {
+        p->sentinel = pipefd[0];
+    } else {
+        int fd = mpx__pidfd_open(pid);
+        if (fd < 0) {
+            /* Cannot happen for a child we have not reaped, except on a
+             * kernel without pidfd; the next start uses a pipe. */
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return fd;
+        }
+        p->sentinel = fd;
+    }
+    /* Arguments passed by descriptor now live in the child. */
+    return 0;
+}
+
+/* Shared by fork and spawn: both make real children of ours. */
+int mpx__child_wait(mpx_process *p, mpx__deadline d)
+{
+    for (;;) {
+        if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
+            return 0;
+        struct pollfd pfd = {p->sentinel, POLLIN, 0};
+        int r = poll(&pfd, 1, mpx__deadline_poll_ms(d));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (r == 0 && mpx__deadline_expired(d))
+            return MPX_ETIMEDOUT;
+    }
+}
+
+int mpx__child_poll(mpx_process *p)
+{
+    int status;
+    pid_t r;
+    do
+        r = waitpid(p->pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == p->pid) {
+        mpx__process_set_exit(p, mpx__status_to_exitcode(status));
+        return 1;
+    }
+    if (r < 0 && errno == ECHILD) {
+        /* Reaped by someone else (a SIGCHLD handler calling wait()): the
+         * status is lost. */
+        MPX__WARNING("process %s (pid %d) was reaped outside mpx; exit status lost", p->name,
+                     (int)p->pid);
+        mpx__process_set_exit(p, 255);
+        return 1;
+    }
+    return 0;
+}
+
+int mpx__child_signal(mpx_process *p, int sig)
+{
+    if (p->sentinel >= 0 && have_pidfd == 1) {
+        if (syscall(SYS_pidfd_send_signal, p->sentinel, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != ENOSYS && errno != EBADF && errno != EINVAL)
+            return -errno;
+    }
+    /* Safe: the pid cannot be reused until we reap it. */
+    return kill(p->pid, sig) < 0 ? -errno : 0;
+}
+
+const mpx__popen_ops mpx__popen_fork = {
+    .start = fork_start,
+    .wait = mpx__child_wait,
+    .poll = mpx__child_poll,
+    .signal = mpx__child_signal,
+    .cleanup = NULL,
+};

@@ -1,0 +1,118 @@
+/*
+ * test/harness.h - the mpx test harness.
+ *
+ *   MPX_TEST(name) { ... }              a test, 30 s limit
+ *   MPX_TEST_T(name, seconds) { ... }   a test with its own limit
+ *
+ * Each test runs in its own process (forked by the runner, test/runner.c)
+ * in its own process group, with a time limit; a hang fails one test.
+ * Checks print file:line and end the test at the first failure.
+ * MPX_SKIP("why") ends the test as skipped.
+ *
+ * Name tests after the seed items they cover where possible
+ * (proc_07_join_timeout ...).
+ */
+#ifndef MPX_TEST_HARNESS_H
+#define MPX_TEST_HARNESS_H
+
+#include <mpx.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mpx_test_case {
+    const char *name;
+    const char *file;
+    int line;
+    void (*fn)(void);
+    int timeout_s;
+    struct mpx_test_case *next;
+} mpx_test_case;
+
+void mpx_test_register(mpx_test_case *tc);
+__attribute__((noreturn)) void mpx_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+__attribute__((noreturn)) void mpx_test_skip(const char *why);
+/* The start method the suite runs under ("fork", "spawn", "forkserver"). */
+const char *mpx_test_start_method(void);
+/* A unique scratch path for this test (under $TMPDIR), no file created. */
+const char *mpx_test_tmp_path(const char *suffix);
+
+#define MPX_TEST_T(tname, secs)                                                         \
+    static void tname##_body(void);                                                     \
+    static mpx_test_case tname##_case = {#tname, __FILE__, __LINE__, tname##_body, secs, \
+                                         NULL};                                         \
+    __attribute__((constructor)) static void tname##_reg(void)                           \
+    {                                                                                   \
+        mpx_test_register(&tname##_case);                                               \
+    }                                                                                   \
+    static void tname##_body(void)
+
+#define MPX_TEST(tname) MPX_TEST_T(tname, 30)
+
+#define MPX_SKIP(why) mpx_test_skip(why)
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            mpx_test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond); \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                     \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (a_ != b_)                                                                      \
+            mpx_test_fail(__FILE__, __LINE__, "CHECK_EQ(%s, %s) failed: %lld != %lld", #a, \
+                          #b, a_, b_);                                                     \
+    } while (0)
+
+#define CHECK_NE(a, b)                                                                     \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (a_ == b_)                                                                      \
+            mpx_test_fail(__FILE__, __LINE__, "CHECK_NE(%s, %s) failed: both %lld", #a, #b, \
+                          a_);                                                             \
+    } while (0)
+
+/* An mpx call that must succeed (return 0). */
+#define CHECK_OK(expr)                                                                      \
+    do {                                                                                    \
+        int rc_ = (expr);                                                                   \
+        if (rc_ != 0)                                                                       \
+            mpx_test_fail(__FILE__, __LINE__, "%s returned %d %s (%s)", #expr, rc_,         \
+                          mpx_err_name(rc_), mpx_strerror(rc_));                            \
+    } while (0)
+
+/* An mpx call that must fail with a given code. */
+#define CHECK_ERR(expr, code)                                                              \
+    do {                                                                                   \
+        int rc_ = (expr), want_ = (code);                                                  \
+        if (rc_ != want_)                                                                  \
+            mpx_test_fail(__FILE__, __LINE__, "%s returned %d %s, expected %d %s", #expr,  \
+                          rc_, mpx_err_name(rc_), want_, mpx_err_name(want_));             \
+    } while (0)
+
+#define CHECK_STREQ(a, b)                                                                  \
+    do {                                                                                   \
+        const char *a_ = (a), *b_ = (b);                                                   \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+            mpx_test_fail(__FILE__, __LINE__, "CHECK_STREQ(%s, %s) failed: \"%s\" != \"%s\"", \
+                          #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                  \
+    } while (0)
+
+#define CHECK_MEMEQ(a, b, n)                                                               \
+    do {                                                                                   \
+        if (memcmp((a), (b), (n)) != 0)                                                    \
+            mpx_test_fail(__FILE__, __LINE__, "CHECK_MEMEQ(%s, %s, %s) failed", #a, #b, #n); \
+    } while (0)
+
+#define FAIL(...) mpx_test_fail(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Milliseconds on CLOCK_MONOTONIC, for tests that check a wait happened. */
+int64_t mpx_test_now_ms(void);
+
+#endif /* MPX_TEST_HARNESS_H */

@@ -1,0 +1,753 @@
+/* test_process.c - Process (PROC-01..33), MISC-01..04, GUIDE-04. Runs under
+ * every start method (the runner's --start switch). */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) < 0 && errno == EINTR)
+        ;
+}
+
+static int t_return_arg(const mpx_args *a)
+{
+    return (int)mpx_args_int(a, 0);
+}
+
+static int t_nothing(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+static int t_sleep(const mpx_args *a)
+{
+    sleep_ms((int)mpx_args_int(a, 0));
+    return 0;
+}
+
+static int t_fail(const mpx_args *a)
+{
+    (void)a;
+    return MPX_EINVAL;
+}
+
+static int t_exit(const mpx_args *a)
+{
+    mpx_exit((int)mpx_args_int(a, 0));
+}
+
+static int t_segv(const mpx_args *a)
+{
+    (void)a;
+    raise(SIGSEGV);
+    return 0;
+}
+
+static mpx_process *start1(mpx_target_fn fn, int64_t arg)
+{
+    mpx_args *a;
+    mpx_process *p;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_int(a, arg));
+    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    return p;
+}
+
+static int join_code(mpx_process *p)
+{
+    int code = 12345;
+    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    return code;
+}
+
+/* PROC-16: exit codes. */
+MPX_TEST(proc_16_exitcode_normal_return)
+{
+    mpx_process *p = start1(t_nothing, 0);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_16_exitcode_return_n)
+{
+    mpx_process *p = start1(t_return_arg, 7);
+    CHECK_EQ(join_code(p), 7);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_16_exitcode_mpx_exit)
+{
+    mpx_process *p = start1(t_exit, 42);
+    CHECK_EQ(join_code(p), 42);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_16_exitcode_failure_is_1)
+{
+    mpx_process *p = start1(t_fail, 0);
+    CHECK_EQ(join_code(p), 1);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_16_exitcode_signal_negative)
+{
+    mpx_process *p = start1(t_segv, 0);
+    CHECK_EQ(join_code(p), -SIGSEGV);
+    mpx_process_destroy(p);
+}
+
+/* PROC-16: exitcode unset while running; PROC-15 pid. */
+MPX_TEST(proc_15_pid_and_exitcode_unset)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_nothing, NULL, NULL));
+    CHECK_EQ(mpx_process_pid(p), 0);
+    int code;
+    CHECK_EQ(mpx_process_exitcode(p, &code), 0);
+    mpx_process_destroy(p);
+    p = start1(t_sleep, 300);
+    CHECK(mpx_process_pid(p) > 0);
+    CHECK_EQ(mpx_process_exitcode(p, &code), 0);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-06: start once only. */
+MPX_TEST(proc_06_start_twice_is_error)
+{
+    mpx_process *p = start1(t_nothing, 0);
+    CHECK_ERR(mpx_process_start(p), MPX_ESTATE);
+    CHECK_EQ(join_code(p), 0);
+    CHECK_ERR(mpx_process_start(p), MPX_ESTATE);
+    mpx_process_destroy(p);
+}
+
+/* PROC-07: join with timeout; joinable many times; join errors. */
+MPX_TEST(proc_07_join_timeout_and_repeat)
+{
+    mpx_process *p = start1(t_sleep, 600);
+    int64_t t0 = mpx_test_now_ms();
+    CHECK_ERR(mpx_process_join(p, 100), MPX_ETIMEDOUT);
+    int64_t el = mpx_test_now_ms() - t0;
+    CHECK(el >= 95);
+    CHECK_EQ(mpx_process_is_alive(p), 1);
+    CHECK_ERR(mpx_process_join(p, MPX_NOWAIT), MPX_ETIMEDOUT);
+    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_OK(mpx_process_join(p, 0));
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_07_join_unstarted_or_self_is_error)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_nothing, NULL, NULL));
+    CHECK_ERR(mpx_process_join(p, 0), MPX_ESTATE);
+    mpx_process_destroy(p);
+    CHECK_ERR(mpx_process_join(mpx_current_process(), 0), MPX_ESTATE);
+}
+
+/* PROC-09: is_alive. */
+MPX_TEST(proc_09_is_alive)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_sleep, NULL, NULL));
+    CHECK_EQ(mpx_process_is_alive(p), 0);
+    mpx_process_destroy(p);
+    p = start1(t_sleep, 200);
+    CHECK_EQ(mpx_process_is_alive(p), 1);
+    sleep_ms(50);
+    int alive = 1;
+    for (int i = 0; i < 500 && alive; i++) {
+        alive = mpx_process_is_alive(p);
+        sleep_ms(10);
+    }
+    CHECK_EQ(alive, 0); /* is_alive reaped it */
+    int code;
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    CHECK_EQ(code, 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-20, PROC-22, PROC-25: terminate, kill, describe. */
+MPX_TEST(proc_25_describe_states_and_terminate)
+{
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_int(a, 100000));
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_sleep, a, NULL));
+    mpx_args_destroy(a);
+    char *d = mpx_process_describe(p);
+    CHECK(d && strstr(d, "initial"));
+    CHECK(strstr(d, mpx_process_name(p)));
+    mpx_free(d);
+    CHECK_OK(mpx_process_start(p));
+    d = mpx_process_describe(p);
+    CHECK(d && strstr(d, "started"));
+    mpx_free(d);
+    CHECK_OK(mpx_process_terminate(p));
+    CHECK_OK(mpx_process_join(p, 10000));
+    int code;
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    CHECK_EQ(code, -SIGTERM);
+    d = mpx_process_describe(p);
+    CHECK(d && strstr(d, "stopped[SIGTERM]"));
+    mpx_free(d);
+    CHECK_OK(mpx_process_terminate(p)); /* already ended: no-op */
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_22_kill)
+{
+    mpx_process *p = start1(t_sleep, 100000);
+    CHECK_OK(mpx_process_kill(p));
+    CHECK_EQ(join_code(p), -SIGKILL);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_20_signal_before_start_is_error)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_nothing, NULL, NULL));
+    CHECK_ERR(mpx_process_terminate(p), MPX_ESTATE);
+    CHECK_ERR(mpx_process_kill(p), MPX_ESTATE);
+    CHECK_ERR(mpx_process_sentinel(p), MPX_ESTATE);
+    mpx_process_destroy(p);
+}
+
+/* PROC-19: sentinel becomes readable at the end. */
+MPX_TEST(proc_19_sentinel)
+{
+    mpx_process *p = start1(t_sleep, 200);
+    int fd = mpx_process_sentinel(p);
+    CHECK(fd >= 0);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+    CHECK_EQ(poll(&pfd, 1, 10000), 1);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-23: close. */
+MPX_TEST(proc_23_close)
+{
+    mpx_process *p = start1(t_sleep, 300);
+    CHECK_ERR(mpx_process_close(p), MPX_ESTATE);
+    CHECK_EQ(join_code(p), 0);
+    CHECK_OK(mpx_process_close(p));
+    CHECK_OK(mpx_process_close(p));
+    CHECK_ERR(mpx_process_join(p, 0), MPX_ECLOSED);
+    CHECK_ERR(mpx_process_is_alive(p), MPX_ECLOSED);
+    CHECK_ERR(mpx_process_sentinel(p), MPX_ECLOSED);
+    CHECK_ERR(mpx_process_start(p), MPX_ECLOSED);
+    CHECK_ERR(mpx_process_terminate(p), MPX_ECLOSED);
+    int code;
+    CHECK_ERR(mpx_process_exitcode(p, &code), MPX_ECLOSED);
+    CHECK_STREQ(mpx_process_state(p), "closed");
+    mpx_process_destroy(p);
+}
+
+/* PROC-08: names. */
+static int t_check_name(const mpx_args *a)
+{
+    const char *want = mpx_args_str(a, 0);
+    const char *have = mpx_process_name(mpx_current_process());
+    if (!want || !have || strcmp(want, have) != 0)
+        return 3;
+    if (!mpx_parent_process())
+        return 4;
+    if (strcmp(mpx_process_name(mpx_parent_process()), mpx_args_str(a, 1)) != 0)
+        return 5;
+    if (mpx_process_pid(mpx_parent_process()) != getppid())
+        return 6;
+    if (mpx_process_pid(mpx_current_process()) != getpid())
+        return 7;
+    return 0;
+}
+
+MPX_TEST(proc_08_default_and_given_names)
+{
+    CHECK_STREQ(mpx_process_name(mpx_current_process()), "MainProcess");
+    CHECK(mpx_parent_process() == NULL);
+    mpx_process *p1, *p2;
+    CHECK_OK(mpx_process_create(&p1, t_nothing, NULL, NULL));
+    CHECK_OK(mpx_process_create(&p2, t_nothing, NULL, NULL));
+    const char *n1 = mpx_process_name(p1), *n2 = mpx_process_name(p2);
+    CHECK(!strncmp(n1, "Process-", 8) && !strncmp(n2, "Process-", 8));
+    CHECK(atoi(n2 + 8) == atoi(n1 + 8) + 1);
+    mpx_process_destroy(p1);
+    mpx_process_destroy(p2);
+
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_str(a, "worker-x"));
+    CHECK_OK(mpx_args_add_str(a, "MainProcess"));
+    mpx_process_opts o = {.name = "worker-x"};
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_check_name, a, &o));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-08: nested default names are Process-N1:N2. */
+static int t_nested_name(const mpx_args *a)
+{
+    (void)a;
+    mpx_process *c;
+    if (mpx_process_create(&c, t_nothing, NULL, NULL))
+        return 2;
+    const char *me = mpx_process_name(mpx_current_process());
+    char want[128];
+    snprintf(want, sizeof want, "%s:1", me);
+    int ok = strcmp(mpx_process_name(c), want) == 0;
+    if (mpx_process_start(c) || mpx_process_join(c, MPX_FOREVER))
+        return 3;
+    mpx_process_destroy(c);
+    return ok ? 0 : 4;
+}
+
+MPX_TEST(proc_08_nested_names)
+{
+    mpx_process *p = start1(t_nested_name, 0);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-04, PROC-10, PROC-12: daemon flag. */
+static int t_daemon_cannot_start(const mpx_args *a)
+{
+    (void)a;
+    mpx_process *c;
+    if (!mpx_process_daemon(mpx_current_process()))
+        return 2;
+    if (mpx_process_create(&c, t_nothing, NULL, NULL))
+        return 3;
+    if (mpx_process_daemon(c) != 1) /* inherited */
+        return 4;
+    int rc = mpx_process_start(c);
+    mpx_process_destroy(c);
+    return rc == MPX_ESTATE ? 0 : 5;
+}
+
+MPX_TEST(proc_12_daemon_may_not_have_children)
+{
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_daemon_cannot_start, NULL, &o));
+    CHECK_EQ(mpx_process_daemon(p), 1);
+    CHECK_OK(mpx_process_start(p));
+    CHECK_ERR(mpx_process_set_daemon(p, 0), MPX_ESTATE);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST(proc_10_daemon_default_inherited_false)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_nothing, NULL, NULL));
+    CHECK_EQ(mpx_process_daemon(p), 0);
+    CHECK_OK(mpx_process_set_daemon(p, 1));
+    CHECK_EQ(mpx_process_daemon(p), 1);
+    mpx_process_destroy(p);
+}
+
+/* PROC-18: authkey inherited, settable. */
+static int t_authkey(const mpx_args *a)
+{
+    const void *want;
+    size_t n;
+    if (mpx_args_get_bytes(a, 0, &want, &n))
+        return 2;
+    unsigned char have[64];
+    int len = mpx_process_authkey(mpx_current_process(), have, sizeof have);
+    return len == (int)n && memcmp(have, want, n) == 0 ? 0 : 3;
+}
+
+MPX_TEST(proc_18_authkey)
+{
+    unsigned char k[64];
+    CHECK_EQ(mpx_process_authkey(mpx_current_process(), k, sizeof k), 32);
+    unsigned char zero[32] = {0};
+    CHECK(memcmp(k, zero, 32) != 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_bytes(a, k, 32));
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_authkey, a, NULL));
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+    mpx_args_destroy(a);
+
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_bytes(a, "secret", 6));
+    CHECK_OK(mpx_process_create(&p, t_authkey, a, NULL));
+    CHECK_OK(mpx_process_set_authkey(p, "secret", 6));
+    CHECK_ERR(mpx_process_set_authkey(p, "", 0), MPX_EINVAL);
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+    mpx_args_destroy(a);
+}
+
+/* PROC-03: typed arguments reach the child. */
+static int t_args(const mpx_args *a)
+{
+    if (mpx_args_count(a) != 6)
+        return 2;
+    if (mpx_args_int(a, 0) != -1234567890123LL)
+        return 3;
+    if (mpx_args_double(a, 1) != 3.25)
+        return 4;
+    if (strcmp(mpx_args_str(a, 2), "héllo") != 0)
+        return 5;
+    const void *b;
+    size_t n;
+    if (mpx_args_get_bytes(a, 3, &b, &n) || n != 5 || memcmp(b, "a\0b\0c", 5) != 0)
+        return 6;
+    if (mpx_args_get_bytes(a, 4, &b, &n) || n != 0)
+        return 7;
+    int fd = mpx_args_fd(a, 5);
+    char buf[8] = {0};
+    if (fd < 0 || read(fd, buf, 5) != 5 || memcmp(buf, "pipe!", 5) != 0)
+        return 8;
+    if (mpx_args_type(a, 6) != MPX_ARG_NONE || mpx_args_type(a, 0) != MPX_ARG_INT)
+        return 9;
+    int64_t dummy;
+    if (mpx_args_get_int(a, 2, &dummy) != MPX_EINVAL)
+        return 10;
+    return 0;
+}
+
+MPX_TEST(proc_03_typed_args)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    CHECK_EQ(write(pfd[1], "pipe!", 5), 5);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_int(a, -1234567890123LL));
+    CHECK_OK(mpx_args_add_double(a, 3.25));
+    CHECK_OK(mpx_args_add_str(a, "héllo"));
+    CHECK_OK(mpx_args_add_bytes(a, "a\0b\0c", 5));
+    CHECK_OK(mpx_args_add_bytes(a, NULL, 0));
+    CHECK_OK(mpx_args_add_fd(a, pfd[0]));
+    CHECK_ERR(mpx_args_add_str(a, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_args_add_fd(a, -1), -EBADF);
+    int x;
+    CHECK_ERR(mpx_args_add_object(a, &x), MPX_EINVAL);
+    close(pfd[0]);
+    close(pfd[1]);
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_args, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* PROC-02, CV-9: the subclass form. */
+struct job {
+    int a, b;
+};
+
+static int run_sub(mpx_process *self, const mpx_args *args, void *udata)
+{
+    struct job *j = udata;
+    (void)args;
+    if (self != mpx_current_process())
+        return 2;
+    return j->a * j->b;
+}
+
+MPX_TEST(proc_02_run_callback_with_udata)
+{
+    struct job j = {6, 7};
+    mpx_process_opts o = {.run = run_sub, .udata = &j, .udata_size = sizeof j};
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 42);
+    mpx_process_destroy(p);
+}
+
+/* PROC-26: stdin is /dev/null in the child. */
+static int t_stdin(const mpx_args *a)
+{
+    (void)a;
+    char c;
+    return read(STDIN_FILENO, &c, 1) == 0 ? 0 : 2;
+}
+
+MPX_TEST(proc_26_child_stdin_devnull)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    int saved = dup(0);
+    dup2(pfd[0], 0);
+    mpx_process *p = start1(t_stdin, 0);
+    dup2(saved, 0);
+    close(saved);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
+/* MISC-01, GUIDE-04: active_children joins finished ones. */
+MPX_TEST(misc_01_active_children)
+{
+    mpx_process *fast = start1(t_nothing, 0);
+    mpx_process *slow = start1(t_sleep, 1500);
+    sleep_ms(300);
+    mpx_process **v;
+    size_t n;
+    CHECK_OK(mpx_active_children(&v, &n));
+    CHECK_EQ(n, 1);
+    CHECK(v[0] == slow);
+    mpx_free(v);
+    int code;
+    CHECK_EQ(mpx_process_exitcode(fast, &code), 1); /* reaped by active_children */
+    /* no zombie left for the finished child */
+    CHECK_EQ(waitpid(mpx_process_pid(fast), NULL, WNOHANG), -1);
+    CHECK_OK(mpx_process_join(slow, MPX_FOREVER));
+    CHECK_OK(mpx_active_children(&v, &n));
+    CHECK_EQ(n, 0);
+    mpx_process_destroy(fast);
+    mpx_process_destroy(slow);
+}
+
+/* MISC-02 */
+MPX_TEST(misc_02_cpu_count)
+{
+    int n = mpx_cpu_count(), u = mpx_cpu_count_usable();
+    CHECK(n >= 1);
+    CHECK(u >= 1 && u <= n);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    CHECK_EQ(mpx_cpu_count_usable(), 1);
+}
+
+/* PROC-14: a child's non-daemonic children are joined when it exits;
+ * PROC-11: its daemonic children are terminated. */
+static int t_grandchild_writer(const mpx_args *a)
+{
+    sleep_ms(300);
+    int fd = mpx_args_fd(a, 0);
+    return write(fd, "G", 1) == 1 ? 0 : 2;
+}
+
+static int t_spawns_and_returns(const mpx_args *a)
+{
+    mpx_process *c;
+    if (mpx_process_create(&c, t_grandchild_writer, a, NULL) || mpx_process_start(c))
+        return 2;
+    /* no join: exit handling must join it (PROC-14) */
+    return 0;
+}
+
+MPX_TEST(proc_14_child_joins_its_children_at_exit)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+    close(pfd[1]);
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_spawns_and_returns, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    /* The grandchild wrote before the child could exit. */
+    char c = 0;
+    CHECK_EQ(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
+    CHECK_EQ(read(pfd[0], &c, 1), 1);
+    CHECK_EQ(c, 'G');
+    close(pfd[0]);
+    mpx_process_destroy(p);
+}
+
+static int t_spawns_daemon(const mpx_args *a)
+{
+    mpx_process *c;
+    mpx_args *b;
+    mpx_args_create(&b);
+    mpx_args_add_int(b, 100000);
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
+        return 2;
+    mpx_args_destroy(b);
+    int fd = mpx_args_fd(a, 0);
+    pid_t pid = mpx_process_pid(c);
+    return write(fd, &pid, sizeof pid) == sizeof pid ? 0 : 3;
+}
+
+MPX_TEST(proc_11_daemonic_children_terminated_at_exit)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+    close(pfd[1]);
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_spawns_daemon, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    pid_t gc = 0;
+    CHECK_EQ(read(pfd[0], &gc, sizeof gc), (ssize_t)sizeof gc);
+    CHECK_EQ(join_code(p), 0);
+    /* The daemon grandchild was terminated and reaped by its parent. */
+    CHECK(kill(gc, 0) < 0 && errno == ESRCH);
+    close(pfd[0]);
+    mpx_process_destroy(p);
+}
+
+/* Beyond Python: a daemonic child does not outlive a parent killed by
+ * SIGKILL (no orphans). */
+static int t_parent_of_daemon(const mpx_args *a)
+{
+    mpx_process *c;
+    mpx_args *b;
+    mpx_args_create(&b);
+    mpx_args_add_int(b, 100000);
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
+        return 2;
+    mpx_args_destroy(b);
+    pid_t pid = mpx_process_pid(c);
+    if (write(mpx_args_fd(a, 0), &pid, sizeof pid) != sizeof pid)
+        return 3;
+    sleep_ms(100000);
+    return 0;
+}
+
+MPX_TEST(proc_daemon_dies_with_sigkilled_parent)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+    close(pfd[1]);
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_parent_of_daemon, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    pid_t gc = 0;
+    CHECK_EQ(read(pfd[0], &gc, sizeof gc), (ssize_t)sizeof gc);
+    CHECK(kill(gc, 0) == 0);
+    CHECK_OK(mpx_process_kill(p));
+    CHECK_EQ(join_code(p), -SIGKILL);
+    /* The orphan is re-parented to init and killed; wait until gone. */
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) {
+        gone = kill(gc, 0) < 0 && errno == ESRCH;
+        if (!gone)
+            sleep_ms(10);
+    }
+    CHECK(gone);
+    close(pfd[0]);
+    mpx_process_destroy(p);
+}
+
+/* Zombies never accumulate: destroy without join, then start more. */
+MPX_TEST(guide_04_no_zombies_accumulate)
+{
+    pid_t pids[20];
+    for (int i = 0; i < 20; i++) {
+        mpx_process *p = start1(t_nothing, 0);
+        pids[i] = mpx_process_pid(p);
+        mpx_process_destroy(p); /* the library still reaps it */
+    }
+    sleep_ms(300);
+    mpx_process **v;
+    size_t n;
+    CHECK_OK(mpx_active_children(&v, &n));
+    mpx_free(v);
+    CHECK_EQ(n, 0);
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(waitpid(pids[i], NULL, WNOHANG), -1); /* reaped already */
+}
+
+/* PROC-17: a failing target prints "Process <name>:" on stderr. */
+MPX_TEST(proc_17_failure_report_on_stderr)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    int saved = dup(2);
+    dup2(pfd[1], 2);
+    mpx_process_opts o = {.name = "failer"};
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_fail, NULL, &o));
+    CHECK_OK(mpx_process_start(p));
+    dup2(saved, 2);
+    close(saved);
+    close(pfd[1]);
+    CHECK_EQ(join_code(p), 1);
+    char buf[512] = {0};
+    ssize_t n = read(pfd[0], buf, sizeof buf - 1);
+    CHECK(n > 0);
+    CHECK(strstr(buf, "Process failer:"));
+    CHECK(strstr(buf, "MPX_EINVAL"));
+    close(pfd[0]);
+    mpx_process_destroy(p);
+}
+
+/* Threads joining the same process. */
+#include <pthread.h>
+static void *joiner(void *arg)
+{
+    return (void *)(intptr_t)mpx_process_join(arg, MPX_FOREVER);
+}
+
+MPX_TEST(proc_07_join_from_many_threads)
+{
+    mpx_process *p = start1(t_sleep, 200);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, joiner, p);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        CHECK_EQ((intptr_t)r, 0);
+    }
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+}
+
+/* Errors: X-macro codes. */
+MPX_TEST(errors_names_and_messages)
+{
+    CHECK_STREQ(mpx_err_name(MPX_ETIMEDOUT), "MPX_ETIMEDOUT");
+    CHECK_STREQ(mpx_err_name(0), "OK");
+    CHECK_STREQ(mpx_err_name(-EAGAIN), "EAGAIN");
+    CHECK_STREQ(mpx_strerror(MPX_EAUTH), "authentication failed");
+    CHECK(strlen(mpx_strerror(-ENOENT)) > 0);
+    CHECK_STREQ(mpx_err_name(12345), "UNKNOWN");
+    int codes[] = {MPX_ETIMEDOUT, MPX_EEMPTY, MPX_EFULL, MPX_EEOF, MPX_ECLOSED, MPX_ESTATE,
+                   MPX_EAUTH, MPX_ETOOSHORT, MPX_EREMOTE, MPX_EOWNERDEAD, MPX_EWORKER,
+                   MPX_EBROKEN, MPX_ENOTSUP};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        CHECK(codes[i] < 0);
+        CHECK(strncmp(mpx_err_name(codes[i]), "MPX_E", 5) == 0);
+    }
+}
