@@ -43,6 +43,12 @@ typedef struct mpx__objtype {
     int (*export_)(void *obj, mpx__buf *data, mpx__fdlist *fds);
     int (*import_)(mpx__rd *data, const int *fds, int nfds, void **out);
     void (*drop)(void *obj);
+    /* For mpx_wait (connection.h): a descriptor that becomes readable
+     * when the object may be ready (NULL: the object cannot be waited
+     * on), and a check whether it is ready now (1 ready, 0 not; NULL:
+     * readable descriptor means ready). */
+    int (*wait_fd)(void *obj);
+    int (*ready)(void *obj);
     struct mpx__objtype *next; /* registry link */
 } mpx__objtype;
 

@@ -1,0 +1,29 @@
+/*
+ * core/fnref.h - function references that survive exec.
+ *
+ * Under fork a function pointer is valid in the child. Under spawn and
+ * forkserver (a new program image, or a server forked earlier with other
+ * libraries loaded) it is not: a function is identified by the module
+ * (executable or shared library) that contains it plus its offset, checked
+ * against the module's build-id, or by a name registered with
+ * mpx_register_function. The child resolves the reference back to a
+ * pointer; a function that cannot be resolved is MPX_ERESOLVE at encode
+ * time when that can be known, and at decode time otherwise.
+ *
+ * Used for process targets, pool tasks and initializers, manager
+ * callables.
+ */
+#ifndef MPX_CORE_FNREF_H
+#define MPX_CORE_FNREF_H
+
+#include "core/internal.h"
+
+typedef void (*mpx__fnptr)(void);
+
+/* Append a reference to fn (NULL allowed) usable by a child started with
+ * ctx. */
+int mpx__fnref_encode(mpx_context *ctx, mpx__fnptr fn, mpx__buf *out);
+/* Read one reference back; *fn may be NULL when NULL was encoded. */
+int mpx__fnref_decode(mpx__rd *in, mpx__fnptr *fn);
+
+#endif
