@@ -738,11 +738,12 @@ void mpx__process_exit_handler(void)
         return; /* a raw fork child of ours inherited the handler */
     MPX__INFO("process shutting down");
     shutdown_children();
+    mpx__forkserver_stop();
 }
 
 /* ---- the child side --------------------------------------------------- */
 
-void mpx__child_setup(mpx_process *p, pid_t parent_pid)
+void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
 {
     /* Under fork, the parent held p->mu while forking: the copy is locked
      * by a thread that does not exist here. */
@@ -753,7 +754,7 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
         /* A daemonic child never outlives its parent, even when the parent
          * is killed with SIGKILL. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent_pid)
+        if (getppid() != real_parent)
             _exit(1);
     }
     /* PROC-26: stdin on the null device. */
@@ -805,6 +806,7 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
 static __attribute__((noreturn)) void child_exit(int code)
 {
     shutdown_children();
+    mpx__forkserver_stop();
     MPX__INFO("process exiting with exitcode %d", code);
     fflush(NULL);
     _exit(code);

@@ -58,7 +58,7 @@ static int fork_start(mpx_process *p)
     }
     if (pid == 0) {
         mpx__close(pipefd[0]); /* the write end stays open until we exit */
-        mpx__child_setup(p, parent);
+        mpx__child_setup(p, parent, parent);
         mpx__child_run(p, p->args);
     }
     mpx__close(pipefd[1]);
