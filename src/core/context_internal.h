@@ -58,5 +58,7 @@ int mpx__context_encode_preload(mpx__buf *out);
 bool mpx__forkserver_running(void);
 void mpx__forkserver_stop(void);
 void mpx__forkserver_atfork_child(void);
+/* The running server's pid, or 0 (for tests). */
+pid_t mpx__forkserver_pid(void);
 
 #endif

@@ -300,15 +300,22 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
         return 0;
     mpx__deadline d = mpx__deadline_from(timeout);
-    int rc = p->ctx->ops->wait(p, d);
-    pthread_mutex_lock(&p->mu);
-    if (rc == 0 && p->state != MPX__P_CLOSED) {
-        if (poll_locked(p) != 1)
-            rc = MPX_ETIMEDOUT;
-    } else if (p->has_exit) {
-        rc = 0;
+    int rc;
+    for (;;) {
+        rc = p->ctx->ops->wait(p, d);
+        pthread_mutex_lock(&p->mu);
+        if (rc == 0 && p->state != MPX__P_CLOSED) {
+            if (poll_locked(p) != 1)
+                rc = MPX_ETIMEDOUT;
+        } else if (p->has_exit) {
+            rc = 0;
+        }
+        pthread_mutex_unlock(&p->mu);
+        /* The sentinel was ready but the process has not ended (the fork
+         * server died and the sentinel changed): wait again. */
+        if (rc != MPX_ETIMEDOUT || mpx__deadline_expired(d))
+            break;
     }
-    pthread_mutex_unlock(&p->mu);
     if (rc == 0)
         MPX__SUBDEBUG("joined process %s", p->name);
     return rc;

@@ -96,6 +96,14 @@ static void stop_locked(void)
     fs_pid = 0;
 }
 
+pid_t mpx__forkserver_pid(void)
+{
+    pthread_mutex_lock(&fs_mu);
+    pid_t pid = fs_ctl >= 0 && fs_owner == getpid() ? fs_pid : 0;
+    pthread_mutex_unlock(&fs_mu);
+    return pid;
+}
+
 void mpx__forkserver_stop(void)
 {
     pthread_mutex_lock(&fs_mu);
