@@ -43,6 +43,8 @@
 #define MAX_MSG_FDS 72
 
 enum { F_STDOUT = 1, F_STDERR = 2, F_MEMFD = 4 };
+/* The server's answer when it cannot fork the child (no P follows). */
+enum { REC_FAILED = 'F' };
 
 typedef struct req_hdr {
     uint32_t magic;
@@ -324,8 +326,9 @@ static int fs_start(mpx_process *p)
         } else if (r.kind == MPX__REC_STARTED) {
             status = r.value;
             got_status = true;
-            if (status != 0 && !got_pid)
-                break; /* fork failed in the server */
+        } else if (r.kind == REC_FAILED) {
+            rc = r.value < 0 ? r.value : MPX_EPROTO; /* the server could not fork */
+            break;
         } else if (r.kind == MPX__REC_EXIT) {
             rc = MPX_EBROKEN; /* died during its bootstrap */
             MPX__WARNING("process %s ended (status %d) before starting its target", p->name,
@@ -346,6 +349,19 @@ static int fs_start(mpx_process *p)
     if (rc) {
         if (pidfd >= 0 && got_status && status == 0)
             syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        /* Leave nothing behind: the child exits at once; wait until the
+         * server has reaped it (bounded). */
+        mpx__deadline d = mpx__deadline_from(5000);
+        while (got_pid && rc != MPX_EBROKEN) {
+            struct pollfd pfd = {sp[0], POLLIN, 0};
+            int r = poll(&pfd, 1, mpx__deadline_poll_ms(d));
+            if (r < 0 && errno == EINTR)
+                continue;
+            mpx__boot_rec r2;
+            if (r <= 0 || recv_rec(sp[0], &r2, NULL, MSG_DONTWAIT) <= 0 ||
+                r2.kind == MPX__REC_EXIT)
+                break;
+        }
         mpx__close(pidfd);
         mpx__close(sp[0]);
         return rc;
@@ -591,7 +607,7 @@ static void handle_request(int ctl, int sigfd)
     }
     if (!ok) {
         if (nfds > 0)
-            mpx__boot_send_rec(fds[0], MPX__REC_STARTED, MPX_EPROTO);
+            mpx__boot_send_rec(fds[0], REC_FAILED, MPX_EPROTO);
         for (int i = 0; i < nfds; i++)
             mpx__close(fds[i]);
         return;
@@ -600,7 +616,7 @@ static void handle_request(int ctl, int sigfd)
         size_t cap = capkids ? capkids * 2 : 16;
         kid *k = realloc(kids, cap * sizeof *k);
         if (!k) {
-            mpx__boot_send_rec(fds[0], MPX__REC_STARTED, -ENOMEM);
+            mpx__boot_send_rec(fds[0], REC_FAILED, -ENOMEM);
             for (int i = 0; i < nfds; i++)
                 mpx__close(fds[i]);
             if (map != MAP_FAILED)
@@ -614,7 +630,7 @@ static void handle_request(int ctl, int sigfd)
     if (pid == 0)
         in_child(ctl, sigfd, &h, blob, fds, nfds);
     if (pid < 0) {
-        mpx__boot_send_rec(fds[0], MPX__REC_STARTED, -errno);
+        mpx__boot_send_rec(fds[0], REC_FAILED, -errno);
         for (int i = 0; i < nfds; i++)
             mpx__close(fds[i]);
     } else {
