@@ -294,11 +294,16 @@ int main(int argc, char **argv)
     if (one) {
         for (size_t i = 0; i < n; i++)
             if (!strcmp(all[i]->name, one)) {
-                run_body(all[i]);
+                mpx_test_case *tc = all[i];
+                free(all); /* so that valgrind sees no leak */
+                free(pats);
+                run_body(tc);
                 printf("ok   %s\n", one);
                 return 0;
             }
         fprintf(stderr, "no test named %s\n", one);
+        free(all);
+        free(pats);
         return 2;
     }
 

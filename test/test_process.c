@@ -452,7 +452,10 @@ MPX_TEST(proc_03_typed_args)
     CHECK_OK(mpx_args_add_fd(a, pfd[0]));
     CHECK_ERR(mpx_args_add_str(a, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_args_add_fd(a, -1), -EBADF);
-    int x;
+    struct {
+        int x;
+        void *y;
+    } x = {0, NULL}; /* not an mpx object (initialised: the check reads it) */
     CHECK_ERR(mpx_args_add_object(a, &x), MPX_EINVAL);
     close(pfd[0]);
     close(pfd[1]);

@@ -43,10 +43,19 @@ int mpx__pidfd_open(pid_t pid)
     return fd;
 }
 
+bool mpx__pidfd_supported(void)
+{
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) < 0) {
+        int fd = mpx__pidfd_open(getpid());
+        mpx__close(fd);
+    }
+    return __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1;
+}
+
 static int fork_start(mpx_process *p)
 {
     int pipefd[2] = {-1, -1};
-    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+    if (!mpx__pidfd_supported() && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     pid_t parent = getpid();
     pid_t pid = fork();

@@ -65,10 +65,20 @@ typedef struct fs_popen {
     bool lost; /* the server died: the sentinel is now the pidfd */
 } fs_popen;
 
+/* Is our server alive? (pidfd, or waitpid where there is no pidfd) */
+static bool alive_locked(void)
+{
+    if (fs_ctl < 0 || fs_owner != getpid())
+        return false;
+    if (fs_pidfd >= 0)
+        return !mpx__fd_readable(fs_pidfd);
+    return waitpid(fs_pid, NULL, WNOHANG) == 0;
+}
+
 bool mpx__forkserver_running(void)
 {
     pthread_mutex_lock(&fs_mu);
-    bool r = fs_ctl >= 0 && fs_owner == getpid() && !mpx__fd_readable(fs_pidfd);
+    bool r = alive_locked();
     pthread_mutex_unlock(&fs_mu);
     return r;
 }
@@ -82,18 +92,32 @@ static void stop_locked(void)
     fs_ctl = -1;
     if (fs_owner == getpid()) {
         /* EOF makes it exit; do not wait for long. */
-        struct pollfd pfd = {fs_pidfd, POLLIN, 0};
-        int r;
-        do
-            r = poll(&pfd, 1, 2000);
-        while (r < 0 && errno == EINTR);
-        if (r <= 0)
+        bool gone = false;
+        if (fs_pidfd >= 0) {
+            struct pollfd pfd = {fs_pidfd, POLLIN, 0};
+            int r;
+            do
+                r = poll(&pfd, 1, 2000);
+            while (r < 0 && errno == EINTR);
+            gone = r > 0;
+        } else {
+            for (int i = 0; i < 400 && !gone; i++) {
+                pid_t r = waitpid(fs_pid, NULL, WNOHANG);
+                if (r == fs_pid || (r < 0 && errno == ECHILD))
+                    break;
+                struct timespec t = {0, 5000000};
+                nanosleep(&t, NULL);
+            }
+        }
+        if (!gone)
             kill(fs_pid, SIGKILL);
         while (waitpid(fs_pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
-    mpx__fd_mark_internal(fs_pidfd, false);
-    mpx__close(fs_pidfd);
+    if (fs_pidfd >= 0) {
+        mpx__fd_mark_internal(fs_pidfd, false);
+        mpx__close(fs_pidfd);
+    }
     fs_pidfd = -1;
     fs_pid = 0;
 }
@@ -147,7 +171,7 @@ static int start_server_locked(void)
         rc = mpx__context_encode_preload(&b);
     pid_t pid = -1;
     if (!rc)
-        rc = mpx__spawn_program(&b, &sv[1], 1, &pid);
+        rc = mpx__spawn_program(&b, &sv[1], 1, -1, &pid);
     mpx__buf_free(&b);
     mpx__close(sv[1]);
     if (rc) {
@@ -155,25 +179,26 @@ static int start_server_locked(void)
         return rc;
     }
     int pfd = mpx__pidfd_open(pid);
-    if (pfd < 0) {
+    if (pfd < 0 && pfd != -ENOSYS) {
         mpx__close(sv[0]);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         return pfd;
     }
     fs_ctl = sv[0];
-    fs_pidfd = pfd;
+    fs_pidfd = pfd < 0 ? -1 : pfd;
     fs_pid = pid;
     fs_owner = getpid();
     mpx__fd_mark_internal(fs_ctl, true);
-    mpx__fd_mark_internal(fs_pidfd, true);
+    if (fs_pidfd >= 0)
+        mpx__fd_mark_internal(fs_pidfd, true);
     MPX__DEBUG("fork server started (pid %d)", (int)pid);
     return 0;
 }
 
 static int ensure_locked(void)
 {
-    if (fs_ctl >= 0 && fs_owner == getpid() && !mpx__fd_readable(fs_pidfd))
+    if (alive_locked())
         return 0;
     if (fs_ctl >= 0) {
         MPX__WARNING("the fork server (pid %d) has died; starting a new one", (int)fs_pid);
@@ -409,9 +434,16 @@ static int fs_signal(mpx_process *p, int sig)
     fs_popen *st = p->popen;
     if (!st)
         return MPX_ESTATE;
-    if (syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0) < 0)
+    if (syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0) == 0)
+        return 0;
+    if (errno != ENOSYS)
         return -errno;
-    return 0;
+    /* No pidfd_send_signal (valgrind): the server has not reaped the
+     * child until it reports it, so the pid is still the child's unless
+     * the exit record is already waiting. */
+    if (mpx__fd_readable(p->sentinel))
+        return 0;
+    return kill(p->pid, sig) < 0 ? -errno : 0;
 }
 
 static void fs_cleanup(mpx_process *p)
