@@ -787,7 +787,14 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
             par = NULL;
         }
     }
+    /* A grandchild replaces the parent object it inherited. */
+    mpx_process *old = parent_obj;
     parent_obj = par;
+    if (old) {
+        mpx__close(old->sentinel);
+        free(old->name);
+        free(old);
+    }
     pthread_mutex_lock(&p->mu);
     p->is_current = true;
     p->pid = getpid();
