@@ -765,3 +765,52 @@ MPX_TEST(errors_names_and_messages)
         CHECK(strncmp(mpx_err_name(codes[i]), "MPX_E", 5) == 0);
     }
 }
+
+/* Fork safety: threads that log and start processes concurrently; every
+ * child must run (the library's locks are consistent in each child). */
+static int t_log_and_return(const mpx_args *a)
+{
+    mpx_log(MPX_LOG_DEBUG, "child %lld", (long long)mpx_args_int(a, 0));
+    return (int)(mpx_args_int(a, 0) % 7);
+}
+
+static void discard(int level, const char *pname, const char *msg, void *ud)
+{
+    (void)level, (void)pname, (void)msg, (void)ud;
+}
+
+static void *starter(void *arg)
+{
+    intptr_t base = (intptr_t)arg;
+    for (int i = 0; i < 25; i++) {
+        mpx_process *p;
+        mpx_args *a;
+        if (mpx_args_create(&a) || mpx_args_add_int(a, base + i))
+            return (void *)1;
+        if (mpx_process_create(&p, t_log_and_return, a, NULL) || mpx_process_start(p))
+            return (void *)2;
+        mpx_args_destroy(a);
+        mpx_log(MPX_LOG_DEBUG, "parent thread %ld started %d", (long)base, i);
+        int code = -1;
+        if (mpx_process_join(p, 20000) || mpx_process_exitcode(p, &code) != 1 ||
+            code != (int)((base + i) % 7))
+            return (void *)3;
+        mpx_process_destroy(p);
+    }
+    return NULL;
+}
+
+MPX_TEST_T(proc_fork_safety_threads_logging_and_starting, 60)
+{
+    CHECK_OK(mpx_log_set_handler(discard, NULL));
+    CHECK_OK(mpx_log_set_level(MPX_LOG_SUBDEBUG));
+    pthread_t t[4];
+    for (intptr_t i = 0; i < 4; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, starter, (void *)(i * 100)), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        CHECK_EQ((intptr_t)r, 0);
+    }
+    CHECK_OK(mpx_log_set_handler(NULL, NULL));
+}

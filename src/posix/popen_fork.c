@@ -34,15 +34,15 @@ static int have_pidfd = -1;
 
 int mpx__pidfd_open(pid_t pid)
 {
-    if (have_pidfd == 0)
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0)
         return -ENOSYS;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) {
         if (errno == ENOSYS)
-            have_pidfd = 0;
+            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
         return -errno;
     }
-    have_pidfd = 1;
+    __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
     mpx__set_cloexec(fd, true);
     return fd;
 }
@@ -51,23 +51,23 @@ int mpx__pidfd_open(pid_t pid)
  * under valgrind 3.19, for one). */
 int mpx__pidfd_supported(void)
 {
-    if (have_pidfd == -1) {
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == -1) {
         int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
         if (fd >= 0) {
             close(fd);
-            have_pidfd = 1;
+            __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
         } else {
-            have_pidfd = 0;
+            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
         }
     }
-    return have_pidfd;
+    return __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED);
 }
 
 static int fork_start(mpx_process *p)
 {
     int pipefd[2] = {-1, -1};
     mpx__pidfd_supported();
-    if (have_pidfd == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -122,7 +122,7 @@ int mpx__child_wait(mpx_process *p, mpx__deadline d)
         if (r == 0 && mpx__deadline_expired(d))
             return MPX_ETIMEDOUT;
     }
-    if (have_pidfd == 1)
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1)
         return 0;
     for (;;) {
         siginfo_t si;
@@ -160,7 +160,7 @@ int mpx__child_poll(mpx_process *p)
 
 int mpx__child_signal(mpx_process *p, int sig)
 {
-    if (p->sentinel >= 0 && have_pidfd == 1) {
+    if (p->sentinel >= 0 && __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1) {
         if (syscall(SYS_pidfd_send_signal, p->sentinel, sig, NULL, 0) == 0)
             return 0;
         if (errno != ENOSYS && errno != EBADF && errno != EINVAL)
