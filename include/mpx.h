@@ -14,5 +14,7 @@
 #include "mpx/log.h"
 #include "mpx/process.h"
 #include "mpx/context.h"
+#include "mpx/sync.h"
+#include "mpx/sharedctypes.h"
 
 #endif /* MPX_H */
