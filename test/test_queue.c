@@ -1226,3 +1226,99 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
     munmap(s, sizeof *s);
     close(fd);
 }
+
+/* QUEUE-17 (fixed): a producer killed while streaming a message larger than
+ * the ring (and left a zombie: not joined yet) holds the producer lock; the
+ * next put takes the lock over, ends the partial stream, and a get never
+ * sees any part of it. */
+MPX_TEST_T(queue_17_killed_producer_mid_stream_zombie, 60)
+{
+    mpx_queue *q = mkq(0, 16384);
+    int64_t args[2] = {200000, 1};
+    mpx_process *p = start_q(t_put_big, q, 2, args);
+    sleep_ms(300); /* the ring is full of the partial stream */
+    CHECK_OK(mpx_process_kill(p));
+    sleep_ms(100); /* the child is a zombie now: kill(pid, 0) still succeeds */
+    put_str(q, "after the crash");
+    get_expect(q, "after the crash");
+    void *m;
+    size_t n;
+    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
+    CHECK_EQ(mpx_queue_qsize(q), 0);
+    int code = 0;
+    CHECK_OK(mpx_process_join(p, 10000));
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    CHECK_EQ(code, -SIGKILL);
+    mpx_process_destroy(p);
+    /* The queue still carries large messages both ways. */
+    mpx_queue_destroy(q);
+}
+
+static int t_get_big_check(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    size_t len = (size_t)mpx_args_int(a, 1);
+    void *m;
+    size_t n;
+    int rc = mpx_queue_get(q, &m, &n, 30000);
+    if (rc)
+        return 2;
+    rc = n == len && check_fill(m, n, len, 0) ? 0 : 3;
+    mpx_free(m);
+    return rc;
+}
+
+/* A consumer killed while receiving a message larger than the ring: the
+ * producer's put does not return until a consumer has it all, so it sends
+ * it again to the next consumer; nothing partial is delivered. */
+MPX_TEST_T(queue_17_killed_consumer_mid_stream_resend, 60)
+{
+    mpx_queue *q = mkq(0, 4096);
+    const int64_t len = 8 << 20;
+    int64_t args[2] = {len, 1};
+    mpx_process *prod = start_q(t_put_big, q, 2, args);
+    sleep_ms(200); /* the producer filled the ring and waits */
+    kill(mpx_process_pid(prod), SIGSTOP);
+    /* c1 takes the start of the message, then waits for the rest. */
+    mpx_process *c1 = start_q(t_get_big_check, q, 1, &len);
+    sleep_ms(300);
+    CHECK_OK(mpx_process_kill(c1));
+    CHECK_OK(mpx_process_join(c1, 10000));
+    mpx_process_destroy(c1);
+    kill(mpx_process_pid(prod), SIGCONT);
+    mpx_process *c2 = start_q(t_get_big_check, q, 1, &len);
+    CHECK_EQ(join_code(c2), 0);
+    CHECK_EQ(join_code(prod), 0);
+    void *m;
+    size_t n;
+    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
+    mpx_queue_destroy(q);
+}
+
+/* A get that times out in the middle of a message larger than the ring
+ * (its producer stalled) gives up after the grace period with Empty and
+ * without delivering a part; the producer sends the message again and the
+ * next get receives all of it. */
+MPX_TEST_T(queue_09_get_timeout_mid_stream_resend, 60)
+{
+    mpx_queue *q = mkq(0, 4096);
+    const int64_t len = 1 << 20;
+    int64_t args[2] = {len, 1};
+    mpx_process *prod = start_q(t_put_big, q, 2, args);
+    sleep_ms(200);
+    kill(mpx_process_pid(prod), SIGSTOP);
+    void *m = NULL;
+    size_t n = 0;
+    int64_t t0 = mpx_test_now_ms();
+    CHECK_ERR(mpx_queue_get(q, &m, &n, 100), MPX_EEMPTY);
+    int64_t dt = mpx_test_now_ms() - t0;
+    CHECK(dt >= 90 && dt < 10000);
+    kill(mpx_process_pid(prod), SIGCONT);
+    CHECK_OK(mpx_queue_get(q, &m, &n, 30000));
+    CHECK_EQ(n, (size_t)len);
+    CHECK(check_fill(m, n, (uint64_t)len, 0));
+    mpx_free(m);
+    CHECK_EQ(join_code(prod), 0);
+    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
+    mpx_queue_destroy(q);
+}
