@@ -1322,3 +1322,49 @@ MPX_TEST_T(queue_09_get_timeout_mid_stream_resend, 60)
     CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
     mpx_queue_destroy(q);
 }
+
+/* The objtype hooks spawn and forkserver use: export, import (here into
+ * the same process: a second mapping of the same queue), drop. */
+MPX_TEST(queue_export_import_hooks)
+{
+    mpx_queue *q = mkq(3, 8192);
+    mpx__obj *o = mpx__obj_of(q);
+    CHECK(o && o->type->export_ && o->type->import_ && o->type->drop);
+    CHECK(mpx__objtype_find("queue") == o->type);
+    mpx__buf data;
+    mpx__buf_init(&data);
+    mpx__fdlist fds = {.n = 0};
+    CHECK_OK(o->type->export_(q, &data, &fds));
+    CHECK_EQ(fds.n, 2);
+    int dup_fds[2] = {dup(fds.fds[0]), dup(fds.fds[1])};
+    mpx__rd rd = {data.data, data.len};
+    void *imp = NULL;
+    CHECK_OK(o->type->import_(&rd, dup_fds, 2, &imp));
+    mpx_queue *q2 = imp;
+    CHECK_EQ(mpx_queue_maxsize(q2), 3);
+    put_str(q, "through the first mapping");
+    get_expect(q2, "through the first mapping");
+    unsigned char big[30000];
+    fill(big, sizeof big, 5, 6);
+    CHECK_ERR(mpx_queue_put(q2, big, sizeof big, 50), MPX_EFULL); /* > ring, no reader */
+    put_str(q2, "back");
+    get_expect(q, "back");
+    mpx_queue_destroy(q2); /* imported: released by drop only */
+    CHECK_EQ(mpx_queue_qsize(q2), 0);
+    o->type->drop(q2);
+    /* Bad export data: MPX_EPROTO, descriptors closed. */
+    unsigned char junk[20] = {1, 0, 0, 0};
+    int d2[2] = {dup(fds.fds[0]), dup(fds.fds[1])};
+    mpx__rd bad = {junk, sizeof junk};
+    imp = NULL;
+    CHECK_ERR(o->type->import_(&bad, d2, 2, &imp), MPX_EPROTO);
+    CHECK(imp == NULL);
+    mpx__rd shortrd = {data.data, 3};
+    int d3[2] = {dup(fds.fds[0]), dup(fds.fds[1])};
+    CHECK(o->type->import_(&shortrd, d3, 2, &imp) != 0);
+    int d4[1] = {dup(fds.fds[0])};
+    rd = (mpx__rd){data.data, data.len};
+    CHECK_ERR(o->type->import_(&rd, d4, 1, &imp), MPX_EPROTO);
+    mpx__buf_free(&data);
+    mpx_queue_destroy(q);
+}
