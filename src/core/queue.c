@@ -89,7 +89,8 @@ typedef struct qshared {
     _Atomic uint64_t p_stream; /* stream whose records are in the ring, 0 none */
     _Atomic uint64_t p_ended;  /* its END record is published */
     _Atomic uint64_t pj_tail, pj_put, pj_stream, pj_ended;
-    _Atomic uint64_t head_cache;
+    _Atomic uint64_t head_cache; /* a recent head (<= the real one) */
+    _Atomic uint64_t get_cache;  /* a recent get_count */
 
     /* published by the P holder */
     alignas(64) _Atomic uint64_t tail;
@@ -101,6 +102,7 @@ typedef struct qshared {
     _Atomic uint64_t c_stream; /* stream being assembled by the C holder */
     _Atomic uint64_t c_skip;   /* dropped stream whose records to discard */
     _Atomic uint64_t cj_old_head, cj_head, cj_get, cj_acked, cj_stream, cj_skip, cj_dropped;
+    _Atomic uint64_t tail_cache; /* a recent tail (<= the real one) */
 
     /* published by the C holder */
     alignas(64) _Atomic uint64_t head;
@@ -174,6 +176,27 @@ static void wake(waitq *w, bool force)
 {
     atomic_thread_fence(memory_order_seq_cst);
     if (force || LD(w->waiters)) {
+        atomic_fetch_add(&w->seq, 1);
+        mpx__futex_wake(&w->seq, INT32_MAX);
+    }
+}
+
+/* The fence a waker needs between its publish and its look at the waiter
+ * count. Right after a lock release (an atomic exchange: a full barrier
+ * on x86) only the compiler must be stopped. */
+static inline void fence_after_rmw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    atomic_signal_fence(memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static void wake_after_rmw(waitq *w)
+{
+    fence_after_rmw();
+    if (LD(w->waiters)) {
         atomic_fetch_add(&w->seq, 1);
         mpx__futex_wake(&w->seq, INT32_MAX);
     }
@@ -269,12 +292,6 @@ static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
                 return MPX_ETIMEDOUT;
         }
     }
-}
-
-static bool lock_try(_Atomic uint32_t *w)
-{
-    uint32_t c = 0;
-    return atomic_compare_exchange_strong(w, &c, me());
 }
 
 /* Take the lock only when its owner is dead. */
@@ -407,20 +424,26 @@ static bool q_nonempty_or_closed(mpx_queue *q)
 }
 
 /* After a publish: the eventfd is readable while the queue is not empty. */
-static void efd_after_put(mpx_queue *q, uint64_t old_tail)
+static void efd_after_put(mpx_queue *q, uint64_t old_tail, bool after_rmw)
 {
     if (!LD(q->sh->interest))
         return;
-    atomic_thread_fence(memory_order_seq_cst);
+    if (after_rmw)
+        fence_after_rmw();
+    else
+        atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&q->sh->head) == old_tail)
         efd_signal(q);
 }
 
-static void efd_after_get(mpx_queue *q, uint64_t new_head)
+static void efd_after_get(mpx_queue *q, uint64_t new_head, bool after_rmw)
 {
     if (!LD(q->sh->interest))
         return;
-    atomic_thread_fence(memory_order_seq_cst);
+    if (after_rmw)
+        fence_after_rmw();
+    else
+        atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&q->sh->tail) != new_head)
         return;
     efd_drain(q);
@@ -462,7 +485,7 @@ static void p_recover(mpx_queue *q)
         ring_write(q, tail, &h, REC_HDR);
         p_publish(sh, tail + REC_HDR, put, 0, 0);
         wake(&sh->ne, false);
-        efd_after_put(q, tail);
+        efd_after_put(q, tail, false);
     } else {
         p_publish(sh, tail, put, 0, 0);
     }
@@ -474,6 +497,7 @@ static void c_recover(mpx_queue *q)
 {
     qshared *sh = q->sh;
     if (LDA(sh->cj_valid)) {
+        ST(sh->tail_cache, LD(sh->cj_old_head));
         uint64_t old = LD(sh->cj_old_head), nh = LD(sh->cj_head);
         if (atomic_load(&sh->head) == old && nh != old) {
             MPX__DEBUG("queue: roll back consumer journal (message stays queued)");
@@ -516,14 +540,18 @@ static bool room(mpx_queue *q, const space_arg *a)
     qshared *sh = q->sh;
     uint64_t tail = LD(sh->tail);
     if (a->count && sh->maxsize > 0) {
-        uint64_t n = LD(sh->put_count) - atomic_load(&sh->get_count);
-        if ((int64_t)n >= sh->maxsize)
-            return false;
+        uint64_t put = LD(sh->put_count);
+        if ((int64_t)(put - LD(sh->get_cache)) >= sh->maxsize) {
+            uint64_t get = atomic_load(&sh->get_count);
+            ST(sh->get_cache, get);
+            if ((int64_t)(put - get) >= sh->maxsize)
+                return false;
+        }
     }
     uint64_t head = LD(sh->head_cache);
     if (q->size - (tail - head) >= a->need + RESERVE)
         return true;
-    head = atomic_load_explicit(&sh->head, memory_order_acquire);
+    head = atomic_load(&sh->head);
     ST(sh->head_cache, head);
     return q->size - (tail - head) >= a->need + RESERVE;
 }
@@ -554,8 +582,11 @@ static void check_consumer(mpx_queue *q)
     }
 }
 
+/* Write and publish one record. With deferred set, the wake-ups are left
+ * to the caller (after it releases P): *deferred = the old tail. */
 static void put_record(mpx_queue *q, uint32_t kind, const void *p, uint32_t clen, uint64_t stream,
-                       uint64_t total, uint64_t add, uint64_t pstream, uint64_t ended)
+                       uint64_t total, uint64_t add, uint64_t pstream, uint64_t ended,
+                       uint64_t *deferred)
 {
     qshared *sh = q->sh;
     uint64_t tail = LD(sh->tail);
@@ -564,11 +595,16 @@ static void put_record(mpx_queue *q, uint32_t kind, const void *p, uint32_t clen
     if (clen)
         ring_write(q, tail + REC_HDR, p, clen);
     p_publish(sh, tail + align8(REC_HDR + clen), LD(sh->put_count) + add, pstream, ended);
+    if (deferred) {
+        *deferred = tail;
+        return;
+    }
     wake(&sh->ne, false);
-    efd_after_put(q, tail);
+    efd_after_put(q, tail, false);
 }
 
-static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline d)
+static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline d,
+                      uint64_t *deferred)
 {
     space_arg a = {align8(REC_HDR + len), true, 0};
     if (!room(q, &a)) {
@@ -578,14 +614,14 @@ static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline 
     }
     if (atomic_load(&q->sh->closed))
         return MPX_ECLOSED;
-    put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0);
+    put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0, deferred);
     return 0;
 }
 
 /* End an unfinished stream (timeout, close). */
 static void stream_abort(mpx_queue *q, uint64_t s)
 {
-    put_record(q, K_ABORT, NULL, 0, s, 0, 0, 0, 0);
+    put_record(q, K_ABORT, NULL, 0, s, 0, 0, 0, 0, NULL);
 }
 
 static int put_stream(mpx_queue *q, const unsigned char *data, size_t len, mpx__deadline d)
@@ -603,7 +639,6 @@ restart:
         return MPX_ECLOSED;
     uint64_t s = LD(sh->p_seq) + 1;
     ST(sh->p_seq, s);
-    uint64_t start = LD(sh->tail);
     uint64_t off = 0;
     uint64_t last_head = atomic_load(&sh->head);
     int64_t last_progress = mpx__now_ns();
@@ -647,12 +682,12 @@ restart:
         }
         uint32_t kind = first ? K_BEGIN : end ? K_END : K_CONT;
         put_record(q, kind, data + off, (uint32_t)clen, s, first ? len : clen, end ? 1 : 0, s,
-                   end ? 1 : 0);
+                   end ? 1 : 0, NULL);
         off += clen;
         if (end)
             break;
     }
-    /* Every byte is in the ring: wait for a consumer's acknowledgment. */
+    /* Every byte is written: wait for the consumer's acknowledgment. */
     mpx__deadline ad = d;
     for (;;) {
         int r = qwait(q, &sh->nf, cond_ack, &s, ad, SLICE_NS);
@@ -667,24 +702,10 @@ restart:
                 return MPX_EFULL;
             goto restart;
         }
+        /* The message is larger than the ring, so the consumer that read
+         * its BEGIN holds C until END or a drop: it is alive and busy (let
+         * it finish, past the deadline), or dead (recover: dropped). */
         check_consumer(q);
-        if (r == MPX_ETIMEDOUT && lock_try(&sh->c_lock)) {
-            /* No consumer is reading: take the message back. */
-            c_recover(q);
-            int rc;
-            if (atomic_load(&sh->c_acked) == s) {
-                rc = 0;
-                p_publish(sh, LD(sh->tail), LD(sh->put_count), 0, 0);
-            } else if (atomic_load(&sh->c_dropped) == s) {
-                rc = MPX_EFULL;
-                p_publish(sh, LD(sh->tail), LD(sh->put_count), 0, 0);
-            } else {
-                rc = MPX_EFULL;
-                p_publish(sh, start, LD(sh->put_count) - 1, 0, 0);
-            }
-            lock_release(&sh->c_lock);
-            return rc;
-        }
         if (r == MPX_ETIMEDOUT) /* a consumer is busy: let it go on, try again */
             ad = mpx__now_ns() + SLICE_NS;
     }
@@ -710,13 +731,18 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
         return MPX_EFULL;
     p_recover(q);
     int rc;
+    uint64_t old_tail = UINT64_MAX;
     if (atomic_load(&sh->closed))
         rc = MPX_ECLOSED;
     else if (len <= inline_max(q))
-        rc = put_inline(q, data, len, d);
+        rc = put_inline(q, data, len, d, &old_tail);
     else
         rc = put_stream(q, data, len, d);
     lock_release(&sh->p_lock);
+    if (old_tail != UINT64_MAX) {
+        wake_after_rmw(&sh->ne);
+        efd_after_put(q, old_tail, true);
+    }
     return rc;
 }
 
@@ -728,6 +754,7 @@ typedef struct getdst {
     void *buf;
     size_t cap;
     bool into;
+    uint64_t deferred; /* new head whose wake-ups wait for the C release */
 } getdst;
 
 #define TAKE_EMPTY 1
@@ -761,7 +788,7 @@ static void consume(mpx_queue *q, cstate *s, const rec_hdr *h)
     s->head += align8(REC_HDR + h->clen);
     c_publish(q->sh, s);
     wake(&q->sh->nf, false);
-    efd_after_get(q, s->head);
+    efd_after_get(q, s->head, false);
 }
 
 static int read_stream(mpx_queue *q, getdst *g, cstate *s, const rec_hdr *bh, mpx__deadline d)
@@ -867,9 +894,14 @@ static int take(mpx_queue *q, getdst *g, mpx__deadline d)
     cstate s;
     c_load(sh, &s);
     for (;;) {
-        uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
-        if (tail == s.head)
-            return TAKE_EMPTY;
+        /* A cached tail lets a burst of gets read the producer's line once. */
+        uint64_t tail = LD(sh->tail_cache);
+        if (tail - s.head - 1 >= q->size) { /* tail == head, or a stale cache */
+            tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
+            ST(sh->tail_cache, tail);
+            if (tail == s.head)
+                return TAKE_EMPTY;
+        }
         rec_hdr h;
         int rc = read_hdr(q, s.head, tail, &h);
         if (rc)
@@ -903,7 +935,9 @@ static int take(mpx_queue *q, getdst *g, mpx__deadline d)
                 *g->len = h.clen;
             }
             s.get++;
-            consume(q, &s, &h);
+            s.head += align8(REC_HDR + h.clen);
+            c_publish(sh, &s);
+            g->deferred = s.head;
             return 0;
         }
         case K_BEGIN:
@@ -928,17 +962,16 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
     qshared *sh = q->sh;
     mpx__deadline d = mpx__deadline_from(timeout);
     for (;;) {
-        /* Fast refusal without the lock when empty and not waiting. */
-        if (LD(sh->tail) == atomic_load(&sh->head) && !atomic_load(&sh->closed)) {
-            int r = qwait(q, &sh->ne, cond_nonempty, NULL, d, 0);
-            if (r == MPX_ETIMEDOUT)
-                return MPX_EEMPTY;
-        }
         if (lock_acquire(q, &sh->c_lock, d))
             return MPX_EEMPTY;
         c_recover(q);
+        g->deferred = UINT64_MAX;
         int rc = take(q, g, d);
         lock_release(&sh->c_lock);
+        if (g->deferred != UINT64_MAX) {
+            wake_after_rmw(&sh->nf);
+            efd_after_get(q, g->deferred, true);
+        }
         if (rc != TAKE_EMPTY)
             return rc;
         if (atomic_load(&sh->closed)) {
@@ -946,7 +979,8 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
                 return MPX_ECLOSED;
             continue;
         }
-        if (mpx__deadline_expired(d))
+        int r = qwait(q, &sh->ne, cond_nonempty, NULL, d, 0);
+        if (r == MPX_ETIMEDOUT)
             return MPX_EEMPTY;
     }
 }
@@ -1184,7 +1218,7 @@ MPX_API int mpx_queue_get(mpx_queue *q, void **data, size_t *len, mpx_duration t
     q = qof(q);
     if (!q || !data || !len)
         return MPX_EINVAL;
-    getdst g = {data, len, NULL, 0, false};
+    getdst g = {data, len, NULL, 0, false, 0};
     return do_get(q, &g, timeout);
 }
 
@@ -1199,7 +1233,7 @@ MPX_API int mpx_queue_get_into(mpx_queue *q, void *buf, size_t cap, size_t *len,
     q = qof(q);
     if (!q || !len || (!buf && cap))
         return MPX_EINVAL;
-    getdst g = {NULL, len, buf, cap, true};
+    getdst g = {NULL, len, buf, cap, true, 0};
     return do_get(q, &g, timeout);
 }
 
