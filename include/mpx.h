@@ -16,5 +16,6 @@
 #include "mpx/context.h"
 #include "mpx/sync.h"
 #include "mpx/sharedctypes.h"
+#include "mpx/queue.h"
 
 #endif /* MPX_H */
