@@ -63,7 +63,11 @@ static int make_tmp_path(mpx_listener *l, char *path, size_t cap)
         if (!mkdtemp(dir))
             continue;
         unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-        snprintf(path, cap, "%s/listener-%d-%u", dir, (int)getpid(), n);
+        int w = snprintf(path, cap, "%.200s/listener-%d-%u", dir, (int)getpid(), n);
+        if (w < 0 || (size_t)w >= cap) {
+            rmdir(dir);
+            continue;
+        }
         l->tmpdir = strdup(dir);
         if (!l->tmpdir) {
             rmdir(dir);
@@ -107,7 +111,7 @@ MPX_API int mpx_listener_create(mpx_listener **out, const char *address,
     }
 
     mpx__addr a;
-    char path[128];
+    char path[256];
     if (!rc) {
         if (address)
             rc = mpx__addr_parse(address, opts->family, &a);
