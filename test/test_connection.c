@@ -775,3 +775,49 @@ MPX_TEST(conn_ex14_connection_api)
     mpx_connection_destroy(a);
     mpx_connection_destroy(b);
 }
+
+/* ---- CONN-02: the two ends used concurrently (one user per end) -------- */
+
+#include <pthread.h>
+
+static void *echo_main(void *arg)
+{
+    mpx_connection *c = arg;
+    for (;;) {
+        void *m;
+        size_t n;
+        int rc = mpx_connection_recv_bytes(c, &m, &n);
+        if (rc)
+            return (void *)(intptr_t)(rc == MPX_EEOF ? 0 : rc);
+        rc = mpx_connection_send_bytes(c, m, n);
+        mpx_free(m);
+        if (rc)
+            return (void *)(intptr_t)rc;
+    }
+}
+
+MPX_TEST(conn_02_two_ends_in_two_threads)
+{
+    mpx_connection *a, *b;
+    CHECK_OK(mpx_pipe(&a, &b, 1));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, echo_main, b) == 0);
+    unsigned char buf[300];
+    for (unsigned i = 0; i < 3000; i++) {
+        size_t n = i % 300;
+        fill(buf, n, i);
+        CHECK_OK(mpx_connection_send_bytes(a, buf, n));
+        unsigned char back[300];
+        size_t got;
+        CHECK_OK(mpx_connection_recv_bytes_into(a, back, sizeof back, 0, &got));
+        CHECK_EQ(got, n);
+        CHECK(check_fill(back, n, i));
+    }
+    /* shutting our side: the echo thread sees EOF */
+    CHECK_OK(mpx_connection_close(a));
+    void *ret;
+    pthread_join(th, &ret);
+    CHECK_EQ((intptr_t)ret, 0);
+    mpx_connection_destroy(a);
+    mpx_connection_destroy(b);
+}
