@@ -17,5 +17,6 @@
 #include "mpx/sync.h"
 #include "mpx/sharedctypes.h"
 #include "mpx/queue.h"
+#include "mpx/connection.h"
 
 #endif /* MPX_H */
