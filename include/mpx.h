@@ -14,5 +14,6 @@
 #include "mpx/log.h"
 #include "mpx/process.h"
 #include "mpx/context.h"
+#include "mpx/pool.h"
 
 #endif /* MPX_H */
