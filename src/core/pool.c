@@ -189,6 +189,7 @@ struct mpx_pool {
     mpx_result *fin[64]; /* jobs finished while feeding (handler only) */
     size_t nfin;
     bool fin_overflow;
+    bool terminating;
 };
 
 static bool pool_ok(const mpx_pool *p)
@@ -993,7 +994,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     int sig = exitcode < 0 ? -exitcode : 0;
     bool exiting = atomic_load(&ctl->state) == PX_W_EXITING;
     bool starting = atomic_load(&ctl->state) == PX_W_STARTING;
-    int code = w->timeout_kill ? MPX_ETIMEDOUT : MPX_EWORKER;
+    int code = w->timeout_kill ? MPX_ETIMEDOUT : p->terminating ? MPX_ECANCELED : MPX_EWORKER;
     char bt[PX_BT_SIZE + 1];
     uint32_t btl = atomic_load_explicit(&ctl->bt_len, memory_order_acquire);
     if (btl > PX_BT_SIZE)
@@ -1343,6 +1344,7 @@ static void *handler_main(void *arg)
         int state = p->state;
         pthread_mutex_unlock(&p->mu);
         if (state == P_TERM) {
+            p->terminating = true;
             shutdown_workers(p, true);
             fail_all(p, MPX_ECANCELED);
             break;

@@ -187,8 +187,8 @@ static inline uint32_t px_get32(const unsigned char *p)
 }
 
 /* Open another process's descriptor (memfd) read-only: /proc/pid/fd/N,
- * then pidfd_getfd. Returns a new CLOEXEC fd or -errno. */
-int mpx__pool_fetch_fd(pid_t pid, int fd);
+ * then pidfd_getfd (flags: O_RDONLY or O_RDWR). Returns a new CLOEXEC fd or -errno. */
+int mpx__pool_fetch_fd(pid_t pid, int fd, int flags);
 /* Read a spilled block (fd of pid, len bytes) into a new malloc buffer. */
 int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out);
 

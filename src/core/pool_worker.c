@@ -92,11 +92,11 @@ MPX_API int mpx_task_fail(mpx_task_out *o, const char *fmt, ...)
 
 /* ---- descriptors across processes ---------------------------------------- */
 
-int mpx__pool_fetch_fd(pid_t pid, int fd)
+int mpx__pool_fetch_fd(pid_t pid, int fd, int flags)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
-    int r = open(path, O_RDONLY | O_CLOEXEC);
+    int r = open(path, flags | O_CLOEXEC);
     if (r >= 0)
         return r;
     int e = -errno;
@@ -116,7 +116,7 @@ int mpx__pool_fetch_fd(pid_t pid, int fd)
 
 int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out)
 {
-    int f = mpx__pool_fetch_fd(pid, fd);
+    int f = mpx__pool_fetch_fd(pid, fd, O_RDONLY);
     if (f < 0)
         return f;
     unsigned char *b = malloc(len ? len : 1);
@@ -457,7 +457,7 @@ static void run_fixed(wstate *ws, px_slot *s, uint32_t sidx)
     if (resolve(ws, s->fn_idx, s->fn_gen, &f))
         return;
     fn = (mpx_elem_fn)f;
-    int fd = mpx__pool_fetch_fd((pid_t)d.owner_pid, d.fd);
+    int fd = mpx__pool_fetch_fd((pid_t)d.owner_pid, d.fd, O_RDWR);
     if (fd < 0)
         return;
     unsigned char *m = mmap(NULL, d.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
