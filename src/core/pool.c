@@ -2356,8 +2356,9 @@ MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data,
     int rc;
     size_t idx = 0;
     for (;;) {
+        bool known_end = j->src != S_GEN && j->total != SIZE_MAX;
         if (j->type == J_IMAP) {
-            if (j->cpos < j->fed || (!j->input_done)) {
+            if (known_end ? j->cpos < j->total : (j->cpos < j->fed || !j->input_done)) {
                 if (j->cpos < j->fed && win_at(j, j->cpos)->st != IR_EMPTY &&
                     win_at(j, j->cpos)->st != IR_USED) {
                     idx = j->cpos++;
@@ -2373,7 +2374,7 @@ MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data,
                 idx = j->uq[j->uq_head++ % j->cap];
                 break;
             }
-            if (j->input_done && j->consumed >= j->fed) {
+            if (known_end ? j->consumed >= j->total : (j->input_done && j->consumed >= j->fed)) {
                 rc = j->gen_err ? j->gen_err : MPX_EEOF;
                 j->gen_err = 0;
                 goto out;

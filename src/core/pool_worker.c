@@ -564,7 +564,10 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
         }
         /* how many to take: short tasks in batches, long ones one by one */
         uint64_t avail = tl - hd;
-        uint64_t want = ws->avg_ns > 20000 ? 1 : avail / (h->nworkers ? h->nworkers : 1) + 1;
+        /* unknown or long tasks: one at a time, as Python workers take them */
+        uint64_t want = ws->avg_ns == 0 || ws->avg_ns > 20000
+                            ? 1
+                            : avail / (h->nworkers ? h->nworkers : 1) + 1;
         if (want > 32)
             want = 32;
         if (want > avail)
