@@ -488,13 +488,13 @@ MPX_TEST(pool_13_imap_next_timeout)
 
 /* Beyond Python: imap over an endless generator with bounded look-ahead */
 typedef struct gen_state {
-    int64_t next;
+    _Atomic int64_t next; /* read by the test thread, written by the handler */
     int64_t buf;
 } gen_state;
 static int gen_count(void *st, mpx_bytes *item)
 {
     gen_state *g = st;
-    g->buf = g->next++;
+    g->buf = atomic_fetch_add(&g->next, 1);
     *item = (mpx_bytes){&g->buf, 8};
     return 1;
 }
@@ -533,7 +533,7 @@ static int gen_five(void *st, mpx_bytes *item)
     gen_state *g = st;
     if (g->next >= 5)
         return 0;
-    g->buf = g->next++;
+    g->buf = atomic_fetch_add(&g->next, 1);
     *item = (mpx_bytes){&g->buf, 8};
     return 1;
 }
@@ -1053,4 +1053,37 @@ MPX_TEST(pool_worker_sigkill_replaced)
     CHECK_OK(mpx_pool_apply(p, t_square, &x, 8, NULL, &r));
     mpx_result_destroy(r);
     finish(p);
+}
+
+/* Lost wake-ups (baselines note 3): no spinning at all, many small rounds
+ * of apply/map so every hand-off goes through the doorbells. */
+MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
+{
+    for (int threads = 0; threads < 2; threads++) {
+        mpx_pool *p;
+        mpx_pool_opts po = {.processes = 2, .spin = -1, .threads = threads};
+        CHECK_OK(mpx_pool_create(&p, &po));
+        int64_t v[16];
+        for (int i = 0; i < 16; i++)
+            v[i] = i;
+        mpx_bytes *it = int_items(v, 16);
+        int64_t t0 = mpx_test_now_ms();
+        int rounds = 0;
+        while (mpx_test_now_ms() - t0 < 1500) {
+            mpx_result *r;
+            mpx_call_opts o = {.chunksize = 1 + (size_t)(rounds % 3)};
+            CHECK_OK(mpx_pool_map(p, t_square, it, (size_t)(1 + rounds % 16), &o, &r));
+            mpx_result_destroy(r);
+            int64_t x = rounds;
+            CHECK_OK(mpx_pool_apply(p, t_square, &x, 8, NULL, &r));
+            const void *d;
+            CHECK_OK(mpx_result_get(r, 0, &d, NULL));
+            CHECK_EQ(get_i64(d), x * x);
+            mpx_result_destroy(r);
+            rounds++;
+        }
+        CHECK(rounds > 20);
+        free(it);
+        finish(p);
+    }
 }

@@ -524,7 +524,7 @@ static void slot_push(mpx_pool *p, uint32_t si)
 static void wake_workers(mpx_pool *p, int n)
 {
     px_hdr *h = p->h;
-    atomic_thread_fence(memory_order_seq_cst);
+    PX_FENCE();
     if (atomic_load_explicit(&h->sleepers, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&h->work_bell, 1, memory_order_seq_cst);
         mpx__futex_wake(&h->work_bell, n);
@@ -1275,7 +1275,7 @@ static void handler_sleep(mpx_pool *p, uint32_t kick_seen)
             return;
     }
     atomic_store_explicit(&h->parent_sleeping, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
+    PX_FENCE();
     if (!rings_nonempty(p) && atomic_load(&p->kick) == kick_seen) {
         struct pollfd fds[1 + 256];
         int nf = 0;

@@ -33,6 +33,16 @@
 
 #define MPX__POOL_MAGIC 0x6d70706cu
 
+/* A full (StoreLoad) barrier for the doorbell handshakes. ThreadSanitizer
+ * does not support fences: there, a seq_cst read-modify-write (a full
+ * barrier on every target we run on) stands in. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic uint32_t mpx__pool_fence_word;
+#define PX_FENCE() atomic_fetch_add_explicit(&mpx__pool_fence_word, 0, memory_order_seq_cst)
+#else
+#define PX_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 #define PX_SLOT_STRIDE (64u * 1024u)
 #define PX_SLOT_HDR 256u
 #define PX_IN_OFF PX_SLOT_HDR

@@ -29,6 +29,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+_Atomic uint32_t mpx__pool_fence_word;
+#endif
+
 struct mpx_task_out {
     unsigned char *dst; /* room in the slot's output area */
     size_t cap;
@@ -158,7 +162,7 @@ static int spill_create(const void *data, size_t len)
 
 void mpx__pool_ring_parent(px_hdr *h, int evfd)
 {
-    atomic_thread_fence(memory_order_seq_cst);
+    PX_FENCE();
     if (atomic_load_explicit(&h->parent_sleeping, memory_order_relaxed) &&
         atomic_exchange_explicit(&h->bell_pending, 1, memory_order_acq_rel) == 0) {
         uint64_t one = 1;
@@ -554,7 +558,7 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
                 continue;
             uint32_t v = atomic_load_explicit(&h->work_bell, memory_order_acquire);
             atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
-            atomic_thread_fence(memory_order_seq_cst);
+            PX_FENCE();
             if (atomic_load_explicit(&h->tail, memory_order_seq_cst) ==
                     atomic_load_explicit(&h->head, memory_order_seq_cst) &&
                 !atomic_load_explicit(&h->shutdown, memory_order_seq_cst))
