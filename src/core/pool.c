@@ -97,7 +97,9 @@ struct mpx_result {
     size_t nfailed;
     errrec *errs;
     size_t nerrs, caperrs;
-    bool ready;
+    bool ready;     /* outcome final: readable (callbacks run after this) */
+    bool announced; /* callbacks done: waiters see it ready (Python sets the
+                     * event after the callback) */
     bool canceled;
     bool user_gone;
     size_t inflight; /* slots */
@@ -191,6 +193,9 @@ struct mpx_pool {
     bool fin_overflow;
     bool terminating;
 };
+
+/* Set in the handler thread: a callback may read and wait on its result. */
+static __thread bool in_handler;
 
 static bool pool_ok(const mpx_pool *p)
 {
@@ -778,8 +783,10 @@ static void job_after(mpx_pool *p, mpx_result *j)
     }
     if (complete) {
         j->ready = true;
-        if (j->type == J_IMAP || j->type == J_IMAPU)
+        if (j->type == J_IMAP || j->type == J_IMAPU) {
             j->total = j->fed;
+            j->announced = true;
+        }
     }
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -797,6 +804,10 @@ static void job_after(mpx_pool *p, mpx_result *j)
                 j->o.error_callback(j, j->o.udata);
         }
     }
+    pthread_mutex_lock(&j->mu);
+    j->announced = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
     pthread_mutex_lock(&p->mu);
     if (p->outstanding)
         p->outstanding--;
@@ -1337,6 +1348,7 @@ static void *handler_main(void *arg)
 {
     mpx_pool *p = arg;
     unsigned iter = 0;
+    in_handler = true;
     for (;;) {
         uint32_t kick = atomic_load(&p->kick);
         bool progress = harvest(p);
@@ -1754,6 +1766,7 @@ static int submit(mpx_pool *p, mpx_result *j, mpx__fnptr fn)
         /* nothing to do: ready at once (Python returns []) */
         j->input_done = true;
         j->ready = true;
+        j->announced = true;
         fn_release(p, idx);
         j->refs = 1;
         j->pool = NULL;
@@ -2145,7 +2158,7 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     mpx__deadline d = mpx__deadline_from(timeout);
     pthread_mutex_lock(&r->mu);
     int rc = 0;
-    while (!r->ready) {
+    while (!(r->announced || (in_handler && r->ready))) {
         if (d == MPX__NEVER) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
@@ -2212,7 +2225,7 @@ MPX_API int mpx_result_ready(mpx_result *r)
     if (!res_ok(r))
         return MPX_EINVAL;
     pthread_mutex_lock(&r->mu);
-    int v = r->ready ? 1 : 0;
+    int v = r->announced || (in_handler && r->ready) ? 1 : 0;
     pthread_mutex_unlock(&r->mu);
     return v;
 }
@@ -2222,7 +2235,7 @@ MPX_API int mpx_result_successful(mpx_result *r)
     if (!res_ok(r))
         return MPX_EINVAL;
     pthread_mutex_lock(&r->mu);
-    int v = !r->ready ? MPX_ESTATE : r->nfailed == 0;
+    int v = !(r->announced || (in_handler && r->ready)) ? MPX_ESTATE : r->nfailed == 0;
     pthread_mutex_unlock(&r->mu);
     return v;
 }
