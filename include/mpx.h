@@ -18,5 +18,6 @@
 #include "mpx/sharedctypes.h"
 #include "mpx/queue.h"
 #include "mpx/connection.h"
+#include "mpx/pool.h"
 
 #endif /* MPX_H */
