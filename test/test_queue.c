@@ -1368,3 +1368,35 @@ MPX_TEST(queue_export_import_hooks)
     mpx__buf_free(&data);
     mpx_queue_destroy(q);
 }
+
+/* LIS-15 with queues: mpx_wait over two queues and a timeout; a child's
+ * put wakes the wait and names the right queue. */
+MPX_TEST(queue_mpx_wait_two_queues)
+{
+    mpx_queue *a = mkq(0, 0), *b = mkq(0, 0);
+    void *objs[2] = {a, b}, *ready[2] = {NULL, NULL};
+    CHECK_EQ(mpx_wait_objects(objs, 2, 50, ready), 0);
+    int64_t ms = 100;
+    mpx_process *p = start_q(t_put_after, b, 1, &ms);
+    CHECK_EQ(mpx_wait_objects(objs, 2, 10000, ready), 1);
+    CHECK_EQ(join_code(p), 0);
+    (void)ready;
+    CHECK_EQ(mpx_wait_objects(objs, 2, 0, ready), 1);
+    CHECK(ready[0] == b);
+    get_expect(b, "late");
+    CHECK_EQ(mpx_wait_objects(objs, 2, 0, ready), 0);
+    put_str(a, "x");
+    CHECK_EQ(mpx_wait_objects(objs, 2, 0, ready), 1);
+    CHECK(ready[0] == a);
+    mpx_waitable w[2] = {{a, -1, 0}, {b, -1, 0}};
+    CHECK_EQ(mpx_wait(w, 2, 0), 1);
+    CHECK_EQ(w[0].ready, 1);
+    CHECK_EQ(w[1].ready, 0);
+    get_expect(a, "x");
+    CHECK_EQ(mpx_wait(w, 2, 20), 0);
+    CHECK_OK(mpx_queue_close(b)); /* closed: a get returns at once */
+    CHECK_EQ(mpx_wait(w, 2, 1000), 1);
+    CHECK_EQ(w[1].ready, 1);
+    mpx_queue_destroy(a);
+    mpx_queue_destroy(b);
+}
