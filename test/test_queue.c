@@ -897,7 +897,7 @@ static int t_simple_child(const mpx_args *a)
     return 0;
 }
 
-MPX_TEST(queue_19_simple_queue)
+MPX_TEST(simplequeue_19_put_get_empty_close)
 {
     mpx_simple_queue *q;
     CHECK_OK(mpx_simple_queue_create(&q, NULL));
@@ -1006,7 +1006,7 @@ MPX_TEST_T(queue_lost_wakeup_stress_nospin, 120)
 {
     setenv("MPX_QUEUE_SPIN", "0", 1);
     mpx_queue *a = mkq(1, 4096), *b = mkq(1, 4096);
-    const int64_t N = 3000;
+    const int64_t N = 5000;
     mpx_args *args;
     CHECK_OK(mpx_args_create(&args));
     CHECK_OK(mpx_args_add_object(args, a));
