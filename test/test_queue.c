@@ -1400,3 +1400,36 @@ MPX_TEST(queue_mpx_wait_two_queues)
     mpx_queue_destroy(a);
     mpx_queue_destroy(b);
 }
+
+static int t_hello(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    return mpx_queue_put(q, "hello", 5, MPX_FOREVER) ? 1 : 0;
+}
+
+/* EX-04: with the spawn context, the child puts 'hello' on a queue made
+ * for that context; the parent prints it. Also forkserver. */
+MPX_TEST(queue_ex04_spawn_context_hello)
+{
+    const char *methods[2] = {"spawn", "forkserver"};
+    for (int i = 0; i < 2; i++) {
+        mpx_context *ctx = NULL;
+        CHECK_OK(mpx_get_context(&ctx, methods[i]));
+        mpx_queue_opts o = {0};
+        o.ctx = ctx;
+        mpx_queue *q;
+        CHECK_OK(mpx_queue_create(&q, 0, &o));
+        mpx_args *a;
+        CHECK_OK(mpx_args_create(&a));
+        CHECK_OK(mpx_args_add_object(a, q));
+        mpx_process_opts po = {0};
+        po.ctx = ctx;
+        mpx_process *p;
+        CHECK_OK(mpx_process_create(&p, t_hello, a, &po));
+        mpx_args_destroy(a);
+        CHECK_OK(mpx_process_start(p));
+        get_expect(q, "hello");
+        CHECK_EQ(join_code(p), 0);
+        mpx_queue_destroy(q);
+    }
+}
