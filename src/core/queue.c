@@ -21,13 +21,6 @@
  *    consumer that dies mid-stream costs a resend, never a lost message.
  */
 #include "core/object.h"
-/* With -Isrc, <linux/futex.h> inside linux/futex.h finds itself, not the
- * kernel header: the constants it needs are defined here. */
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAKE 1
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 #include "linux/shmap.h"
 
