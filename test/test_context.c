@@ -1048,3 +1048,43 @@ MPX_TEST(proc_27_run_callback_crosses_exec)
         mpx_process_destroy(p);
     }
 }
+
+/* GUIDE-12: a process started by a constructor of a spawn child (Python: at
+ * module level of the main module) is refused, not a fork bomb. */
+static int ctor_start_rc = 1;
+
+static int t_noop(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+__attribute__((constructor)) static void ctor_starts_process(void)
+{
+    if (!getenv("MPX_TEST_CTOR_START"))
+        return;
+    mpx_process *p;
+    ctor_start_rc = mpx_process_create(&p, t_noop, NULL, NULL);
+    if (ctor_start_rc)
+        return;
+    ctor_start_rc = mpx_process_start(p);
+    if (ctor_start_rc == 0)
+        mpx_process_join(p, MPX_FOREVER);
+    mpx_process_destroy(p);
+}
+
+static int t_ctor_rc(const mpx_args *a)
+{
+    (void)a;
+    return ctor_start_rc == MPX_ESTATE ? 0 : 3;
+}
+
+MPX_TEST(guide_12_start_during_bootstrap_is_refused)
+{
+    CHECK_OK(mpx_freeze_support());
+    CHECK_EQ(ctor_start_rc, 1); /* not attempted here */
+    CHECK_EQ(setenv("MPX_TEST_CTOR_START", "1", 1), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(run_in(child_methods[i], t_ctor_rc, NULL), 0);
+    unsetenv("MPX_TEST_CTOR_START");
+}

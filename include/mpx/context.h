@@ -74,6 +74,20 @@ MPX_API int mpx_get_start_method(const char **out, int allow_none);
 MPX_API int mpx_set_start_method(const char *method, int force);
 
 /*
+ * mpx_freeze_support - Python's freeze_support() (MISC-05, GUIDE-12):
+ * nothing to do. A spawn child or fork server is recognised by the
+ * library's start-up code before main() runs and never returns to main(),
+ * so main() needs no call and cannot run twice (no fork bomb). Starting a
+ * process from a constructor while such a child is still starting up is
+ * MPX_ESTATE (Python's "bootstrapping phase" RuntimeError). Returns 0.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_freeze_support(void);
+
+/*
  * mpx_set_executable - the program that spawn children (and the fork
  * server) run (MISC-09). NULL restores the default, the running program
  * (/proc/self/exe). The program must link mpx; it never runs its main():

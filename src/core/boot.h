@@ -34,6 +34,10 @@ enum { MPX__REC_STARTED = 'S', MPX__REC_PID = 'P', MPX__REC_EXIT = 'X' };
 
 int mpx__boot_send_rec(int fd, int kind, int value);
 
+/* Is this a spawn child or fork server still starting up (constructors
+ * running)? Starting a process then is refused (GUIDE-12). */
+bool mpx__boot_in_progress(void);
+
 /* Parent side: the CHILD blob for p (header included). The descriptors of
  * the arguments are appended to fds (borrowed). */
 int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds);

@@ -304,3 +304,8 @@ void mpx__context_atfork_child(void)
 {
     pthread_mutex_init(&ctx_mu, NULL);
 }
+
+MPX_API int mpx_freeze_support(void)
+{
+    return 0;
+}

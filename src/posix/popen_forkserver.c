@@ -697,12 +697,14 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     else if (level != 0)
         mpx_log_set_level((int)level);
     mpx_process_set_name(mpx_current_process(), "ForkServer");
-    /* The server keeps only stderr of its creator's stdio. */
+    /* The server holds none of its creator's stdio (a pipe the creator
+     * reads to its end must not stay open in the server); stderr goes
+     * after the preload, so its warnings are seen. Each child gets the
+     * client's stdout and stderr of the time of its start. */
     int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nul >= 0) {
         dup2(nul, STDIN_FILENO);
         dup2(nul, STDOUT_FILENO);
-        mpx__close(nul);
     }
     /* Preload (MISC-11): libraries, then init functions. */
     for (uint32_t i = 0; !rc && i < nlibs; i++) {
@@ -734,6 +736,10 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     if (rc) {
         mpx__boot_send_rec(boot_fd, MPX__REC_STARTED, MPX_EPROTO);
         _exit(1);
+    }
+    if (nul >= 0) {
+        dup2(nul, STDERR_FILENO);
+        mpx__close(nul);
     }
     /* Signals: SIGCHLD through a signalfd; Ctrl-C is for the client. */
     sigset_t set;
