@@ -766,6 +766,29 @@ MPX_TEST(misc_09_set_executable)
         CHECK_ERR(mpx_process_start(p), MPX_EBROKEN);
         mpx_process_destroy(p);
     }
+    /* Exec failures are start's errors: not a program, then gone. */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s", mpx_test_tmp_path(".notelf"));
+    int fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "\x7f" "ELF garbage", 12), 12);
+    close(fd);
+    CHECK_OK(mpx_set_executable(bad));
+    CHECK_OK(mpx_process_create(&p, helper_named, NULL, &o));
+    /* (valgrind turns posix_spawn's vfork into a fork: the exec error
+     * then shows as a program that ended without answering) */
+    bool vg = getenv("MPX_TEST_VALGRIND") != NULL;
+    int rc = mpx_process_start(p);
+    CHECK(rc == -ENOEXEC || (vg && rc == MPX_EBROKEN));
+    unlink(bad);
+    rc = mpx_process_start(p);
+    CHECK(rc == -ENOENT || (vg && rc == MPX_EBROKEN));
+    CHECK_STREQ(mpx_process_state(p), "initial");
+    mpx_process_destroy(p);
+    mpx_process **v;
+    size_t n;
+    CHECK_OK(mpx_active_children(&v, &n));
+    CHECK_EQ(n, 0);
     CHECK_OK(mpx_set_executable(NULL));
     CHECK_EQ(run_in("spawn", helper_named, NULL), 11);
 }
@@ -1087,4 +1110,85 @@ MPX_TEST(guide_12_start_during_bootstrap_is_refused)
     for (int i = 0; i < 2; i++)
         CHECK_EQ(run_in(child_methods[i], t_ctor_rc, NULL), 0);
     unsetenv("MPX_TEST_CTOR_START");
+}
+
+/* CTX-04: the fork server goes away with its program, also when the
+ * program is killed (and takes the daemonic children with it). */
+static int t_uses_forkserver(const mpx_args *a)
+{
+    int fd = mpx_args_fd(a, 0);
+    int killed = (int)mpx_args_int(a, 1);
+    mpx_args *b;
+    if (mpx_args_create(&b) || mpx_args_add_int(b, 100000))
+        return 2;
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    if (mpx_get_context(&o.ctx, "forkserver"))
+        return 3;
+    mpx_process *g;
+    if (mpx_process_create(&g, t_sleep, b, &o) || mpx_process_start(g))
+        return 4;
+    mpx_args_destroy(b);
+    pid_t pids[2] = {mpx__forkserver_pid(), mpx_process_pid(g)};
+    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids)
+        return 5;
+    char go;
+    if (killed)
+        sleep_ms(100000);
+    else if (read(mpx_args_fd(a, 2), &go, 1) < 0) /* until the parent looked */
+        return 6;
+    return 0; /* exit handling terminates the daemon, stops the server */
+}
+
+static bool gone_or_zombie(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    return !rp || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+MPX_TEST(ctx_04_forkserver_goes_away_with_its_program)
+{
+    for (int killed = 0; killed < 2; killed++) {
+        int pfd[2], gfd[2];
+        CHECK_EQ(pipe(pfd), 0);
+        CHECK_EQ(pipe(gfd), 0);
+        mpx_args *a;
+        CHECK_OK(mpx_args_create(&a));
+        CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+        CHECK_OK(mpx_args_add_int(a, killed));
+        CHECK_OK(mpx_args_add_fd(a, gfd[0]));
+        close(pfd[1]);
+        close(gfd[0]);
+        /* the program: a fork child with its own fork server */
+        mpx_process *c = start_in("fork", t_uses_forkserver, a);
+        mpx_args_destroy(a);
+        pid_t pids[2] = {0, 0};
+        CHECK_EQ(read(pfd[0], pids, sizeof pids), (ssize_t)sizeof pids);
+        close(pfd[0]);
+        CHECK(pids[0] > 0 && pids[1] > 0);
+        CHECK(!gone_or_zombie(pids[0]) && !gone_or_zombie(pids[1]));
+        CHECK_EQ(write(gfd[1], "g", 1), 1); /* go (a fork child holds gfd[1] too) */
+        close(gfd[1]);
+        if (killed) {
+            CHECK_OK(mpx_process_kill(c));
+            CHECK_EQ(join_code(c), -SIGKILL);
+        } else {
+            CHECK_EQ(join_code(c), 0);
+        }
+        mpx_process_destroy(c);
+        bool gone = false;
+        for (int i = 0; i < 1000 && !gone; i++) {
+            gone = gone_or_zombie(pids[0]) && gone_or_zombie(pids[1]);
+            if (!gone)
+                sleep_ms(10);
+        }
+        CHECK(gone);
+    }
 }
