@@ -1087,3 +1087,71 @@ MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
         finish(p);
     }
 }
+
+/* TPOOL-01: the fast path and a failing initializer on a thread pool */
+static int t_init_thread_fail(const mpx_args *a)
+{
+    (void)a;
+    return MPX_EINVAL;
+}
+MPX_TEST(tpool_01_fixed_and_init_failure)
+{
+    mpx_pool *p;
+    CHECK_OK(mpx_thread_pool_create(&p, 2, NULL, NULL));
+    enum { N = 5000 };
+    int32_t *in = malloc(N * 4);
+    double *out = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        in[i] = i + 1000;
+    CHECK_OK(mpx_pool_map_fixed(p, t_elem, in, 4, out, 8, N, NULL, NULL));
+    for (int i = 0; i < N; i++)
+        CHECK(out[i] == in[i] + 0.5);
+    free(in);
+    free(out);
+    finish(p);
+    CHECK_OK(mpx_thread_pool_create(&p, 1, t_init_thread_fail, NULL));
+    int64_t x = 2;
+    mpx_result *r = NULL;
+    CHECK_ERR(mpx_pool_apply(p, t_square, &x, 8, NULL, &r), MPX_EBROKEN);
+    mpx_result_destroy(r);
+    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
+
+/* POOL-06: a fork child cannot use its parent's pool */
+static int t_child_uses_pool(const mpx_args *a)
+{
+    mpx_pool *p = (mpx_pool *)(uintptr_t)mpx_args_int(a, 0);
+    int64_t x = 1;
+    mpx_result *r = NULL;
+    if (mpx_pool_apply_async(p, t_square, &x, 8, NULL, &r) != MPX_ESTATE)
+        return 3;
+    if (mpx_pool_close(p) != MPX_ESTATE)
+        return 4;
+    mpx_pool_destroy(p);
+    return 0;
+}
+MPX_TEST(pool_06_only_creator)
+{
+    if (strcmp(mpx_test_start_method(), "fork") != 0)
+        MPX_SKIP("passes a pointer: fork only");
+    mpx_pool *p = mkpool(1);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_int(a, (int64_t)(uintptr_t)p));
+    mpx_process *c;
+    CHECK_OK(mpx_process_create(&c, t_child_uses_pool, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(c));
+    CHECK_OK(mpx_process_join(c, MPX_FOREVER));
+    int code = -1;
+    CHECK_EQ(mpx_process_exitcode(c, &code), 1);
+    CHECK_EQ(code, 0);
+    mpx_process_destroy(c);
+    int64_t x = 3;
+    mpx_result *r;
+    CHECK_OK(mpx_pool_apply(p, t_square, &x, 8, NULL, &r));
+    mpx_result_destroy(r);
+    finish(p);
+}

@@ -136,6 +136,8 @@ typedef struct pworker {
     uint32_t gen;
     bool alive;
     bool timeout_kill;
+    uint32_t tk_slot; /* what was over time when it was killed */
+    uint64_t tk_rec;
     pid_t pid;
     px_worker_ctx tctx;
 } pworker;
@@ -386,6 +388,8 @@ static void *thread_worker(void *arg)
     if (rc == 0) {
         atomic_store_explicit(&ctl->state, PX_W_READY, memory_order_release);
         mpx__pool_worker_loop(c);
+    } else {
+        atomic_store_explicit(&ctl->init_failed, 1, memory_order_relaxed);
     }
     atomic_store_explicit(&ctl->state, PX_W_EXITING, memory_order_release);
     mpx__pool_ring_parent(c->h, c->evfd);
@@ -410,6 +414,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     atomic_store(&ctl->tasks_done, 0);
     atomic_store(&ctl->bt_len, 0);
     atomic_store(&ctl->crash_sig, 0);
+    atomic_store(&ctl->init_failed, 0);
     atomic_store(&ctl->c_tail, 0);
     atomic_store(&ctl->c_head, 0);
     w->timeout_kill = false;
@@ -894,20 +899,25 @@ static uint64_t record_index(mpx_pool *p, uint32_t si, uint32_t rec)
     return 0;
 }
 
-/* A completed slot. */
-static mpx_result *harvest_slot(mpx_pool *p, uint32_t si)
+/* A completed slot. *locked is the job whose mutex the caller holds
+ * (consecutive slots of one job are harvested under one lock). */
+static mpx_result *harvest_slot(mpx_pool *p, uint32_t si, mpx_result **locked)
 {
     pslot *ps = &p->ps[si];
     mpx_result *j = ps->job;
     if (!j || ps->state != PS_QUEUED)
         return NULL;
-    pthread_mutex_lock(&j->mu);
+    if (*locked != j) {
+        if (*locked)
+            pthread_mutex_unlock(&(*locked)->mu);
+        pthread_mutex_lock(&j->mu);
+        *locked = j;
+    }
     px_slot *s = px_slot_of(p->h, si);
     uint32_t n = read_outputs(p, si, j);
     if (s->kind != PX_K_FIXED && s->start_rec + n < s->nitems)
         fail_records(p, si, j, s->start_rec + n, MPX_ECANCELED);
     j->inflight--;
-    pthread_mutex_unlock(&j->mu);
     slot_free(p, si);
     return j;
 }
@@ -929,6 +939,7 @@ static bool harvest(mpx_pool *p)
 {
     bool any = false;
     mpx_result *touched[32];
+    mpx_result *locked = NULL;
     size_t nt = 0;
     for (int wi = 0; wi < p->n; wi++) {
         px_wctl *ctl = px_wctl_of(p->h, (uint32_t)wi);
@@ -941,14 +952,18 @@ static bool harvest(mpx_pool *p)
             uint32_t si = atomic_load_explicit(&comp[hd % p->nslots], memory_order_relaxed);
             if (si >= p->nslots)
                 continue;
-            mpx_result *j = harvest_slot(p, si);
-            if (j) {
+            mpx_result *j = harvest_slot(p, si, &locked);
+            if (j && (nt == 0 || touched[nt - 1] != j)) {
                 bool seen = false;
                 for (size_t k = 0; k < nt; k++)
                     if (touched[k] == j)
                         seen = true;
                 if (!seen) {
                     if (nt == MPX__ARRAY_LEN(touched)) {
+                        if (locked) {
+                            pthread_mutex_unlock(&locked->mu);
+                            locked = NULL;
+                        }
                         after_jobs(p, touched, nt);
                         nt = 0;
                     }
@@ -959,6 +974,8 @@ static bool harvest(mpx_pool *p)
         atomic_store_explicit(&ctl->c_head, hd, memory_order_release);
         any = true;
     }
+    if (locked)
+        pthread_mutex_unlock(&locked->mu);
     /* callbacks with no lock held; p->mu is not held here */
     after_jobs(p, touched, nt);
     return any;
@@ -1004,7 +1021,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     uint32_t cur = atomic_load(&ctl->cur_slot);
     int sig = exitcode < 0 ? -exitcode : 0;
     bool exiting = atomic_load(&ctl->state) == PX_W_EXITING;
-    bool starting = atomic_load(&ctl->state) == PX_W_STARTING;
+    bool starting = atomic_load(&ctl->state) == PX_W_STARTING || atomic_load(&ctl->init_failed);
     int code = w->timeout_kill ? MPX_ETIMEDOUT : p->terminating ? MPX_ECANCELED : MPX_EWORKER;
     char bt[PX_BT_SIZE + 1];
     uint32_t btl = atomic_load_explicit(&ctl->bt_len, memory_order_acquire);
@@ -1062,7 +1079,10 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
             continue;
         }
         uint32_t first = s->start_rec + n;
-        if (si == cur && first < s->nitems) {
+        /* killed for a timeout, but it had moved on to another item: that
+         * one is not at fault, run it again */
+        bool victim = w->timeout_kill && (si != w->tk_slot || first != w->tk_rec);
+        if (si == cur && first < s->nitems && !victim) {
             size_t index = (size_t)record_index(p, si, first);
             char msg[160];
             if (code == MPX_ETIMEDOUT)
@@ -1103,7 +1123,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
         pthread_join(w->th, NULL);
         w->th_running = false;
     }
-    if (starting && !exiting) {
+    if (starting) {
         if (++p->init_failures >= 3 && !p->broken) {
             MPX__WARNING("pool: workers keep failing to start; pool broken");
             p->broken = true;
@@ -1224,6 +1244,8 @@ static void check_timeouts(mpx_pool *p)
         int64_t t0 = atomic_load(&ctl->item_start_ns);
         if (s->timeout_ns > 0 && t0 > 0 && now - t0 > s->timeout_ns) {
             w->timeout_kill = true;
+            w->tk_slot = cs;
+            w->tk_rec = atomic_load(&ctl->cur_item);
             MPX__DEBUG("pool: task on worker pid %d timed out; killing it", (int)w->pid);
             mpx_process_kill(w->proc);
         }
@@ -1616,7 +1638,11 @@ MPX_API void mpx_pool_destroy(mpx_pool *p)
     if (!p || p->magic != POOL_OBJ_MAGIC)
         return;
     if (p->creator != getpid()) {
-        /* a fork child's copy: free memory only */
+        /* a fork child's copy: the workers and the handler thread are the
+         * parent's; release only this process's mapping and descriptors */
+        p->magic = 0;
+        mpx__shmap_destroy(&p->shm);
+        mpx__close(p->evfd);
         return;
     }
     pthread_mutex_lock(&p->mu);

@@ -600,18 +600,20 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
                 mseq[nm++] = seqs[k];
             }
         }
+        int64_t t0 = mpx__now_ns();
         for (uint32_t k = 0; k < nm; k++) {
             px_slot *s = px_slot_of(h, mine[k]);
-            int64_t t0 = mpx__now_ns();
             run_slot(ws, s, mine[k], mseq[k]);
-            int64_t dt = mpx__now_ns() - t0;
-            ws->avg_ns = ws->avg_ns ? (ws->avg_ns * 7 + dt) / 8 : dt;
             atomic_store_explicit(&ctl->cur_slot, PX_NONE, memory_order_release);
             complete(ws, mine[k]);
             done++;
             atomic_store_explicit(&ctl->tasks_done, done, memory_order_relaxed);
             if (k + 1 == nm || (k & 7) == 7)
                 mpx__pool_ring_parent(h, c->evfd);
+        }
+        if (nm) {
+            int64_t dt = (mpx__now_ns() - t0) / nm; /* per slot, one clock read per batch */
+            ws->avg_ns = ws->avg_ns ? (ws->avg_ns * 7 + dt) / 8 : (dt ? dt : 1);
         }
         if (max_tasks && done >= max_tasks)
             break;
