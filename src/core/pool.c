@@ -194,6 +194,7 @@ struct mpx_pool {
     size_t nfin;
     bool fin_overflow;
     bool terminating;
+    unsigned harvest_rr;
 };
 
 /* Set in the handler thread: a callback may read and wait on its result. */
@@ -935,28 +936,30 @@ static void after_jobs(mpx_pool *p, mpx_result **touched, size_t nt)
 }
 
 /* Drain every worker's completion ring. */
-static bool harvest(mpx_pool *p)
+static bool harvest(mpx_pool *p, size_t budget)
 {
     bool any = false;
     mpx_result *touched[32];
     mpx_result *locked = NULL;
     size_t nt = 0;
-    for (int wi = 0; wi < p->n; wi++) {
+    int start = p->harvest_rr++ % p->n;
+    for (int k = 0; k < p->n && budget; k++) {
+        int wi = (start + k) % p->n;
         px_wctl *ctl = px_wctl_of(p->h, (uint32_t)wi);
         uint64_t hd = atomic_load_explicit(&ctl->c_head, memory_order_relaxed);
         uint64_t tl = atomic_load_explicit(&ctl->c_tail, memory_order_acquire);
         if (hd == tl)
             continue;
         _Atomic uint32_t *comp = px_comp(p->h, (uint32_t)wi);
-        for (; hd != tl; hd++) {
+        for (; hd != tl && budget; hd++, budget--) {
             uint32_t si = atomic_load_explicit(&comp[hd % p->nslots], memory_order_relaxed);
             if (si >= p->nslots)
                 continue;
             mpx_result *j = harvest_slot(p, si, &locked);
             if (j && (nt == 0 || touched[nt - 1] != j)) {
                 bool seen = false;
-                for (size_t k = 0; k < nt; k++)
-                    if (touched[k] == j)
+                for (size_t t = 0; t < nt; t++)
+                    if (touched[t] == j)
                         seen = true;
                 if (!seen) {
                     if (nt == MPX__ARRAY_LEN(touched)) {
@@ -1016,7 +1019,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     px_wctl *ctl = px_wctl_of(p->h, wi);
     w->alive = false;
     /* results it completed first */
-    harvest(p);
+    harvest(p, SIZE_MAX);
     uint32_t me = (wi + 1) | (w->gen << 16);
     uint32_t cur = atomic_load(&ctl->cur_slot);
     int sig = exitcode < 0 ? -exitcode : 0;
@@ -1373,7 +1376,7 @@ static void *handler_main(void *arg)
     in_handler = true;
     for (;;) {
         uint32_t kick = atomic_load(&p->kick);
-        bool progress = harvest(p);
+        bool progress = harvest(p, SIZE_MAX);
         pthread_mutex_lock(&p->mu);
         int state = p->state;
         pthread_mutex_unlock(&p->mu);
