@@ -1155,3 +1155,39 @@ MPX_TEST(pool_06_only_creator)
     mpx_result_destroy(r);
     finish(p);
 }
+
+/* a chunk whose outputs overflow the slot's output area: the worker hands
+ * the rest back, nothing is lost or duplicated */
+static int t_grow(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)len;
+    int64_t x = get_i64(in);
+    size_t n = 100 + (size_t)(x % 7) * 50;
+    unsigned char *b = mpx_task_out_buf(out, n);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(x + (int64_t)i);
+    return 0;
+}
+MPX_TEST(pool_chunk_output_overflow)
+{
+    mpx_pool *p = mkpool(2);
+    enum { N = 3000 };
+    int64_t *v = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 700};
+    CHECK_OK(mpx_pool_map_array(p, t_grow, v, 8, N, &o, &r));
+    for (int i = 0; i < N; i++) {
+        const void *d;
+        size_t l;
+        CHECK_OK(mpx_result_item(r, (size_t)i, &d, &l));
+        CHECK_EQ(l, 100 + (size_t)(i % 7) * 50);
+        CHECK_EQ(((const unsigned char *)d)[l - 1], (unsigned char)(i + (int)l - 1));
+    }
+    mpx_result_destroy(r);
+    free(v);
+    finish(p);
+}

@@ -195,6 +195,7 @@ struct mpx_pool {
     bool fin_overflow;
     bool terminating;
     unsigned harvest_rr;
+    size_t requeued; /* slots handed back for their remaining records */
 };
 
 /* Set in the handler thread: a callback may read and wait on its result. */
@@ -916,8 +917,12 @@ static mpx_result *harvest_slot(mpx_pool *p, uint32_t si, mpx_result **locked)
     }
     px_slot *s = px_slot_of(p->h, si);
     uint32_t n = read_outputs(p, si, j);
-    if (s->kind != PX_K_FIXED && s->start_rec + n < s->nitems)
-        fail_records(p, si, j, s->start_rec + n, MPX_ECANCELED);
+    if (s->kind != PX_K_FIXED && s->start_rec + n < s->nitems) {
+        /* the worker stopped early (output area full): run the rest */
+        slot_requeue(p, si, s->start_rec + n);
+        p->requeued++;
+        return j;
+    }
     j->inflight--;
     slot_free(p, si);
     return j;
@@ -979,6 +984,10 @@ static bool harvest(mpx_pool *p, size_t budget)
     }
     if (locked)
         pthread_mutex_unlock(&locked->mu);
+    if (p->requeued) {
+        wake_workers(p, (int)p->requeued);
+        p->requeued = 0;
+    }
     /* callbacks with no lock held; p->mu is not held here */
     after_jobs(p, touched, nt);
     return any;

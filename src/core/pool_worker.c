@@ -305,7 +305,9 @@ static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, si
 {
     unsigned char *o = px_out(s) + pos;
     size_t room = PX_OUT_CAP - pos;
-    size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC);
+    /* keep room for one more (spill) record while items remain; the worker
+     * stops the chunk early when the area is nearly full (PX_OUT_LOW) */
+    size_t reserve = left_after ? PX_OUT_REC + PX_SPILL_REC : 0;
     uint32_t flags = 0;
     if (PX_OUT_REC + PX_PAD8(len) + reserve <= room) {
         if (len && !already_in_place)
@@ -335,20 +337,16 @@ static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, si
 }
 
 /* Space the task may write into directly for this record. */
-static void out_prepare(wstate *ws, size_t pos, uint32_t left_after)
+static void out_prepare(wstate *ws)
 {
     mpx_task_out *o = &ws->out;
     o->dst = NULL;
     o->cap = 0;
-    size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC);
     o->len = 0;
     o->set = false;
     o->on_heap = false;
     free(o->msg);
     o->msg = NULL;
-    (void)ws;
-    (void)pos;
-    (void)reserve;
 }
 
 static void run_fixed(wstate *ws, px_slot *s, uint32_t sidx);
@@ -401,9 +399,9 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         }
         /* the task may write straight into the output area */
         mpx_task_out *o = &ws->out;
-        out_prepare(ws, pos, left_after);
+        out_prepare(ws);
         size_t room = PX_OUT_CAP - pos;
-        size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC) + PX_OUT_REC;
+        size_t reserve = (left_after ? PX_OUT_REC + PX_SPILL_REC : 0) + PX_OUT_REC;
         o->dst = px_out(s) + pos + PX_OUT_REC;
         o->cap = room > reserve + 8 ? room - reserve - 8 : 0;
         if (s->timeout_ns > 0)
@@ -442,6 +440,10 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         }
         s->out_bytes = (uint32_t)pos;
         atomic_store_explicit(&s->out_items, ++nout, memory_order_release);
+        /* output area nearly full: hand the rest of the chunk back (the
+         * parent requeues it with a fresh output area) */
+        if (left_after && PX_OUT_CAP - pos < PX_OUT_LOW)
+            break;
     }
     if (ws->out.heap_cap > (1u << 20)) {
         free(ws->out.heap);
