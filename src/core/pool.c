@@ -196,6 +196,7 @@ struct mpx_pool {
     bool terminating;
     unsigned harvest_rr;
     size_t requeued; /* slots handed back for their remaining records */
+    int missing;     /* workers that could not be replaced yet */
 };
 
 /* Set in the handler thread: a callback may read and wait on its result. */
@@ -1270,8 +1271,15 @@ static bool check_deaths(mpx_pool *p, bool replace)
     bool any = false;
     for (int wi = 0; wi < p->n; wi++) {
         pworker *w = &p->w[wi];
-        if (!w->alive)
+        if (!w->alive) {
+            /* a replacement that could not be started before (EAGAIN ...) */
+            if (replace && !p->broken && !w->proc && !w->th_running &&
+                start_worker(p, (uint32_t)wi) == 0) {
+                any = true;
+                p->missing--;
+            }
             continue;
+        }
         bool dead = false;
         int code = 0;
         if (p->threads) {
@@ -1288,9 +1296,11 @@ static bool check_deaths(mpx_pool *p, bool replace)
         worker_died(p, (uint32_t)wi, code);
         if (replace && !p->broken) {
             int rc = start_worker(p, (uint32_t)wi);
-            if (rc)
-                MPX__WARNING("pool: cannot start a replacement worker: %s", mpx_strerror(rc));
-            else {
+            if (rc) {
+                MPX__WARNING("pool: cannot start a replacement worker: %s (will retry)",
+                             mpx_strerror(rc));
+                p->missing++;
+            } else {
                 pthread_mutex_lock(&p->mu);
                 p->replaced++;
                 pthread_mutex_unlock(&p->mu);
@@ -1328,7 +1338,7 @@ static void handler_sleep(mpx_pool *p, uint32_t kick_seen)
         for (int wi = 0; wi < p->n && nf < (int)MPX__ARRAY_LEN(fds); wi++)
             if (p->w[wi].alive && p->w[wi].pidfd >= 0)
                 fds[nf++] = (struct pollfd){.fd = p->w[wi].pidfd, .events = POLLIN};
-        int tmo = p->timed_inflight ? 5 : (p->threads ? 100 : 1000);
+        int tmo = p->timed_inflight ? 5 : (p->threads || p->missing ? 100 : 1000);
         poll(fds, (nfds_t)nf, tmo);
     }
     uint64_t v;
