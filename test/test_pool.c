@@ -1191,3 +1191,39 @@ MPX_TEST(pool_chunk_output_overflow)
     free(v);
     finish(p);
 }
+
+/* POOL-09: callbacks run in completion order, one at a time, in the
+ * handler thread */
+static int order_seen[3];
+static _Atomic int order_n;
+static _Atomic int in_cb;
+static int cb_overlap;
+static void cb_order(mpx_result *r, void *u)
+{
+    (void)r;
+    if (atomic_fetch_add(&in_cb, 1) != 0)
+        cb_overlap = 1;
+    sleep_ms(5);
+    order_seen[atomic_fetch_add(&order_n, 1)] = (int)(intptr_t)u;
+    atomic_fetch_sub(&in_cb, 1);
+}
+MPX_TEST(pool_09_callbacks_completion_order)
+{
+    mpx_pool *p = mkpool(3);
+    int64_t ms[3] = {600, 50, 300};
+    mpx_result *r[3];
+    for (int i = 0; i < 3; i++) {
+        mpx_call_opts o = {.callback = cb_order, .udata = (void *)(intptr_t)i};
+        CHECK_OK(mpx_pool_apply_async(p, t_sleep, &ms[i], 8, &o, &r[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(mpx_result_wait(r[i], MPX_FOREVER));
+        mpx_result_destroy(r[i]);
+    }
+    CHECK_EQ(atomic_load(&order_n), 3);
+    CHECK_EQ(order_seen[0], 1);
+    CHECK_EQ(order_seen[1], 2);
+    CHECK_EQ(order_seen[2], 0);
+    CHECK_EQ(cb_overlap, 0);
+    finish(p);
+}
