@@ -1227,3 +1227,34 @@ MPX_TEST(pool_09_callbacks_completion_order)
     CHECK_EQ(cb_overlap, 0);
     finish(p);
 }
+
+/* Workers belong to the pool, not to the thread that created it: a
+ * short-lived creating thread must not take them down (PDEATHSIG is
+ * per thread). */
+static void *make_pool_thread(void *arg)
+{
+    mpx_pool **out = arg;
+    mpx_pool_opts o = {.processes = 2};
+    if (mpx_pool_create(out, &o) != 0)
+        *out = NULL;
+    return NULL;
+}
+MPX_TEST(pool_created_in_a_thread_that_exits)
+{
+    mpx_pool *p = NULL;
+    pthread_t t;
+    CHECK_OK(-pthread_create(&t, NULL, make_pool_thread, &p));
+    CHECK_OK(-pthread_join(t, NULL));
+    CHECK(p != NULL);
+    sleep_ms(100);
+    int64_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, 20);
+    mpx_result *r;
+    CHECK_OK(mpx_pool_map(p, t_square, it, 20, NULL, &r));
+    CHECK_EQ(mpx_pool_replaced(p), 0);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
+}

@@ -197,6 +197,7 @@ struct mpx_pool {
     unsigned harvest_rr;
     size_t requeued; /* slots handed back for their remaining records */
     int missing;     /* workers that could not be replaced yet */
+    int startup_rc;  /* 1 while the handler starts the workers */
 };
 
 /* Set in the handler thread: a callback may read and wait on its result. */
@@ -1393,6 +1394,34 @@ static void *handler_main(void *arg)
     mpx_pool *p = arg;
     unsigned iter = 0;
     in_handler = true;
+    int rc = 0;
+    for (int i = 0; i < p->n && !rc; i++)
+        rc = start_worker(p, (uint32_t)i);
+    if (rc) {
+        atomic_store(&p->h->shutdown, 1);
+        atomic_fetch_add(&p->h->work_bell, 1);
+        mpx__futex_wake(&p->h->work_bell, INT32_MAX);
+        for (int i = 0; i < p->n; i++) {
+            if (p->w[i].proc) {
+                mpx_process_kill(p->w[i].proc);
+                mpx_process_join(p->w[i].proc, MPX_FOREVER);
+                mpx_process_destroy(p->w[i].proc);
+                p->w[i].proc = NULL;
+            }
+            if (p->w[i].th_running) {
+                pthread_join(p->w[i].th, NULL);
+                p->w[i].th_running = false;
+            }
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    p->startup_rc = rc;
+    if (rc)
+        p->handler_exited = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (rc)
+        return NULL;
     for (;;) {
         uint32_t kick = atomic_load(&p->kick);
         bool progress = harvest(p, SIZE_MAX);
@@ -1567,27 +1596,24 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
             return rc;
         }
     }
-    for (int i = 0; i < n && !rc; i++)
-        rc = start_worker(p, (uint32_t)i);
-    if (!rc) {
-        rc = -pthread_create(&p->handler, NULL, handler_main, p);
-        if (!rc)
-            p->handler_started = true;
-    }
+    /* The handler thread starts the workers: a daemonic child gets
+     * PR_SET_PDEATHSIG, which fires when the *thread* that made it exits,
+     * so the workers must not belong to the caller's (maybe short-lived)
+     * thread. */
+    p->startup_rc = 1;
+    rc = -pthread_create(&p->handler, NULL, handler_main, p);
     if (rc) {
-        atomic_store(&h->shutdown, 1);
-        for (int i = 0; i < n; i++) {
-            if (p->w[i].proc) {
-                mpx_process_kill(p->w[i].proc);
-                mpx_process_join(p->w[i].proc, MPX_FOREVER);
-                mpx_process_destroy(p->w[i].proc);
-            }
-        }
-        atomic_fetch_add(&h->work_bell, 1);
-        mpx__futex_wake(&h->work_bell, INT32_MAX);
-        for (int i = 0; i < n; i++)
-            if (p->w[i].th_running)
-                pthread_join(p->w[i].th, NULL);
+        pool_free(p);
+        return rc;
+    }
+    p->handler_started = true;
+    pthread_mutex_lock(&p->mu);
+    while (p->startup_rc == 1)
+        pthread_cond_wait(&p->cv, &p->mu);
+    rc = p->startup_rc;
+    pthread_mutex_unlock(&p->mu);
+    if (rc) {
+        pthread_join(p->handler, NULL);
         pool_free(p);
         return rc;
     }
