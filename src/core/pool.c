@@ -192,7 +192,6 @@ struct mpx_pool {
     int worker_counter;
     mpx_result *fin[64]; /* jobs finished while feeding (handler only) */
     size_t nfin;
-    bool fin_overflow;
     bool terminating;
     unsigned harvest_rr;
     size_t requeued; /* slots handed back for their remaining records */
@@ -726,6 +725,10 @@ static int feed(mpx_pool *p)
         bool done_feeding = j->input_done || j->canceled;
         bool complete = job_complete_locked(j);
         pthread_mutex_unlock(&j->mu);
+        if (done_feeding && complete && p->nfin == MPX__ARRAY_LEN(p->fin)) {
+            pp = &j->next; /* finished next time round */
+            continue;
+        }
         if (done_feeding) {
             *pp = j->next;
             if (p->jobs_tail == j) {
@@ -735,10 +738,8 @@ static int feed(mpx_pool *p)
             }
             j->in_list = false;
             j->next = NULL;
-            if (complete && p->nfin < MPX__ARRAY_LEN(p->fin))
+            if (complete)
                 p->fin[p->nfin++] = j;
-            else if (complete)
-                p->fin_overflow = true;
             continue;
         }
         if (k == 0)
@@ -821,7 +822,9 @@ static void job_after(mpx_pool *p, mpx_result *j)
     if (p->outstanding)
         p->outstanding--;
     fn_release(p, j->fn_idx);
-    j->pool = NULL;
+    pthread_mutex_lock(&j->mu);
+    j->pool = NULL; /* written under both locks: readers hold either */
+    pthread_mutex_unlock(&j->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     job_unref(j);
