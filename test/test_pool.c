@@ -1258,3 +1258,53 @@ MPX_TEST(pool_created_in_a_thread_that_exits)
     free(it);
     finish(p);
 }
+
+/* Faults are tested, not assumed: workers are SIGKILLed at random while a
+ * chunked map runs. Every item ends either correct or failed with
+ * MPX_EWORKER, at most one item per kill fails, nothing hangs. */
+static int t_slow_square(const void *in, size_t len, mpx_task_out *out)
+{
+    int64_t x = get_i64(in);
+    if (x % 50 == 0)
+        sleep_ms(1);
+    return t_square(in, len, out);
+}
+MPX_TEST_T(pool_random_worker_kills, 90)
+{
+    mpx_pool *p = mkpool(2);
+    enum { N = 20000 };
+    int64_t *v = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 7};
+    mpx_bytes *it = int_items(v, N);
+    CHECK_OK(mpx_pool_map_async(p, t_slow_square, it, N, &o, &r));
+    int kills = 0;
+    unsigned seed = 12345;
+    while (!mpx_result_ready(r) && kills < 25) {
+        sleep_ms(5 + (int)(rand_r(&seed) % 20));
+        pid_t pids[2];
+        int n = mpx_pool_worker_pids(p, pids, 2);
+        if (n > 0 && kill(pids[rand_r(&seed) % (unsigned)n], SIGKILL) == 0)
+            kills++;
+    }
+    CHECK_OK(mpx_result_wait(r, 60000));
+    size_t failed = 0;
+    for (int i = 0; i < N; i++) {
+        const void *d;
+        int rc = mpx_result_item(r, (size_t)i, &d, NULL);
+        if (rc == 0)
+            CHECK_EQ(get_i64(d), (int64_t)i * i);
+        else {
+            CHECK_ERR(rc, MPX_EWORKER);
+            failed++;
+        }
+    }
+    CHECK(failed <= (size_t)kills);
+    CHECK_EQ(failed, mpx_result_failed(r));
+    mpx_result_destroy(r);
+    free(it);
+    free(v);
+    finish(p);
+}
