@@ -1308,3 +1308,33 @@ MPX_TEST_T(pool_random_worker_kills, 90)
     free(v);
     finish(p);
 }
+
+/* a task that ends its worker with exit(): only that item fails, with the
+ * exit code; the worker is replaced */
+static int t_exit3(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)len;
+    (void)out;
+    if (get_i64(in) == 3)
+        _exit(3);
+    return 0;
+}
+MPX_TEST(pool_worker_exit_in_task)
+{
+    mpx_pool *p = mkpool(2);
+    int64_t v[6] = {0, 1, 2, 3, 4, 5};
+    mpx_bytes *it = int_items(v, 6);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 2};
+    CHECK_ERR(mpx_pool_map(p, t_exit3, it, 6, &o, &r), MPX_EWORKER);
+    mpx_task_error e;
+    CHECK_OK(mpx_result_error(r, &e));
+    CHECK_EQ(e.index, 3);
+    CHECK_EQ(e.signal, 0);
+    CHECK_EQ(e.exitcode, 3);
+    CHECK(strstr(e.message, "exited with code 3") != NULL);
+    CHECK_EQ(mpx_result_failed(r), 1);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
+}
