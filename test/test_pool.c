@@ -1338,3 +1338,26 @@ MPX_TEST(pool_worker_exit_in_task)
     free(it);
     finish(p);
 }
+
+/* POOL-14: with one worker, imap_unordered yields in input order */
+MPX_TEST(pool_14_unordered_one_worker_in_order)
+{
+    mpx_pool *p = mkpool(1);
+    enum { N = 300 };
+    int64_t v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, N);
+    mpx_imap *im;
+    mpx_call_opts o = {.chunksize = 3};
+    CHECK_OK(mpx_pool_imap_unordered(p, t_square, it, N, &o, &im));
+    for (int i = 0; i < N; i++) {
+        size_t idx;
+        CHECK_OK(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, &idx));
+        CHECK_EQ(idx, (size_t)i);
+    }
+    CHECK_ERR(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, NULL), MPX_EEOF);
+    mpx_imap_destroy(im);
+    free(it);
+    finish(p);
+}
