@@ -129,7 +129,7 @@ typedef struct mpx_call_opts {
     mpx_progress_cb progress;  /* called from the handler thread */
     void *progress_udata;
     int progress_bar;          /* draw a bar on stderr when it is a terminal */
-    size_t lookahead;          /* imap: items in flight or unread; 0: 4 * workers * chunksize + 64 */
+    size_t lookahead;          /* imap: items in flight or unread; 0: 4 * workers * chunksize + 1024 */
 } mpx_call_opts;
 
 /*

@@ -2093,7 +2093,7 @@ static int imap_common(mpx_pool *p, int type, mpx_task_fn fn, const mpx_bytes *i
         j->total = n;
     }
     j->chunksize = j->o.chunksize ? j->o.chunksize : 1;
-    size_t la = j->o.lookahead ? j->o.lookahead : (size_t)p->n * 4 * j->chunksize + 64;
+    size_t la = j->o.lookahead ? j->o.lookahead : (size_t)p->n * 4 * j->chunksize + 1024;
     if (!gen && la > n)
         la = n ? n : 1;
     j->cap = la;
@@ -2525,7 +2525,10 @@ MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data,
         x->len = 0;
     }
 out:;
-    bool kick = j->win_blocked && rc != MPX_ETIMEDOUT;
+    /* wake the handler for window space in batches, not per item */
+    size_t outstanding = j->fed - j->consumed;
+    size_t room = j->cap > outstanding ? j->cap - outstanding : 0;
+    bool kick = j->win_blocked && rc != MPX_ETIMEDOUT && (room >= (j->cap + 7) / 8 || rc != 0);
     if (kick)
         j->win_blocked = false;
     mpx_pool *p = j->pool;
