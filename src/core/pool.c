@@ -795,7 +795,7 @@ static void job_after(mpx_pool *p, mpx_result *j)
         j->ready = true;
         if (j->type == J_IMAP || j->type == J_IMAPU) {
             j->total = j->fed;
-            j->announced = true;
+            __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
         }
     }
     pthread_cond_broadcast(&j->cv);
@@ -815,7 +815,7 @@ static void job_after(mpx_pool *p, mpx_result *j)
         }
     }
     pthread_mutex_lock(&j->mu);
-    j->announced = true;
+    __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     pthread_mutex_lock(&p->mu);
@@ -2233,6 +2233,11 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     if (!res_ok(r))
         return MPX_EINVAL;
     mpx__deadline d = mpx__deadline_from(timeout);
+    /* a short bounded spin first: a result that is a few microseconds
+     * away is not worth a sleep and a cross-CPU wake-up (~25 us here) */
+    if (timeout != MPX_NOWAIT && !in_handler)
+        for (int i = 0; i < 1000 && !__atomic_load_n(&r->announced, __ATOMIC_ACQUIRE); i++)
+            mpx__cpu_relax();
     pthread_mutex_lock(&r->mu);
     int rc = 0;
     while (!(r->announced || (in_handler && r->ready))) {
