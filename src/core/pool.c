@@ -199,6 +199,19 @@ struct mpx_pool {
     int startup_rc;  /* 1 while the handler starts the workers */
 };
 
+/* Set when the program exits: handlers stop replacing workers that the
+ * exit handlers terminate. */
+static _Atomic bool program_exiting;
+static void on_exit_hook(void)
+{
+    atomic_store(&program_exiting, true);
+}
+static pthread_once_t exit_hook_once = PTHREAD_ONCE_INIT;
+static void register_exit_hook(void)
+{
+    atexit(on_exit_hook);
+}
+
 /* Set in the handler thread: a callback may read and wait on its result. */
 static __thread bool in_handler;
 
@@ -1032,6 +1045,8 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     pworker *w = &p->w[wi];
     px_wctl *ctl = px_wctl_of(p->h, wi);
     w->alive = false;
+    if (!p->threads)
+        atomic_store(&ctl->pid, 0);
     /* results it completed first */
     harvest(p, SIZE_MAX);
     uint32_t me = (wi + 1) | (w->gen << 16);
@@ -1273,6 +1288,8 @@ static void check_timeouts(mpx_pool *p)
 static bool check_deaths(mpx_pool *p, bool replace)
 {
     bool any = false;
+    if (atomic_load(&program_exiting))
+        replace = false;
     for (int wi = 0; wi < p->n; wi++) {
         pworker *w = &p->w[wi];
         if (!w->alive) {
@@ -1497,6 +1514,7 @@ static void pool_free(mpx_pool *p)
 MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
 {
     mpx__global_init();
+    pthread_once(&exit_hook_once, register_exit_hook);
     if (!out)
         return MPX_EINVAL;
     mpx_pool_opts o = {0};
@@ -1722,8 +1740,9 @@ MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap)
     int k = 0;
     for (int i = 0; i < p->n; i++) {
         px_wctl *ctl = px_wctl_of(p->h, (uint32_t)i);
+        /* shared state only: w[] belongs to the handler thread */
         pid_t pid = p->threads ? 0 : atomic_load(&ctl->pid);
-        if (!p->threads && p->w[i].alive && pid > 0 && kill(pid, 0) == 0) {
+        if (pid > 0 && kill(pid, 0) == 0) {
             if (k < cap)
                 pids[k] = pid;
             k++;
