@@ -400,8 +400,15 @@ MPX_API void mpx_result_destroy(mpx_result *r);
  */
 MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data, size_t *len,
                           size_t *index);
-/* mpx_imap_error - details of the error the last next returned (0), or
- * MPX_EEMPTY. Threads/Fork/Signals: as mpx_imap_next. */
+/*
+ * mpx_imap_error - details of the last item error mpx_imap_next returned
+ * (0), or MPX_EEMPTY when there was none. The strings stay valid until the
+ * next error or destroy.
+ *
+ * Threads: one consumer thread at a time.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
 MPX_API int mpx_imap_error(mpx_imap *it, mpx_task_error *err);
 
 /*
