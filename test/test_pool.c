@@ -1361,3 +1361,26 @@ MPX_TEST(pool_14_unordered_one_worker_in_order)
     free(it);
     finish(p);
 }
+
+/* cancelling an imap over an endless source: the input stops, the items
+ * already in flight still come, then the end */
+MPX_TEST(pool_imap_cancel_endless)
+{
+    mpx_pool *p = mkpool(2);
+    gen_state g = {0, 0};
+    mpx_imap *im;
+    mpx_call_opts o = {.lookahead = 40};
+    CHECK_OK(mpx_pool_imap_gen(p, t_square, gen_count, &g, &o, &im));
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, NULL));
+    CHECK(mpx_imap_cancel(im) >= 0);
+    int64_t fed = atomic_load(&g.next);
+    int more = 0, rc;
+    while ((rc = mpx_imap_next(im, 5000, NULL, NULL, NULL)) == 0 || rc == MPX_ECANCELED)
+        more++;
+    CHECK_ERR(rc, MPX_EEOF);
+    CHECK(more <= 40);
+    CHECK(atomic_load(&g.next) <= fed + 1);
+    mpx_imap_destroy(im);
+    finish(p);
+}
