@@ -14,17 +14,6 @@
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/process_internal.h"
-/* <linux/futex.h> resolves to src/linux/futex.h under -Isrc: the kernel
- * constants it needs are defined here. */
-#ifndef FUTEX_WAKE
-#define FUTEX_WAKE 1
-#endif
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAIT_BITSET 9
-#endif
-#ifndef FUTEX_BITSET_MATCH_ANY
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 #include "linux/shmap.h"
 

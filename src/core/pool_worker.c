@@ -6,17 +6,6 @@
 #include "core/pool_internal.h"
 #include "core/args.h"
 #include "core/fnref.h"
-/* <linux/futex.h> resolves to src/linux/futex.h under -Isrc: the kernel
- * constants it needs are defined here. */
-#ifndef FUTEX_WAKE
-#define FUTEX_WAKE 1
-#endif
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAIT_BITSET 9
-#endif
-#ifndef FUTEX_BITSET_MATCH_ANY
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 
 #include <execinfo.h>
