@@ -1384,3 +1384,49 @@ MPX_TEST(pool_imap_cancel_endless)
     mpx_imap_destroy(im);
     finish(p);
 }
+
+/* POOL-03 with objects: a Queue passed to the workers through initargs
+ * (the way Python shares a queue with pool workers), under every start
+ * method */
+static mpx_queue *worker_q;
+static int t_init_queue(const mpx_args *a)
+{
+    worker_q = mpx_args_object(a, 0);
+    return worker_q ? 0 : MPX_EINVAL;
+}
+static int t_put_in_queue(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)out;
+    return mpx_queue_put(worker_q, in, len, MPX_FOREVER);
+}
+MPX_TEST(pool_03_initargs_queue_object)
+{
+    mpx_queue *q;
+    CHECK_OK(mpx_queue_create(&q, 0, NULL));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, q));
+    mpx_pool *p;
+    mpx_pool_opts po = {.processes = 2, .initializer = t_init_queue, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_args_destroy(a);
+    int64_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, 20);
+    mpx_result *r;
+    CHECK_OK(mpx_pool_map(p, t_put_in_queue, it, 20, NULL, &r));
+    mpx_result_destroy(r);
+    int64_t sum = 0;
+    for (int i = 0; i < 20; i++) {
+        void *d;
+        size_t l;
+        CHECK_OK(mpx_queue_get(q, &d, &l, 5000));
+        CHECK_EQ(l, 8);
+        sum += get_i64(d);
+        mpx_free(d);
+    }
+    CHECK_EQ(sum, 190);
+    finish(p);
+    mpx_queue_destroy(q);
+}
