@@ -1430,3 +1430,43 @@ MPX_TEST(pool_03_initargs_queue_object)
     finish(p);
     mpx_queue_destroy(q);
 }
+
+/* many threads submit to one pool at once */
+static mpx_pool *shared_pool;
+static void *submitter(void *arg)
+{
+    int64_t base = (int64_t)(intptr_t)arg * 1000;
+    for (int k = 0; k < 100; k++) {
+        int64_t x = base + k;
+        mpx_result *r;
+        if (mpx_pool_apply(shared_pool, t_square, &x, 8, NULL, &r) != 0)
+            return (void *)1;
+        const void *d;
+        if (mpx_result_get(r, 0, &d, NULL) != 0 || get_i64(d) != x * x)
+            return (void *)2;
+        mpx_result_destroy(r);
+        int64_t v[5] = {x, x + 1, x + 2, x + 3, x + 4};
+        if (mpx_pool_map_array(shared_pool, t_square, v, 8, 5, NULL, &r) != 0)
+            return (void *)3;
+        for (int i = 0; i < 5; i++) {
+            if (mpx_result_item(r, (size_t)i, &d, NULL) != 0 || get_i64(d) != v[i] * v[i])
+                return (void *)4;
+        }
+        mpx_result_destroy(r);
+    }
+    return NULL;
+}
+MPX_TEST(pool_threads_submit_concurrently)
+{
+    shared_pool = mkpool(2);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(-pthread_create(&t[i], NULL, submitter, (void *)(intptr_t)i));
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        CHECK_OK(-pthread_join(t[i], &ret));
+        CHECK(ret == NULL);
+    }
+    CHECK_EQ(mpx_pool_outstanding(shared_pool), 0);
+    finish(shared_pool);
+}

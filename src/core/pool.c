@@ -816,16 +816,16 @@ static void job_after(mpx_pool *p, mpx_result *j)
                 j->o.error_callback(j, j->o.udata);
         }
     }
-    pthread_mutex_lock(&j->mu);
-    __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+    /* leave the pool's books first, then wake the waiters: a waiter that
+     * returns sees mpx_pool_outstanding without this job */
     pthread_mutex_lock(&p->mu);
     if (p->outstanding)
         p->outstanding--;
     fn_release(p, j->fn_idx);
     pthread_mutex_lock(&j->mu);
     j->pool = NULL; /* written under both locks: readers hold either */
+    __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
