@@ -1427,6 +1427,7 @@ MPX_TEST(pool_03_initargs_queue_object)
         mpx_free(d);
     }
     CHECK_EQ(sum, 190);
+    free(it);
     finish(p);
     mpx_queue_destroy(q);
 }
