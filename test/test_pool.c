@@ -5,7 +5,10 @@
  * tests run under fork, spawn and forkserver. */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -1470,4 +1473,61 @@ MPX_TEST(pool_threads_submit_concurrently)
     }
     CHECK_EQ(mpx_pool_outstanding(shared_pool), 0);
     finish(shared_pool);
+}
+
+/* repr of a pool (Python prints it in the pool test program) */
+MPX_TEST(pool_describe)
+{
+    mpx_pool *p = mkpool(3);
+    char *d = mpx_pool_describe(p);
+    CHECK_STREQ(d, "<Pool state=RUN pool_size=3 processes>");
+    mpx_free(d);
+    CHECK_OK(mpx_pool_close(p));
+    d = mpx_pool_describe(p);
+    CHECK_STREQ(d, "<Pool state=CLOSE pool_size=3 processes>");
+    mpx_free(d);
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+    CHECK(mpx_pool_describe(NULL) == NULL);
+}
+
+/* the progress bar is drawn on stderr when it is a terminal */
+MPX_TEST(pool_progress_bar_on_a_terminal)
+{
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
+        MPX_SKIP("no pty");
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    CHECK(saved >= 0);
+    dup2(slave, STDERR_FILENO);
+    close(slave);
+    mpx_pool *p = mkpool(2);
+    int64_t v[40];
+    for (int i = 0; i < 40; i++)
+        v[i] = 1;
+    mpx_bytes *it = int_items(v, 40);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 1, .progress_bar = 1};
+    int rc = mpx_pool_map(p, t_sleep, it, 40, &o, &r);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    CHECK_OK(rc);
+    char buf[8192];
+    size_t got = 0;
+    struct pollfd pf = {.fd = master, .events = POLLIN};
+    while (got < sizeof buf - 1 && poll(&pf, 1, 200) == 1) {
+        ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    close(master);
+    CHECK(strstr(buf, "100%") != NULL);
+    CHECK(strstr(buf, "40/40") != NULL);
+    CHECK(strchr(buf, '#') != NULL);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
 }

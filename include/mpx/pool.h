@@ -301,6 +301,18 @@ MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap);
 MPX_API size_t mpx_pool_outstanding(mpx_pool *p);
 MPX_API size_t mpx_pool_replaced(mpx_pool *p);
 
+/*
+ * mpx_pool_describe - Python's repr of a pool as a new string:
+ * "<Pool state=RUN pool_size=4 processes>" (state RUN, CLOSE or
+ * TERMINATE; "threads" for a thread pool). Free it with mpx_free; NULL on
+ * allocation failure or a bad pool.
+ *
+ * Threads: safe.
+ * Fork:    safe (describes the parent's pool in a fork child).
+ * Signals: not async-signal-safe.
+ */
+MPX_API char *mpx_pool_describe(mpx_pool *p);
+
 /* ---------------------------------------------------------------------
  * Results (AsyncResult, ASYNC-01..05)
  * ------------------------------------------------------------------- */

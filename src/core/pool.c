@@ -1740,6 +1740,21 @@ MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap)
     return k;
 }
 
+MPX_API char *mpx_pool_describe(mpx_pool *p)
+{
+    if (!p || p->magic != POOL_OBJ_MAGIC)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    int state = p->state;
+    pthread_mutex_unlock(&p->mu);
+    char *out = NULL;
+    if (asprintf(&out, "<Pool state=%s pool_size=%d %s>",
+                 state == P_RUN ? "RUN" : state == P_CLOSED ? "CLOSE" : "TERMINATE", p->n,
+                 p->threads ? "threads" : "processes") < 0)
+        out = NULL;
+    return out;
+}
+
 MPX_API size_t mpx_pool_outstanding(mpx_pool *p)
 {
     if (!pool_ok(p))
