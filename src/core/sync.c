@@ -225,14 +225,15 @@ static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
 
 static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
 {
-    int spins = mpx__sync_spin();
+    bool nowait = timeout != MPX_FOREVER && timeout <= 0;
+    int spins = nowait ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
         if (v == 0 && cas64(&w->word, 0, me))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0) {
+    if (nowait) {
         for (;;) {
             uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
             if (v == 0) {
@@ -815,7 +816,7 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
     mpx__semw *w = s->s;
     if (sem_trydown(w))
         return 0;
-    int spins = mpx__sync_spin();
+    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
@@ -1339,7 +1340,7 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
     if (v0 & 1)
         return 0;
 #define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
-    int spins = mpx__sync_spin();
+    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
