@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -1400,6 +1401,17 @@ static void on_alarm(int sig)
     (void)sig;
 }
 
+static void ticker(int on)
+{
+    struct itimerval it;
+    memset(&it, 0, sizeof it);
+    if (on) {
+        it.it_interval.tv_usec = 20000; /* keeps firing: no race with the wait's start */
+        it.it_value.tv_usec = 20000;
+    }
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 MPX_TEST(sync_17_interruptible_waits)
 {
     if (getenv("MPX_TEST_VALGRIND"))
@@ -1411,27 +1423,36 @@ MPX_TEST(sync_17_interruptible_waits)
     mpx_lock *l;
     mpx_semaphore *s;
     mpx_event *e;
+    mpx_condition *c;
     CHECK_OK(mpx_lock_create(&l, NULL));
     CHECK_OK(mpx_semaphore_create(&s, 0, NULL));
     CHECK_OK(mpx_event_create(&e, NULL));
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
     CHECK_OK(mpx_lock_acquire(l, MPX_FOREVER));
-    /* default: a handler does not end the wait */
-    ualarm(30000, 0);
-    CHECK_ERR(mpx_semaphore_acquire(s, 200), MPX_ETIMEDOUT);
-    CHECK_EQ(mpx_sync_set_interruptible(1), 0);
-    ualarm(30000, 0);
+    /* default: handlers run, the wait goes on to its deadline */
+    ticker(1);
     int64_t t0 = mpx_test_now_ms();
+    CHECK_ERR(mpx_semaphore_acquire(s, 200), MPX_ETIMEDOUT);
+    CHECK_ERR(mpx_lock_acquire(l, 100), MPX_ETIMEDOUT);
+    CHECK(mpx_test_now_ms() - t0 >= 280);
+    CHECK_EQ(mpx_sync_set_interruptible(1), 0);
+    t0 = mpx_test_now_ms();
     CHECK_ERR(mpx_lock_acquire(l, 5000), -EINTR);
-    ualarm(30000, 0);
     CHECK_ERR(mpx_semaphore_acquire(s, 5000), -EINTR);
-    ualarm(30000, 0);
     CHECK_ERR(mpx_event_wait(e, 5000), -EINTR);
+    CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+    CHECK_ERR(mpx_condition_wait(c, 5000), -EINTR);
+    CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1); /* re-acquired */
+    CHECK_EQ(mpx_condition_waiters(c), 0);
+    CHECK_OK(mpx_condition_release(c));
+    ticker(0);
     CHECK(mpx_test_now_ms() - t0 < 4000);
     CHECK_EQ(mpx_sync_set_interruptible(0), 1);
     CHECK_OK(mpx_lock_release(l));
     mpx_lock_destroy(l);
     mpx_semaphore_destroy(s);
     mpx_event_destroy(e);
+    mpx_condition_destroy(c);
 }
 
 /* ---- export / import round trip (what spawn and forkserver use) ---- */

@@ -143,7 +143,7 @@ static inline uint64_t self_token(void)
     return self_token_refresh(pid);
 }
 
-static __thread pid_t tl_tid, tl_tid_pid;
+static __thread __attribute__((tls_model("initial-exec"))) pid_t tl_tid, tl_tid_pid;
 
 static inline uint32_t self_tid(void)
 {
