@@ -1164,9 +1164,30 @@ static int cond_notify(mpx_condition *c, uint64_t n)
     if (k == 0)
         return 0;
     st64(&cw->wakeup, w + k);
-    atomic_fetch_add_explicit(&cw->fword, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
-        mpx__futex_wake(&cw->fword, k > INT32_MAX ? INT32_MAX : (int)k);
+    uint32_t nf = atomic_fetch_add_explicit(&cw->fword, 1, memory_order_seq_cst) + 1;
+    if (!atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
+        return 0;
+    int nk = k > INT32_MAX ? INT32_MAX : (int)k;
+    /*
+     * Wait morphing: the sleepers could not run anyway while we hold the
+     * lock, so move them to the lock's futex instead of waking them now;
+     * the lock's release wakes them one at a time. WAITERS must be set so
+     * that release does wake. Fall back to a plain wake when the kernel
+     * refuses the requeue.
+     */
+    _Atomic uint64_t *lw = &c->lock->w->word;
+    uint64_t v = atomic_load_explicit(lw, memory_order_relaxed);
+    while (v && !(v & W64) &&
+           !atomic_compare_exchange_weak_explicit(lw, &v, v | W64, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    if (v) {
+        long r = syscall(SYS_futex, (uint32_t *)&cw->fword, 4 /* FUTEX_CMP_REQUEUE */, 0,
+                         (void *)(long)nk, (uint32_t *)futex_half(lw), nf);
+        if (r >= 0)
+            return 0;
+    }
+    mpx__futex_wake(&cw->fword, nk);
     return 0;
 }
 
