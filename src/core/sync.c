@@ -1607,6 +1607,7 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
     bar_unlock(w);
     int64_t check = mpx__sync_check_ns();
     int spins = mpx__sync_spin();
+    uint32_t checks = 0;
     for (int i = 0; i < spins; i++) {
         if (atomic_load_explicit(&w->gen, memory_order_acquire) != g)
             break;
@@ -1631,9 +1632,12 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         if (r != MPX_ETIMEDOUT && !intr)
             continue;
         bool expired = mpx__deadline_expired(d);
+        /* the slot scan costs a few syscalls per party: with many parties
+         * do it on every k-th check only */
+        bool scan = checks++ % ((w->parties + 15) / 16) == 0;
         bool dead = bar_lock(w);
         if (atomic_load_explicit(&w->gen, memory_order_relaxed) == g &&
-            (dead || expired || intr || bar_dead_party(w)))
+            (dead || expired || intr || (scan && bar_dead_party(w))))
             bar_break(w, true);
         bar_unlock(w);
         if (intr && atomic_load_explicit(&w->brk_gen, memory_order_relaxed) == g + 1)
