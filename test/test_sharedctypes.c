@@ -561,6 +561,9 @@ MPX_TEST(sct_17_export_import_roundtrip)
     mpx__buf_init(&buf);
     mpx__fdlist fds = {.n = 0};
     CHECK_OK(mpx__args_export(a, NULL, &buf, &fds));
+    /* one descriptor per segment: v and its RLock share one; arr has its
+     * own plus the caller's Lock; raw one */
+    CHECK_EQ(fds.n, 4);
     int dup_fds[64];
     for (int i = 0; i < fds.n; i++)
         CHECK((dup_fds[i] = fcntl(fds.fds[i], F_DUPFD_CLOEXEC, 0)) >= 0);

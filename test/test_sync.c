@@ -1480,6 +1480,7 @@ MPX_TEST(sync_19_export_import_roundtrip)
     mpx__buf_init(&buf);
     mpx__fdlist fds = {.n = 0};
     CHECK_OK(mpx__args_export(a, NULL, &buf, &fds));
+    CHECK_EQ(fds.n, 6); /* the condition's default RLock shares its segment */
     int dup_fds[64];
     for (int i = 0; i < fds.n; i++) {
         dup_fds[i] = fcntl(fds.fds[i], F_DUPFD_CLOEXEC, 0);

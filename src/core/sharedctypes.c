@@ -185,7 +185,7 @@ static int sh_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     if (!rc)
         rc = mpx__seg_export(o->seg, data, fds);
     if (!rc)
-        rc = mpx__obj_export_nested(o->lock, data, fds);
+        rc = mpx__lock_export_ref(o->lock, o->seg, data, fds);
     return rc;
 }
 
@@ -195,7 +195,7 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     uint32_t type;
     uint64_t esize, len, off;
     mpx__seg *seg = NULL;
-    void *lock = NULL;
+    struct mpx_lock *lock = NULL;
     int rc = mpx__rd_u32(rd, &type);
     if (!rc)
         rc = mpx__rd_u64(rd, &esize);
@@ -206,12 +206,12 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     if (!rc)
         rc = mpx__seg_import(rd, &cur, &seg);
     if (!rc)
-        rc = mpx__obj_import_nested(rd, &cur, &lock);
+        rc = mpx__lock_import_ref(rd, &cur, seg, &lock);
     mpx__fdcur_close_rest(&cur);
     if (!rc) {
         bool ok = type > MPX_CT_NONE && type <= MPX_CT_RAW && esize > 0 &&
                   (type == MPX_CT_RAW || esize == mpx_ctype_size((int)type)) &&
-                  (t != &value_type || len == 1) && (!lock || mpx__lock_of(lock)) &&
+                  (t != &value_type || len == 1) &&
                   off <= seg->map.size && (len == 0 || esize <= (seg->map.size - off) / len);
         if (!ok)
             rc = MPX_EPROTO;
@@ -220,7 +220,7 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     if (!rc)
         rc = sh_wrap(t, seg, (size_t)off, (int)type, (size_t)esize, (size_t)len, lock, NULL, &o);
     if (rc) {
-        mpx__obj_drop_nested(lock);
+        mpx__lock_unref(lock);
         mpx__seg_unref(seg);
         return rc;
     }

@@ -122,15 +122,21 @@ int mpx__obj_export_nested(void *obj, mpx__buf *data, mpx__fdlist *fds)
 int mpx__obj_import_nested(mpx__rd *rd, mpx__fdcur *cur, void **out)
 {
     uint8_t present;
+    *out = NULL;
+    int rc = mpx__rd_u8(rd, &present);
+    if (rc || !present)
+        return rc;
+    return present == 1 ? mpx__obj_import_nested_body(rd, cur, out) : MPX_EPROTO;
+}
+
+int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out)
+{
     const void *name, *data;
     size_t nlen, dlen;
     uint32_t nfds;
     char tname[64];
     *out = NULL;
-    int rc = mpx__rd_u8(rd, &present);
-    if (rc || !present)
-        return rc;
-    rc = mpx__rd_bytes(rd, &name, &nlen);
+    int rc = mpx__rd_bytes(rd, &name, &nlen);
     if (!rc)
         rc = mpx__rd_u32(rd, &nfds);
     if (!rc)

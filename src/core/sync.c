@@ -403,8 +403,7 @@ static int lock_import_common(mpx__rd *rd, const int *fds, int nfds, void **out,
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    if (off > seg->map.size || seg->map.size - off < sizeof(mpx__lockw) || off % 8 ||
-        ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic != MPX__LOCKW_MAGIC) {
+    if (!lockw_at(seg, off)) {
         mpx__seg_unref(seg);
         return MPX_EPROTO;
     }
@@ -424,6 +423,55 @@ static int lock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 static int rlock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     return lock_import_common(rd, fds, nfds, out, true);
+}
+
+static bool lockw_at(mpx__seg *seg, uint64_t off)
+{
+    return off <= seg->map.size && seg->map.size - off >= sizeof(mpx__lockw) && off % 8 == 0 &&
+           ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic == MPX__LOCKW_MAGIC;
+}
+
+int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds)
+{
+    if (!l || l->seg != seg)
+        return mpx__obj_export_nested(l, data, fds);
+    int rc = mpx__buf_put_u8(data, 2);
+    if (!rc)
+        rc = mpx__buf_put_u8(data, l->recursive);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, l->off);
+    return rc;
+}
+
+int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out)
+{
+    uint8_t mode, rec;
+    uint64_t off;
+    void *obj = NULL;
+    *out = NULL;
+    int rc = mpx__rd_u8(rd, &mode);
+    if (rc || mode == 0)
+        return rc;
+    if (mode == 1) {
+        rc = mpx__obj_import_nested_body(rd, cur, &obj);
+        if (!rc && !mpx__lock_of(obj)) {
+            mpx__obj_drop_nested(obj);
+            rc = MPX_EPROTO;
+        }
+        if (!rc)
+            *out = obj;
+        return rc;
+    }
+    if (mode != 2)
+        return MPX_EPROTO;
+    rc = mpx__rd_u8(rd, &rec);
+    if (!rc)
+        rc = mpx__rd_u64(rd, &off);
+    if (!rc && (rec > 1 || !lockw_at(seg, off)))
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = mpx__lock_new(out, rec != 0, seg, (size_t)off, NULL);
+    return rc;
 }
 
 /* Generic acquire/release of either kind. */
@@ -928,7 +976,7 @@ static int cond_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     mpx_condition *c = obj;
     int rc = mpx__seg_export(c->seg, data, fds);
     if (!rc)
-        rc = mpx__obj_export_nested(c->lock, data, fds);
+        rc = mpx__lock_export_ref(c->lock, c->seg, data, fds);
     return rc;
 }
 
@@ -965,18 +1013,20 @@ static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg = NULL;
-    void *lock = NULL;
+    struct mpx_lock *lock = NULL;
     int rc = mpx__seg_import(rd, &cur, &seg);
-    if (!rc)
-        rc = mpx__obj_import_nested(rd, &cur, &lock);
-    mpx__fdcur_close_rest(&cur);
-    if (!rc && (!mpx__lock_of(lock) || seg->map.size < sizeof(mpx__condw) ||
+    if (!rc && (seg->map.size < sizeof(mpx__condw) ||
                 ((mpx__condw *)seg->map.addr)->magic != CONDW_MAGIC))
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = mpx__lock_import_ref(rd, &cur, seg, &lock);
+    mpx__fdcur_close_rest(&cur);
+    if (!rc && !lock)
         rc = MPX_EPROTO;
     if (!rc)
         rc = cond_wrap(seg, lock, NULL, (mpx_condition **)out);
     if (rc) {
-        mpx__obj_drop_nested(lock);
+        mpx__lock_unref(lock);
         mpx__seg_unref(seg);
     }
     return rc;

@@ -48,6 +48,8 @@ int mpx__seg_import(mpx__rd *rd, mpx__fdcur *cur, mpx__seg **out);
 int mpx__obj_export_nested(void *obj, mpx__buf *data, mpx__fdlist *fds);
 int mpx__obj_import_nested(mpx__rd *rd, mpx__fdcur *cur, void **out);
 void mpx__obj_drop_nested(void *obj);
+/* The part of mpx__obj_import_nested after the u8 "present" (== 1). */
+int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 
 /* ---- lock words ----------------------------------------------------------- */
 
@@ -94,6 +96,15 @@ void mpx__lockw_init(mpx__lockw *w);
 struct mpx_lock *mpx__lock_of(void *p);
 struct mpx_lock *mpx__lock_ref(struct mpx_lock *l);
 void mpx__lock_unref(struct mpx_lock *l);
+
+/*
+ * The lock of an object whose own segment is seg (a Condition, a Value):
+ * u8 0 none; u8 1 + nested export; u8 2 + u8 recursive + u64 offset when
+ * the lock word lives in seg itself (no second descriptor). Import gives
+ * a new reference in *out (NULL for none).
+ */
+int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds);
+int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out);
 
 int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout);
 int mpx__lk_release(struct mpx_lock *l);
