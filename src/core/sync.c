@@ -392,6 +392,12 @@ static int lock_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     return rc;
 }
 
+static bool lockw_at(mpx__seg *seg, uint64_t off)
+{
+    return off <= seg->map.size && seg->map.size - off >= sizeof(mpx__lockw) && off % 8 == 0 &&
+           ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic == MPX__LOCKW_MAGIC;
+}
+
 static int lock_import_common(mpx__rd *rd, const int *fds, int nfds, void **out, bool rec)
 {
     mpx__fdcur cur = {fds, nfds, 0};
@@ -423,12 +429,6 @@ static int lock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 static int rlock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     return lock_import_common(rd, fds, nfds, out, true);
-}
-
-static bool lockw_at(mpx__seg *seg, uint64_t off)
-{
-    return off <= seg->map.size && seg->map.size - off >= sizeof(mpx__lockw) && off % 8 == 0 &&
-           ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic == MPX__LOCKW_MAGIC;
 }
 
 int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds)
