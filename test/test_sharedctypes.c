@@ -100,6 +100,10 @@ MPX_TEST(sct_01_value_basic_and_lock)
     CHECK_OK(mpx_sync_release(lock));
     CHECK_OK(mpx_value_release(v));
     CHECK_ERR(mpx_value_release(v), MPX_ESTATE);
+    CHECK_OK(mpx_sync_acquire(v, MPX_NOWAIT)); /* a Value is a lock-like object */
+    CHECK_EQ(mpx_rlock_count(lock), 1);
+    CHECK_OK(mpx_sync_release(v));
+    CHECK_EQ(mpx_rlock_count(lock), 0);
     /* bad arguments */
     CHECK_ERR(mpx_value_get(v, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_value_create(&v, 99, NULL, NULL), MPX_EINVAL);
@@ -165,6 +169,7 @@ MPX_TEST(sct_10_rawvalue)
     void *lock = (void *)1;
     CHECK_ERR(mpx_value_get_lock(v, &lock), MPX_ESTATE);
     CHECK_ERR(mpx_value_acquire(v, 0), MPX_ESTATE);
+    CHECK_ERR(mpx_sync_acquire(v, 0), MPX_ESTATE);
     check_describe(mpx_value_describe(v), "c_double(2.4)");
     mpx_value_destroy(v);
     /* lock=False through the options is the same thing */

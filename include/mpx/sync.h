@@ -257,8 +257,9 @@ MPX_API char *mpx_rlock_describe(mpx_rlock *l);
 
 /*
  * mpx_sync_acquire / mpx_sync_release - acquire/release a Lock, RLock,
- * Semaphore, BoundedSemaphore or Condition given as void *. Same results
- * as the typed calls; MPX_EINVAL for anything else.
+ * Semaphore, BoundedSemaphore or Condition given as void *, or the lock of
+ * a synchronized Value/Array (sharedctypes.h; MPX_ESTATE for a raw one).
+ * Same results as the typed calls; MPX_EINVAL for anything else.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -238,6 +238,15 @@ static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out)
     return sh_import(&array_type, rd, fds, nfds, out);
 }
 
+struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared)
+{
+    shobj *o = sh_of(p, &value_type);
+    if (!o)
+        o = sh_of(p, &array_type);
+    *is_shared = o != NULL;
+    return o ? o->lock : NULL;
+}
+
 /* ---- locked access ---------------------------------------------------------- */
 
 static int sh_lock(shobj *o)

@@ -1761,7 +1761,10 @@ MPX_API int mpx_sync_acquire(void *lock, mpx_duration timeout)
         return mpx_semaphore_acquire(lock, timeout);
     if (cond_of(lock))
         return mpx_condition_acquire(lock, timeout);
-    return MPX_EINVAL;
+    bool shared;
+    if ((l = mpx__shared_lock_of(lock, &shared)))
+        return mpx__lk_acquire(l, timeout);
+    return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 
 MPX_API int mpx_sync_release(void *lock)
@@ -1773,7 +1776,10 @@ MPX_API int mpx_sync_release(void *lock)
         return mpx_semaphore_release(lock);
     if (cond_of(lock))
         return mpx_condition_release(lock);
-    return MPX_EINVAL;
+    bool shared;
+    if ((l = mpx__shared_lock_of(lock, &shared)))
+        return mpx__lk_release(l);
+    return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 
 MPX_API char *mpx_sync_describe(void *obj)

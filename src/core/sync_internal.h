@@ -113,6 +113,9 @@ bool mpx__lk_is_mine(struct mpx_lock *l);
 /* Append the describe text of l to b (NUL not included). */
 int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b);
 
+/* sharedctypes.c: the lock of a Value/Array (*is_shared set), or NULL. */
+struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared);
+
 /* Process-wide settings. */
 int mpx__sync_spin(void);
 int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
