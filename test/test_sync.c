@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include "core/args.h" /* export/import round trip (spawn readiness) */
+#include "core/sync_internal.h" /* lock words, for the pid-reuse test */
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -1047,6 +1048,38 @@ MPX_TEST(sync_20_owner_death_zombie_holder)
     CHECK_OK(mpx_rlock_release(r));
     CHECK_EQ(join_code(p), -SIGKILL);
     mpx_rlock_destroy(r);
+    mpx_event_destroy(ev);
+}
+
+/* Pid reuse: a live process whose start time differs from the one in the
+ * lock word is not the owner. */
+MPX_TEST(sync_20_owner_pid_reuse_detected)
+{
+    mpx_lock *l;
+    mpx_event *ev;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_event_create(&ev, NULL));
+    _Atomic uint64_t *word = &((struct mpx_lock *)l)->w->word;
+    /* our own pid with another start time: an earlier process with our pid */
+    CHECK_OK(mpx_lock_acquire(l, MPX_NOWAIT));
+    uint64_t mine = atomic_load(word);
+    CHECK_EQ(mine & MPX__LK_PIDMASK, getpid());
+    atomic_store(word, mine ^ ((uint64_t)1 << 40));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
+    CHECK_OK(mpx_lock_release(l));
+    /* a live child holding it is alive; the same pid with a wrong start is not */
+    mpx_process *p = spawn1(t_hold_and_sleep, l, ev);
+    CHECK_OK(mpx_event_wait(ev, 10000));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_ETIMEDOUT);
+    CHECK_ERR(mpx_lock_acquire(l, 120), MPX_ETIMEDOUT);
+    uint64_t theirs = atomic_load(word);
+    CHECK_EQ(theirs & MPX__LK_PIDMASK, mpx_process_pid(p));
+    atomic_store(word, theirs ^ ((uint64_t)1 << 33));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
+    CHECK_OK(mpx_lock_release(l));
+    CHECK_OK(mpx_process_kill(p));
+    CHECK_EQ(join_code(p), -SIGKILL);
+    mpx_lock_destroy(l);
     mpx_event_destroy(ev);
 }
 

@@ -17,8 +17,18 @@
 
 /* ---- settings ---------------------------------------------------------- */
 
-static _Atomic int spin_n = 100;
-static _Atomic int64_t check_ns = 50 * 1000000LL;
+/* Build-time defaults: make CFLAGS=-DMPX_SYNC_DEFAULT_SPIN=0 disables
+ * spinning; the environment (MPX_SYNC_SPIN, MPX_SYNC_CHECK_MS) and the
+ * setters override them at run time. */
+#ifndef MPX_SYNC_DEFAULT_SPIN
+#define MPX_SYNC_DEFAULT_SPIN 100
+#endif
+#ifndef MPX_SYNC_DEFAULT_CHECK_MS
+#define MPX_SYNC_DEFAULT_CHECK_MS 50
+#endif
+
+static _Atomic int spin_n = MPX_SYNC_DEFAULT_SPIN;
+static _Atomic int64_t check_ns = MPX_SYNC_DEFAULT_CHECK_MS * 1000000LL;
 static _Atomic int intr_on;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
