@@ -1360,6 +1360,59 @@ MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
     mpx_semaphore_destroy(s);
 }
 
+/* notify_all to several sleeping processes, round after round: every
+ * requeued sleeper must be woken by the lock's releases (no periodic
+ * checks to rescue a lost one). st: [gen, arrived] */
+static int t_bcast_worker(const mpx_args *a)
+{
+    mpx_condition *c = mpx_args_object(a, 0);
+    int64_t *st = mpx_array_ptr(mpx_args_object(a, 1));
+    int rounds = (int)mpx_args_int(a, 2);
+    for (int64_t g = 1; g <= rounds; g++) {
+        if (mpx_condition_acquire(c, MPX_FOREVER))
+            return 2;
+        st[1]++;
+        mpx_condition_notify_all(c); /* tell the driver we arrived */
+        while (st[0] < g)
+            if (mpx_condition_wait(c, MPX_FOREVER))
+                return 3;
+        mpx_condition_release(c);
+    }
+    return 0;
+}
+
+MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
+{
+    no_spin();
+    enum { W = 3, R = 300 };
+    mpx_condition *c;
+    mpx_array *st;
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_OK(mpx_rawarray_create(&st, MPX_CT_INT64, 2, NULL));
+    int64_t *v = mpx_array_ptr(st);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, c));
+    CHECK_OK(mpx_args_add_object(a, st));
+    CHECK_OK(mpx_args_add_int(a, R));
+    mpx_process *p[W];
+    for (int i = 0; i < W; i++)
+        p[i] = spawn_with(t_bcast_worker, a);
+    mpx_args_destroy(a);
+    for (int64_t g = 1; g <= R; g++) {
+        CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+        while (v[1] < g * W) /* all arrived for this round */
+            CHECK_OK(mpx_condition_wait(c, MPX_FOREVER));
+        v[0] = g;
+        CHECK_OK(mpx_condition_notify_all(c));
+        CHECK_OK(mpx_condition_release(c));
+    }
+    for (int i = 0; i < W; i++)
+        CHECK_EQ(join_code(p[i]), 0);
+    mpx_array_destroy(st);
+    mpx_condition_destroy(c);
+}
+
 /* Semaphore ping-pong between processes, spinning off. */
 static int t_sem_pong(const mpx_args *a)
 {

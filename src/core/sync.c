@@ -555,12 +555,19 @@ static int lk_release_save(struct mpx_lock *l, uint32_t *saved)
     return lockw_release(l->w);
 }
 
-/* Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD. */
-static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved)
+/*
+ * Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD.
+ * slept: the caller slept in the kernel and may have been requeued onto
+ * the lock's futex by a notify (wait morphing). Like any thread woken from
+ * the lock's futex, it must then take the lock with WAITERS set, or other
+ * requeued sleepers would miss their wake-up at the next release.
+ */
+static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved, bool slept)
 {
     int r;
+    uint64_t me = self_token() | (slept ? W64 : 0);
     do
-        r = lockw_acquire(l->w, self_token(), MPX_FOREVER);
+        r = lockw_acquire(l->w, me, MPX_FOREVER);
     while (r != 0 && r != MPX_EOWNERDEAD);
     if (l->recursive) {
         atomic_store_explicit(&l->w->tid, self_tid(), memory_order_relaxed);
@@ -1132,7 +1139,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
         return rc;
     }
     for (;;) {
-        bool timed_out = false, intr = false, owner_dead = false;
+        bool timed_out = false, intr = false, owner_dead = false, slept = false;
         for (int i = 0; i < spins; i++) {
             if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
                 break;
@@ -1147,8 +1154,10 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
             }
             atomic_fetch_add_explicit(&cw->nsleep, 1, memory_order_seq_cst);
             int r = 0;
-            if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv)
+            if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv) {
                 r = mpx__futex_wait(&cw->fword, fv, until);
+                slept = true;
+            }
             atomic_fetch_sub_explicit(&cw->nsleep, 1, memory_order_relaxed);
             if (r == -EINTR && mpx__sync_interruptible()) {
                 intr = true;
@@ -1166,7 +1175,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
                 }
             }
         }
-        int ar = lk_acquire_restore(l, saved);
+        int ar = lk_acquire_restore(l, saved, slept);
         uint64_t wk = ld64(&cw->wakeup), wn = ld64(&cw->woken);
         if (wk != val && wn != wk) {
             st64(&cw->woken, wn + 1);
