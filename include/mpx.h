@@ -16,5 +16,8 @@
 #include "mpx/context.h"
 #include "mpx/sync.h"
 #include "mpx/sharedctypes.h"
+#include "mpx/queue.h"
+#include "mpx/connection.h"
+#include "mpx/pool.h"
 
 #endif /* MPX_H */
