@@ -1516,6 +1516,7 @@ static void bar_drop(void *obj)
 static mpx__objtype bar_type = {
     .name = "barrier", .export_ = bar_export, .import_ = bar_import, .drop = bar_drop};
 
+#include "core/context_internal.h"
 #include "core/fnref.h"
 
 static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
@@ -1523,7 +1524,9 @@ static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     mpx_barrier *b = obj;
     int rc = mpx__seg_export(b->seg, data, fds);
     if (!rc)
-        rc = mpx__fnref_encode(NULL, (mpx__fnptr)b->action, data);
+        /* export runs only for children that do not share our memory
+         * (spawn, forkserver): encode module + offset, not a pointer */
+        rc = mpx__fnref_encode(mpx__context_by_method(MPX__SPAWN), (mpx__fnptr)b->action, data);
     return rc;
 }
 
