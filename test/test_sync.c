@@ -654,13 +654,17 @@ static int pingpong_side(mpx_condition *c, mpx_array *turn, int me, int rounds)
     return 0;
 }
 
+static void child_no_spin(void);
+
 static int t_pingpong(const mpx_args *a)
 {
+    if (mpx_args_int(a, 3))
+        child_no_spin();
     return pingpong_side(mpx_args_object(a, 0), mpx_args_object(a, 1), 1,
                          (int)mpx_args_int(a, 2));
 }
 
-static void cond_pingpong(int rounds)
+static void cond_pingpong(int rounds, int nospin)
 {
     mpx_lock *l;
     mpx_condition *c;
@@ -673,6 +677,7 @@ static void cond_pingpong(int rounds)
     CHECK_OK(mpx_args_add_object(a, c));
     CHECK_OK(mpx_args_add_object(a, turn));
     CHECK_OK(mpx_args_add_int(a, rounds));
+    CHECK_OK(mpx_args_add_int(a, nospin));
     mpx_process *p = spawn_with(t_pingpong, a);
     mpx_args_destroy(a);
     CHECK_EQ(pingpong_side(c, turn, 0, rounds), 0);
@@ -685,7 +690,7 @@ static void cond_pingpong(int rounds)
 
 MPX_TEST(sync_13_condition_pingpong_processes)
 {
-    cond_pingpong(3000);
+    cond_pingpong(3000, 0);
 }
 
 /* ---- Event ---- */
@@ -1298,8 +1303,17 @@ static void no_spin(void)
     setenv("MPX_SYNC_CHECK_MS", "0", 1);
 }
 
+/* Children of the forkserver do not see the parent's settings or
+ * environment changes: the no-spin targets switch spinning off themselves. */
+static void child_no_spin(void)
+{
+    mpx_sync_set_spin(0);
+    mpx_sync_set_owner_check(MPX_FOREVER);
+}
+
 static int t_timed_count(const mpx_args *a)
 {
+    child_no_spin();
     void *lk = mpx_args_object(a, 0);
     mpx_array *arr = mpx_args_object(a, 1);
     int64_t ms = mpx_args_int(a, 2);
@@ -1354,7 +1368,7 @@ MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
     lost_wakeup_counting(l);
     lost_wakeup_counting(r);
     lost_wakeup_counting(s);
-    cond_pingpong(2000);
+    cond_pingpong(2000, 1);
     mpx_lock_destroy(l);
     mpx_rlock_destroy(r);
     mpx_semaphore_destroy(s);
@@ -1365,6 +1379,7 @@ MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
  * checks to rescue a lost one). st: [gen, arrived] */
 static int t_bcast_worker(const mpx_args *a)
 {
+    child_no_spin();
     mpx_condition *c = mpx_args_object(a, 0);
     int64_t *st = mpx_array_ptr(mpx_args_object(a, 1));
     int rounds = (int)mpx_args_int(a, 2);
@@ -1416,6 +1431,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
 /* Semaphore ping-pong between processes, spinning off. */
 static int t_sem_pong(const mpx_args *a)
 {
+    child_no_spin();
     mpx_semaphore *ping = mpx_args_object(a, 0), *pong = mpx_args_object(a, 1);
     int n = (int)mpx_args_int(a, 2);
     for (int i = 0; i < n; i++) {
@@ -1428,6 +1444,7 @@ static int t_sem_pong(const mpx_args *a)
 
 static int t_event_pong(const mpx_args *a)
 {
+    child_no_spin();
     mpx_event *ping = mpx_args_object(a, 0), *pong = mpx_args_object(a, 1);
     int n = (int)mpx_args_int(a, 2);
     for (int i = 0; i < n; i++) {
