@@ -1660,6 +1660,11 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
     }
     uint32_t g = atomic_load_explicit(&w->gen, memory_order_relaxed);
     uint32_t idx = atomic_load_explicit(&w->count, memory_order_relaxed);
+    if (idx >= w->parties) { /* corrupted shared state: never write past slots */
+        bar_break(w, true);
+        bar_unlock(w);
+        return MPX_EBROKEN;
+    }
     atomic_store_explicit(&w->slots[idx], self_token(), memory_order_relaxed);
     atomic_store_explicit(&w->count, idx + 1, memory_order_relaxed);
     if (idx + 1 == w->parties) {
