@@ -1664,3 +1664,39 @@ MPX_TEST(sync_19_import_rejects_garbage)
         }
     }
 }
+
+/* SYNC-19 / CTX-09: a lock made for the fork context cannot go to a spawn
+ * child; one made without a context (or for spawn) can. */
+static int t_nothing(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+MPX_TEST(sync_19_context_of_objects)
+{
+    mpx_context *fork_ctx, *spawn_ctx;
+    CHECK_OK(mpx_get_context(&fork_ctx, "fork"));
+    CHECK_OK(mpx_get_context(&spawn_ctx, "spawn"));
+    mpx_sync_opts fo = {.ctx = fork_ctx};
+    mpx_lock *lf, *ln;
+    CHECK_OK(mpx_lock_create(&lf, &fo));
+    CHECK_OK(mpx_lock_create(&ln, NULL));
+    mpx_process_opts po = {.ctx = spawn_ctx};
+    mpx_args *a;
+    mpx_process *p;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, lf));
+    CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
+    CHECK_ERR(mpx_process_start(p), MPX_ECONTEXT);
+    mpx_process_destroy(p);
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, ln));
+    CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_args_destroy(a);
+    mpx_lock_destroy(lf);
+    mpx_lock_destroy(ln);
+}
