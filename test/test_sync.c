@@ -1700,3 +1700,105 @@ MPX_TEST(sync_19_context_of_objects)
     mpx_lock_destroy(lf);
     mpx_lock_destroy(ln);
 }
+
+/* The shared heap: many small objects share a few descriptors, and all
+ * are returned when the objects are destroyed. */
+#include <dirent.h>
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+MPX_TEST(sync_shared_heap_few_descriptors)
+{
+    enum { N = 600 };
+    static mpx_lock *l[N];
+    static mpx_rlock *r[N];
+    static mpx_semaphore *s[N];
+    static mpx_event *e[N];
+    static mpx_condition *c[N];
+    int before = count_fds();
+    CHECK(before > 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(mpx_lock_create(&l[i], NULL));
+        CHECK_OK(mpx_rlock_create(&r[i], NULL));
+        CHECK_OK(mpx_semaphore_create(&s[i], (unsigned)i, NULL));
+        CHECK_OK(mpx_event_create(&e[i], NULL));
+        CHECK_OK(mpx_condition_create(&c[i], i % 2 ? (void *)l[i] : NULL, NULL));
+    }
+    int during = count_fds();
+    CHECK(during - before < 5 * N / 50); /* hundreds of objects per descriptor */
+    /* every object is its own: no two share state */
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(mpx_lock_acquire(l[i], MPX_NOWAIT));
+        CHECK_OK(mpx_rlock_acquire(r[i], MPX_NOWAIT));
+        CHECK_EQ(mpx_semaphore_get_value(s[i]), i);
+        CHECK_OK(mpx_event_set(e[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(mpx_lock_locked(l[i]), 1);
+        CHECK_EQ(mpx_rlock_count(r[i]), 1);
+        CHECK_EQ(mpx_event_is_set(e[i]), 1);
+        CHECK_OK(mpx_lock_release(l[i]));
+        CHECK_OK(mpx_rlock_release(r[i]));
+        CHECK_OK(mpx_condition_acquire(c[i], MPX_NOWAIT));
+        CHECK_OK(mpx_condition_release(c[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        mpx_condition_destroy(c[i]);
+        mpx_lock_destroy(l[i]);
+        mpx_rlock_destroy(r[i]);
+        mpx_semaphore_destroy(s[i]);
+        mpx_event_destroy(e[i]);
+    }
+    CHECK_EQ(count_fds(), before);
+}
+
+/* A child keeps using an object whose creator destroyed its handle, and
+ * objects created afterwards never overlap it. */
+static int t_use_after_parent_destroy(const mpx_args *a)
+{
+    mpx_lock *l = mpx_args_object(a, 0);
+    mpx_event *go = mpx_args_object(a, 1);
+    if (mpx_event_wait(go, 20000))
+        return 2;
+    for (int i = 0; i < 1000; i++) {
+        if (mpx_lock_acquire(l, MPX_FOREVER))
+            return 3;
+        if (mpx_lock_release(l))
+            return 4;
+    }
+    return mpx_lock_locked(l) == 0 ? 0 : 5;
+}
+
+MPX_TEST(sync_shared_heap_no_reuse_under_children)
+{
+    mpx_lock *l;
+    mpx_event *go;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_event_create(&go, NULL));
+    mpx_process *p = spawn1(t_use_after_parent_destroy, l, go);
+    mpx_lock_destroy(l);
+    /* new objects must not land on the destroyed lock's bytes */
+    mpx_lock *fresh[64];
+    for (int i = 0; i < 64; i++) {
+        CHECK_OK(mpx_lock_create(&fresh[i], NULL));
+        CHECK_OK(mpx_lock_acquire(fresh[i], MPX_NOWAIT));
+    }
+    CHECK_OK(mpx_event_set(go));
+    CHECK_EQ(join_code(p), 0);
+    for (int i = 0; i < 64; i++) {
+        CHECK_EQ(mpx_lock_locked(fresh[i]), 1);
+        CHECK_OK(mpx_lock_release(fresh[i]));
+        mpx_lock_destroy(fresh[i]);
+    }
+    mpx_event_destroy(go);
+}

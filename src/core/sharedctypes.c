@@ -145,14 +145,16 @@ static int sh_create(const mpx__objtype *t, int type, size_t esize, size_t len, 
     bool raw = opts && opts->raw;
     if (opts && opts->lock && !raw && !(given = mpx__lock_of(opts->lock)))
         return MPX_EINVAL;
-    size_t off = (!raw && !given) ? DATA_OFF_LOCKED : 0;
-    if (len && esize > (SIZE_MAX - off - 4096) / len)
+    size_t lk = (!raw && !given) ? DATA_OFF_LOCKED : 0;
+    if (len && esize > (SIZE_MAX - lk - 4096) / len)
         return -ENOMEM;
     size_t bytes = esize * len;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, t == &value_type ? "mpx-value" : "mpx-array", off + bytes);
+    size_t base;
+    int rc = mpx__shalloc(lk + bytes, t == &value_type ? "mpx-value" : "mpx-array", &seg, &base);
     if (rc)
         return rc;
+    size_t off = base + lk; /* the data; the lock word (if any) at base */
     if (init && bytes)
         memcpy((char *)seg->map.addr + off, init, bytes);
     mpx_context *ctx = opts ? opts->ctx : NULL;
@@ -160,8 +162,8 @@ static int sh_create(const mpx__objtype *t, int type, size_t esize, size_t len, 
     if (given) {
         lock = mpx__lock_ref(given);
     } else if (!raw) {
-        mpx__lockw_init(seg->map.addr);
-        rc = mpx__lock_new(&lock, true, seg, 0, ctx);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + base));
+        rc = mpx__lock_new(&lock, true, seg, base, ctx);
     }
     if (!rc)
         rc = sh_wrap(t, seg, off, type, esize, len, lock, ctx, out);

@@ -340,13 +340,12 @@ int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t o
     if (seg) {
         l->seg = mpx__seg_ref(seg);
     } else {
-        int rc = mpx__seg_create(&l->seg, recursive ? "mpx-rlock" : "mpx-lock", sizeof(mpx__lockw));
+        int rc = mpx__shalloc(sizeof(mpx__lockw), "mpx-lock", &l->seg, &off);
         if (rc) {
             free(l);
             return rc;
         }
-        off = 0;
-        mpx__lockw_init(l->seg->map.addr);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)l->seg->map.addr + off));
     }
     l->off = off;
     l->w = (mpx__lockw *)(void *)((char *)l->seg->map.addr + off);
@@ -769,12 +768,14 @@ typedef struct mpx__semw {
 struct mpx_semaphore {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__semw *s;
 };
 
 static int sem_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
-    return mpx__seg_export(((mpx_semaphore *)obj)->seg, data, fds);
+    mpx_semaphore *s = obj;
+    return mpx__seg_export_at(s->seg, s->off, data, fds);
 }
 
 static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out);
@@ -786,13 +787,14 @@ static void sem_drop(void *obj)
 static mpx__objtype sem_type = {
     .name = "semaphore", .export_ = sem_export, .import_ = sem_import, .drop = sem_drop};
 
-static int sem_wrap(mpx__seg *seg, mpx_context *ctx, mpx_semaphore **out)
+static int sem_wrap(mpx__seg *seg, size_t off, mpx_context *ctx, mpx_semaphore **out)
 {
     mpx_semaphore *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->seg = seg;
-    s->s = seg->map.addr;
+    s->off = off;
+    s->s = (mpx__semw *)(void *)((char *)seg->map.addr + off);
     mpx__obj_init(&s->hdr, &sem_type, ctx);
     *out = s;
     return 0;
@@ -802,16 +804,17 @@ static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__semw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    mpx__semw *w = seg->map.addr;
-    if (seg->map.size < sizeof *w || w->magic != SEMW_MAGIC) {
+    mpx__semw *w = (mpx__semw *)(void *)((char *)seg->map.addr + off);
+    if (w->magic != SEMW_MAGIC || (w->max & 0x7fffffffu) > MPX_SEM_VALUE_MAX) {
         mpx__seg_unref(seg);
         return MPX_EPROTO;
     }
-    rc = sem_wrap(seg, NULL, (mpx_semaphore **)out);
+    rc = sem_wrap(seg, off, NULL, (mpx_semaphore **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -822,15 +825,16 @@ static int sem_create(mpx_semaphore **out, unsigned value, unsigned max, const m
     if (!out || value > MPX_SEM_VALUE_MAX)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-semaphore", sizeof(mpx__semw));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__semw), "mpx-semaphore", &seg, &off);
     if (rc)
         return rc;
-    mpx__semw *w = seg->map.addr;
+    mpx__semw *w = (mpx__semw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&w->value, value);
     atomic_init(&w->nwait, 0);
     w->max = max;
     w->magic = SEMW_MAGIC;
-    rc = sem_wrap(seg, o ? o->ctx : NULL, out);
+    rc = sem_wrap(seg, off, o ? o->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -984,6 +988,7 @@ typedef struct mpx__condw {
 struct mpx_condition {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__condw *c;
     struct mpx_lock *lock;
 };
@@ -991,7 +996,7 @@ struct mpx_condition {
 static int cond_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
     mpx_condition *c = obj;
-    int rc = mpx__seg_export(c->seg, data, fds);
+    int rc = mpx__seg_export_at(c->seg, c->off, data, fds);
     if (!rc)
         rc = mpx__lock_export_ref(c->lock, c->seg, data, fds);
     return rc;
@@ -1013,13 +1018,15 @@ static mpx_condition *cond_of(void *p)
     return o && o->type == &cond_type ? p : NULL;
 }
 
-static int cond_wrap(mpx__seg *seg, struct mpx_lock *lock, mpx_context *ctx, mpx_condition **out)
+static int cond_wrap(mpx__seg *seg, size_t off, struct mpx_lock *lock, mpx_context *ctx,
+                     mpx_condition **out)
 {
     mpx_condition *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->seg = seg;
-    c->c = seg->map.addr;
+    c->off = off;
+    c->c = (mpx__condw *)(void *)((char *)seg->map.addr + off);
     c->lock = lock;
     mpx__obj_init(&c->hdr, &cond_type, ctx);
     *out = c;
@@ -1030,10 +1037,10 @@ static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg = NULL;
+    size_t off = 0;
     struct mpx_lock *lock = NULL;
-    int rc = mpx__seg_import(rd, &cur, &seg);
-    if (!rc && (seg->map.size < sizeof(mpx__condw) ||
-                ((mpx__condw *)seg->map.addr)->magic != CONDW_MAGIC))
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__condw), &seg, &off);
+    if (!rc && ((mpx__condw *)(void *)((char *)seg->map.addr + off))->magic != CONDW_MAGIC)
         rc = MPX_EPROTO;
     if (!rc)
         rc = mpx__lock_import_ref(rd, &cur, seg, &lock);
@@ -1041,7 +1048,7 @@ static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out)
     if (!rc && !lock)
         rc = MPX_EPROTO;
     if (!rc)
-        rc = cond_wrap(seg, lock, NULL, (mpx_condition **)out);
+        rc = cond_wrap(seg, off, lock, NULL, (mpx_condition **)out);
     if (rc) {
         mpx__lock_unref(lock);
         mpx__seg_unref(seg);
@@ -1057,10 +1064,11 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     if (lock && !(l = mpx__lock_of(lock)))
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-condition", 64 + sizeof(mpx__lockw));
+    size_t off;
+    int rc = mpx__shalloc(64 + sizeof(mpx__lockw), "mpx-condition", &seg, &off);
     if (rc)
         return rc;
-    mpx__condw *c = seg->map.addr;
+    mpx__condw *c = (mpx__condw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&c->fword, 0);
     atomic_init(&c->nsleep, 0);
     atomic_init(&c->total, 0);
@@ -1071,11 +1079,11 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     if (l) {
         mpx__lock_ref(l);
     } else {
-        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + 64));
-        rc = mpx__lock_new(&l, true, seg, 64, ctx);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + 64));
+        rc = mpx__lock_new(&l, true, seg, off + 64, ctx);
     }
     if (!rc)
-        rc = cond_wrap(seg, l, ctx, out);
+        rc = cond_wrap(seg, off, l, ctx, out);
     if (rc) {
         mpx__lock_unref(l);
         mpx__seg_unref(seg);
@@ -1313,12 +1321,14 @@ typedef struct mpx__evw {
 struct mpx_event {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__evw *e;
 };
 
 static int ev_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
-    return mpx__seg_export(((mpx_event *)obj)->seg, data, fds);
+    mpx_event *e = obj;
+    return mpx__seg_export_at(e->seg, e->off, data, fds);
 }
 static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out);
 static void ev_drop(void *obj)
@@ -1334,13 +1344,14 @@ static mpx_event *ev_of(void *p)
     return o && o->type == &ev_type ? p : NULL;
 }
 
-static int ev_wrap(mpx__seg *seg, mpx_context *ctx, mpx_event **out)
+static int ev_wrap(mpx__seg *seg, size_t off, mpx_context *ctx, mpx_event **out)
 {
     mpx_event *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
     e->seg = seg;
-    e->e = seg->map.addr;
+    e->off = off;
+    e->e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     mpx__obj_init(&e->hdr, &ev_type, ctx);
     *out = e;
     return 0;
@@ -1350,14 +1361,15 @@ static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__evw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    if (seg->map.size < sizeof(mpx__evw) || ((mpx__evw *)seg->map.addr)->magic != EVW_MAGIC)
+    if (((mpx__evw *)(void *)((char *)seg->map.addr + off))->magic != EVW_MAGIC)
         rc = MPX_EPROTO;
     if (!rc)
-        rc = ev_wrap(seg, NULL, (mpx_event **)out);
+        rc = ev_wrap(seg, off, NULL, (mpx_event **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1368,14 +1380,15 @@ MPX_API int mpx_event_create(mpx_event **out, const mpx_sync_opts *opts)
     if (!out)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-event", sizeof(mpx__evw));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__evw), "mpx-event", &seg, &off);
     if (rc)
         return rc;
-    mpx__evw *e = seg->map.addr;
+    mpx__evw *e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&e->word, 0);
     atomic_init(&e->nwait, 0);
     e->magic = EVW_MAGIC;
-    rc = ev_wrap(seg, opts ? opts->ctx : NULL, out);
+    rc = ev_wrap(seg, off, opts ? opts->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1503,6 +1516,7 @@ typedef struct mpx__barw {
 struct mpx_barrier {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__barw *b;
     mpx_barrier_action_fn action;
 };
@@ -1522,7 +1536,7 @@ static mpx__objtype bar_type = {
 static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
     mpx_barrier *b = obj;
-    int rc = mpx__seg_export(b->seg, data, fds);
+    int rc = mpx__seg_export_at(b->seg, b->off, data, fds);
     if (!rc)
         /* export runs only for children that do not share our memory
          * (spawn, forkserver): encode module + offset, not a pointer */
@@ -1536,14 +1550,15 @@ static mpx_barrier *bar_of(void *p)
     return o && o->type == &bar_type ? p : NULL;
 }
 
-static int bar_wrap(mpx__seg *seg, mpx_barrier_action_fn action, mpx_context *ctx,
+static int bar_wrap(mpx__seg *seg, size_t off, mpx_barrier_action_fn action, mpx_context *ctx,
                     mpx_barrier **out)
 {
     mpx_barrier *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
     b->seg = seg;
-    b->b = seg->map.addr;
+    b->off = off;
+    b->b = (mpx__barw *)(void *)((char *)seg->map.addr + off);
     b->action = action;
     mpx__obj_init(&b->hdr, &bar_type, ctx);
     *out = b;
@@ -1554,19 +1569,19 @@ static int bar_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__barw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
     mpx__fnptr fn = NULL;
     rc = mpx__fnref_decode(rd, &fn);
-    mpx__barw *w = seg->map.addr;
-    if (!rc && (seg->map.size < sizeof *w || w->magic != BARW_MAGIC || w->parties == 0 ||
-                w->parties > BAR_MAX_PARTIES ||
-                (seg->map.size - sizeof *w) / sizeof(uint64_t) < w->parties))
+    mpx__barw *w = (mpx__barw *)(void *)((char *)seg->map.addr + off);
+    if (!rc && (w->magic != BARW_MAGIC || w->parties == 0 || w->parties > BAR_MAX_PARTIES ||
+                (seg->map.size - off - sizeof *w) / sizeof(uint64_t) < w->parties))
         rc = MPX_EPROTO;
     if (!rc)
-        rc = bar_wrap(seg, (mpx_barrier_action_fn)fn, NULL, (mpx_barrier **)out);
+        rc = bar_wrap(seg, off, (mpx_barrier_action_fn)fn, NULL, (mpx_barrier **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1577,10 +1592,12 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     if (!out || parties == 0 || parties > BAR_MAX_PARTIES)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-barrier", sizeof(mpx__barw) + parties * sizeof(uint64_t));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__barw) + parties * sizeof(uint64_t), "mpx-barrier", &seg,
+                          &off);
     if (rc)
         return rc;
-    mpx__barw *w = seg->map.addr;
+    mpx__barw *w = (mpx__barw *)(void *)((char *)seg->map.addr + off);
     mpx__lockw_init(&w->lk);
     atomic_init(&w->gen, 0);
     atomic_init(&w->nsleep, 0);
@@ -1590,7 +1607,7 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     w->parties = parties;
     w->timeout_ms = opts && opts->timeout > 0 ? opts->timeout : MPX_FOREVER;
     w->magic = BARW_MAGIC;
-    rc = bar_wrap(seg, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
+    rc = bar_wrap(seg, off, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;

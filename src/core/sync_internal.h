@@ -23,10 +23,25 @@
  */
 typedef struct mpx__seg {
     _Atomic int refs;
+    bool slab; /* a heap slab: refs change under the heap mutex */
     mpx__shmap map;
 } mpx__seg;
 
 int mpx__seg_create(mpx__seg **out, const char *name, size_t size);
+/*
+ * The shared heap: size bytes of zeroed shared memory. Small blocks
+ * (<= MPX__SLAB_MAX) come from the current 64 KiB slab (one memfd for
+ * hundreds of locks), 128-byte aligned so unrelated objects never share a
+ * cache line; larger ones get a segment of their own. Blocks are never
+ * reused: a slab goes away when every object in it is destroyed (and every
+ * process mapping it has unmapped it), so a child still using an object
+ * whose creator destroyed its handle is never handed another's memory.
+ * The slab's bump pointer lives in the slab itself, so a fork child that
+ * inherits the current slab allocates disjoint blocks from it.
+ */
+#define MPX__SLAB_SIZE (64 * 1024)
+#define MPX__SLAB_MAX 2048
+int mpx__shalloc(size_t size, const char *name, mpx__seg **seg, size_t *off);
 mpx__seg *mpx__seg_ref(mpx__seg *s);
 void mpx__seg_unref(mpx__seg *s);
 /* Export: u64 size (the fd goes to fds). */
@@ -42,6 +57,10 @@ int mpx__fdcur_take(mpx__fdcur *c, int *fd);
 void mpx__fdcur_close_rest(mpx__fdcur *c);
 
 int mpx__seg_import(mpx__rd *rd, mpx__fdcur *cur, mpx__seg **out);
+/* Export / import a segment plus the offset of an object in it; import
+ * checks that need bytes fit at an 8-aligned offset. */
+int mpx__seg_export_at(mpx__seg *s, size_t off, mpx__buf *data, mpx__fdlist *fds);
+int mpx__seg_import_at(mpx__rd *rd, mpx__fdcur *cur, size_t need, mpx__seg **out, size_t *off);
 
 /* Nested objects (the lock of a condition or of a value): u8 present,
  * bytes type name, u32 nfds, bytes data. */
