@@ -466,7 +466,7 @@ MPX_TEST(sync_13_condition_requires_lock_and_describe)
 static int t_acquire_rlock_nowait(const mpx_args *a)
 {
     mpx_rlock *r = mpx_args_object(a, 0);
-    int rc = mpx_rlock_acquire(r, 2000);
+    int rc = mpx_rlock_acquire(r, 30000);
     if (rc)
         return 2;
     return mpx_rlock_release(r) ? 3 : 0;
@@ -487,7 +487,7 @@ MPX_TEST(sync_14_condition_wait_releases_all_levels)
     int rc;
     do
         rc = mpx_condition_wait(c, 100);
-    while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 3000 &&
+    while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 20000 &&
            mpx_process_is_alive(p) == 1);
     CHECK_ERR(rc, MPX_ETIMEDOUT);
     CHECK_EQ(join_code(p), 0);
@@ -526,6 +526,16 @@ static void wait_waiters(mpx_condition *c, int n)
     }
 }
 
+/* Wait (bounded) until n threads woke, then check no more follow soon. */
+static void wait_woken(_Atomic int *woken, int n)
+{
+    int64_t t0 = mpx_test_now_ms();
+    while (atomic_load(woken) < n && mpx_test_now_ms() - t0 < 10000)
+        sleep_ms(1);
+    sleep_ms(100);
+    CHECK_EQ(atomic_load(woken), n);
+}
+
 /* SYNC-13: notify(n) wakes exactly n; notify_all the rest. */
 MPX_TEST(sync_13_condition_notify_counts)
 {
@@ -549,13 +559,12 @@ MPX_TEST(sync_13_condition_notify_counts)
     CHECK_OK(mpx_condition_notify(c, 1));
     CHECK_EQ(mpx_condition_waiters(c), 4);
     CHECK_OK(mpx_condition_release(c));
-    sleep_ms(200);
-    CHECK_EQ(atomic_load(&woken), 1);
+    wait_woken(&woken, 1);
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_notify(c, 2));
+    CHECK_EQ(mpx_condition_waiters(c), 2);
     CHECK_OK(mpx_condition_release(c));
-    sleep_ms(200);
-    CHECK_EQ(atomic_load(&woken), 3);
+    wait_woken(&woken, 3);
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_notify_all(c));
     CHECK_EQ(mpx_condition_waiters(c), 0);
