@@ -765,12 +765,14 @@ MPX_TEST(sync_15_event_wakes_processes)
 struct ev_thr {
     mpx_event *e;
     int rc;
+    _Atomic int *ready;
 };
 
 static void *thr_event_wait(void *p)
 {
     struct ev_thr *t = p;
-    t->rc = mpx_event_wait(t->e, 5000);
+    atomic_fetch_add(t->ready, 1);
+    t->rc = mpx_event_wait(t->e, 20000);
     return NULL;
 }
 
@@ -782,11 +784,15 @@ MPX_TEST(sync_15_event_set_then_clear_still_wakes)
     mpx_sync_set_spin(0);
     struct ev_thr t[3];
     pthread_t th[3];
+    _Atomic int ready = 0;
     for (int i = 0; i < 3; i++) {
-        t[i] = (struct ev_thr){e, 99};
+        t[i] = (struct ev_thr){e, 99, &ready};
         CHECK_OK(pthread_create(&th[i], NULL, thr_event_wait, &t[i]));
     }
-    sleep_ms(100);
+    int64_t t0 = mpx_test_now_ms();
+    while (atomic_load(&ready) < 3 && mpx_test_now_ms() - t0 < 10000)
+        sleep_ms(1);
+    sleep_ms(200); /* let them reach the futex */
     CHECK_OK(mpx_event_set(e));
     CHECK_OK(mpx_event_clear(e));
     for (int i = 0; i < 3; i++) {
