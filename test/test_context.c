@@ -559,16 +559,14 @@ static int t_named(const mpx_args *a)
     (void)a;
     return 33;
 }
-MPX_REGISTER_FUNCTION(t_named)
-
+MPX_REGISTER_FUNCTION(t_named);
 /* The test program's "helper_named" returns 11; the helper program's 22. */
 static int helper_named(const mpx_args *a)
 {
     (void)a;
     return 11;
 }
-MPX_REGISTER_FUNCTION(helper_named)
-
+MPX_REGISTER_FUNCTION(helper_named);
 MPX_TEST(ctx_register_function_api)
 {
     mpx_fn f = NULL;

@@ -130,7 +130,7 @@ typedef void (*mpx_fn)(void);
  * shared library loaded at start-up (a library loaded with dlopen), or for
  * a different executable (mpx_set_executable). Spawn and forkserver
  * children resolve names registered before main() runs: register from a
- * constructor, most simply with MPX_REGISTER_FUNCTION(fn) at file scope.
+ * constructor, most simply with MPX_REGISTER_FUNCTION(fn); at file scope.
  * Registering the same (name, fn) twice is 0; the name of another
  * function is MPX_EINVAL (also for an empty name, longer than 255 bytes,
  * or NULL fn). -ENOMEM.
@@ -151,12 +151,14 @@ MPX_API int mpx_register_function(const char *name, mpx_fn fn);
  */
 MPX_API int mpx_lookup_function(const char *name, mpx_fn *out);
 
-/* Register fn under its own name before main() (file scope). */
+/* Register fn under its own name before main(), at file scope:
+ *     MPX_REGISTER_FUNCTION(work);                                     */
 #define MPX_REGISTER_FUNCTION(fn)                                       \
     __attribute__((constructor)) static void mpx_register_##fn##_(void) \
     {                                                                   \
         (void)mpx_register_function(#fn, (mpx_fn)(fn));                 \
-    }
+    }                                                                   \
+    extern void mpx_register_function_end_(void)
 
 /*
  * mpx_set_forkserver_preload - what the fork server prepares before it
