@@ -1190,3 +1190,34 @@ MPX_TEST(ctx_04_forkserver_goes_away_with_its_program)
         CHECK(gone);
     }
 }
+
+/* A stray MPX_SPAWN_FD (fd 3 not a socket from a parent) does not hijack
+ * a program: its main() runs as usual. */
+MPX_TEST(misc_05_stray_spawn_variable_runs_main)
+{
+    char helper[4200];
+    helper_path(helper, sizeof helper);
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY);
+        dup2(nul, 3);
+        dup2(pfd[1], 1);
+        setenv("MPX_SPAWN_FD", "3", 1);
+        execl(helper, helper, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char buf[128] = {0};
+    ssize_t n, len = 0;
+    while ((n = read(pfd[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
+        len += n;
+    close(pfd[0]);
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strstr(buf, "mpx_test_helper "));
+}

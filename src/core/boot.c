@@ -16,6 +16,7 @@
 #include <link.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* True from the start of a re-executed program until its target runs. */
@@ -249,7 +250,10 @@ void mpx__boot_from_env(int argc, char **argv, char **envp, void *self_ctor)
         return;
     entered = true;
     __atomic_store_n(&boot_phase, true, __ATOMIC_RELAXED);
-    bool ok = strcmp(e, "3") == 0;
+    /* Ours only when fd 3 is the socket a parent gave us; a stray
+     * variable in a user's environment leaves the program alone. */
+    struct stat st;
+    bool ok = strcmp(e, "3") == 0 && fstat(MPX__BOOT_FD, &st) == 0 && S_ISSOCK(st.st_mode);
     /* Our own children must not see it. */
     unsetenv(MPX__BOOT_ENV);
     if (!ok) {
