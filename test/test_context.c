@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1220,4 +1221,33 @@ MPX_TEST(misc_05_stray_spawn_variable_runs_main)
     CHECK_EQ(waitpid(pid, &st, 0), pid);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(strstr(buf, "mpx_test_helper "));
+}
+
+/* Every method starts the child in the parent's current directory (the
+ * fork server's own directory is the one of its start). */
+static int t_cwd(const mpx_args *a)
+{
+    char buf[4096];
+    return getcwd(buf, sizeof buf) && !strcmp(buf, mpx_args_str(a, 0)) ? 0 : 3;
+}
+
+MPX_TEST(ctx_child_works_in_parent_cwd)
+{
+    const char *m[] = {"fork", "spawn", "forkserver"};
+    CHECK_EQ(run_in("forkserver", t_return_arg, NULL), 0); /* server started here */
+    char dir[600], real[4096];
+    snprintf(dir, sizeof dir, "%s", mpx_test_tmp_path(".dir"));
+    CHECK_EQ(mkdir(dir, 0700), 0);
+    char old[4096];
+    CHECK(getcwd(old, sizeof old));
+    CHECK_EQ(chdir(dir), 0);
+    CHECK(getcwd(real, sizeof real));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_str(a, real));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(run_in(m[i], t_cwd, a), 0);
+    mpx_args_destroy(a);
+    CHECK_EQ(chdir(old), 0);
+    CHECK_EQ(rmdir(dir), 0);
 }

@@ -42,7 +42,7 @@
 #define INLINE_MAX (32 * 1024)
 #define MAX_MSG_FDS 72
 
-enum { F_STDOUT = 1, F_STDERR = 2, F_MEMFD = 4 };
+enum { F_STDOUT = 1, F_STDERR = 2, F_MEMFD = 4, F_CWD = 8 };
 /* The server's answer when it cannot fork the child (no P follows). */
 enum { REC_FAILED = 'F' };
 
@@ -282,7 +282,7 @@ static int fs_start(mpx_process *p)
     mpx__fdlist args;
     args.n = 0;
     int rc = mpx__boot_encode_child(p, &b, &args);
-    int sp[2] = {-1, -1}, memfd = -1;
+    int sp[2] = {-1, -1}, memfd = -1, cwd = -1;
     if (!rc && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         rc = -errno;
     req_hdr h = {REQ_MAGIC, 0, (uint32_t)args.n, p->daemon, b.len};
@@ -304,6 +304,12 @@ static int fs_start(mpx_process *p)
         if (fd_open(STDERR_FILENO)) {
             fds[n++] = STDERR_FILENO;
             h.flags |= F_STDERR;
+        }
+        /* The child works in our current directory, as a spawn child. */
+        cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cwd >= 0) {
+            fds[n++] = cwd;
+            h.flags |= F_CWD;
         }
         for (int i = 0; i < args.n; i++)
             fds[n++] = args.fds[i];
@@ -328,6 +334,7 @@ static int fs_start(mpx_process *p)
     mpx__buf_free(&b);
     mpx__close(sp[1]);
     mpx__close(memfd);
+    mpx__close(cwd);
     if (rc) {
         mpx__close(sp[0]);
         return rc;
@@ -572,6 +579,11 @@ static __attribute__((noreturn)) void in_child(int ctl, int sigfd, const req_hdr
         dup2(fds[k], STDERR_FILENO);
         mpx__close(fds[k++]);
     }
+    if (h->flags & F_CWD) {
+        if (fchdir(fds[k]) < 0)
+            MPX__WARNING("cannot enter the parent's working directory: %s", strerror(errno));
+        mpx__close(fds[k++]);
+    }
     int *argfds = fds + k;
     int keep[MAX_MSG_FDS];
     keep[0] = fds[0];
@@ -621,8 +633,8 @@ static void handle_request(int ctl, int sigfd)
     bool ok = n >= (ssize_t)sizeof h && h.magic == REQ_MAGIC && !(m.msg_flags & MSG_CTRUNC) &&
               !(m.msg_flags & MSG_TRUNC) && h.nargfds <= 64 && h.len <= MPX__BOOT_MAX;
     if (ok) {
-        want = 1 + !!(h.flags & F_STDOUT) + !!(h.flags & F_STDERR) + (int)h.nargfds +
-               !!(h.flags & F_MEMFD);
+        want = 1 + !!(h.flags & F_STDOUT) + !!(h.flags & F_STDERR) + !!(h.flags & F_CWD) +
+               (int)h.nargfds + !!(h.flags & F_MEMFD);
         ok = want == nfds &&
              ((h.flags & F_MEMFD) ? n == (ssize_t)sizeof h
                                   : (uint64_t)n - sizeof h == h.len);
