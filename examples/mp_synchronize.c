@@ -1,9 +1,8 @@
 /*
  * mp_synchronize.c - the seed's "Synchronization types like locks,
  * conditions and queues" test program (mp_synchronize.py, EX-39) ported to
- * mpx: test_value, test_condition, test_semaphore, test_join_timeout,
- * test_event, test_sharedvalues. (test_queue arrives with the queue
- * component.) Sleeps are shortened so the run takes a few seconds; the
+ * mpx: test_value, test_queue, test_condition, test_semaphore,
+ * test_join_timeout, test_event, test_sharedvalues. Sleeps are shortened so the run takes a few seconds; the
  * printed shape is the seed's.
  *
  * Usage: mp_synchronize [processes]
@@ -65,6 +64,53 @@ static void join_all(mpx_process **ps, int n)
         TRY(mpx_process_join(ps[i], MPX_FOREVER));
         mpx_process_destroy(ps[i]);
     }
+}
+
+/* ---- TEST_QUEUE ---- */
+
+/* The child puts the squares of 0..29 (as text), then "STOP". */
+static int queue_func(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    char msg[32];
+    for (int i = 0; i < 30; i++) {
+        sleep_s(0.05 * random01());
+        int n = snprintf(msg, sizeof msg, "%d", i * i);
+        int rc = mpx_queue_put(q, msg, (size_t)n, MPX_FOREVER);
+        if (rc)
+            return rc;
+    }
+    return mpx_queue_put(q, "STOP", 4, MPX_FOREVER);
+}
+
+static void test_queue(void)
+{
+    mpx_queue *q;
+    TRY(mpx_queue_create(&q, 0, NULL));
+    mpx_args *a;
+    TRY(mpx_args_create(&a));
+    TRY(mpx_args_add_object(a, q));
+    mpx_process *p = start(queue_func, a);
+    mpx_args_destroy(a);
+    char o[64] = "";
+    while (strcmp(o, "STOP") != 0) {
+        size_t len = 0;
+        /* get(timeout=0.3) with Empty printed as TIMEOUT; 0.03 s here to
+         * match the shortened sleeps of the child */
+        int rc = mpx_queue_get_into(q, o, sizeof o - 1, &len, 30);
+        if (rc == MPX_EEMPTY || rc == MPX_ETIMEDOUT) {
+            printf("TIMEOUT ");
+            o[0] = 0;
+            continue;
+        }
+        TRY(rc);
+        o[len] = 0;
+        printf("%s ", o);
+        fflush(stdout);
+    }
+    printf("\n");
+    join_all(&p, 1);
+    mpx_queue_destroy(q);
 }
 
 /* ---- TEST_VALUE ---- */
@@ -365,7 +411,8 @@ int main(int argc, char **argv)
         const char *name;
         void (*fn)(void);
     } tests[] = {
-        {"test_value", test_value},         {"test_condition", test_condition},
+        {"test_value", test_value},         {"test_queue", test_queue},
+        {"test_condition", test_condition},
         {"test_semaphore", test_semaphore}, {"test_join_timeout", test_join_timeout},
         {"test_event", test_event},         {"test_sharedvalues", test_sharedvalues},
     };
