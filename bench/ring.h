@@ -1,0 +1,151 @@
+/*
+ * bench/ring.h - the "raw" single-producer single-consumer ring in shared
+ * memory that the queue and pool figures compare against.
+ *
+ * Records are an 8-byte header (payload length) and the payload padded to
+ * 8 bytes, in a power-of-two byte array; positions are 32-bit counters
+ * that wrap. Each side keeps a cached copy of the other side's position.
+ * Waiting: spin briefly (never unboundedly: 2 CPUs), then announce
+ * "waiting" and sleep on the futex of the position word. Only the sleeper
+ * clears its own flag (baselines.md note 3: a waker that clears the flag
+ * can lose a later wake-up). A seq_cst fence separates each publish from
+ * the check of the peer's flag, and each announcement from the re-check.
+ */
+#ifndef MPX_BENCH_RING_H
+#define MPX_BENCH_RING_H
+
+#include "bench.h"
+
+#ifndef RING_SPIN
+#define RING_SPIN 2000
+#endif
+
+typedef struct ring {
+    _Alignas(64) _Atomic uint32_t tail; /* written by the producer */
+    _Atomic uint32_t cons_waiting;
+    _Alignas(64) _Atomic uint32_t head; /* written by the consumer */
+    _Atomic uint32_t prod_waiting;
+    _Alignas(64) uint32_t size; /* bytes, power of two */
+    /* producer-private */
+    _Alignas(64) uint32_t p_tail, p_head_cache;
+    /* consumer-private */
+    _Alignas(64) uint32_t c_head, c_tail_cache;
+    _Alignas(64) unsigned char data[];
+} ring;
+
+/* A ring of size bytes (power of two) in a fresh shared mapping. */
+static inline ring *ring_create(uint32_t size)
+{
+    ring *r = bench_shared(sizeof(ring) + size);
+    if (r)
+        r->size = size;
+    return r;
+}
+
+static inline void ring_destroy(ring *r)
+{
+    if (r)
+        munmap(r, sizeof(ring) + r->size);
+}
+
+static inline uint32_t ring_rec(uint32_t n)
+{
+    return 8 + ((n + 7u) & ~7u);
+}
+
+static inline void ring_copy_in(ring *r, uint32_t pos, const void *src, uint32_t n)
+{
+    uint32_t off = pos & (r->size - 1), first = r->size - off;
+    if (first >= n) {
+        memcpy(r->data + off, src, n);
+    } else {
+        memcpy(r->data + off, src, first);
+        memcpy(r->data, (const char *)src + first, n - first);
+    }
+}
+
+static inline void ring_copy_out(ring *r, uint32_t pos, void *dst, uint32_t n)
+{
+    uint32_t off = pos & (r->size - 1), first = r->size - off;
+    if (first >= n) {
+        memcpy(dst, r->data + off, n);
+    } else {
+        memcpy(dst, r->data + off, first);
+        memcpy((char *)dst + first, r->data, n - first);
+    }
+}
+
+/* Sleep until *word != old, with the announce/re-check protocol. */
+static inline void ring_park(_Atomic uint32_t *word, _Atomic uint32_t *flag, uint32_t old)
+{
+    for (int i = 0; i < RING_SPIN; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != old)
+            return;
+        bench_relax();
+    }
+    atomic_store_explicit(flag, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(word, memory_order_acquire) == old)
+        bench_futex_wait(word, old);
+    atomic_store_explicit(flag, 0, memory_order_relaxed);
+}
+
+static inline void ring_notify(_Atomic uint32_t *word, _Atomic uint32_t *flag)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(flag, memory_order_relaxed))
+        bench_futex_wake(word, 1);
+}
+
+/* Non-blocking push: 1 done, 0 no room. */
+static inline int ring_try_push(ring *r, const void *p, uint32_t n)
+{
+    uint32_t need = ring_rec(n), t = r->p_tail;
+    if (t - r->p_head_cache + need > r->size) {
+        r->p_head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->p_head_cache + need > r->size)
+            return 0;
+    }
+    uint64_t hdr = n;
+    ring_copy_in(r, t, &hdr, 8);
+    ring_copy_in(r, t + 8, p, n);
+    r->p_tail = t + need;
+    atomic_store_explicit(&r->tail, t + need, memory_order_release);
+    ring_notify(&r->tail, &r->cons_waiting);
+    return 1;
+}
+
+static inline void ring_push(ring *r, const void *p, uint32_t n)
+{
+    while (!ring_try_push(r, p, n))
+        ring_park(&r->head, &r->prod_waiting, r->p_head_cache);
+}
+
+/* Non-blocking pop into buf (cap bytes): length, or -1 when empty. */
+static inline long ring_try_pop(ring *r, void *buf, uint32_t cap)
+{
+    uint32_t h = r->c_head;
+    if (h == r->c_tail_cache) {
+        r->c_tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h == r->c_tail_cache)
+            return -1;
+    }
+    uint64_t hdr;
+    ring_copy_out(r, h, &hdr, 8);
+    uint32_t n = (uint32_t)hdr;
+    ring_copy_out(r, h + 8, buf, n < cap ? n : cap);
+    r->c_head = h + ring_rec(n);
+    atomic_store_explicit(&r->head, r->c_head, memory_order_release);
+    ring_notify(&r->head, &r->prod_waiting);
+    return n;
+}
+
+static inline long ring_pop(ring *r, void *buf, uint32_t cap)
+{
+    long n;
+    while ((n = ring_try_pop(r, buf, cap)) < 0)
+        ring_park(&r->tail, &r->cons_waiting, r->c_head);
+    return n;
+}
+
+#endif /* MPX_BENCH_RING_H */
