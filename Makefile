@@ -32,13 +32,13 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
               -D_GNU_SOURCE -DMPX_BUILDING -Iinclude -Isrc
 LDLIBS   := -lcrypto -pthread -ldl
 
+comma := ,
 BUILD ?= build
 ifneq ($(SANITIZE),)
   BUILD := build-$(subst $(comma),-,$(SANITIZE))
   ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
   SAN_LDFLAGS := -fsanitize=$(SANITIZE)
 endif
-comma := ,
 
 SRCS     := $(sort $(wildcard src/core/*.c src/posix/*.c src/linux/*.c))
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
@@ -53,7 +53,8 @@ LIB_A    := $(BUILD)/libmpx.a
 LIB_SO   := $(BUILD)/libmpx.so.$(VERSION)
 SONAME   := libmpx.so.$(VERSION_MAJOR)
 
-.PHONY: all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check
+FORCE:
+.PHONY: FORCE all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check
 
 all: lib tests examples
 
@@ -75,7 +76,7 @@ $(LIB_SO): $(OBJS)
 	ln -sf libmpx.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libmpx.so
 
-$(BUILD)/mpx.pc: mpx.pc.in Makefile | $(BUILD)
+$(BUILD)/mpx.pc: mpx.pc.in Makefile FORCE | $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 

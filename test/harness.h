@@ -112,6 +112,10 @@ const char *mpx_test_tmp_path(const char *suffix);
 
 #define FAIL(...) mpx_test_fail(__FILE__, __LINE__, __VA_ARGS__)
 
+/* True when built with a sanitizer or run under valgrind (crash signals
+ * are intercepted there; timing is much slower). */
+bool mpx_test_sanitized(void);
+
 /* Milliseconds on CLOCK_MONOTONIC, for tests that check a wait happened. */
 int64_t mpx_test_now_ms(void);
 

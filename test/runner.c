@@ -53,6 +53,24 @@ void mpx_test_skip(const char *why)
     _exit(77);
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MPX_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MPX_TEST_SANITIZED 1
+#endif
+#endif
+
+bool mpx_test_sanitized(void)
+{
+#ifdef MPX_TEST_SANITIZED
+    return true;
+#else
+    const char *p = getenv("LD_PRELOAD");
+    return (p && strstr(p, "valgrind")) || getenv("MPX_TEST_VALGRIND") != NULL;
+#endif
+}
+
 const char *mpx_test_start_method(void)
 {
     return start_method;

@@ -93,9 +93,12 @@ void mpx__process_set_exit(mpx_process *p, int exitcode)
     p->state = MPX__P_STOPPED;
 }
 
+/* refs is atomic: the registry changes it under children_mu, users under
+ * p->mu. Every caller that may drop the last reference holds none of the
+ * locks. */
 static void release(mpx_process *p)
 {
-    if (--p->refs > 0)
+    if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     p->magic = 0;
     free(p->name);
@@ -110,7 +113,7 @@ static void release(mpx_process *p)
 static void registry_add(mpx_process *p)
 {
     pthread_mutex_lock(&children_mu);
-    p->refs++;
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
     p->in_registry = true;
     p->next_child = children;
     children = p;
@@ -133,7 +136,7 @@ static void registry_remove_locked(mpx_process *p)
     }
     pthread_mutex_unlock(&children_mu);
     if (drop)
-        p->refs--; /* the user still holds a reference, or destroy frees */
+        __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL); /* callers hold another */
 }
 
 static void finish_locked(mpx_process *p)
@@ -437,12 +440,8 @@ MPX_API void mpx_process_destroy(mpx_process *p)
     pthread_mutex_lock(&p->mu);
     if (p->state == MPX__P_STARTED)
         poll_locked(p);
-    int refs = --p->refs;
     pthread_mutex_unlock(&p->mu);
-    if (refs == 0) {
-        p->refs = 1;
-        release(p);
-    }
+    release(p);
     /* else: still running and in the registry; freed when reaped. */
 }
 
@@ -580,7 +579,7 @@ static size_t snapshot(mpx_process ***out)
     size_t k = 0;
     if (v)
         for (mpx_process *c = children; c; c = c->next_child) {
-            c->refs++; /* refs is guarded by children_mu while in registry */
+            __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
             v[k++] = c;
         }
     pthread_mutex_unlock(&children_mu);
@@ -590,13 +589,7 @@ static size_t snapshot(mpx_process ***out)
 
 static void unref(mpx_process *p)
 {
-    pthread_mutex_lock(&p->mu);
-    int refs = --p->refs;
-    pthread_mutex_unlock(&p->mu);
-    if (refs == 0) {
-        p->refs = 1;
-        release(p);
-    }
+    release(p);
 }
 
 static void sweep(void)
@@ -787,7 +780,14 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
             par = NULL;
         }
     }
+    /* A grandchild replaces the parent object it inherited. */
+    mpx_process *old = parent_obj;
     parent_obj = par;
+    if (old) {
+        mpx__close(old->sentinel);
+        free(old->name);
+        free(old);
+    }
     pthread_mutex_lock(&p->mu);
     p->is_current = true;
     p->pid = getpid();

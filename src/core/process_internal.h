@@ -84,6 +84,7 @@ void mpx__process_exit_handler(void);
 /* Shared by the fork and spawn start methods (real children of ours). */
 int mpx__fd_readable(int fd);
 int mpx__pidfd_open(pid_t pid);
+int mpx__pidfd_supported(void);
 int mpx__child_wait(mpx_process *p, mpx__deadline d);
 int mpx__child_poll(mpx_process *p);
 int mpx__child_signal(mpx_process *p, int sig);

@@ -25,28 +25,49 @@ int mpx__fd_readable(int fd)
     return r > 0;
 }
 
+/* In a fork child without pidfds: the write end of our own sentinel pipe,
+ * which our own fork children must not keep open. */
+int mpx__sentinel_wfd = -1;
+
 /* 1 when the running kernel has pidfd_open, 0 when not (probed once). */
 static int have_pidfd = -1;
 
 int mpx__pidfd_open(pid_t pid)
 {
-    if (have_pidfd == 0)
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0)
         return -ENOSYS;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) {
         if (errno == ENOSYS)
-            have_pidfd = 0;
+            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
         return -errno;
     }
-    have_pidfd = 1;
+    __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
     mpx__set_cloexec(fd, true);
     return fd;
+}
+
+/* Probe once, before the first fork, whether pidfds work here (they do not
+ * under valgrind 3.19, for one). */
+int mpx__pidfd_supported(void)
+{
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == -1) {
+        int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (fd >= 0) {
+            close(fd);
+            __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
+        } else {
+            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
+        }
+    }
+    return __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED);
 }
 
 static int fork_start(mpx_process *p)
 {
     int pipefd[2] = {-1, -1};
-    if (have_pidfd == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+    mpx__pidfd_supported();
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -58,6 +79,8 @@ static int fork_start(mpx_process *p)
     }
     if (pid == 0) {
         mpx__close(pipefd[0]); /* the write end stays open until we exit */
+        mpx__close(mpx__sentinel_wfd); /* our parent's, inherited from a fork */
+        mpx__sentinel_wfd = pipefd[1];
         mpx__child_setup(p, parent);
         mpx__child_run(p, p->args);
     }
@@ -80,7 +103,11 @@ static int fork_start(mpx_process *p)
     return 0;
 }
 
-/* Shared by fork and spawn: both make real children of ours. */
+/* Shared by fork and spawn: both make real children of ours. With a
+ * pidfd, readable means the child is a zombie. With the pipe fallback,
+ * EOF comes a moment before the child becomes a zombie, so wait for that
+ * without reaping (WNOWAIT): reaping happens only in mpx__child_poll,
+ * under the object's lock. */
 int mpx__child_wait(mpx_process *p, mpx__deadline d)
 {
     for (;;) {
@@ -89,11 +116,23 @@ int mpx__child_wait(mpx_process *p, mpx__deadline d)
         struct pollfd pfd = {p->sentinel, POLLIN, 0};
         int r = poll(&pfd, 1, mpx__deadline_poll_ms(d));
         if (r > 0)
-            return 0;
+            break;
         if (r < 0 && errno != EINTR)
             return -errno;
         if (r == 0 && mpx__deadline_expired(d))
             return MPX_ETIMEDOUT;
+    }
+    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1)
+        return 0;
+    for (;;) {
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT | WNOHANG) < 0 || si.si_pid)
+            return 0; /* a zombie now (or already reaped by another thread) */
+        if (mpx__deadline_expired(d))
+            return MPX_ETIMEDOUT;
+        struct timespec t = {0, 500000};
+        nanosleep(&t, NULL);
     }
 }
 
@@ -121,7 +160,7 @@ int mpx__child_poll(mpx_process *p)
 
 int mpx__child_signal(mpx_process *p, int sig)
 {
-    if (p->sentinel >= 0 && have_pidfd == 1) {
+    if (p->sentinel >= 0 && __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1) {
         if (syscall(SYS_pidfd_send_signal, p->sentinel, sig, NULL, 0) == 0)
             return 0;
         if (errno != ENOSYS && errno != EBADF && errno != EINVAL)

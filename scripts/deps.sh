@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Make sure the build's Debian packages are present. As root with apt-get,
+# install what is missing; otherwise print the exact apt-get line and fail.
+# Usage: scripts/deps.sh [--ci]   (--ci adds the checking tools: valgrind, clang)
+set -euo pipefail
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_cmd cc || have_cmd gcc || need+=(gcc)
+have_cmd make || need+=(make)
+have_cmd pkg-config || need+=(pkg-config)
+[ -f /usr/include/openssl/hmac.h ] || need+=(libssl-dev)
+have_cmd python3 || need+=(python3)
+if [ "${1:-}" = "--ci" ]; then
+  have_cmd valgrind || need+=(valgrind)
+  have_cmd clang || need+=(clang)
+  ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
+  have_cmd c++ || need+=(g++)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${need[@]}" >&2
+else
+  echo "missing packages; run: apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
