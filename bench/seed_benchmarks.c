@@ -319,16 +319,318 @@ static double raw_figure(const char *name, long *iters, double *secs)
 /* mpx                                                                  */
 /* ================================================================== */
 
+#if MPXB_HAVE_SYNC
+#include <mpx/sync.h>
+#endif
+#if MPXB_HAVE_SHAREDCTYPES
+#include <mpx/sharedctypes.h>
+#endif
+#if MPXB_HAVE_QUEUE
+#include <mpx/queue.h>
+#endif
+#if MPXB_HAVE_CONNECTION
+#include <mpx/connection.h>
+#endif
+#include "mpxb.h"
+
+#define MPX_FAIL(what, rc) FAIL("mpx: %s: %s", what, mpx_strerror(rc))
+
+#if MPXB_HAVE_SYNC && (MPXB_HAVE_QUEUE || MPXB_HAVE_CONNECTION)
+/* Start fn(obj, cond, iterations) the seed's way: hold the condition,
+ * start the child, wait for its notify, release. */
+static int start_notified(mpx_process **p, mpx_target_fn fn, void *obj, mpx_condition *c,
+                          long iterations)
+{
+    mpx_args *a;
+    int rc = mpx_args_create(&a);
+    if (rc)
+        return rc;
+    if ((rc = mpx_args_add_object(a, obj)) || (rc = mpx_args_add_object(a, c)) ||
+        (rc = mpx_args_add_int(a, iterations))) {
+        mpx_args_destroy(a);
+        return rc;
+    }
+    if ((rc = mpx_condition_acquire(c, MPX_FOREVER)))
+        return mpx_args_destroy(a), rc;
+    rc = mpxb_start(p, fn, a);
+    if (!rc)
+        rc = mpx_condition_wait(c, MPX_FOREVER);
+    mpx_condition_release(c);
+    return rc;
+}
+
+static void notify_parent(mpx_condition *c)
+{
+    mpx_condition_acquire(c, MPX_FOREVER);
+    mpx_condition_notify(c, 1);
+    mpx_condition_release(c);
+}
+#endif
+
+/* ---- TEST_QUEUESPEED, mpx: Queue + Condition ---- */
+
+#if MPXB_HAVE_SYNC && MPXB_HAVE_QUEUE
+static int queuespeed_func(const mpx_args *args)
+{
+    mpx_queue *q = mpx_args_object(args, 0);
+    mpx_condition *c = mpx_args_object(args, 1);
+    long iterations = (long)mpx_args_int(args, 2);
+    char a[256];
+    memset(a, '0', sizeof a);
+    notify_parent(c);
+    int rc = 0;
+    for (long i = 0; i < iterations && !rc; i++)
+        rc = mpx_queue_put(q, a, sizeof a, MPX_FOREVER);
+    return rc ? rc : mpx_queue_put(q, "STOP", 4, MPX_FOREVER);
+}
+
+typedef struct {
+    mpx_queue *q;
+    mpx_condition *c;
+} qc;
+
+static double mpx_queue_run(void *ctx, long iterations)
+{
+    qc *x = ctx;
+    mpx_process *p = NULL;
+    int rc = start_notified(&p, queuespeed_func, x->q, x->c, iterations);
+    char result[256];
+    size_t n = 0;
+    double t = bench_now();
+    while (!rc && !(n == 4 && !memcmp(result, "STOP", 4)))
+        rc = mpx_queue_get_into(x->q, result, sizeof result, &n, MPX_FOREVER);
+    double elapsed = bench_now() - t;
+    int jr = mpxb_finish(p);
+    if (rc || jr)
+        return MPX_FAIL("queue test", rc ? rc : jr);
+    return elapsed;
+}
+#endif
+
+/* ---- TEST_PIPESPEED, mpx: Pipe() + Condition ---- */
+
+#if MPXB_HAVE_SYNC && MPXB_HAVE_CONNECTION
+static int pipe_func(const mpx_args *args)
+{
+    mpx_connection *c = mpx_args_object(args, 0);
+    mpx_condition *cond = mpx_args_object(args, 1);
+    long iterations = (long)mpx_args_int(args, 2);
+    char a[256];
+    memset(a, '0', sizeof a);
+    notify_parent(cond);
+    int rc = 0;
+    for (long i = 0; i < iterations && !rc; i++)
+        rc = mpx_connection_send_bytes(c, a, sizeof a);
+    return rc ? rc : mpx_connection_send_bytes(c, "STOP", 4);
+}
+
+static double mpx_pipe_run(void *ctx, long iterations)
+{
+    mpx_condition *cond = ctx;
+    mpx_connection *c, *d;
+    int rc = mpx_pipe(&c, &d, 1);
+    if (rc)
+        return MPX_FAIL("mpx_pipe", rc);
+    mpx_process *p = NULL;
+    rc = start_notified(&p, pipe_func, d, cond, iterations);
+    char result[256];
+    size_t n = 0;
+    double t = bench_now();
+    while (!rc && !(n == 4 && !memcmp(result, "STOP", 4)))
+        rc = mpx_connection_recv_bytes_into(c, result, sizeof result, 0, &n);
+    double elapsed = bench_now() - t;
+    int jr = mpxb_finish(p);
+    mpx_connection_destroy(c);
+    mpx_connection_destroy(d);
+    if (rc || jr)
+        return MPX_FAIL("pipe test", rc ? rc : jr);
+    return elapsed;
+}
+#endif
+
+/* ---- TEST_SEQSPEED, mpx: Array("i", range(10), lock=False/True), seq[5] ---- */
+
+#if MPXB_HAVE_SHAREDCTYPES
+/* lock=False: the C way to read an unlocked array is its pointer */
+static double mpx_seq_nolock_run(void *ctx, long iterations)
+{
+    volatile int32_t *seq = mpx_array_ptr(ctx);
+    int32_t a = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations; i++)
+        a = seq[5];
+    double elapsed = bench_now() - t;
+    BENCH_KEEP(a);
+    return elapsed;
+}
+
+/* lock=True: mpx_array_get takes the array's lock (Python's seq[5]) */
+static double mpx_seq_run(void *ctx, long iterations)
+{
+    mpx_array *seq = ctx;
+    int32_t a = 0;
+    int rc = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations; i++)
+        rc |= mpx_array_get(seq, 5, &a);
+    double elapsed = bench_now() - t;
+    BENCH_KEEP(a);
+    return rc ? MPX_FAIL("mpx_array_get", rc) : elapsed;
+}
+#endif
+
+/* ---- TEST_LOCK, mpx: Lock / RLock ---- */
+
+#if MPXB_HAVE_SYNC
+static double mpx_lock_run(void *ctx, long iterations)
+{
+    int rc = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations; i++) {
+        rc |= mpx_lock_acquire(ctx, MPX_FOREVER);
+        rc |= mpx_lock_release(ctx);
+    }
+    double elapsed = bench_now() - t;
+    return rc ? MPX_FAIL("lock", rc) : elapsed;
+}
+
+static double mpx_rlock_run(void *ctx, long iterations)
+{
+    int rc = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations; i++) {
+        rc |= mpx_rlock_acquire(ctx, MPX_FOREVER);
+        rc |= mpx_rlock_release(ctx);
+    }
+    double elapsed = bench_now() - t;
+    return rc ? MPX_FAIL("rlock", rc) : elapsed;
+}
+
+/* ---- TEST_CONDITION, mpx: Condition ---- */
+
+static int conditionspeed_func(const mpx_args *args)
+{
+    mpx_condition *c = mpx_args_object(args, 0);
+    long N = (long)mpx_args_int(args, 1);
+    int rc = mpx_condition_acquire(c, MPX_FOREVER);
+    if (rc)
+        return rc;
+    mpx_condition_notify(c, 1);
+    for (long i = 0; i < N && !rc; i++) {
+        rc = mpx_condition_wait(c, MPX_FOREVER);
+        mpx_condition_notify(c, 1);
+    }
+    mpx_condition_release(c);
+    return rc;
+}
+
+static double mpx_cond_run(void *ctx, long iterations)
+{
+    mpx_condition *c = ctx;
+    mpx_args *a;
+    int rc = mpx_args_create(&a);
+    if (rc)
+        return MPX_FAIL("args", rc);
+    if ((rc = mpx_args_add_object(a, c)) || (rc = mpx_args_add_int(a, iterations))) {
+        mpx_args_destroy(a);
+        return MPX_FAIL("args", rc);
+    }
+    mpx_process *p = NULL;
+    if ((rc = mpx_condition_acquire(c, MPX_FOREVER)))
+        return mpx_args_destroy(a), MPX_FAIL("acquire", rc);
+    rc = mpxb_start(&p, conditionspeed_func, a);
+    if (!rc)
+        rc = mpx_condition_wait(c, MPX_FOREVER);
+    double t = bench_now();
+    for (long i = 0; i < iterations && !rc; i++) {
+        mpx_condition_notify(c, 1);
+        rc = mpx_condition_wait(c, MPX_FOREVER);
+    }
+    double elapsed = bench_now() - t;
+    mpx_condition_release(c);
+    int jr = mpxb_finish(p);
+    if (rc || jr)
+        return MPX_FAIL("condition test", rc ? rc : jr);
+    return elapsed;
+}
+#endif
+
 static double mpx_figure(const char *name, long *iters, double *secs)
 {
-    if (!strcmp(name, "seed_queue"))
-        return FAIL("mpx: queue component (include/mpx/queue.h) not built yet");
-    if (!strcmp(name, "seed_pipe"))
-        return FAIL("mpx: connection component (include/mpx/connection.h) not built yet");
-    if (!strcmp(name, "seed_array_nolock") || !strcmp(name, "seed_array_lock"))
+    int rc;
+    if (!strcmp(name, "seed_queue")) {
+#if MPXB_HAVE_SYNC && MPXB_HAVE_QUEUE
+        qc x;
+        if ((rc = mpx_queue_create(&x.q, 0, NULL)))
+            return MPX_FAIL("mpx_queue_create", rc);
+        if ((rc = mpx_condition_create(&x.c, NULL, NULL)))
+            return MPX_FAIL("mpx_condition_create", rc);
+        double r = seed_loop(mpx_queue_run, &x, 1, iters, secs);
+        mpx_condition_destroy(x.c);
+        mpx_queue_destroy(x.q);
+        return r;
+#else
+        return FAIL("mpx: the queue (include/mpx/queue.h) and sync (include/mpx/sync.h) "
+                    "components are needed; not built yet");
+#endif
+    }
+    if (!strcmp(name, "seed_pipe")) {
+#if MPXB_HAVE_SYNC && MPXB_HAVE_CONNECTION
+        mpx_condition *c;
+        if ((rc = mpx_condition_create(&c, NULL, NULL)))
+            return MPX_FAIL("mpx_condition_create", rc);
+        double r = seed_loop(mpx_pipe_run, c, 1, iters, secs);
+        mpx_condition_destroy(c);
+        return r;
+#else
+        return FAIL("mpx: the connection (include/mpx/connection.h) and sync (include/mpx/sync.h) "
+                    "components are needed; not built yet");
+#endif
+    }
+    if (!strcmp(name, "seed_array_nolock") || !strcmp(name, "seed_array_lock")) {
+#if MPXB_HAVE_SHAREDCTYPES
+        static const int32_t init[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+        mpx_shared_opts o;
+        memset(&o, 0, sizeof o);
+        o.raw = strstr(name, "nolock") != NULL;
+        mpx_array *seq;
+        if ((rc = mpx_array_create(&seq, MPX_CT_INT32, 10, init, &o)))
+            return MPX_FAIL("mpx_array_create", rc);
+        double r = seed_loop(o.raw ? mpx_seq_nolock_run : mpx_seq_run, seq, 1, iters, secs);
+        mpx_array_destroy(seq);
+        return r;
+#else
         return FAIL("mpx: sharedctypes component (include/mpx/sharedctypes.h) not built yet");
-    if (!strcmp(name, "seed_lock") || !strcmp(name, "seed_rlock") || !strcmp(name, "seed_condition"))
+#endif
+    }
+    if (!strcmp(name, "seed_lock") || !strcmp(name, "seed_rlock") || !strcmp(name, "seed_condition")) {
+#if MPXB_HAVE_SYNC
+        double r;
+        if (!strcmp(name, "seed_lock")) {
+            mpx_lock *l;
+            if ((rc = mpx_lock_create(&l, NULL)))
+                return MPX_FAIL("mpx_lock_create", rc);
+            r = seed_loop(mpx_lock_run, l, 1, iters, secs);
+            mpx_lock_destroy(l);
+        } else if (!strcmp(name, "seed_rlock")) {
+            mpx_rlock *l;
+            if ((rc = mpx_rlock_create(&l, NULL)))
+                return MPX_FAIL("mpx_rlock_create", rc);
+            r = seed_loop(mpx_rlock_run, l, 1, iters, secs);
+            mpx_rlock_destroy(l);
+        } else {
+            mpx_condition *c;
+            if ((rc = mpx_condition_create(&c, NULL, NULL)))
+                return MPX_FAIL("mpx_condition_create", rc);
+            r = seed_loop(mpx_cond_run, c, 2, iters, secs);
+            mpx_condition_destroy(c);
+        }
+        return r;
+#else
         return FAIL("mpx: sync component (include/mpx/sync.h) not built yet");
+#endif
+    }
+    (void)rc;
     return FAIL("unknown figure %s", name);
 }
 
