@@ -14,5 +14,10 @@
 #include "mpx/log.h"
 #include "mpx/process.h"
 #include "mpx/context.h"
+#include "mpx/sync.h"
+#include "mpx/sharedctypes.h"
+#include "mpx/queue.h"
+#include "mpx/connection.h"
+#include "mpx/pool.h"
 
 #endif /* MPX_H */

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +163,13 @@ static int finish(slot *s, int status, bool timed_out, int *passed, int *failed,
     /* Anything still in the test's process group was left behind. */
     bool leftovers = false;
     for (int i = 0; i < 100 && kill(-s->pid, 0) == 0; i++) {
+        /* Orphans of the test (a fork server whose client died, a
+         * grandchild whose parent was killed) are reparented to us, the
+         * subreaper: reap those that have ended. */
+        while (waitpid(-s->pid, NULL, WNOHANG) > 0)
+            ;
+        if (kill(-s->pid, 0) != 0)
+            break;
         leftovers = true;
         /* Give exiting daemonic children a moment to go. */
         struct timespec t = {0, 10 * 1000 * 1000};
@@ -283,6 +291,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* Orphaned processes of the tests become our children, so that the
+     * leftover check does not count zombies waiting for init. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     printf("# mpx tests, start method %s, %d job(s)\n", start_method, jobs);
     fflush(stdout);
     int passed = 0, failed = 0, skipped = 0;

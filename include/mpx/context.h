@@ -73,6 +73,96 @@ MPX_API int mpx_get_start_method(const char **out, int allow_none);
  */
 MPX_API int mpx_set_start_method(const char *method, int force);
 
+/*
+ * mpx_set_executable - the program that spawn children (and the fork
+ * server) run (MISC-09). NULL restores the default, the running program
+ * (/proc/self/exe). The program must link mpx; it never runs its main():
+ * the library's start-up code runs the target and exits. Functions cross
+ * into that program by registered name (mpx_register_function; a target
+ * the other program has not registered is MPX_ERESOLVE at start), or by
+ * module and offset when they live in a shared library both programs load.
+ * Returns 0, MPX_EINVAL (empty path), -errno when path is not an
+ * executable file.
+ *
+ * Threads: safe; applies to processes started afterwards.
+ * Fork:    a fork child inherits the setting.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_set_executable(const char *path);
+
+/*
+ * mpx_get_executable - copy the path spawn children run into buf (cap
+ * bytes, NUL-terminated): the one given to mpx_set_executable, or
+ * "/proc/self/exe". Returns the length, or MPX_ETOOSHORT when cap is too
+ * small, MPX_EINVAL for NULL buf.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_get_executable(char *buf, size_t cap);
+
+/*
+ * A function that crosses into a child by reference (targets, run
+ * callbacks, pool tasks and initializers, fork server preload functions).
+ * Cast other function pointer types to it: mpx_register_function(
+ * "work", (mpx_fn)work).
+ */
+typedef void (*mpx_fn)(void);
+
+/*
+ * mpx_register_function - give fn a name that children resolve
+ * (CV-5). Needed only for functions that are not in the program or a
+ * shared library loaded at start-up (a library loaded with dlopen), or for
+ * a different executable (mpx_set_executable). Spawn and forkserver
+ * children resolve names registered before main() runs: register from a
+ * constructor, most simply with MPX_REGISTER_FUNCTION(fn) at file scope.
+ * Registering the same (name, fn) twice is 0; the name of another
+ * function is MPX_EINVAL (also for an empty name, longer than 255 bytes,
+ * or NULL fn). -ENOMEM.
+ *
+ * Threads: safe (lock-free).
+ * Fork:    safe; a fork child sees the registrations.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_register_function(const char *name, mpx_fn fn);
+
+/*
+ * mpx_lookup_function - the function registered under name: 0 and *out,
+ * or MPX_ERESOLVE.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_lookup_function(const char *name, mpx_fn *out);
+
+/* Register fn under its own name before main() (file scope). */
+#define MPX_REGISTER_FUNCTION(fn)                                       \
+    __attribute__((constructor)) static void mpx_register_##fn##_(void) \
+    {                                                                   \
+        (void)mpx_register_function(#fn, (mpx_fn)(fn));                 \
+    }
+
+/*
+ * mpx_set_forkserver_preload - what the fork server prepares before it
+ * forks children (MISC-11): shared libraries it loads with dlopen (libs,
+ * nlibs paths or sonames: a library that cannot be loaded is skipped with
+ * a warning, as Python ignores ImportError) and init functions it calls
+ * (inits, ninits: resolvable as targets are), so children start with that
+ * state. Takes effect when the server starts: call it before the first
+ * forkserver process starts (MPX_ESTATE when a server runs). Replaces an
+ * earlier list; nlibs = ninits = 0 clears it. Returns 0, MPX_EINVAL (NULL
+ * list with a count, more than 64 entries), MPX_ERESOLVE (an init
+ * function that cannot be referenced), -ENOMEM.
+ *
+ * Threads: safe.
+ * Fork:    a fork child inherits the list (and starts its own server).
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_set_forkserver_preload(const char *const *libs, size_t nlibs,
+                                       const mpx_fn *inits, size_t ninits);
+
 MPX_END_DECLS
 
 #endif /* MPX_CONTEXT_H */

@@ -5,13 +5,13 @@
 #include <pthread.h>
 #include <string.h>
 
-/* The spawn and forkserver operations are linked in when available. */
-extern const mpx__popen_ops mpx__popen_spawn __attribute__((weak));
-extern const mpx__popen_ops mpx__popen_forkserver __attribute__((weak));
+#include "core/fnref.h"
+
+#include <unistd.h>
 
 static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork};
-static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", NULL};
-static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", NULL};
+static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn};
+static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", &mpx__popen_forkserver};
 
 static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx_context *fixed; /* set_start_method */
@@ -29,10 +29,6 @@ static mpx_context *lookup(const char *name)
 
 static bool available(mpx_context *c)
 {
-    if (c == &ctx_spawn && !c->ops && &mpx__popen_spawn)
-        c->ops = &mpx__popen_spawn;
-    if (c == &ctx_forkserver && !c->ops && &mpx__popen_forkserver)
-        c->ops = &mpx__popen_forkserver;
     return c->ops != NULL;
 }
 
@@ -141,4 +137,132 @@ MPX_API int mpx_set_start_method(const char *method, int force)
     fixed = method ? c : (force ? NULL : env_default());
     pthread_mutex_unlock(&ctx_mu);
     return 0;
+}
+
+const char *mpx__context_fixed_name(void)
+{
+    pthread_mutex_lock(&ctx_mu);
+    const char *n = fixed ? fixed->name : NULL;
+    pthread_mutex_unlock(&ctx_mu);
+    return n;
+}
+
+void mpx__context_set_fixed(const char *name)
+{
+    mpx_context *c = name ? lookup(name) : NULL;
+    pthread_mutex_lock(&ctx_mu);
+    fixed = c;
+    pthread_mutex_unlock(&ctx_mu);
+}
+
+/* ---- set_executable (MISC-09) ---- */
+
+static char *exe_path; /* NULL: /proc/self/exe */
+
+MPX_API int mpx_set_executable(const char *path)
+{
+    char *copy = NULL;
+    if (path) {
+        if (!*path)
+            return MPX_EINVAL;
+        if (access(path, X_OK) < 0)
+            return -errno;
+        copy = strdup(path);
+        if (!copy)
+            return -ENOMEM;
+    }
+    pthread_mutex_lock(&ctx_mu);
+    char *old = exe_path;
+    exe_path = copy;
+    pthread_mutex_unlock(&ctx_mu);
+    free(old);
+    return 0;
+}
+
+int mpx__context_executable(char *buf, size_t cap)
+{
+    pthread_mutex_lock(&ctx_mu);
+    const char *p = exe_path ? exe_path : "/proc/self/exe";
+    size_t n = strlen(p);
+    int rc = n < cap ? (int)n : MPX_ETOOSHORT;
+    if (rc >= 0)
+        memcpy(buf, p, n + 1);
+    pthread_mutex_unlock(&ctx_mu);
+    return rc;
+}
+
+MPX_API int mpx_get_executable(char *buf, size_t cap)
+{
+    if (!buf)
+        return MPX_EINVAL;
+    return mpx__context_executable(buf, cap);
+}
+
+/* ---- fork server preload (MISC-11) ---- */
+
+static char **pre_libs;
+static size_t pre_nlibs;
+static mpx__buf pre_inits; /* encoded fnrefs */
+static size_t pre_ninits;
+
+MPX_API int mpx_set_forkserver_preload(const char *const *libs, size_t nlibs,
+                                       const mpx_fn *inits, size_t ninits)
+{
+    if ((!libs && nlibs) || (!inits && ninits) || nlibs > 64 || ninits > 64)
+        return MPX_EINVAL;
+    if (mpx__forkserver_running())
+        return MPX_ESTATE;
+    char **l = nlibs ? calloc(nlibs, sizeof *l) : NULL;
+    mpx__buf b;
+    mpx__buf_init(&b);
+    int rc = nlibs && !l ? -ENOMEM : 0;
+    for (size_t i = 0; !rc && i < nlibs; i++) {
+        if (!libs[i] || !*libs[i])
+            rc = MPX_EINVAL;
+        else if (!(l[i] = strdup(libs[i])))
+            rc = -ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < ninits; i++)
+        rc = inits[i] ? mpx__fnref_encode(&ctx_forkserver, (mpx__fnptr)inits[i], &b)
+                      : MPX_EINVAL;
+    if (rc) {
+        for (size_t i = 0; l && i < nlibs; i++)
+            free(l[i]);
+        free(l);
+        mpx__buf_free(&b);
+        return rc;
+    }
+    pthread_mutex_lock(&ctx_mu);
+    char **ol = pre_libs;
+    size_t on = pre_nlibs;
+    mpx__buf ob = pre_inits;
+    pre_libs = l;
+    pre_nlibs = nlibs;
+    pre_inits = b;
+    pre_ninits = ninits;
+    pthread_mutex_unlock(&ctx_mu);
+    for (size_t i = 0; i < on; i++)
+        free(ol[i]);
+    free(ol);
+    mpx__buf_free(&ob);
+    return 0;
+}
+
+int mpx__context_encode_preload(mpx__buf *out)
+{
+    pthread_mutex_lock(&ctx_mu);
+    int rc = mpx__buf_put_u32(out, (uint32_t)pre_nlibs);
+    for (size_t i = 0; !rc && i < pre_nlibs; i++)
+        rc = mpx__buf_put_bytes(out, pre_libs[i], strlen(pre_libs[i]));
+    if (!rc)
+        rc = mpx__buf_put_u32(out, (uint32_t)pre_ninits);
+    if (!rc && pre_inits.len)
+        rc = mpx__buf_append(out, pre_inits.data, pre_inits.len);
+    pthread_mutex_unlock(&ctx_mu);
+    return rc;
+}
+
+void mpx__context_atfork_child(void)
+{
+    pthread_mutex_init(&ctx_mu, NULL);
 }

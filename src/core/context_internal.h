@@ -39,5 +39,26 @@ mpx_context *mpx__context_by_method(int method);
 bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx);
 
 extern const mpx__popen_ops mpx__popen_fork;
+extern const mpx__popen_ops mpx__popen_spawn;
+extern const mpx__popen_ops mpx__popen_forkserver;
+
+/* The program spawn children run (set_executable or /proc/self/exe),
+ * copied into buf. Returns 0 or MPX_ETOOSHORT. */
+int mpx__context_executable(char *buf, size_t cap);
+/* The fixed default method's name, or NULL (passed to spawn children). */
+const char *mpx__context_fixed_name(void);
+/* In a new spawn/forkserver child: adopt the parent's fixed method. */
+void mpx__context_set_fixed(const char *name);
+void mpx__context_atfork_child(void);
+/* Fork server preload list: u32 nlibs, bytes each; u32 ninits, fnref
+ * each. */
+int mpx__context_encode_preload(mpx__buf *out);
+
+/* Fork server client state (popen_forkserver.c). */
+bool mpx__forkserver_running(void);
+void mpx__forkserver_stop(void);
+void mpx__forkserver_atfork_child(void);
+/* The running server's pid, or 0 (for tests). */
+pid_t mpx__forkserver_pid(void);
 
 #endif

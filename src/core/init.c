@@ -1,5 +1,5 @@
 /* init.c - process-wide initialisation, fork handlers, internal fds. */
-#include "core/process_internal.h"
+#include "core/boot.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +27,8 @@ static void atfork_child(void)
     mpx__self_pid = getpid();
     mpx__log_atfork_child();
     mpx__process_atfork_child();
+    mpx__context_atfork_child();
+    mpx__forkserver_atfork_child();
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -45,9 +47,15 @@ void mpx__global_init(void)
     pthread_once(&once, init_once);
 }
 
-__attribute__((constructor)) static void mpx__ctor(void)
+/*
+ * Before main(): initialise, and when this program was started as a spawn
+ * child or fork server (MPX_SPAWN_FD in the environment), run that and
+ * never return to main() (no fork bomb: TestNoForkBomb).
+ */
+__attribute__((constructor)) static void mpx__ctor(int argc, char **argv, char **envp)
 {
     mpx__global_init();
+    mpx__boot_from_env(argc, argv, envp, (void *)mpx__ctor);
 }
 
 /* ---- internal descriptors ---- */

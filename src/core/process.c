@@ -303,15 +303,22 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
         return 0;
     mpx__deadline d = mpx__deadline_from(timeout);
-    int rc = p->ctx->ops->wait(p, d);
-    pthread_mutex_lock(&p->mu);
-    if (rc == 0 && p->state != MPX__P_CLOSED) {
-        if (poll_locked(p) != 1)
-            rc = MPX_ETIMEDOUT;
-    } else if (p->has_exit) {
-        rc = 0;
+    int rc;
+    for (;;) {
+        rc = p->ctx->ops->wait(p, d);
+        pthread_mutex_lock(&p->mu);
+        if (rc == 0 && p->state != MPX__P_CLOSED) {
+            if (poll_locked(p) != 1)
+                rc = MPX_ETIMEDOUT;
+        } else if (p->has_exit) {
+            rc = 0;
+        }
+        pthread_mutex_unlock(&p->mu);
+        /* The sentinel was ready but the process has not ended (the fork
+         * server died and the sentinel changed): wait again. */
+        if (rc != MPX_ETIMEDOUT || mpx__deadline_expired(d))
+            break;
     }
-    pthread_mutex_unlock(&p->mu);
     if (rc == 0)
         MPX__SUBDEBUG("joined process %s", p->name);
     return rc;
@@ -731,11 +738,12 @@ void mpx__process_exit_handler(void)
         return; /* a raw fork child of ours inherited the handler */
     MPX__INFO("process shutting down");
     shutdown_children();
+    mpx__forkserver_stop();
 }
 
 /* ---- the child side --------------------------------------------------- */
 
-void mpx__child_setup(mpx_process *p, pid_t parent_pid)
+void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
 {
     /* Under fork, the parent held p->mu while forking: the copy is locked
      * by a thread that does not exist here. */
@@ -746,7 +754,7 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
         /* A daemonic child never outlives its parent, even when the parent
          * is killed with SIGKILL. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent_pid)
+        if (getppid() != real_parent)
             _exit(1);
     }
     /* PROC-26: stdin on the null device. */
@@ -805,6 +813,7 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid)
 static __attribute__((noreturn)) void child_exit(int code)
 {
     shutdown_children();
+    mpx__forkserver_stop();
     MPX__INFO("process exiting with exitcode %d", code);
     fflush(NULL);
     _exit(code);

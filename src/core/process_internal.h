@@ -58,8 +58,10 @@ int mpx__status_to_exitcode(int status);
 __attribute__((noreturn)) void mpx__child_run(mpx_process *p, mpx_args *args);
 
 /* Make p the current process in a new child (identity, registry reset,
- * stdin on /dev/null, death signal for daemons). */
-void mpx__child_setup(mpx_process *p, pid_t parent_pid);
+ * stdin on /dev/null, death signal for daemons). parent_pid is the
+ * creator (mpx_parent_process); real_parent the process that forked us
+ * (the fork server under forkserver), whose death kills a daemonic child. */
+void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent);
 
 /* The spawn/forkserver bootstrap builds the child's own object from data
  * sent by the parent. */

@@ -11,7 +11,16 @@
 
 #include "core/internal.h"
 
-#include <linux/futex.h>
+/* Not <linux/futex.h>: with -Isrc that name resolves to this file. */
+#ifndef FUTEX_WAKE
+#define FUTEX_WAKE 1
+#endif
+#ifndef FUTEX_WAIT_BITSET
+#define FUTEX_WAIT_BITSET 9
+#endif
+#ifndef FUTEX_BITSET_MATCH_ANY
+#define FUTEX_BITSET_MATCH_ANY 0xffffffff
+#endif
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>

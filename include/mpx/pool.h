@@ -1,0 +1,420 @@
+/*
+ * mpx/pool.h - pools of worker processes or threads (Python:
+ * multiprocessing.Pool, multiprocessing.pool.ThreadPool, AsyncResult,
+ * IMapIterator; seed items POOL-01..25, ASYNC-01..06, TPOOL-01, BLOG-01..05).
+ *
+ * A task is a C function from input bytes to output bytes:
+ *
+ *     static int square(const void *in, size_t len, mpx_task_out *out) {
+ *         int64_t x; memcpy(&x, in, 8); x *= x;
+ *         return mpx_task_out_set(out, &x, 8);
+ *     }
+ *     mpx_pool *p; mpx_pool_create(&p, NULL);
+ *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
+ *     ... mpx_result_item(r, i, &data, &len) ...
+ *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
+ *
+ * A task fails by returning a negative value (mpx_task_fail sets a message,
+ * the analogue of the exception Python re-raises in the parent). The
+ * failing item's index and the message travel in the result object.
+ *
+ * Beyond Python: a worker that crashes fails only the item it was running
+ * (MPX_EWORKER, with the worker's pid, signal and backtrace) and is
+ * replaced; a task running past its timeout is stopped by killing its
+ * worker (MPX_ETIMEDOUT); imap reads its input lazily with a bounded
+ * look-ahead; pending tasks can be cancelled; progress callbacks; a
+ * fixed-size array fast path. See docs/pool.md.
+ *
+ * Function pointers given to the pool (tasks, initializers) must be
+ * functions of the program or of a library it loaded at start-up, so that
+ * they can be found again in workers started with spawn or forkserver.
+ */
+#ifndef MPX_POOL_H
+#define MPX_POOL_H
+
+#include "common.h"
+#include "process.h"
+
+MPX_BEGIN_DECLS
+
+typedef struct mpx_pool mpx_pool;
+typedef struct mpx_result mpx_result; /* AsyncResult / MapResult */
+typedef struct mpx_imap mpx_imap;     /* IMapIterator */
+typedef struct mpx_task_out mpx_task_out;
+
+/* One input item: a byte block (borrowed). */
+typedef struct mpx_bytes {
+    const void *data;
+    size_t len;
+} mpx_bytes;
+
+/*
+ * Task functions, run in a worker.
+ * mpx_task_fn: one item's input bytes -> output bytes (set with
+ *   mpx_task_out_set / mpx_task_out_buf). Return 0, or a negative value to
+ *   fail the item (MPX_ETASK from mpx_task_fail, or any mpx code / -errno).
+ * mpx_star_fn: the item is a typed argument list (starmap; bound arguments
+ *   of partial application are included).
+ * mpx_elem_fn: the fixed-size fast path: read one element at in, write one
+ *   result at out; ctx is the call's read-only context bytes (or NULL).
+ * mpx_init_fn: a worker initializer, called once with the initargs
+ *   (POOL-03); a negative return ends the worker.
+ */
+typedef int (*mpx_task_fn)(const void *in, size_t len, mpx_task_out *out);
+typedef int (*mpx_star_fn)(const mpx_args *args, mpx_task_out *out);
+typedef int (*mpx_elem_fn)(const void *in, void *out, const void *ctx);
+typedef int (*mpx_init_fn)(const mpx_args *args);
+
+/*
+ * An input generator for imap over an endless or lazy source: store the
+ * next item in *item (the bytes must stay valid until the next call) and
+ * return 1; return 0 at the end; a negative value stops the input (the
+ * iterator then reports that error after the items before it).
+ * Called from the pool's handler thread, never concurrently.
+ */
+typedef int (*mpx_gen_fn)(void *state, mpx_bytes *item);
+
+/* callback / error_callback (POOL-08, POOL-09): run in the pool's one
+ * result-handling thread, in completion order; must return quickly. The
+ * result is ready; read it with the mpx_result_* calls (do not destroy it
+ * there). */
+typedef void (*mpx_result_cb)(mpx_result *r, void *udata);
+/* Progress: done and total items of one call (total 0 while unknown). */
+typedef void (*mpx_progress_cb)(size_t done, size_t total, void *udata);
+
+/*
+ * mpx_task_out_set - set the item's output to a copy of len bytes.
+ * mpx_task_out_buf - a buffer of len bytes that becomes the output (write
+ *   into it before returning); NULL when out of memory.
+ * mpx_task_fail - set an error message (printf format) and return
+ *   MPX_ETASK, so a task can end with `return mpx_task_fail(out, ...)`.
+ * Return 0, -ENOMEM, or MPX_EINVAL.
+ *
+ * Threads: only inside the task, on the out it was given.
+ * Fork:    not applicable.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_task_out_set(mpx_task_out *out, const void *data, size_t len);
+MPX_API void *mpx_task_out_buf(mpx_task_out *out, size_t len);
+MPX_API int mpx_task_fail(mpx_task_out *out, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Pool options; zero means default everywhere. */
+typedef struct mpx_pool_opts {
+    int processes;              /* workers; 0: mpx_cpu_count_usable() (POOL-02) */
+    mpx_init_fn initializer;    /* POOL-03 */
+    const mpx_args *initargs;   /* copied; may hold fds and objects */
+    int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
+    mpx_context *ctx;           /* POOL-05; NULL: the default context */
+    int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
+    mpx_duration task_timeout;  /* per task; 0: none (process pools only) */
+    int slots;                  /* tasks in flight; 0: 256 */
+    int spin;                   /* spin iterations before sleeping; 0: default, <0: never spin */
+} mpx_pool_opts;
+
+/* Per-call options; zero means default. */
+typedef struct mpx_call_opts {
+    size_t chunksize;          /* 0: map as Python (len / (4 * workers), rounded up); imap 1 */
+    mpx_duration timeout;      /* per task: 0 the pool's, MPX_FOREVER none */
+    mpx_result_cb callback;    /* on success (POOL-08, POOL-11) */
+    mpx_result_cb error_callback; /* on failure */
+    void *udata;               /* for the callbacks */
+    const mpx_args *bound_before; /* starmap: partial application, prepended */
+    const mpx_args *bound_after;  /* starmap: appended */
+    const void *ctx;           /* fast path: context bytes given to every element */
+    size_t ctx_len;
+    mpx_progress_cb progress;  /* called from the handler thread */
+    void *progress_udata;
+    int progress_bar;          /* draw a bar on stderr when it is a terminal */
+    size_t lookahead;          /* imap: items in flight or unread; 0: 4 * workers * chunksize + 64 */
+} mpx_call_opts;
+
+/*
+ * mpx_pool_create - start a pool of worker processes (POOL-01..05), or of
+ * threads when opts->threads is set (TPOOL-01). Workers are daemonic
+ * mpx_process children started with opts->ctx. Returns 0, MPX_EINVAL
+ * (processes < 0, maxtasksperchild < 0), MPX_ENOTSUP (a task timeout or
+ * maxtasksperchild on a thread pool), -errno; a failed call leaves
+ * nothing behind.
+ *
+ * Threads: safe. The pool runs one handler thread (results, callbacks,
+ *          worker replacement, timeouts).
+ * Fork:    the pool belongs to the creating process (POOL-06): in a fork
+ *          child every call returns MPX_ESTATE.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts);
+
+/*
+ * mpx_thread_pool_create - mpx_pool_create with threads set (Python's
+ * ThreadPool / multiprocessing.dummy.Pool).
+ *
+ * Threads: safe.
+ * Fork:    as mpx_pool_create.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_thread_pool_create(mpx_pool **out, int threads, mpx_init_fn initializer,
+                                   const mpx_args *initargs);
+
+/*
+ * mpx_pool_apply_async - run fn on one input in a worker (POOL-08);
+ * *out is the result object. mpx_pool_apply waits for it (POOL-07) and
+ * returns what mpx_result_get returns; *out is set even when the task
+ * failed (destroy it). The input is copied before the call returns.
+ * Return 0 (or the task's outcome for apply), MPX_ESTATE after close or
+ * terminate (POOL-17), MPX_EINVAL, -ENOMEM.
+ *
+ * Threads: safe; many threads may submit to one pool.
+ * Fork:    creating process only (MPX_ESTATE).
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_apply_async(mpx_pool *p, mpx_task_fn fn, const void *in, size_t len,
+                                 const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_apply(mpx_pool *p, mpx_task_fn fn, const void *in, size_t len,
+                           const mpx_call_opts *opts, mpx_result **out);
+
+/*
+ * mpx_pool_map_async - apply fn to every item (POOL-11), in chunks of
+ * opts->chunksize; results in input order. The items' bytes are read
+ * while the call runs: keep them valid until the result is ready.
+ * mpx_pool_map waits (POOL-10) and returns 0 when every item succeeded,
+ * else the error of the failing item with the lowest index; *out holds
+ * every item's outcome either way. mpx_pool_map_array: items are n
+ * consecutive blocks of size bytes at base.
+ * Returns as apply_async / apply.
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_map_async(mpx_pool *p, mpx_task_fn fn, const mpx_bytes *items, size_t n,
+                               const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_map(mpx_pool *p, mpx_task_fn fn, const mpx_bytes *items, size_t n,
+                         const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_map_array(mpx_pool *p, mpx_task_fn fn, const void *base, size_t size,
+                               size_t n, const mpx_call_opts *opts, mpx_result **out);
+
+/*
+ * mpx_pool_starmap / _async - items are argument lists (POOL-15, POOL-16,
+ * BLOG-05): fn receives bound_before ++ items[i] ++ bound_after (partial
+ * application). Values only: ints, doubles, strings, bytes (MPX_ENOTSUP
+ * for fds and objects: pass those through initargs). The lists are
+ * serialised before the call returns. mpx_pool_apply_star(_async) is
+ * apply for one argument list.
+ * Returns as map / map_async.
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_starmap_async(mpx_pool *p, mpx_star_fn fn, const mpx_args *const *items,
+                                   size_t n, const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_starmap(mpx_pool *p, mpx_star_fn fn, const mpx_args *const *items,
+                             size_t n, const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_apply_star_async(mpx_pool *p, mpx_star_fn fn, const mpx_args *args,
+                                      const mpx_call_opts *opts, mpx_result **out);
+MPX_API int mpx_pool_apply_star(mpx_pool *p, mpx_star_fn fn, const mpx_args *args,
+                                const mpx_call_opts *opts, mpx_result **out);
+
+/*
+ * mpx_pool_imap / mpx_pool_imap_unordered - lazy map (POOL-12, POOL-14):
+ * an iterator yielding results in input order, or in completion order.
+ * chunksize defaults to 1. The _gen forms read the input from gen (an
+ * endless source is fine): at most opts->lookahead items are read ahead
+ * of the consumer. Keep array items valid until the iterator is done.
+ * Return 0, MPX_ESTATE after close, MPX_EINVAL, -ENOMEM.
+ *
+ * Threads: safe. gen is called from the pool's handler thread.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_imap(mpx_pool *p, mpx_task_fn fn, const mpx_bytes *items, size_t n,
+                          const mpx_call_opts *opts, mpx_imap **out);
+MPX_API int mpx_pool_imap_unordered(mpx_pool *p, mpx_task_fn fn, const mpx_bytes *items,
+                                    size_t n, const mpx_call_opts *opts, mpx_imap **out);
+MPX_API int mpx_pool_imap_gen(mpx_pool *p, mpx_task_fn fn, mpx_gen_fn gen, void *state,
+                              const mpx_call_opts *opts, mpx_imap **out);
+MPX_API int mpx_pool_imap_unordered_gen(mpx_pool *p, mpx_task_fn fn, mpx_gen_fn gen,
+                                        void *state, const mpx_call_opts *opts, mpx_imap **out);
+
+/*
+ * mpx_pool_map_fixed - the fast path: out[i] = fn(in[i]) over n elements
+ * of in_size bytes into elements of out_size bytes, with no per-item
+ * messages: both arrays are placed in one shared mapping and workers claim
+ * chunks with an atomic counter (faster workers take more). chunksize 0
+ * picks one. status, when not NULL, receives n codes (0 or the element's
+ * error: the fn's return, MPX_EWORKER, MPX_ETIMEDOUT). Returns 0 when
+ * every element succeeded, else the lowest-index error; MPX_ESTATE after
+ * close; MPX_EINVAL.
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size_t in_size,
+                               void *out, size_t out_size, size_t n, const mpx_call_opts *opts,
+                               int *status);
+
+/*
+ * mpx_pool_close - accept no more tasks; workers exit when the queued work
+ * is done (POOL-17). mpx_pool_terminate - stop now: pending tasks fail with
+ * MPX_ECANCELED, workers are killed (SIGKILL, so even tasks stuck in
+ * system calls end; POOL-18). mpx_pool_join - wait for the workers and the
+ * handler thread to end; MPX_ESTATE unless close or terminate came first
+ * (POOL-19). All bounded in time after terminate. Return 0 or MPX_ESTATE.
+ *
+ * Threads: safe; do not call join from a callback.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_close(mpx_pool *p);
+MPX_API int mpx_pool_terminate(mpx_pool *p);
+MPX_API int mpx_pool_join(mpx_pool *p);
+
+/*
+ * mpx_pool_destroy - terminate (when not joined yet: POOL-20, POOL-24),
+ * join and free. Result objects stay valid (unfinished ones end with
+ * MPX_ECANCELED). NULL does nothing.
+ *
+ * Threads: no other thread may use the pool at the same time.
+ * Fork:    in a fork child, frees only this process's memory.
+ * Signals: not async-signal-safe.
+ */
+MPX_API void mpx_pool_destroy(mpx_pool *p);
+
+/*
+ * Introspection (POOL-23): mpx_pool_processes - the number of workers;
+ * mpx_pool_worker_pids - up to cap pids of the live workers, returns the
+ * count; mpx_pool_outstanding - results not ready yet (Python's _cache);
+ * mpx_pool_replaced - workers replaced so far (crashes, timeouts,
+ * maxtasksperchild).
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_processes(const mpx_pool *p);
+MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap);
+MPX_API size_t mpx_pool_outstanding(mpx_pool *p);
+MPX_API size_t mpx_pool_replaced(mpx_pool *p);
+
+/* ---------------------------------------------------------------------
+ * Results (AsyncResult, ASYNC-01..05)
+ * ------------------------------------------------------------------- */
+
+/* Why an item failed. Strings are owned by the result object. */
+typedef struct mpx_task_error {
+    int code;           /* MPX_ETASK, MPX_EWORKER, MPX_ETIMEDOUT, MPX_ECANCELED, MPX_EBROKEN */
+    int task_rc;        /* MPX_ETASK: what the task returned */
+    size_t index;       /* the failing item */
+    pid_t pid;          /* the worker that ran it (0: none) */
+    int signal;         /* MPX_EWORKER: the signal that ended the worker, or 0 */
+    int exitcode;       /* MPX_EWORKER: the worker's exit code when it exited */
+    const char *message;   /* never NULL */
+    const char *backtrace; /* MPX_EWORKER: the worker's backtrace, or NULL */
+} mpx_task_error;
+
+/*
+ * mpx_result_get - wait up to timeout for the result (ASYNC-02). Returns 0
+ * when it succeeded; MPX_ETIMEDOUT when it is not ready in time (retry
+ * later: the task goes on; mpx_result_ready tells this apart from a task
+ * that timed out); otherwise the error code of the failing item with the
+ * lowest index (MPX_ETASK ...: mpx_result_error gives the details). For
+ * apply results, data/len (may be NULL) receive the output, owned by the
+ * result.
+ *
+ * Threads: safe; many threads may wait on one result.
+ * Fork:    creating process only.
+ * Signals: retries EINTR against the deadline.
+ */
+MPX_API int mpx_result_get(mpx_result *r, mpx_duration timeout, const void **data, size_t *len);
+
+/*
+ * mpx_result_wait - wait until ready or timeout (ASYNC-03): 0 or
+ * MPX_ETIMEDOUT. mpx_result_ready - 1 when ready, else 0 (ASYNC-04).
+ * mpx_result_successful - 1 / 0, MPX_ESTATE when not ready (ASYNC-05).
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: retries EINTR.
+ */
+MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout);
+MPX_API int mpx_result_ready(mpx_result *r);
+MPX_API int mpx_result_successful(mpx_result *r);
+
+/*
+ * mpx_result_count - number of items (1 for apply). mpx_result_item - the
+ * output of item i (0) or its error code; MPX_ESTATE when not ready,
+ * MPX_EINVAL when i is out of range. mpx_result_failed - items that
+ * failed. mpx_result_error - the failing item with the lowest index (0,
+ * or MPX_EEMPTY when none failed); mpx_result_item_error - item i's error
+ * (MPX_EEMPTY when it succeeded).
+ *
+ * Threads: safe once ready.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API size_t mpx_result_count(mpx_result *r);
+MPX_API int mpx_result_item(mpx_result *r, size_t i, const void **data, size_t *len);
+MPX_API size_t mpx_result_failed(mpx_result *r);
+MPX_API int mpx_result_error(mpx_result *r, mpx_task_error *err);
+MPX_API int mpx_result_item_error(mpx_result *r, size_t i, mpx_task_error *err);
+
+/*
+ * mpx_result_cancel - cancel the items not started yet: they fail with
+ * MPX_ECANCELED; running ones finish. Returns the number cancelled.
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_result_cancel(mpx_result *r);
+
+/*
+ * mpx_result_destroy - release the result. An unfinished one is cancelled
+ * first (its running items finish unseen). NULL does nothing.
+ *
+ * Threads: no other thread may use r at the same time.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API void mpx_result_destroy(mpx_result *r);
+
+/* ---------------------------------------------------------------------
+ * Iterators (IMapIterator, ASYNC-06)
+ * ------------------------------------------------------------------- */
+
+/*
+ * mpx_imap_next - the next result (POOL-13, ASYNC-06). Returns 0 with
+ * data/len (owned by the iterator, valid until the next call) and *index
+ * (may be NULL) of the item; MPX_ETIMEDOUT when none came in time
+ * (retry); MPX_EEOF at the end (StopIteration); or the item's error
+ * (details: mpx_imap_error), after which the following items still come.
+ *
+ * Threads: one consumer thread at a time.
+ * Fork:    creating process only.
+ * Signals: retries EINTR against the deadline.
+ */
+MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data, size_t *len,
+                          size_t *index);
+/* mpx_imap_error - details of the error the last next returned (0), or
+ * MPX_EEMPTY. Threads/Fork/Signals: as mpx_imap_next. */
+MPX_API int mpx_imap_error(mpx_imap *it, mpx_task_error *err);
+
+/*
+ * mpx_imap_cancel - stop reading input and cancel unstarted items.
+ * mpx_imap_destroy - cancel and free. NULL does nothing.
+ *
+ * Threads: no other thread may use it at the same time (destroy).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_imap_cancel(mpx_imap *it);
+MPX_API void mpx_imap_destroy(mpx_imap *it);
+
+MPX_END_DECLS
+
+#endif /* MPX_POOL_H */

@@ -1,0 +1,97 @@
+/*
+ * core/conn_internal.h - connections: framing, the authentication
+ * handshake, address handling and deadline-aware I/O shared by
+ * connection.c, auth.c, listener.c, wait.c and the fuzz targets.
+ */
+#ifndef MPX_CORE_CONN_INTERNAL_H
+#define MPX_CORE_CONN_INTERNAL_H
+
+#include "core/object.h"
+
+#include <sys/socket.h>
+
+#define MPX__CONN_MAGIC 0x636f6e6eu /* "conn" */
+#define MPX__LIS_MAGIC 0x6c697374u  /* "list" */
+
+struct mpx_connection {
+    mpx__obj hdr;
+    uint32_t magic;
+    int fd;
+    bool readable, writable;
+    bool is_socket;
+    bool closed;
+    bool broken;          /* stream out of sync (truncated message, ...) */
+    bool pending;         /* a header was consumed; its payload was not */
+    uint64_t pending_len; /* length announced by that header */
+};
+
+/* ---- framing (frame.c): pure functions over buffers --------------------- */
+
+#define MPX__FRAME_HDR_MAX 12
+#define MPX__FRAME_SMALL_MAX 0x7fffffffull
+
+/* Encode the header for a message of len bytes into out; returns its size
+ * (4, or 12 for len > 0x7fffffff: -1 then the 8-byte length). */
+size_t mpx__frame_encode(uint64_t len, unsigned char out[MPX__FRAME_HDR_MAX]);
+
+/* Decode a header from p[0..n). Returns 0 (*len, *hlen set), MPX_EEMPTY
+ * when more bytes are needed (*hlen: bytes needed in all), MPX_EPROTO for
+ * a negative length other than -1 or a 64-bit length above INT64_MAX. */
+int mpx__frame_decode(const unsigned char *p, size_t n, uint64_t *len, size_t *hlen);
+
+/* Split the next whole message off a buffer holding a byte stream:
+ * returns 0 (*msg, *msglen, *used set), MPX_EEMPTY (incomplete: feed more
+ * bytes), MPX_ETOOBIG (announced length above maxlen), MPX_EPROTO. */
+int mpx__frame_next(const unsigned char *p, size_t n, uint64_t maxlen, const unsigned char **msg,
+                    uint64_t *msglen, size_t *used);
+
+/* ---- authentication (auth.c) ----------------------------------------- */
+
+#define MPX__AUTH_MAXMSG 256 /* Python's recv_bytes(256) during the handshake */
+#define MPX__AUTH_MSGLEN 40  /* random bytes of a modern challenge */
+#define MPX__AUTH_LEGACY_MSGLEN 20
+#define MPX__AUTH_MD5LEN 16
+
+/* "#CHALLENGE#{sha256}" + 40 random bytes into out (cap >= 128). */
+int mpx__auth_make_challenge(unsigned char *out, size_t cap, size_t *len);
+/* Client side: from a whole received challenge message (with its
+ * "#CHALLENGE#" prefix) build the response. Returns 0 or MPX_EAUTH. */
+int mpx__auth_make_response(const void *key, size_t keylen, const unsigned char *msg,
+                            size_t msglen, int strict, unsigned char *out, size_t cap,
+                            size_t *outlen);
+/* Server side: check a response against the challenge payload (the
+ * message without "#CHALLENGE#"). Returns 0 or MPX_EAUTH. */
+int mpx__auth_verify(const void *key, size_t keylen, const unsigned char *challenge,
+                     size_t challenge_len, const unsigned char *resp, size_t resplen,
+                     int strict);
+
+/* Handshake halves over a connection, bounded by a deadline. */
+int mpx__deliver_challenge(mpx_connection *c, const void *key, size_t keylen, int strict,
+                           mpx__deadline d);
+int mpx__answer_challenge(mpx_connection *c, const void *key, size_t keylen, int strict,
+                          mpx__deadline d);
+
+/* ---- connection I/O with deadlines (connection.c) --------------------- */
+
+int mpx__conn_new(mpx_connection **out, int fd, bool readable, bool writable);
+int mpx__conn_send(mpx_connection *c, const void *p, size_t n, mpx__deadline d);
+/* Receive one message of at most cap bytes into buf; a longer one is
+ * MPX_ETOOBIG without reading its payload (and the stream is broken). */
+int mpx__conn_recv_small(mpx_connection *c, void *buf, size_t cap, size_t *len, mpx__deadline d);
+
+/* ---- addresses (posix/sockaddr.c) --------------------------------------- */
+
+typedef struct mpx__addr {
+    int family; /* enum mpx_family */
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool abstract;
+} mpx__addr;
+
+/* Parse an address string (connection.h forms) for family (0: infer).
+ * Resolves host names. Returns 0, MPX_EINVAL. */
+int mpx__addr_parse(const char *s, int family, mpx__addr *out);
+/* Format a socket address; returns a new string or NULL (ENOMEM). */
+char *mpx__addr_format(const struct sockaddr *sa, socklen_t len);
+
+#endif

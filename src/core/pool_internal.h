@@ -1,0 +1,223 @@
+/*
+ * core/pool_internal.h - the pool's shared-memory layout, shared by the
+ * parent (pool.c) and the workers (pool_worker.c). See docs/pool.md.
+ *
+ * One memfd mapping per pool:
+ *
+ *   hdr        sizes, the task ring's tail (parent) and head (workers, CAS),
+ *              the workers' doorbell futex, the parent's doorbell flags
+ *   fntab      encoded function references (fnref), refcounted by the parent
+ *   ring       SPMC ring of u64 entries (seq << 32 | slot), capacity nslots
+ *   wctl[w]    per worker position: state, current slot / item, start time,
+ *              completion ring indexes, crash backtrace
+ *   comp[w]    per worker SPSC completion ring (u32 slot indexes)
+ *   slots      nslots x SLOT_STRIDE: header, input records, output records
+ *
+ * A slot is owned by the parent while FREE; the parent fills it, sets
+ * claim = seq << 32 (unclaimed) and pushes (seq, slot) into the ring.
+ * Workers take a batch of ring entries with one CAS on head, then claim
+ * each slot with a CAS on claim (seq << 32 | 0 -> seq << 32 | owner). A
+ * worker runs the slot's item records in order, appends one output
+ * record per item to the slot's output area and publishes out_items after
+ * each one (so the items finished before a crash are kept), then pushes
+ * the slot index into its completion ring.
+ */
+#ifndef MPX_CORE_POOL_INTERNAL_H
+#define MPX_CORE_POOL_INTERNAL_H
+
+#include "core/internal.h"
+#include "mpx/pool.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#define MPX__POOL_MAGIC 0x6d70706cu
+
+/* A full (StoreLoad) barrier for the doorbell handshakes. ThreadSanitizer
+ * does not support fences: there, a seq_cst read-modify-write (a full
+ * barrier on every target we run on) stands in. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic uint32_t mpx__pool_fence_word;
+#define PX_FENCE() atomic_fetch_add_explicit(&mpx__pool_fence_word, 0, memory_order_seq_cst)
+#else
+#define PX_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+#define PX_SLOT_STRIDE (64u * 1024u)
+#define PX_SLOT_HDR 256u
+#define PX_IN_OFF PX_SLOT_HDR
+#define PX_OUT_OFF (32u * 1024u)
+#define PX_IN_CAP (PX_OUT_OFF - PX_IN_OFF)
+#define PX_OUT_CAP (PX_SLOT_STRIDE - PX_OUT_OFF)
+#define PX_IN_REC 16u  /* u64 index, u32 len, u32 flags */
+#define PX_OUT_REC 24u /* u64 index, i32 code, i32 task_rc, u32 len, u32 flags */
+#define PX_SPILL_REC 16u /* i32 fd, i32 pid, u64 len */
+#define PX_MAX_CHUNK_ITEMS 700u /* 700 * (24 + 16) fits the output area */
+#define PX_FN_MAX 128u
+#define PX_FN_SIZE 512u
+#define PX_BT_SIZE 4096u
+#define PX_NONE 0xffffffffu
+#define PX_OWNER_STOLEN 0xffffffffu
+
+/* record flags */
+#define PX_REC_SPILL 1u
+
+/* slot kinds */
+enum { PX_K_BYTES = 1, PX_K_STAR = 2, PX_K_FIXED = 3 };
+
+/* worker states */
+enum { PX_W_STARTING = 0, PX_W_READY = 1, PX_W_EXITING = 2 };
+
+#define PX_PAD8(x) (((x) + 7u) & ~(size_t)7u)
+
+typedef struct px_hdr {
+    uint32_t magic;
+    uint32_t nslots;
+    uint32_t nworkers;
+    int32_t owner_pid;
+    uint64_t size;
+    uint64_t off_fntab, off_ring, off_wctl, off_comp, off_slots;
+    int32_t spin;
+    alignas(64) _Atomic uint64_t tail; /* written by the parent */
+    alignas(64) _Atomic uint64_t head; /* CAS by workers */
+    alignas(64) _Atomic uint32_t work_bell;
+    _Atomic uint32_t sleepers;
+    _Atomic uint32_t shutdown;
+    alignas(64) _Atomic uint32_t parent_sleeping;
+    _Atomic uint32_t bell_pending;
+} px_hdr;
+
+typedef struct px_fn {
+    _Atomic uint32_t gen;
+    uint32_t len;
+    unsigned char data[PX_FN_SIZE - 8];
+} px_fn;
+
+typedef struct px_wctl {
+    _Atomic uint32_t gen;
+    _Atomic int32_t pid;
+    _Atomic uint32_t state;
+    _Atomic uint32_t cur_slot;
+    _Atomic uint64_t cur_item; /* record number in the slot, or element (fixed) */
+    _Atomic uint64_t cur_end;  /* fixed: end of the claimed range */
+    _Atomic int64_t item_start_ns;
+    uint32_t max_tasks; /* 0: unlimited */
+    _Atomic uint32_t tasks_done;
+    _Atomic uint32_t bt_len;
+    _Atomic int32_t crash_sig;
+    alignas(64) _Atomic uint64_t c_tail; /* worker */
+    alignas(64) _Atomic uint64_t c_head; /* parent */
+    alignas(64) char bt[PX_BT_SIZE];
+} px_wctl;
+
+typedef struct px_slot {
+    _Atomic uint64_t claim; /* seq << 32 | owner (0 unclaimed, w+1, STOLEN) */
+    _Atomic uint32_t cancel;
+    uint32_t kind;
+    uint32_t fn_idx, fn_gen;
+    uint32_t nitems;    /* input records */
+    uint32_t start_rec; /* first record to run (after a requeue) */
+    uint32_t in_bytes;
+    uint32_t pad0;
+    int64_t timeout_ns; /* per item; 0 none */
+    _Atomic uint32_t out_items; /* committed output records */
+    uint32_t out_bytes;
+    uint64_t job_id;
+} px_slot;
+
+/* Fixed fast-path descriptor, the input area of a PX_K_FIXED slot. */
+typedef struct px_fixed_desc {
+    int32_t owner_pid;
+    int32_t fd;
+    uint64_t map_size;
+    uint64_t n, in_size, out_size, chunk;
+    uint64_t off_in, off_out, off_status, off_ctx, ctx_len;
+} px_fixed_desc;
+
+#define PX_REDO_MAX 64
+typedef struct px_fixed_ctl {
+    alignas(64) _Atomic uint64_t next; /* next element to hand out */
+    alignas(64) _Atomic uint32_t nredo;
+    struct {
+        _Atomic uint32_t claimed;
+        uint32_t pad;
+        uint64_t lo, hi;
+    } redo[PX_REDO_MAX];
+} px_fixed_ctl;
+
+static inline px_fn *px_fntab(px_hdr *h)
+{
+    return (px_fn *)((char *)h + h->off_fntab);
+}
+static inline _Atomic uint64_t *px_ring(px_hdr *h)
+{
+    return (_Atomic uint64_t *)((char *)h + h->off_ring);
+}
+static inline px_wctl *px_wctl_of(px_hdr *h, uint32_t w)
+{
+    return (px_wctl *)((char *)h + h->off_wctl) + w;
+}
+static inline _Atomic uint32_t *px_comp(px_hdr *h, uint32_t w)
+{
+    return (_Atomic uint32_t *)((char *)h + h->off_comp) + (size_t)w * h->nslots;
+}
+static inline px_slot *px_slot_of(px_hdr *h, uint32_t s)
+{
+    return (px_slot *)((char *)h + h->off_slots + (size_t)s * PX_SLOT_STRIDE);
+}
+static inline unsigned char *px_in(px_slot *s)
+{
+    return (unsigned char *)s + PX_IN_OFF;
+}
+static inline unsigned char *px_out(px_slot *s)
+{
+    return (unsigned char *)s + PX_OUT_OFF;
+}
+
+/* Little helpers for records (host byte order: both sides are one host). */
+static inline void px_put64(unsigned char *p, uint64_t v)
+{
+    __builtin_memcpy(p, &v, 8);
+}
+static inline void px_put32(unsigned char *p, uint32_t v)
+{
+    __builtin_memcpy(p, &v, 4);
+}
+static inline uint64_t px_get64(const unsigned char *p)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t px_get32(const unsigned char *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* Open another process's descriptor (memfd) read-only: /proc/pid/fd/N,
+ * then pidfd_getfd (flags: O_RDONLY or O_RDWR). Returns a new CLOEXEC fd or -errno. */
+int mpx__pool_fetch_fd(pid_t pid, int fd, int flags);
+/* Read a spilled block (fd of pid, len bytes) into a new malloc buffer. */
+int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out);
+
+/* Worker side (pool_worker.c). */
+typedef struct px_worker_ctx {
+    px_hdr *h;
+    uint32_t w;
+    int evfd;
+    bool thread;
+    mpx_init_fn init;
+    mpx_args *initargs;
+} px_worker_ctx;
+
+/* The worker loop; returns when the pool shuts down or the worker's task
+ * quota is used up. */
+int mpx__pool_worker_loop(px_worker_ctx *c);
+/* The mpx_process target of a worker process. */
+int mpx__pool_worker_main(const mpx_args *a);
+/* Ring the parent's doorbell (eventfd) when it sleeps. */
+void mpx__pool_ring_parent(px_hdr *h, int evfd);
+
+#endif

@@ -1,0 +1,1404 @@
+/*
+ * queue.c - Queue, JoinableQueue, SimpleQueue: a crash-safe MPMC byte ring
+ * in a memfd shared mapping with futex wake-ups and no feeder thread.
+ * docs/queue.md explains the layout, the protocol and crash recovery.
+ *
+ * In short:
+ *  - One producer lock P and one consumer lock C (futex words holding the
+ *    owner's pid). P serialises writers of the ring (so order is global),
+ *    C serialises readers. A lock whose owner is dead (kill ESRCH, or a
+ *    zombie) is taken over after a bounded wait, and the new owner runs
+ *    recovery.
+ *  - Every change of the shared state a lock protects is published through
+ *    a redo journal in that lock's cache line (valid flag, new values), so
+ *    a death at any instruction leaves either the old or the new state.
+ *  - A message of up to half the ring is one record, written before the
+ *    tail moves (invisible until then) and copied out before the head
+ *    moves (stays queued until then).
+ *  - A larger message is a stream: BEGIN, CONT..., END records, written
+ *    while P is held; a consumer holds C while it assembles it. The put
+ *    returns only when a consumer acknowledged the END record, so a
+ *    consumer that dies mid-stream costs a resend, never a lost message.
+ */
+#include "core/object.h"
+/* With -Isrc, <linux/futex.h> inside linux/futex.h finds itself, not the
+ * kernel header: the constants it needs are defined here. */
+#ifndef FUTEX_WAIT_BITSET
+#define FUTEX_WAKE 1
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_BITSET_MATCH_ANY 0xffffffff
+#endif
+#include "linux/futex.h"
+#include "linux/shmap.h"
+
+#include <fcntl.h>
+#include <limits.h>
+
+/* TSan does not model fences (it warns); the fences here order atomics
+ * only (Dekker-style waiter checks), which TSan needs no help with. */
+#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+#include <signal.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define Q_MAGIC 0x6d707871u    /* handle: "mpxq" */
+#define SH_MAGIC 0x4d505851u   /* shared: "MPXQ" */
+#define SH_VERSION 1u
+#define REC_HDR 24u            /* record header bytes */
+#define RESERVE 64u            /* ring bytes kept for ABORT records */
+#define DEFAULT_RING (4u << 20)
+#define MIN_RING 4096u
+#define MAX_RING (1u << 30)
+#define LOCK_WAITBIT 0x80000000u
+#define SLICE_NS (20 * 1000000LL)     /* liveness checks while waiting */
+#define GRACE_NS (1000 * 1000000LL)   /* mid-stream: how long without progress */
+#define DEFAULT_SPIN 500
+
+enum { K_FULL = 1, K_BEGIN = 2, K_CONT = 3, K_END = 4, K_ABORT = 5 };
+enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
+
+typedef struct rec_hdr {
+    uint32_t kind;
+    uint32_t clen;   /* payload bytes in this record */
+    uint64_t stream; /* stream id (0 for K_FULL) */
+    uint64_t total;  /* message length (K_BEGIN), else clen */
+} rec_hdr;
+
+typedef struct waitq {
+    alignas(64) _Atomic uint32_t seq;
+    _Atomic uint32_t waiters;
+} waitq;
+
+typedef struct qshared {
+    /* constant after creation */
+    uint32_t magic, version, kind, pad;
+    uint64_t ring_size, map_size;
+    int64_t maxsize;
+    _Atomic uint32_t closed;
+    _Atomic uint32_t interest; /* handles that announced mpx_wait interest */
+
+    /* producer side: owned by the P holder */
+    alignas(64) _Atomic uint32_t p_lock;
+    _Atomic uint32_t pj_valid;
+    _Atomic uint64_t p_seq;    /* last stream id handed out */
+    _Atomic uint64_t p_stream; /* stream whose records are in the ring, 0 none */
+    _Atomic uint64_t p_ended;  /* its END record is published */
+    _Atomic uint64_t pj_tail, pj_put, pj_stream, pj_ended;
+    _Atomic uint64_t head_cache; /* a recent head (<= the real one) */
+    _Atomic uint64_t get_cache;  /* a recent get_count */
+
+    /* published by the P holder */
+    alignas(64) _Atomic uint64_t tail;
+    _Atomic uint64_t put_count;
+
+    /* consumer side: owned by the C holder */
+    alignas(64) _Atomic uint32_t c_lock;
+    _Atomic uint32_t cj_valid;
+    _Atomic uint64_t c_stream; /* stream being assembled by the C holder */
+    _Atomic uint64_t c_skip;   /* dropped stream whose records to discard */
+    _Atomic uint64_t cj_old_head, cj_head, cj_get, cj_acked, cj_stream, cj_skip, cj_dropped;
+    _Atomic uint64_t tail_cache; /* a recent tail (<= the real one) */
+
+    /* published by the C holder */
+    alignas(64) _Atomic uint64_t head;
+    _Atomic uint64_t get_count;
+    _Atomic uint64_t c_acked;   /* last stream fully received */
+    _Atomic uint64_t c_dropped; /* last stream given up (resend it) */
+
+    waitq ne; /* not empty: consumers sleep here */
+    waitq nf; /* not full / stream acknowledged: producers sleep here */
+    waitq jq; /* JoinableQueue.join */
+    alignas(64) _Atomic uint64_t done_count;
+} qshared;
+
+struct mpx_queue {
+    mpx__obj hdr;
+    uint32_t qmagic;
+    bool imported; /* rebuilt from an export: freed by drop() */
+    pid_t interest_pid;
+    int spin;
+    int efd;
+    mpx__shmap map;
+    qshared *sh;
+    unsigned char *ring;
+    uint64_t size, mask;
+};
+
+/* Spin count for every new handle; tests set it to 0 (lost wake-up stress).
+ * The environment variable MPX_QUEUE_SPIN overrides the default. */
+int mpx__queue_spin_override = -1;
+
+static mpx__objtype queue_type;
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define LDA(x) atomic_load_explicit(&(x), memory_order_acquire)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_release)
+
+static inline uint64_t align8(uint64_t n)
+{
+    return (n + 7) & ~(uint64_t)7;
+}
+
+/* ---- liveness ------------------------------------------------------------ */
+
+static bool pid_dead(pid_t pid)
+{
+    if (pid <= 0 || pid == mpx__self_pid)
+        return false;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    /* A killed child that is not reaped yet is a zombie: kill() succeeds. */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    mpx__close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    if (!rp || rp[1] != ' ')
+        return false;
+    return rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x';
+}
+
+/* ---- waiting and waking -------------------------------------------------- */
+
+static void wake(waitq *w, bool force)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (force || LD(w->waiters)) {
+        atomic_fetch_add(&w->seq, 1);
+        mpx__futex_wake(&w->seq, INT32_MAX);
+    }
+}
+
+/* The fence a waker needs between its publish and its look at the waiter
+ * count. Right after a lock release (an atomic exchange: a full barrier
+ * on x86) only the compiler must be stopped. */
+static inline void fence_after_rmw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    atomic_signal_fence(memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static void wake_after_rmw(waitq *w)
+{
+    fence_after_rmw();
+    if (LD(w->waiters)) {
+        atomic_fetch_add(&w->seq, 1);
+        mpx__futex_wake(&w->seq, INT32_MAX);
+    }
+}
+
+typedef bool (*qcond)(mpx_queue *q, void *arg);
+
+/*
+ * Wait until cond holds: 0. MPX_ETIMEDOUT when deadline d passed; 1 when a
+ * slice of slice_ns ended (slice_ns > 0) so the caller can check liveness.
+ * Only the sleeper touches its waiters count (baselines note 3).
+ */
+static int qwait(mpx_queue *q, waitq *w, qcond cond, void *arg, mpx__deadline d, int64_t slice_ns)
+{
+    if (cond(q, arg))
+        return 0;
+    if (mpx__deadline_expired(d))
+        return MPX_ETIMEDOUT;
+    for (int i = 0; i < q->spin; i++) {
+        mpx__cpu_relax();
+        if (cond(q, arg))
+            return 0;
+    }
+    mpx__deadline sd = d;
+    if (slice_ns > 0) {
+        int64_t s = mpx__now_ns() + slice_ns;
+        if (s < sd)
+            sd = s;
+    }
+    for (;;) {
+        uint32_t seq = atomic_load(&w->seq);
+        atomic_fetch_add(&w->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (cond(q, arg)) {
+            atomic_fetch_sub(&w->waiters, 1);
+            return 0;
+        }
+        int r = mpx__futex_wait(&w->seq, seq, sd);
+        atomic_fetch_sub(&w->waiters, 1);
+        if (cond(q, arg))
+            return 0;
+        if (r == MPX_ETIMEDOUT || mpx__deadline_expired(sd)) {
+            if (mpx__deadline_expired(d))
+                return MPX_ETIMEDOUT;
+            return 1;
+        }
+    }
+}
+
+/* ---- locks with dead-owner takeover ------------------------------------------ */
+
+static inline uint32_t me(void)
+{
+    return (uint32_t)mpx__self_pid;
+}
+
+/* 0 acquired, MPX_ETIMEDOUT. */
+static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
+{
+    uint32_t c = 0;
+    if (atomic_compare_exchange_strong(w, &c, me()))
+        return 0;
+    for (int i = 0; i < q->spin; i++) {
+        mpx__cpu_relax();
+        c = 0;
+        if (LD(*w) == 0 && atomic_compare_exchange_strong(w, &c, me()))
+            return 0;
+    }
+    for (;;) {
+        c = atomic_load(w);
+        if (c == 0) {
+            if (atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT))
+                return 0;
+            continue;
+        }
+        if (!(c & LOCK_WAITBIT)) {
+            if (!atomic_compare_exchange_strong(w, &c, c | LOCK_WAITBIT))
+                continue;
+            c |= LOCK_WAITBIT;
+        }
+        mpx__deadline sd = mpx__now_ns() + SLICE_NS;
+        if (d < sd)
+            sd = d;
+        int r = mpx__futex_wait(w, c, sd);
+        if (r == MPX_ETIMEDOUT || mpx__deadline_expired(sd)) {
+            uint32_t owner = c & ~LOCK_WAITBIT;
+            if (atomic_load(w) == c && owner != me() && pid_dead((pid_t)owner)) {
+                MPX__DEBUG("queue: lock owner %u died, taking over", owner);
+                if (atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT))
+                    return 0;
+            }
+            if (mpx__deadline_expired(d))
+                return MPX_ETIMEDOUT;
+        }
+    }
+}
+
+/* Take the lock only when its owner is dead. */
+static bool lock_take_if_dead(_Atomic uint32_t *w)
+{
+    uint32_t c = atomic_load(w);
+    uint32_t owner = c & ~LOCK_WAITBIT;
+    if (c == 0 || owner == me() || !pid_dead((pid_t)owner))
+        return false;
+    MPX__DEBUG("queue: lock owner %u died, taking over", owner);
+    return atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT);
+}
+
+static void lock_release(_Atomic uint32_t *w)
+{
+    uint32_t old = atomic_exchange(w, 0);
+    if (old & LOCK_WAITBIT)
+        mpx__futex_wake(w, 1);
+}
+
+/* ---- ring access ----------------------------------------------------------- */
+
+static void ring_write(mpx_queue *q, uint64_t pos, const void *src, size_t n)
+{
+    size_t off = (size_t)(pos & q->mask);
+    size_t first = q->size - off;
+    if (first > n)
+        first = n;
+    if (first)
+        memcpy(q->ring + off, src, first);
+    if (n > first)
+        memcpy(q->ring, (const unsigned char *)src + first, n - first);
+}
+
+static void ring_read(mpx_queue *q, uint64_t pos, void *dst, size_t n)
+{
+    size_t off = (size_t)(pos & q->mask);
+    size_t first = q->size - off;
+    if (first > n)
+        first = n;
+    if (first)
+        memcpy(dst, q->ring + off, first);
+    if (n > first)
+        memcpy((unsigned char *)dst + first, q->ring, n - first);
+}
+
+static uint64_t inline_max(const mpx_queue *q)
+{
+    /* payload bytes of a single record: anything that fits in the ring */
+    return q->size - RESERVE - REC_HDR - 8;
+}
+
+static uint64_t chunk_max(const mpx_queue *q)
+{
+    return q->size / 4 - REC_HDR;
+}
+
+/* ---- journals ---------------------------------------------------------------- */
+
+static void p_publish(qshared *sh, uint64_t tail, uint64_t put, uint64_t stream, uint64_t ended)
+{
+    ST(sh->pj_tail, tail);
+    ST(sh->pj_put, put);
+    ST(sh->pj_stream, stream);
+    ST(sh->pj_ended, ended);
+    STR(sh->pj_valid, 1);
+    STR(sh->tail, tail);
+    STR(sh->put_count, put);
+    ST(sh->p_stream, stream);
+    ST(sh->p_ended, ended);
+    STR(sh->pj_valid, 0);
+}
+
+typedef struct cstate {
+    uint64_t head, get, acked, stream, skip, dropped;
+} cstate;
+
+static void c_load(qshared *sh, cstate *s)
+{
+    s->head = LD(sh->head);
+    s->get = LD(sh->get_count);
+    s->acked = LD(sh->c_acked);
+    s->stream = LD(sh->c_stream);
+    s->skip = LD(sh->c_skip);
+    s->dropped = LD(sh->c_dropped);
+}
+
+static void c_publish(qshared *sh, const cstate *s)
+{
+    ST(sh->cj_old_head, LD(sh->head));
+    ST(sh->cj_head, s->head);
+    ST(sh->cj_get, s->get);
+    ST(sh->cj_acked, s->acked);
+    ST(sh->cj_stream, s->stream);
+    ST(sh->cj_skip, s->skip);
+    ST(sh->cj_dropped, s->dropped);
+    STR(sh->cj_valid, 1);
+    STR(sh->head, s->head); /* first: recovery tells "not started" by it */
+    STR(sh->get_count, s->get);
+    STR(sh->c_acked, s->acked);
+    ST(sh->c_stream, s->stream);
+    ST(sh->c_skip, s->skip);
+    STR(sh->c_dropped, s->dropped);
+    STR(sh->cj_valid, 0);
+}
+
+/* ---- eventfd for mpx_wait ------------------------------------------------------ */
+
+static void efd_signal(mpx_queue *q)
+{
+    uint64_t one = 1;
+    ssize_t r;
+    do
+        r = write(q->efd, &one, 8);
+    while (r < 0 && errno == EINTR);
+}
+
+static void efd_drain(mpx_queue *q)
+{
+    uint64_t v;
+    ssize_t r;
+    do
+        r = read(q->efd, &v, 8);
+    while (r < 0 && errno == EINTR);
+}
+
+static bool q_nonempty_or_closed(mpx_queue *q)
+{
+    return atomic_load(&q->sh->tail) != atomic_load(&q->sh->head) || atomic_load(&q->sh->closed);
+}
+
+/* After a publish: the eventfd is readable while the queue is not empty. */
+static void efd_after_put(mpx_queue *q, uint64_t old_tail, bool after_rmw)
+{
+    if (!LD(q->sh->interest))
+        return;
+    if (after_rmw)
+        fence_after_rmw();
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&q->sh->head) == old_tail)
+        efd_signal(q);
+}
+
+static void efd_after_get(mpx_queue *q, uint64_t new_head, bool after_rmw)
+{
+    if (!LD(q->sh->interest))
+        return;
+    if (after_rmw)
+        fence_after_rmw();
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&q->sh->tail) != new_head)
+        return;
+    efd_drain(q);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (q_nonempty_or_closed(q))
+        efd_signal(q);
+}
+
+/* ---- recovery ------------------------------------------------------------------ */
+
+static void c_recover(mpx_queue *q);
+
+/* With P held: finish a dead holder's publish; end its unfinished stream. */
+static void p_recover(mpx_queue *q)
+{
+    qshared *sh = q->sh;
+    if (LDA(sh->pj_valid)) {
+        MPX__DEBUG("queue: redo producer journal");
+        STR(sh->tail, LD(sh->pj_tail));
+        STR(sh->put_count, LD(sh->pj_put));
+        ST(sh->p_stream, LD(sh->pj_stream));
+        ST(sh->p_ended, LD(sh->pj_ended));
+        STR(sh->pj_valid, 0);
+    }
+    uint64_t s = LD(sh->p_stream);
+    if (!s)
+        return;
+    uint64_t tail = LD(sh->tail), put = LD(sh->put_count);
+    if (LD(sh->p_ended)) {
+        p_publish(sh, tail, put, 0, 0);
+        return;
+    }
+    /* The dead producer's stream has no END: tell its consumer to drop it.
+     * RESERVE guarantees room for this record. */
+    MPX__DEBUG("queue: aborting stream %llu of a dead producer", (unsigned long long)s);
+    uint64_t head = atomic_load(&sh->head);
+    if (q->size - (tail - head) >= REC_HDR) {
+        rec_hdr h = {K_ABORT, 0, s, 0};
+        ring_write(q, tail, &h, REC_HDR);
+        p_publish(sh, tail + REC_HDR, put, 0, 0);
+        wake(&sh->ne, false);
+        efd_after_put(q, tail, false);
+    } else {
+        p_publish(sh, tail, put, 0, 0);
+    }
+}
+
+/* With C held: finish or roll back a dead holder's publish; drop the
+ * stream it was assembling (its producer resends it). */
+static void c_recover(mpx_queue *q)
+{
+    qshared *sh = q->sh;
+    if (LDA(sh->cj_valid)) {
+        ST(sh->tail_cache, LD(sh->cj_old_head));
+        uint64_t old = LD(sh->cj_old_head), nh = LD(sh->cj_head);
+        if (atomic_load(&sh->head) == old && nh != old) {
+            MPX__DEBUG("queue: roll back consumer journal (message stays queued)");
+        } else {
+            MPX__DEBUG("queue: redo consumer journal");
+            cstate s = {nh, LD(sh->cj_get), LD(sh->cj_acked), LD(sh->cj_stream), LD(sh->cj_skip),
+                        LD(sh->cj_dropped)};
+            STR(sh->head, s.head);
+            STR(sh->get_count, s.get);
+            STR(sh->c_acked, s.acked);
+            ST(sh->c_stream, s.stream);
+            ST(sh->c_skip, s.skip);
+            STR(sh->c_dropped, s.dropped);
+        }
+        STR(sh->cj_valid, 0);
+    }
+    uint64_t st = LD(sh->c_stream);
+    if (st) {
+        MPX__DEBUG("queue: consumer died in stream %llu: dropping it", (unsigned long long)st);
+        cstate s;
+        c_load(sh, &s);
+        s.stream = 0;
+        s.skip = st;
+        s.dropped = st;
+        c_publish(sh, &s);
+        wake(&sh->nf, false);
+    }
+}
+
+/* ---- put ------------------------------------------------------------------------ */
+
+typedef struct space_arg {
+    uint64_t need;  /* ring bytes */
+    bool count;     /* check maxsize too */
+    uint64_t stream; /* wake when this stream is dropped or acknowledged */
+} space_arg;
+
+static bool room(mpx_queue *q, const space_arg *a)
+{
+    qshared *sh = q->sh;
+    uint64_t tail = LD(sh->tail);
+    if (a->count && sh->maxsize > 0) {
+        uint64_t put = LD(sh->put_count);
+        if ((int64_t)(put - LD(sh->get_cache)) >= sh->maxsize) {
+            uint64_t get = atomic_load(&sh->get_count);
+            ST(sh->get_cache, get);
+            if ((int64_t)(put - get) >= sh->maxsize)
+                return false;
+        }
+    }
+    uint64_t head = LD(sh->head_cache);
+    if (q->size - (tail - head) >= a->need + RESERVE)
+        return true;
+    head = atomic_load(&sh->head);
+    ST(sh->head_cache, head);
+    return q->size - (tail - head) >= a->need + RESERVE;
+}
+
+static bool cond_room(mpx_queue *q, void *arg)
+{
+    space_arg *a = arg;
+    if (atomic_load(&q->sh->closed))
+        return true;
+    if (a->stream && atomic_load(&q->sh->c_dropped) == a->stream)
+        return true;
+    return room(q, a);
+}
+
+static bool cond_ack(mpx_queue *q, void *arg)
+{
+    uint64_t s = *(uint64_t *)arg;
+    return atomic_load(&q->sh->c_acked) == s || atomic_load(&q->sh->c_dropped) == s;
+}
+
+/* A consumer that died holding C: take C over and recover (drops the
+ * stream it was assembling). */
+static void check_consumer(mpx_queue *q)
+{
+    if (lock_take_if_dead(&q->sh->c_lock)) {
+        c_recover(q);
+        lock_release(&q->sh->c_lock);
+    }
+}
+
+/* Write and publish one record. With deferred set, the wake-ups are left
+ * to the caller (after it releases P): *deferred = the old tail. */
+static void put_record(mpx_queue *q, uint32_t kind, const void *p, uint32_t clen, uint64_t stream,
+                       uint64_t total, uint64_t add, uint64_t pstream, uint64_t ended,
+                       uint64_t *deferred)
+{
+    qshared *sh = q->sh;
+    uint64_t tail = LD(sh->tail);
+    rec_hdr h = {kind, clen, stream, total};
+    ring_write(q, tail, &h, REC_HDR);
+    if (clen)
+        ring_write(q, tail + REC_HDR, p, clen);
+    p_publish(sh, tail + align8(REC_HDR + clen), LD(sh->put_count) + add, pstream, ended);
+    if (deferred) {
+        *deferred = tail;
+        return;
+    }
+    wake(&sh->ne, false);
+    efd_after_put(q, tail, false);
+}
+
+static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline d,
+                      uint64_t *deferred)
+{
+    space_arg a = {align8(REC_HDR + len), true, 0};
+    if (!room(q, &a)) {
+        int r = qwait(q, &q->sh->nf, cond_room, &a, d, 0);
+        if (r == MPX_ETIMEDOUT)
+            return MPX_EFULL;
+    }
+    if (atomic_load(&q->sh->closed))
+        return MPX_ECLOSED;
+    put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0, deferred);
+    return 0;
+}
+
+/* End an unfinished stream (timeout, close). */
+static void stream_abort(mpx_queue *q, uint64_t s)
+{
+    put_record(q, K_ABORT, NULL, 0, s, 0, 0, 0, 0, NULL);
+}
+
+static int put_stream(mpx_queue *q, const unsigned char *data, size_t len, mpx__deadline d)
+{
+    qshared *sh = q->sh;
+    const uint64_t cmax = chunk_max(q);
+    space_arg a = {align8(REC_HDR + cmax), true, 0};
+    if (!room(q, &a)) {
+        int r = qwait(q, &sh->nf, cond_room, &a, d, 0);
+        if (r == MPX_ETIMEDOUT)
+            return MPX_EFULL;
+    }
+restart:
+    if (atomic_load(&sh->closed))
+        return MPX_ECLOSED;
+    uint64_t s = LD(sh->p_seq) + 1;
+    ST(sh->p_seq, s);
+    uint64_t off = 0;
+    uint64_t last_head = atomic_load(&sh->head);
+    int64_t last_progress = mpx__now_ns();
+    for (bool first = true;; first = false) {
+        uint64_t clen = len - off < cmax ? len - off : cmax;
+        bool end = off + clen == len;
+        space_arg ra = {align8(REC_HDR + clen), false, s};
+        for (;;) {
+            int r = qwait(q, &sh->nf, cond_room, &ra, d, SLICE_NS);
+            if (r == 0)
+                break;
+            check_consumer(q);
+            uint64_t h = atomic_load(&sh->head);
+            if (h != last_head) {
+                last_head = h;
+                last_progress = mpx__now_ns();
+            }
+            if (r == MPX_ETIMEDOUT) {
+                /* Past the deadline: go on only while a consumer is
+                 * receiving this stream and making progress. */
+                bool receiving = atomic_load(&sh->c_stream) == s;
+                if (first || !receiving || mpx__now_ns() - last_progress > GRACE_NS) {
+                    if (!first)
+                        stream_abort(q, s);
+                    return MPX_EFULL;
+                }
+                d = mpx__now_ns() + SLICE_NS;
+            }
+        }
+        if (atomic_load(&sh->closed)) {
+            if (!first)
+                stream_abort(q, s);
+            return MPX_ECLOSED;
+        }
+        if (atomic_load(&sh->c_dropped) == s) {
+            if (!first)
+                stream_abort(q, s);
+            if (mpx__deadline_expired(d))
+                return MPX_EFULL;
+            goto restart;
+        }
+        uint32_t kind = first ? K_BEGIN : end ? K_END : K_CONT;
+        put_record(q, kind, data + off, (uint32_t)clen, s, first ? len : clen, end ? 1 : 0, s,
+                   end ? 1 : 0, NULL);
+        off += clen;
+        if (end)
+            break;
+    }
+    /* Every byte is written: wait for the consumer's acknowledgment. */
+    mpx__deadline ad = d;
+    for (;;) {
+        int r = qwait(q, &sh->nf, cond_ack, &s, ad, SLICE_NS);
+        if (r == 0) {
+            if (atomic_load(&sh->c_acked) == s) {
+                p_publish(sh, LD(sh->tail), LD(sh->put_count), 0, 0);
+                return 0;
+            }
+            /* dropped by its consumer (death or timeout): send again */
+            p_publish(sh, LD(sh->tail), LD(sh->put_count), 0, 0);
+            if (mpx__deadline_expired(d))
+                return MPX_EFULL;
+            goto restart;
+        }
+        /* The message is larger than the ring, so the consumer that read
+         * its BEGIN holds C until END or a drop: it is alive and busy (let
+         * it finish, past the deadline), or dead (recover: dropped). */
+        check_consumer(q);
+        if (r == MPX_ETIMEDOUT) /* a consumer is busy: let it go on, try again */
+            ad = mpx__now_ns() + SLICE_NS;
+    }
+}
+
+static mpx_queue *qof(void *p)
+{
+    mpx_queue *q = p;
+    if (!q || q->qmagic != Q_MAGIC || !mpx__obj_of(q))
+        return NULL;
+    return q;
+}
+
+static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeout)
+{
+    if (!q || (!data && len))
+        return MPX_EINVAL;
+    qshared *sh = q->sh;
+    if (atomic_load(&sh->closed))
+        return MPX_ECLOSED;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    if (lock_acquire(q, &sh->p_lock, d))
+        return MPX_EFULL;
+    p_recover(q);
+    int rc;
+    uint64_t old_tail = UINT64_MAX;
+    if (atomic_load(&sh->closed))
+        rc = MPX_ECLOSED;
+    else if (len <= inline_max(q))
+        rc = put_inline(q, data, len, d, &old_tail);
+    else
+        rc = put_stream(q, data, len, d);
+    lock_release(&sh->p_lock);
+    if (old_tail != UINT64_MAX) {
+        wake_after_rmw(&sh->ne);
+        efd_after_put(q, old_tail, true);
+    }
+    return rc;
+}
+
+/* ---- get ------------------------------------------------------------------------- */
+
+typedef struct getdst {
+    void **out;
+    size_t *len;
+    void *buf;
+    size_t cap;
+    bool into;
+    uint64_t deferred; /* new head whose wake-ups wait for the C release */
+} getdst;
+
+#define TAKE_EMPTY 1
+#define TAKE_AGAIN 2
+
+static bool cond_nonempty(mpx_queue *q, void *arg)
+{
+    (void)arg;
+    return q_nonempty_or_closed(q);
+}
+
+static bool cond_more(mpx_queue *q, void *arg)
+{
+    return atomic_load(&q->sh->tail) != *(uint64_t *)arg;
+}
+
+static int read_hdr(mpx_queue *q, uint64_t head, uint64_t tail, rec_hdr *h)
+{
+    if (tail - head < REC_HDR || tail - head > q->size)
+        return MPX_EBROKEN;
+    ring_read(q, head, h, REC_HDR);
+    if (h->kind < K_FULL || h->kind > K_ABORT || h->clen > q->size ||
+        align8(REC_HDR + h->clen) > tail - head)
+        return MPX_EBROKEN;
+    return 0;
+}
+
+/* Consume one record at s->head (already read into h), publishing s. */
+static void consume(mpx_queue *q, cstate *s, const rec_hdr *h)
+{
+    s->head += align8(REC_HDR + h->clen);
+    c_publish(q->sh, s);
+    wake(&q->sh->nf, false);
+    efd_after_get(q, s->head, false);
+}
+
+static int read_stream(mpx_queue *q, getdst *g, cstate *s, const rec_hdr *bh, mpx__deadline d)
+{
+    qshared *sh = q->sh;
+    uint64_t total = bh->total, id = bh->stream;
+    if (total <= inline_max(q) || bh->clen > total || id == 0)
+        return MPX_EBROKEN;
+    if (g->into && g->cap < total) {
+        *g->len = (size_t)total;
+        return MPX_ETOOSHORT; /* nothing consumed: the message stays */
+    }
+    if (total > SIZE_MAX)
+        return -ENOMEM;
+    unsigned char *buf = g->into ? g->buf : malloc((size_t)total);
+    if (!buf)
+        return -ENOMEM;
+    ring_read(q, s->head + REC_HDR, buf, bh->clen);
+    uint64_t off = bh->clen;
+    s->stream = id;
+    s->skip = 0;
+    consume(q, s, bh);
+    uint64_t last_tail = atomic_load(&sh->tail);
+    int64_t last_progress = mpx__now_ns();
+    for (;;) {
+        uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
+        if (tail == s->head) {
+            int r = qwait(q, &sh->ne, cond_more, &s->head, d, SLICE_NS);
+            if (r == 0)
+                continue;
+            /* A dead producer: recover P, which ends its stream. */
+            if (lock_take_if_dead(&sh->p_lock)) {
+                p_recover(q);
+                lock_release(&sh->p_lock);
+            }
+            uint64_t t = atomic_load(&sh->tail);
+            if (t != last_tail) {
+                last_tail = t;
+                last_progress = mpx__now_ns();
+            }
+            if (r == MPX_ETIMEDOUT) {
+                if (mpx__now_ns() - last_progress > GRACE_NS) {
+                    /* Give up: the producer resends to another get. */
+                    s->stream = 0;
+                    s->skip = id;
+                    s->dropped = id;
+                    c_publish(sh, s);
+                    wake(&sh->nf, true);
+                    if (!g->into)
+                        free(buf);
+                    return MPX_EEMPTY;
+                }
+                d = mpx__now_ns() + SLICE_NS;
+            }
+            continue;
+        }
+        rec_hdr h;
+        int rc = read_hdr(q, s->head, tail, &h);
+        if (!rc && (h.stream != id || (h.kind != K_CONT && h.kind != K_END && h.kind != K_ABORT)))
+            rc = TAKE_AGAIN; /* cannot happen: P recovery ends streams */
+        if (!rc && h.kind == K_ABORT) {
+            s->stream = 0;
+            consume(q, s, &h);
+            rc = TAKE_AGAIN;
+        }
+        if (!rc && off + h.clen > total)
+            rc = MPX_EBROKEN;
+        if (!rc && h.kind == K_END && off + h.clen != total)
+            rc = MPX_EBROKEN;
+        if (rc) {
+            if (rc == TAKE_AGAIN && s->stream) {
+                s->stream = 0;
+                c_publish(sh, s);
+            }
+            if (!g->into)
+                free(buf);
+            return rc;
+        }
+        ring_read(q, s->head + REC_HDR, buf + off, h.clen);
+        off += h.clen;
+        if (h.kind == K_END) {
+            s->stream = 0;
+            s->acked = id;
+            s->get++;
+            consume(q, s, &h);
+            wake(&sh->nf, false);
+            if (g->into)
+                *g->len = (size_t)total;
+            else {
+                *g->out = buf;
+                *g->len = (size_t)total;
+            }
+            return 0;
+        }
+        consume(q, s, &h);
+    }
+}
+
+/* With C held: take the next message. 0, TAKE_EMPTY, or an error. */
+static int take(mpx_queue *q, getdst *g, mpx__deadline d)
+{
+    qshared *sh = q->sh;
+    cstate s;
+    c_load(sh, &s);
+    for (;;) {
+        /* A cached tail lets a burst of gets read the producer's line once. */
+        uint64_t tail = LD(sh->tail_cache);
+        if (tail - s.head - 1 >= q->size) { /* tail == head, or a stale cache */
+            tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
+            ST(sh->tail_cache, tail);
+            if (tail == s.head)
+                return TAKE_EMPTY;
+        }
+        rec_hdr h;
+        int rc = read_hdr(q, s.head, tail, &h);
+        if (rc)
+            return rc;
+        if (s.skip) {
+            if (h.stream == s.skip && (h.kind == K_CONT || h.kind == K_END || h.kind == K_ABORT)) {
+                if (h.kind == K_END)
+                    s.get++; /* its put was counted; the resend counts again */
+                if (h.kind != K_CONT)
+                    s.skip = 0;
+                consume(q, &s, &h);
+                continue;
+            }
+            s.skip = 0;
+        }
+        switch (h.kind) {
+        case K_FULL: {
+            if (g->into) {
+                if (g->cap < h.clen) {
+                    *g->len = h.clen;
+                    return MPX_ETOOSHORT;
+                }
+                ring_read(q, s.head + REC_HDR, g->buf, h.clen);
+                *g->len = h.clen;
+            } else {
+                void *m = malloc(h.clen ? h.clen : 1);
+                if (!m)
+                    return -ENOMEM;
+                ring_read(q, s.head + REC_HDR, m, h.clen);
+                *g->out = m;
+                *g->len = h.clen;
+            }
+            s.get++;
+            s.head += align8(REC_HDR + h.clen);
+            c_publish(sh, &s);
+            g->deferred = s.head;
+            return 0;
+        }
+        case K_BEGIN:
+            rc = read_stream(q, g, &s, &h, d);
+            if (rc != TAKE_AGAIN)
+                return rc;
+            c_load(sh, &s);
+            continue;
+        case K_END:
+            s.get++; /* stray end of a dropped stream */
+            consume(q, &s, &h);
+            continue;
+        default: /* stray CONT / ABORT */
+            consume(q, &s, &h);
+            continue;
+        }
+    }
+}
+
+static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
+{
+    qshared *sh = q->sh;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    for (;;) {
+        if (lock_acquire(q, &sh->c_lock, d))
+            return MPX_EEMPTY;
+        c_recover(q);
+        g->deferred = UINT64_MAX;
+        int rc = take(q, g, d);
+        lock_release(&sh->c_lock);
+        if (g->deferred != UINT64_MAX) {
+            wake_after_rmw(&sh->nf);
+            efd_after_get(q, g->deferred, true);
+        }
+        if (rc != TAKE_EMPTY)
+            return rc;
+        if (atomic_load(&sh->closed)) {
+            if (atomic_load(&sh->tail) == atomic_load(&sh->head))
+                return MPX_ECLOSED;
+            continue;
+        }
+        int r = qwait(q, &sh->ne, cond_nonempty, NULL, d, 0);
+        if (r == MPX_ETIMEDOUT)
+            return MPX_EEMPTY;
+    }
+}
+
+/* ---- creation, handles ----------------------------------------------------------- */
+
+static int spin_default(void)
+{
+    if (mpx__queue_spin_override >= 0)
+        return mpx__queue_spin_override;
+    const char *e = getenv("MPX_QUEUE_SPIN");
+    if (e && *e) {
+        long v = strtol(e, NULL, 10);
+        if (v >= 0 && v <= 10000000)
+            return (int)v;
+    }
+    return DEFAULT_SPIN;
+}
+
+static mpx_queue *handle_new(void)
+{
+    mpx_queue *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->efd = -1;
+    q->map.fd = -1;
+    q->spin = spin_default();
+    return q;
+}
+
+static void handle_setup(mpx_queue *q, mpx_context *ctx)
+{
+    q->sh = q->map.addr;
+    q->ring = (unsigned char *)q->map.addr + sizeof(qshared);
+    q->size = q->sh->ring_size;
+    q->mask = q->size - 1;
+    mpx__obj_init(&q->hdr, &queue_type, ctx);
+    q->qmagic = Q_MAGIC;
+}
+
+static void handle_free(mpx_queue *q)
+{
+    if (q->sh && q->interest_pid == mpx__self_pid && q->interest_pid)
+        atomic_fetch_sub(&q->sh->interest, 1);
+    q->qmagic = 0;
+    q->hdr.magic = 0;
+    mpx__shmap_destroy(&q->map);
+    mpx__close(q->efd);
+    free(q);
+}
+
+static int create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, uint32_t kind)
+{
+    if (!out)
+        return MPX_EINVAL;
+    *out = NULL;
+    size_t want = opts && opts->ring_bytes ? opts->ring_bytes : DEFAULT_RING;
+    if (want > MAX_RING)
+        return MPX_EINVAL;
+    uint64_t size = MIN_RING;
+    while (size < want)
+        size <<= 1;
+    mpx_queue *q = handle_new();
+    if (!q)
+        return -ENOMEM;
+    int rc = mpx__shmap_create(&q->map, "mpx-queue", sizeof(qshared) + size);
+    if (rc) {
+        free(q);
+        return rc;
+    }
+    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->efd < 0) {
+        rc = -errno;
+        handle_free(q);
+        return rc;
+    }
+    qshared *sh = q->map.addr;
+    sh->magic = SH_MAGIC;
+    sh->version = SH_VERSION;
+    sh->kind = kind;
+    sh->ring_size = size;
+    sh->map_size = q->map.size;
+    sh->maxsize = maxsize > 0 ? maxsize : 0;
+    handle_setup(q, opts ? opts->ctx : NULL);
+    *out = q;
+    return 0;
+}
+
+/* ---- object type: export/import/drop, mpx_wait hooks -------------------------------- */
+
+static int q_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    mpx_queue *q = qof(obj);
+    if (!q)
+        return MPX_EINVAL;
+    int rc = mpx__buf_put_u32(data, SH_VERSION);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, q->map.size);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, q->size);
+    if (!rc)
+        rc = mpx__fdlist_add(fds, q->map.fd);
+    if (!rc)
+        rc = mpx__fdlist_add(fds, q->efd);
+    return rc;
+}
+
+static int q_import(mpx__rd *data, const int *fds, int nfds, void **out)
+{
+    uint32_t ver = 0;
+    uint64_t map_size = 0, ring = 0;
+    int rc = mpx__rd_u32(data, &ver);
+    if (!rc)
+        rc = mpx__rd_u64(data, &map_size);
+    if (!rc)
+        rc = mpx__rd_u64(data, &ring);
+    if (!rc && (nfds != 2 || ver != SH_VERSION || ring < MIN_RING || ring > MAX_RING ||
+                (ring & (ring - 1)) || map_size < sizeof(qshared) + ring ||
+                map_size > sizeof(qshared) + ring + 65536))
+        rc = MPX_EPROTO;
+    if (rc) {
+        for (int i = 0; i < nfds; i++)
+            mpx__close(fds[i]);
+        return rc;
+    }
+    mpx_queue *q = handle_new();
+    if (!q) {
+        mpx__close(fds[0]);
+        mpx__close(fds[1]);
+        return -ENOMEM;
+    }
+    rc = mpx__shmap_attach(&q->map, fds[0], (size_t)map_size);
+    if (rc) {
+        mpx__close(fds[1]);
+        free(q);
+        return rc;
+    }
+    q->efd = fds[1];
+    mpx__set_cloexec(q->efd, true);
+    qshared *sh = q->map.addr;
+    if (sh->magic != SH_MAGIC || sh->version != SH_VERSION || sh->ring_size != ring) {
+        handle_free(q);
+        return MPX_EPROTO;
+    }
+    handle_setup(q, NULL);
+    q->imported = true;
+    *out = q;
+    return 0;
+}
+
+static void q_drop(void *obj)
+{
+    mpx_queue *q = qof(obj);
+    if (q)
+        handle_free(q);
+}
+
+static int q_wait_fd(void *obj)
+{
+    mpx_queue *q = qof(obj);
+    if (!q)
+        return -1;
+    if (q->interest_pid != mpx__self_pid) {
+        atomic_fetch_add(&q->sh->interest, 1);
+        q->interest_pid = mpx__self_pid;
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+    if (q_nonempty_or_closed(q))
+        efd_signal(q);
+    return q->efd;
+}
+
+static int q_ready(void *obj)
+{
+    mpx_queue *q = qof(obj);
+    if (!q)
+        return 1;
+    if (q_nonempty_or_closed(q))
+        return 1;
+    efd_drain(q);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (q_nonempty_or_closed(q)) {
+        efd_signal(q);
+        return 1;
+    }
+    return 0;
+}
+
+static mpx__objtype queue_type = {
+    .name = "queue",
+    .export_ = q_export,
+    .import_ = q_import,
+    .drop = q_drop,
+    .wait_fd = q_wait_fd,
+    .ready = q_ready,
+};
+
+__attribute__((constructor)) static void queue_register(void)
+{
+    mpx__objtype_register(&queue_type);
+}
+
+/* ---- public API -------------------------------------------------------------------- */
+
+MPX_API int mpx_queue_create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts)
+{
+    return create(out, maxsize, opts, KIND_QUEUE);
+}
+
+MPX_API int mpx_joinable_queue_create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts)
+{
+    return create(out, maxsize, opts, KIND_JOINABLE);
+}
+
+MPX_API void mpx_queue_destroy(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q || q->imported)
+        return;
+    handle_free(q);
+}
+
+MPX_API int mpx_queue_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeout)
+{
+    return do_put(qof(q), data, len, timeout);
+}
+
+MPX_API int mpx_queue_put_nowait(mpx_queue *q, const void *data, size_t len)
+{
+    return do_put(qof(q), data, len, MPX_NOWAIT);
+}
+
+MPX_API int mpx_queue_get(mpx_queue *q, void **data, size_t *len, mpx_duration timeout)
+{
+    q = qof(q);
+    if (!q || !data || !len)
+        return MPX_EINVAL;
+    getdst g = {data, len, NULL, 0, false, 0};
+    return do_get(q, &g, timeout);
+}
+
+MPX_API int mpx_queue_get_nowait(mpx_queue *q, void **data, size_t *len)
+{
+    return mpx_queue_get(q, data, len, MPX_NOWAIT);
+}
+
+MPX_API int mpx_queue_get_into(mpx_queue *q, void *buf, size_t cap, size_t *len,
+                               mpx_duration timeout)
+{
+    q = qof(q);
+    if (!q || !len || (!buf && cap))
+        return MPX_EINVAL;
+    getdst g = {NULL, len, buf, cap, true, 0};
+    return do_get(q, &g, timeout);
+}
+
+MPX_API int mpx_queue_qsize(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    uint64_t get = atomic_load(&q->sh->get_count);
+    uint64_t put = atomic_load(&q->sh->put_count);
+    int64_t n = (int64_t)(put - get);
+    if (n < 0)
+        n = 0;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+MPX_API int mpx_queue_empty(mpx_queue *q)
+{
+    int n = mpx_queue_qsize(q);
+    return n < 0 ? n : n == 0;
+}
+
+MPX_API int mpx_queue_full(mpx_queue *q)
+{
+    int n = mpx_queue_qsize(q);
+    if (n < 0)
+        return n;
+    if (q->sh->maxsize > 0 && n >= q->sh->maxsize)
+        return 1;
+    uint64_t used = atomic_load(&q->sh->tail) - atomic_load(&q->sh->head);
+    return q->size - used < align8(REC_HDR) + RESERVE;
+}
+
+MPX_API int64_t mpx_queue_maxsize(mpx_queue *q)
+{
+    q = qof(q);
+    return q ? q->sh->maxsize : MPX_EINVAL;
+}
+
+MPX_API int mpx_queue_close(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    atomic_store(&q->sh->closed, 1);
+    wake(&q->sh->ne, true);
+    wake(&q->sh->nf, true);
+    if (LD(q->sh->interest))
+        efd_signal(q);
+    return 0;
+}
+
+MPX_API int mpx_queue_is_closed(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    return atomic_load(&q->sh->closed) ? 1 : 0;
+}
+
+MPX_API int mpx_queue_join_thread(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    return atomic_load(&q->sh->closed) ? 0 : MPX_ESTATE;
+}
+
+MPX_API int mpx_queue_cancel_join_thread(mpx_queue *q)
+{
+    return qof(q) ? 0 : MPX_EINVAL;
+}
+
+MPX_API int mpx_queue_task_done(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    if (q->sh->kind != KIND_JOINABLE)
+        return MPX_ENOTSUP;
+    qshared *sh = q->sh;
+    uint64_t done = atomic_load(&sh->done_count);
+    for (;;) {
+        uint64_t put = atomic_load(&sh->put_count);
+        if (done >= put)
+            return MPX_ESTATE;
+        if (atomic_compare_exchange_weak(&sh->done_count, &done, done + 1))
+            break;
+    }
+    if (done + 1 == atomic_load(&sh->put_count))
+        wake(&sh->jq, false);
+    return 0;
+}
+
+static bool cond_joined(mpx_queue *q, void *arg)
+{
+    (void)arg;
+    return atomic_load(&q->sh->done_count) >= atomic_load(&q->sh->put_count);
+}
+
+MPX_API int mpx_queue_join(mpx_queue *q, mpx_duration timeout)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    if (q->sh->kind != KIND_JOINABLE)
+        return MPX_ENOTSUP;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    for (;;) {
+        int r = qwait(q, &q->sh->jq, cond_joined, NULL, d, 0);
+        if (r == 0)
+            return 0;
+        if (r == MPX_ETIMEDOUT)
+            return MPX_ETIMEDOUT;
+    }
+}
+
+MPX_API int mpx_queue_unfinished(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    if (q->sh->kind != KIND_JOINABLE)
+        return MPX_ENOTSUP;
+    uint64_t done = atomic_load(&q->sh->done_count);
+    uint64_t put = atomic_load(&q->sh->put_count);
+    int64_t n = (int64_t)(put - done);
+    if (n < 0)
+        n = 0;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* SimpleQueue: the same object with no maxsize and no timeouts. */
+
+MPX_API int mpx_simple_queue_create(mpx_simple_queue **out, const mpx_queue_opts *opts)
+{
+    return create((mpx_queue **)out, 0, opts, KIND_SIMPLE);
+}
+
+MPX_API void mpx_simple_queue_destroy(mpx_simple_queue *q)
+{
+    mpx_queue_destroy((mpx_queue *)q);
+}
+
+MPX_API int mpx_simple_queue_put(mpx_simple_queue *q, const void *data, size_t len)
+{
+    return mpx_queue_put((mpx_queue *)q, data, len, MPX_FOREVER);
+}
+
+MPX_API int mpx_simple_queue_get(mpx_simple_queue *q, void **data, size_t *len)
+{
+    return mpx_queue_get((mpx_queue *)q, data, len, MPX_FOREVER);
+}
+
+MPX_API int mpx_simple_queue_get_into(mpx_simple_queue *q, void *buf, size_t cap, size_t *len)
+{
+    return mpx_queue_get_into((mpx_queue *)q, buf, cap, len, MPX_FOREVER);
+}
+
+MPX_API int mpx_simple_queue_empty(mpx_simple_queue *q)
+{
+    return mpx_queue_empty((mpx_queue *)q);
+}
+
+MPX_API int mpx_simple_queue_close(mpx_simple_queue *q)
+{
+    return mpx_queue_close((mpx_queue *)q);
+}

@@ -1,0 +1,846 @@
+/*
+ * sharedctypes.c - Value, Array, RawValue, RawArray, copy, synchronized
+ * (SCT-01..17) on the shared heap of shheap.c.
+ *
+ * Segment layout: with a default lock, the RLock's word sits at offset 0
+ * and the data at offset 64 (one mapping, one descriptor for both); else
+ * the data starts at offset 0.
+ */
+#include "core/sync_internal.h"
+#include "mpx/sharedctypes.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DATA_OFF_LOCKED 64
+
+typedef struct shobj {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    unsigned char *data;
+    size_t data_off;
+    int type;
+    size_t esize;
+    size_t len;
+    struct mpx_lock *lock; /* NULL: raw */
+} shobj;
+
+struct mpx_value {
+    shobj s;
+};
+struct mpx_array {
+    shobj s;
+};
+
+static const struct {
+    int type;
+    char code;
+    size_t size;
+    const char *name;
+} types[] = {
+    {MPX_CT_INT8, 'b', 1, "c_byte"},      {MPX_CT_UINT8, 'B', 1, "c_ubyte"},
+    {MPX_CT_INT16, 'h', 2, "c_short"},    {MPX_CT_UINT16, 'H', 2, "c_ushort"},
+    {MPX_CT_INT32, 'i', 4, "c_int"},      {MPX_CT_UINT32, 'I', 4, "c_uint"},
+    {MPX_CT_INT64, 'q', 8, "c_longlong"}, {MPX_CT_UINT64, 'Q', 8, "c_ulonglong"},
+    {MPX_CT_FLOAT, 'f', 4, "c_float"},    {MPX_CT_DOUBLE, 'd', 8, "c_double"},
+    {MPX_CT_CHAR, 'c', 1, "c_char"},      {MPX_CT_BOOL, '?', 1, "c_bool"},
+};
+
+MPX_API int mpx_ctype_from_typecode(const char *tc)
+{
+    if (!tc || !tc[0] || tc[1])
+        return MPX_EINVAL;
+    if (tc[0] == 'l')
+        return sizeof(long) == 8 ? MPX_CT_INT64 : MPX_CT_INT32;
+    if (tc[0] == 'L')
+        return sizeof(long) == 8 ? MPX_CT_UINT64 : MPX_CT_UINT32;
+    for (size_t i = 0; i < MPX__ARRAY_LEN(types); i++)
+        if (types[i].code == tc[0])
+            return types[i].type;
+    return MPX_EINVAL;
+}
+
+MPX_API size_t mpx_ctype_size(int type)
+{
+    for (size_t i = 0; i < MPX__ARRAY_LEN(types); i++)
+        if (types[i].type == type)
+            return types[i].size;
+    return 0;
+}
+
+MPX_API const char *mpx_ctype_name(int type)
+{
+    if (type == MPX_CT_INT64 && sizeof(long) == 8)
+        return "c_long";
+    if (type == MPX_CT_UINT64 && sizeof(long) == 8)
+        return "c_ulong";
+    if (type == MPX_CT_RAW)
+        return "raw";
+    for (size_t i = 0; i < MPX__ARRAY_LEN(types); i++)
+        if (types[i].type == type)
+            return types[i].name;
+    return NULL;
+}
+
+static int sh_export(void *obj, mpx__buf *data, mpx__fdlist *fds);
+static int value_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static void sh_drop(void *obj);
+
+static mpx__objtype value_type = {
+    .name = "value", .export_ = sh_export, .import_ = value_import, .drop = sh_drop};
+static mpx__objtype array_type = {
+    .name = "array", .export_ = sh_export, .import_ = array_import, .drop = sh_drop};
+
+static shobj *sh_of(void *p, const mpx__objtype *t)
+{
+    shobj *o = p;
+    if (!o || o->hdr.magic != MPX__OBJ_MAGIC || o->hdr.type != t)
+        return NULL;
+    return o;
+}
+#define V(v) sh_of((v), &value_type)
+#define A(a) sh_of((a), &array_type)
+
+static void sh_free(shobj *o)
+{
+    o->hdr.magic = 0;
+    mpx__lock_unref(o->lock);
+    mpx__seg_unref(o->seg);
+    free(o);
+}
+
+static void sh_drop(void *obj)
+{
+    sh_free(obj);
+}
+
+/* Make the handle; takes ownership of one seg reference and of lock's. */
+static int sh_wrap(const mpx__objtype *t, mpx__seg *seg, size_t off, int type, size_t esize,
+                   size_t len, struct mpx_lock *lock, mpx_context *ctx, shobj **out)
+{
+    shobj *o = calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    o->seg = seg;
+    o->data_off = off;
+    o->data = (unsigned char *)seg->map.addr + off;
+    o->type = type;
+    o->esize = esize;
+    o->len = len;
+    o->lock = lock;
+    mpx__obj_init(&o->hdr, t, ctx);
+    *out = o;
+    return 0;
+}
+
+static int sh_create(const mpx__objtype *t, int type, size_t esize, size_t len, const void *init,
+                     const mpx_shared_opts *opts, shobj **out)
+{
+    if (!out || esize == 0 || type <= MPX_CT_NONE || type > MPX_CT_RAW)
+        return MPX_EINVAL;
+    struct mpx_lock *given = NULL;
+    bool raw = opts && opts->raw;
+    if (opts && opts->lock && !raw && !(given = mpx__lock_of(opts->lock)))
+        return MPX_EINVAL;
+    size_t off = (!raw && !given) ? DATA_OFF_LOCKED : 0;
+    if (len && esize > (SIZE_MAX - off - 4096) / len)
+        return -ENOMEM;
+    size_t bytes = esize * len;
+    mpx__seg *seg;
+    int rc = mpx__seg_create(&seg, t == &value_type ? "mpx-value" : "mpx-array", off + bytes);
+    if (rc)
+        return rc;
+    if (init && bytes)
+        memcpy((char *)seg->map.addr + off, init, bytes);
+    mpx_context *ctx = opts ? opts->ctx : NULL;
+    struct mpx_lock *lock = NULL;
+    if (given) {
+        lock = mpx__lock_ref(given);
+    } else if (!raw) {
+        mpx__lockw_init(seg->map.addr);
+        rc = mpx__lock_new(&lock, true, seg, 0, ctx);
+    }
+    if (!rc)
+        rc = sh_wrap(t, seg, off, type, esize, len, lock, ctx, out);
+    if (rc) {
+        mpx__lock_unref(lock);
+        mpx__seg_unref(seg);
+    }
+    return rc;
+}
+
+static int sh_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    shobj *o = obj;
+    int rc = mpx__buf_put_u32(data, (uint32_t)o->type);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, o->esize);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, o->len);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, o->data_off);
+    if (!rc)
+        rc = mpx__seg_export(o->seg, data, fds);
+    if (!rc)
+        rc = mpx__obj_export_nested(o->lock, data, fds);
+    return rc;
+}
+
+static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    uint32_t type;
+    uint64_t esize, len, off;
+    mpx__seg *seg = NULL;
+    void *lock = NULL;
+    int rc = mpx__rd_u32(rd, &type);
+    if (!rc)
+        rc = mpx__rd_u64(rd, &esize);
+    if (!rc)
+        rc = mpx__rd_u64(rd, &len);
+    if (!rc)
+        rc = mpx__rd_u64(rd, &off);
+    if (!rc)
+        rc = mpx__seg_import(rd, &cur, &seg);
+    if (!rc)
+        rc = mpx__obj_import_nested(rd, &cur, &lock);
+    mpx__fdcur_close_rest(&cur);
+    if (!rc) {
+        bool ok = type > MPX_CT_NONE && type <= MPX_CT_RAW && esize > 0 &&
+                  (type == MPX_CT_RAW || esize == mpx_ctype_size((int)type)) &&
+                  (t != &value_type || len == 1) && (!lock || mpx__lock_of(lock)) &&
+                  off <= seg->map.size && (len == 0 || esize <= (seg->map.size - off) / len);
+        if (!ok)
+            rc = MPX_EPROTO;
+    }
+    shobj *o = NULL;
+    if (!rc)
+        rc = sh_wrap(t, seg, (size_t)off, (int)type, (size_t)esize, (size_t)len, lock, NULL, &o);
+    if (rc) {
+        mpx__obj_drop_nested(lock);
+        mpx__seg_unref(seg);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+static int value_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    return sh_import(&value_type, rd, fds, nfds, out);
+}
+
+static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    return sh_import(&array_type, rd, fds, nfds, out);
+}
+
+/* ---- locked access ---------------------------------------------------------- */
+
+static int sh_lock(shobj *o)
+{
+    if (!o->lock)
+        return 0;
+    int r;
+    do
+        r = mpx__lk_acquire(o->lock, MPX_FOREVER);
+    while (r == -EINTR && !mpx__sync_interruptible());
+    return r;
+}
+
+static void sh_unlock(shobj *o)
+{
+    if (o->lock)
+        mpx__lk_release(o->lock);
+}
+
+static int sh_rw(shobj *o, size_t start, size_t count, void *out, const void *in)
+{
+    if (!o || (!out && !in) || start > o->len || count > o->len - start)
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    if (out)
+        memcpy(out, o->data + start * o->esize, count * o->esize);
+    else
+        memcpy(o->data + start * o->esize, in, count * o->esize);
+    sh_unlock(o);
+    return r;
+}
+
+static bool is_int_type(int t)
+{
+    return (t >= MPX_CT_INT8 && t <= MPX_CT_UINT64) || t == MPX_CT_CHAR || t == MPX_CT_BOOL;
+}
+
+static int64_t load_i64(int t, const unsigned char *p)
+{
+    switch (t) {
+    case MPX_CT_INT8: return *(const int8_t *)p;
+    case MPX_CT_UINT8: return *(const uint8_t *)p;
+    case MPX_CT_CHAR: return *(const char *)p;
+    case MPX_CT_BOOL: return *p != 0;
+    case MPX_CT_INT16: { int16_t v; memcpy(&v, p, 2); return v; }
+    case MPX_CT_UINT16: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case MPX_CT_INT32: { int32_t v; memcpy(&v, p, 4); return v; }
+    case MPX_CT_UINT32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case MPX_CT_INT64: { int64_t v; memcpy(&v, p, 8); return v; }
+    case MPX_CT_UINT64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
+    default: return 0;
+    }
+}
+
+static void store_i64(int t, unsigned char *p, int64_t x)
+{
+    switch (t) {
+    case MPX_CT_INT8: case MPX_CT_UINT8: case MPX_CT_CHAR: *p = (unsigned char)x; break;
+    case MPX_CT_BOOL: *p = x != 0; break;
+    case MPX_CT_INT16: case MPX_CT_UINT16: { uint16_t v = (uint16_t)x; memcpy(p, &v, 2); break; }
+    case MPX_CT_INT32: case MPX_CT_UINT32: { uint32_t v = (uint32_t)x; memcpy(p, &v, 4); break; }
+    case MPX_CT_INT64: case MPX_CT_UINT64: { uint64_t v = (uint64_t)x; memcpy(p, &v, 8); break; }
+    default: break;
+    }
+}
+
+static int sh_get_i64(shobj *o, size_t i, int64_t *out)
+{
+    if (!o || !out || i >= o->len || !is_int_type(o->type))
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    *out = load_i64(o->type, o->data + i * o->esize);
+    sh_unlock(o);
+    return r;
+}
+
+static int sh_set_i64(shobj *o, size_t i, int64_t x)
+{
+    if (!o || i >= o->len || !is_int_type(o->type))
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    store_i64(o->type, o->data + i * o->esize, x);
+    sh_unlock(o);
+    return r;
+}
+
+static int sh_get_f64(shobj *o, size_t i, double *out)
+{
+    if (!o || !out || i >= o->len || o->type == MPX_CT_RAW)
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    unsigned char *p = o->data + i * o->esize;
+    if (o->type == MPX_CT_FLOAT) {
+        float f;
+        memcpy(&f, p, 4);
+        *out = f;
+    } else if (o->type == MPX_CT_DOUBLE) {
+        memcpy(out, p, 8);
+    } else if (o->type == MPX_CT_UINT64) {
+        uint64_t u;
+        memcpy(&u, p, 8);
+        *out = (double)u;
+    } else {
+        *out = (double)load_i64(o->type, p);
+    }
+    sh_unlock(o);
+    return r;
+}
+
+static int sh_set_f64(shobj *o, size_t i, double x)
+{
+    if (!o || i >= o->len || o->type == MPX_CT_RAW)
+        return MPX_EINVAL;
+    if (o->type != MPX_CT_FLOAT && o->type != MPX_CT_DOUBLE &&
+        (isnan(x) || x >= 18446744073709551616.0 || x < -9223372036854775808.0))
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    unsigned char *p = o->data + i * o->esize;
+    if (o->type == MPX_CT_FLOAT) {
+        float f = (float)x;
+        memcpy(p, &f, 4);
+    } else if (o->type == MPX_CT_DOUBLE) {
+        memcpy(p, &x, 8);
+    } else if (o->type == MPX_CT_UINT64 && x >= 9223372036854775808.0) {
+        uint64_t u = (uint64_t)x;
+        memcpy(p, &u, 8);
+    } else if (o->type == MPX_CT_UINT64 || o->type == MPX_CT_INT64 || x < 9223372036854775808.0) {
+        store_i64(o->type, p, x >= 9223372036854775808.0 ? INT64_MAX : (int64_t)x);
+    }
+    sh_unlock(o);
+    return r;
+}
+
+static int sh_get_lock(shobj *o, void **lock)
+{
+    if (!o || !lock)
+        return MPX_EINVAL;
+    if (!o->lock)
+        return MPX_ESTATE;
+    *lock = o->lock;
+    return 0;
+}
+
+static int sh_acquire(shobj *o, mpx_duration timeout)
+{
+    if (!o)
+        return MPX_EINVAL;
+    if (!o->lock)
+        return MPX_ESTATE;
+    return mpx__lk_acquire(o->lock, timeout);
+}
+
+static int sh_release(shobj *o)
+{
+    if (!o)
+        return MPX_EINVAL;
+    if (!o->lock)
+        return MPX_ESTATE;
+    return mpx__lk_release(o->lock);
+}
+
+static int sh_copy(shobj *o, const mpx__objtype *t, shobj **out)
+{
+    if (!o || !out)
+        return MPX_EINVAL;
+    mpx_shared_opts raw = {.raw = 1, .ctx = o->hdr.ctx};
+    shobj *n;
+    int rc = sh_create(t, o->type, o->esize, o->len, NULL, &raw, &n);
+    if (rc)
+        return rc;
+    rc = sh_rw(o, 0, o->len, n->data, NULL);
+    if (rc && rc != MPX_EOWNERDEAD) {
+        sh_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+static int sh_synchronized(shobj *o, const mpx__objtype *t, void *lock, shobj **out)
+{
+    if (!o || !out)
+        return MPX_EINVAL;
+    struct mpx_lock *l = NULL;
+    int rc = 0;
+    if (lock) {
+        if (!(l = mpx__lock_of(lock)))
+            return MPX_EINVAL;
+        mpx__lock_ref(l);
+    } else {
+        rc = mpx__lock_new(&l, true, NULL, 0, o->hdr.ctx);
+        if (rc)
+            return rc;
+    }
+    rc = sh_wrap(t, mpx__seg_ref(o->seg), o->data_off, o->type, o->esize, o->len, l, o->hdr.ctx,
+                 out);
+    if (rc) {
+        mpx__seg_unref(o->seg);
+        mpx__lock_unref(l);
+    }
+    return rc;
+}
+
+/* Python's repr of a float: the shortest form that reads back the same. */
+static void fmt_double(char *buf, size_t n, double x)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    if (isfinite(x) && !strpbrk(buf, ".en"))
+        strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+static int fmt_elem(mpx__buf *b, shobj *o, const unsigned char *p)
+{
+    char num[64];
+    switch (o->type) {
+    case MPX_CT_FLOAT: {
+        float f;
+        memcpy(&f, p, 4);
+        fmt_double(num, sizeof num, f);
+        return mpx__buf_printf(b, "%s", num);
+    }
+    case MPX_CT_DOUBLE: {
+        double d;
+        memcpy(&d, p, 8);
+        fmt_double(num, sizeof num, d);
+        return mpx__buf_printf(b, "%s", num);
+    }
+    case MPX_CT_UINT64: {
+        uint64_t u;
+        memcpy(&u, p, 8);
+        return mpx__buf_printf(b, "%" PRIu64, u);
+    }
+    case MPX_CT_BOOL: return mpx__buf_printf(b, "%s", *p ? "True" : "False");
+    case MPX_CT_CHAR:
+        if (*p >= 32 && *p < 127 && *p != '\'' && *p != '\\')
+            return mpx__buf_printf(b, "b'%c'", *p);
+        return mpx__buf_printf(b, "b'\\x%02x'", *p);
+    case MPX_CT_RAW: return mpx__buf_printf(b, "<%zu bytes>", o->esize);
+    default: return mpx__buf_printf(b, "%" PRId64, load_i64(o->type, p));
+    }
+}
+
+static char *sh_describe(shobj *o, bool array)
+{
+    if (!o)
+        return NULL;
+    mpx__buf b;
+    mpx__buf_init(&b);
+    const char *tn = mpx_ctype_name(o->type);
+    int rc = 0;
+    if (array) {
+        const char *w = o->type == MPX_CT_CHAR ? "SynchronizedString" : "SynchronizedArray";
+        if (o->lock)
+            rc = mpx__buf_printf(&b, "<%s wrapper for ", w);
+        if (!rc)
+            rc = mpx__buf_printf(&b, "%s_Array_%zu", tn, o->len);
+        if (!rc && o->lock)
+            rc = mpx__buf_printf(&b, ">");
+    } else {
+        unsigned char tmp[64];
+        unsigned char *p = o->data;
+        int lr = 0;
+        if (o->esize <= sizeof tmp) {
+            lr = sh_rw(o, 0, 1, tmp, NULL);
+            p = tmp;
+        }
+        if (lr && lr != MPX_EOWNERDEAD)
+            rc = lr;
+        if (!rc && o->lock)
+            rc = mpx__buf_printf(&b, "<Synchronized wrapper for ");
+        if (!rc)
+            rc = mpx__buf_printf(&b, "%s(", tn);
+        if (!rc)
+            rc = fmt_elem(&b, o, p);
+        if (!rc)
+            rc = mpx__buf_printf(&b, ")%s", o->lock ? ">" : "");
+    }
+    if (rc) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return mpx__buf_to_str(&b);
+}
+
+/* ---- Value ---------------------------------------------------------------------- */
+
+MPX_API int mpx_value_create(mpx_value **out, int type, const void *init,
+                             const mpx_shared_opts *opts)
+{
+    size_t sz = mpx_ctype_size(type);
+    if (!sz)
+        return MPX_EINVAL;
+    return sh_create(&value_type, type, sz, 1, init, opts, (shobj **)out);
+}
+
+MPX_API int mpx_value_create_tc(mpx_value **out, const char *typecode, const void *init,
+                                const mpx_shared_opts *opts)
+{
+    int t = mpx_ctype_from_typecode(typecode);
+    return t < 0 ? t : mpx_value_create(out, t, init, opts);
+}
+
+MPX_API int mpx_value_create_sized(mpx_value **out, size_t size, const void *init,
+                                   const mpx_shared_opts *opts)
+{
+    return sh_create(&value_type, MPX_CT_RAW, size, 1, init, opts, (shobj **)out);
+}
+
+MPX_API int mpx_rawvalue_create(mpx_value **out, int type, const void *init)
+{
+    mpx_shared_opts o = {.raw = 1};
+    return mpx_value_create(out, type, init, &o);
+}
+
+MPX_API void mpx_value_destroy(mpx_value *v)
+{
+    shobj *o = V(v);
+    if (o)
+        sh_free(o);
+}
+
+MPX_API void *mpx_value_ptr(mpx_value *v)
+{
+    shobj *o = V(v);
+    return o ? o->data : NULL;
+}
+
+MPX_API size_t mpx_value_size(mpx_value *v)
+{
+    shobj *o = V(v);
+    return o ? o->esize : 0;
+}
+
+MPX_API int mpx_value_type(mpx_value *v)
+{
+    shobj *o = V(v);
+    return o ? o->type : MPX_EINVAL;
+}
+
+MPX_API int mpx_value_get(mpx_value *v, void *out)
+{
+    return out ? sh_rw(V(v), 0, 1, out, NULL) : MPX_EINVAL;
+}
+
+MPX_API int mpx_value_set(mpx_value *v, const void *in)
+{
+    return in ? sh_rw(V(v), 0, 1, NULL, in) : MPX_EINVAL;
+}
+
+MPX_API int mpx_value_get_i64(mpx_value *v, int64_t *out)
+{
+    return sh_get_i64(V(v), 0, out);
+}
+
+MPX_API int mpx_value_set_i64(mpx_value *v, int64_t x)
+{
+    return sh_set_i64(V(v), 0, x);
+}
+
+MPX_API int mpx_value_get_f64(mpx_value *v, double *out)
+{
+    return sh_get_f64(V(v), 0, out);
+}
+
+MPX_API int mpx_value_set_f64(mpx_value *v, double x)
+{
+    return sh_set_f64(V(v), 0, x);
+}
+
+MPX_API int mpx_value_get_lock(mpx_value *v, void **lock)
+{
+    return sh_get_lock(V(v), lock);
+}
+
+MPX_API int mpx_value_acquire(mpx_value *v, mpx_duration timeout)
+{
+    return sh_acquire(V(v), timeout);
+}
+
+MPX_API int mpx_value_release(mpx_value *v)
+{
+    return sh_release(V(v));
+}
+
+MPX_API int mpx_value_copy(mpx_value *v, mpx_value **out)
+{
+    return sh_copy(V(v), &value_type, (shobj **)out);
+}
+
+MPX_API int mpx_value_synchronized(mpx_value *v, void *lock, mpx_value **out)
+{
+    return sh_synchronized(V(v), &value_type, lock, (shobj **)out);
+}
+
+MPX_API char *mpx_value_describe(mpx_value *v)
+{
+    return sh_describe(V(v), false);
+}
+
+/* ---- Array ---------------------------------------------------------------------- */
+
+MPX_API int mpx_array_create(mpx_array **out, int type, size_t length, const void *init,
+                             const mpx_shared_opts *opts)
+{
+    size_t sz = mpx_ctype_size(type);
+    if (!sz)
+        return MPX_EINVAL;
+    return sh_create(&array_type, type, sz, length, init, opts, (shobj **)out);
+}
+
+MPX_API int mpx_array_create_tc(mpx_array **out, const char *typecode, size_t length,
+                                const void *init, const mpx_shared_opts *opts)
+{
+    int t = mpx_ctype_from_typecode(typecode);
+    return t < 0 ? t : mpx_array_create(out, t, length, init, opts);
+}
+
+MPX_API int mpx_array_create_sized(mpx_array **out, size_t elem_size, size_t length,
+                                   const void *init, const mpx_shared_opts *opts)
+{
+    return sh_create(&array_type, MPX_CT_RAW, elem_size, length, init, opts, (shobj **)out);
+}
+
+MPX_API int mpx_rawarray_create(mpx_array **out, int type, size_t length, const void *init)
+{
+    mpx_shared_opts o = {.raw = 1};
+    return mpx_array_create(out, type, length, init, &o);
+}
+
+MPX_API void mpx_array_destroy(mpx_array *a)
+{
+    shobj *o = A(a);
+    if (o)
+        sh_free(o);
+}
+
+MPX_API void *mpx_array_ptr(mpx_array *a)
+{
+    shobj *o = A(a);
+    return o ? o->data : NULL;
+}
+
+MPX_API size_t mpx_array_len(mpx_array *a)
+{
+    shobj *o = A(a);
+    return o ? o->len : 0;
+}
+
+MPX_API size_t mpx_array_elem_size(mpx_array *a)
+{
+    shobj *o = A(a);
+    return o ? o->esize : 0;
+}
+
+MPX_API int mpx_array_type(mpx_array *a)
+{
+    shobj *o = A(a);
+    return o ? o->type : MPX_EINVAL;
+}
+
+MPX_API int mpx_array_get(mpx_array *a, size_t i, void *out)
+{
+    shobj *o = A(a);
+    return o && out && i < o->len ? sh_rw(o, i, 1, out, NULL) : MPX_EINVAL;
+}
+
+MPX_API int mpx_array_set(mpx_array *a, size_t i, const void *in)
+{
+    shobj *o = A(a);
+    return o && in && i < o->len ? sh_rw(o, i, 1, NULL, in) : MPX_EINVAL;
+}
+
+MPX_API int mpx_array_get_i64(mpx_array *a, size_t i, int64_t *out)
+{
+    return sh_get_i64(A(a), i, out);
+}
+
+MPX_API int mpx_array_set_i64(mpx_array *a, size_t i, int64_t x)
+{
+    return sh_set_i64(A(a), i, x);
+}
+
+MPX_API int mpx_array_get_f64(mpx_array *a, size_t i, double *out)
+{
+    return sh_get_f64(A(a), i, out);
+}
+
+MPX_API int mpx_array_set_f64(mpx_array *a, size_t i, double x)
+{
+    return sh_set_f64(A(a), i, x);
+}
+
+MPX_API int mpx_array_read(mpx_array *a, size_t start, size_t count, void *out)
+{
+    if (!out && count)
+        return MPX_EINVAL;
+    if (!count) {
+        shobj *o = A(a);
+        return o && start <= o->len ? 0 : MPX_EINVAL;
+    }
+    return sh_rw(A(a), start, count, out, NULL);
+}
+
+MPX_API int mpx_array_write(mpx_array *a, size_t start, size_t count, const void *in)
+{
+    if (!in && count)
+        return MPX_EINVAL;
+    if (!count) {
+        shobj *o = A(a);
+        return o && start <= o->len ? 0 : MPX_EINVAL;
+    }
+    return sh_rw(A(a), start, count, NULL, in);
+}
+
+static bool is_bytes_type(int t)
+{
+    return t == MPX_CT_CHAR || t == MPX_CT_INT8 || t == MPX_CT_UINT8;
+}
+
+MPX_API int mpx_array_get_str(mpx_array *a, char *buf, size_t cap)
+{
+    shobj *o = A(a);
+    if (!o || !buf || !is_bytes_type(o->type))
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    const unsigned char *nul = memchr(o->data, 0, o->len);
+    size_t n = nul ? (size_t)(nul - o->data) : o->len;
+    if (n + 1 > cap) {
+        sh_unlock(o);
+        return MPX_ETOOSHORT;
+    }
+    memcpy(buf, o->data, n);
+    buf[n] = 0;
+    sh_unlock(o);
+    return r;
+}
+
+MPX_API int mpx_array_set_str(mpx_array *a, const char *s)
+{
+    shobj *o = A(a);
+    if (!o || !s || !is_bytes_type(o->type))
+        return MPX_EINVAL;
+    size_t n = strlen(s);
+    if (n > o->len)
+        return MPX_EINVAL;
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    memcpy(o->data, s, n);
+    if (n < o->len)
+        o->data[n] = 0;
+    sh_unlock(o);
+    return r;
+}
+
+MPX_API int mpx_array_get_lock(mpx_array *a, void **lock)
+{
+    return sh_get_lock(A(a), lock);
+}
+
+MPX_API int mpx_array_acquire(mpx_array *a, mpx_duration timeout)
+{
+    return sh_acquire(A(a), timeout);
+}
+
+MPX_API int mpx_array_release(mpx_array *a)
+{
+    return sh_release(A(a));
+}
+
+MPX_API int mpx_array_copy(mpx_array *a, mpx_array **out)
+{
+    return sh_copy(A(a), &array_type, (shobj **)out);
+}
+
+MPX_API int mpx_array_synchronized(mpx_array *a, void *lock, mpx_array **out)
+{
+    return sh_synchronized(A(a), &array_type, lock, (shobj **)out);
+}
+
+MPX_API char *mpx_array_describe(mpx_array *a)
+{
+    return sh_describe(A(a), true);
+}
+
+__attribute__((constructor)) static void sharedctypes_register(void)
+{
+    mpx__objtype_register(&value_type);
+    mpx__objtype_register(&array_type);
+}

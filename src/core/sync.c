@@ -1,0 +1,1727 @@
+/*
+ * sync.c - Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event,
+ * Barrier on futex words in memfd shared memory (docs/sync.md).
+ */
+#include "core/sync_internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define W64 ((uint64_t)MPX__LK_WAITERS)
+
+/* ---- settings ---------------------------------------------------------- */
+
+static _Atomic int spin_n = 100;
+static _Atomic int64_t check_ns = 50 * 1000000LL;
+static _Atomic int intr_on;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void settings_init(void)
+{
+    const char *e = getenv("MPX_SYNC_SPIN");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n == 1)
+        atomic_store(&spin_n, 0);
+    if (e && *e) {
+        long v = strtol(e, NULL, 10);
+        atomic_store(&spin_n, v < 0 ? 0 : v > 1000000 ? 1000000 : (int)v);
+    }
+    e = getenv("MPX_SYNC_CHECK_MS");
+    if (e && *e) {
+        long v = strtol(e, NULL, 10);
+        atomic_store(&check_ns, v <= 0 ? INT64_MAX : (int64_t)v * 1000000LL);
+    }
+}
+
+int mpx__sync_spin(void)
+{
+    pthread_once(&settings_once, settings_init);
+    return atomic_load_explicit(&spin_n, memory_order_relaxed);
+}
+
+int64_t mpx__sync_check_ns(void)
+{
+    pthread_once(&settings_once, settings_init);
+    return atomic_load_explicit(&check_ns, memory_order_relaxed);
+}
+
+bool mpx__sync_interruptible(void)
+{
+    return atomic_load_explicit(&intr_on, memory_order_relaxed) != 0;
+}
+
+MPX_API int mpx_sync_set_spin(int iterations)
+{
+    pthread_once(&settings_once, settings_init);
+    if (iterations < 0)
+        iterations = 0;
+    return atomic_exchange(&spin_n, iterations);
+}
+
+MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms)
+{
+    pthread_once(&settings_once, settings_init);
+    int64_t ns = interval_ms < 0 ? INT64_MAX
+                 : interval_ms == 0 ? 1000000LL
+                 : interval_ms > INT64_MAX / 2000000 ? INT64_MAX
+                                                     : interval_ms * 1000000LL;
+    int64_t old = atomic_exchange(&check_ns, ns);
+    return old == INT64_MAX ? MPX_FOREVER : old / 1000000;
+}
+
+MPX_API int mpx_sync_set_interruptible(int on)
+{
+    return atomic_exchange(&intr_on, on ? 1 : 0);
+}
+
+/* ---- identity of the calling process and thread ------------------------ */
+
+/* /proc/<pid>/stat: state letter and start time (clock ticks since boot).
+ * 0, -ENOENT/-ESRCH when the process is gone, or another -errno. */
+static int proc_stat(pid_t pid, char *state, uint64_t *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    mpx__close(fd);
+    if (n <= 0)
+        return n < 0 ? -e : -ESRCH;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2])
+        return -EPROTO;
+    *state = p[2];
+    p += 2; /* field 3 */
+    for (int f = 3; f < 22; f++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -EPROTO;
+        p++;
+    }
+    *start = strtoull(p, NULL, 10);
+    return 0;
+}
+
+static _Atomic pid_t tok_pid;
+static _Atomic uint64_t tok_val;
+
+static __attribute__((noinline)) uint64_t self_token_refresh(pid_t pid)
+{
+    char st;
+    uint64_t start = 0;
+    if (proc_stat(pid, &st, &start) != 0)
+        start = 0;
+    uint64_t t = ((uint64_t)(uint32_t)start << 32) | ((uint32_t)pid & MPX__LK_PIDMASK);
+    atomic_store_explicit(&tok_val, t, memory_order_relaxed);
+    atomic_store_explicit(&tok_pid, pid, memory_order_release);
+    return t;
+}
+
+/* pid | start time << 32: what a lock word holds while we own it. */
+static inline uint64_t self_token(void)
+{
+    pid_t pid = mpx__self_pid;
+    if (MPX__LIKELY(atomic_load_explicit(&tok_pid, memory_order_acquire) == pid && pid))
+        return atomic_load_explicit(&tok_val, memory_order_relaxed);
+    if (!pid) {
+        mpx__global_init();
+        pid = mpx__self_pid;
+    }
+    return self_token_refresh(pid);
+}
+
+static __thread pid_t tl_tid, tl_tid_pid;
+
+static inline uint32_t self_tid(void)
+{
+    if (MPX__UNLIKELY(tl_tid_pid != mpx__self_pid || !tl_tid)) {
+        tl_tid = (pid_t)syscall(SYS_gettid);
+        tl_tid_pid = mpx__self_pid;
+    }
+    return (uint32_t)tl_tid;
+}
+
+/*
+ * Is the owner recorded in token (a lock word or a barrier slot) alive?
+ * Dead: no such process, a zombie, or another process with the same pid
+ * (start time differs). Errors reading /proc count as alive.
+ */
+static bool owner_alive(uint64_t token)
+{
+    token &= ~W64;
+    pid_t pid = (pid_t)(token & MPX__LK_PIDMASK);
+    uint32_t st = (uint32_t)(token >> 32);
+    if (!pid)
+        return true;
+    if (pid == mpx__self_pid) {
+        uint64_t me = self_token();
+        return st == 0 || (uint32_t)(me >> 32) == 0 || token == me;
+    }
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return false;
+    char state;
+    uint64_t start;
+    int rc = proc_stat(pid, &state, &start);
+    if (rc == -ENOENT || rc == -ESRCH)
+        return false;
+    if (rc)
+        return true;
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return false;
+    if (st && (uint32_t)start != st)
+        return false;
+    return true;
+}
+
+/* ---- lock words -------------------------------------------------------------- */
+
+static inline _Atomic uint32_t *futex_half(_Atomic uint64_t *w)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (_Atomic uint32_t *)(void *)w;
+#else
+    return (_Atomic uint32_t *)(void *)((char *)w + 4);
+#endif
+}
+
+void mpx__lockw_init(mpx__lockw *w)
+{
+    atomic_init(&w->word, 0);
+    atomic_init(&w->tid, 0);
+    atomic_init(&w->count, 0);
+    atomic_init(&w->flags, 0);
+    w->magic = MPX__LOCKW_MAGIC;
+}
+
+static inline bool cas64(_Atomic uint64_t *p, uint64_t expect, uint64_t v)
+{
+    return atomic_compare_exchange_strong_explicit(p, &expect, v, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* 1: lost the race (retry); MPX_EOWNERDEAD: taken over. */
+static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
+{
+    if (!cas64(&w->word, seen, me | W64))
+        return 1;
+    atomic_fetch_or_explicit(&w->flags, MPX__LKF_SUSPECT, memory_order_relaxed);
+    MPX__DEBUG("lock %p: owner pid %u died holding it; taken over", (void *)w,
+               (unsigned)(seen & MPX__LK_PIDMASK));
+    return MPX_EOWNERDEAD;
+}
+
+static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+{
+    int spins = mpx__sync_spin();
+    for (int i = 0; i < spins; i++) {
+        mpx__cpu_relax();
+        uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+        if (v == 0 && cas64(&w->word, 0, me))
+            return 0;
+    }
+    if (timeout != MPX_FOREVER && timeout <= 0) {
+        for (;;) {
+            uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+            if (v == 0) {
+                if (cas64(&w->word, 0, me))
+                    return 0;
+                continue;
+            }
+            if (owner_alive(v))
+                return MPX_ETIMEDOUT;
+            int r = lockw_takeover(w, v, me);
+            if (r <= 0)
+                return r;
+        }
+    }
+    mpx__deadline d = mpx__deadline_from(timeout);
+    int64_t check = mpx__sync_check_ns();
+    for (;;) {
+        uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+        if (v == 0) {
+            if (cas64(&w->word, 0, me | W64))
+                return 0;
+            continue;
+        }
+        if (!(v & W64)) {
+            if (!cas64(&w->word, v, v | W64))
+                continue;
+            v |= W64;
+        }
+        mpx__deadline until = d;
+        if (check != INT64_MAX) {
+            int64_t t = mpx__now_ns() + check;
+            if (t < until)
+                until = t;
+        }
+        int r = mpx__futex_wait(futex_half(&w->word), (uint32_t)v, until);
+        if (r == -EINTR && mpx__sync_interruptible())
+            return -EINTR;
+        if (r == MPX_ETIMEDOUT) {
+            uint64_t v2 = atomic_load_explicit(&w->word, memory_order_relaxed);
+            if (v2 != 0 && !owner_alive(v2)) {
+                r = lockw_takeover(w, v2, me);
+                if (r <= 0)
+                    return r;
+                continue;
+            }
+            if (mpx__deadline_expired(d)) {
+                if (v2 == 0 && cas64(&w->word, 0, me | W64))
+                    return 0;
+                return MPX_ETIMEDOUT;
+            }
+        }
+    }
+}
+
+static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+{
+    if (MPX__LIKELY(cas64(&w->word, 0, me)))
+        return 0;
+    return lockw_slow(w, me, timeout);
+}
+
+static inline int lockw_release(mpx__lockw *w)
+{
+    uint64_t old = atomic_exchange_explicit(&w->word, 0, memory_order_release);
+    if (MPX__UNLIKELY(old == 0))
+        return MPX_ESTATE;
+    if (MPX__UNLIKELY(old & W64))
+        mpx__futex_wake(futex_half(&w->word), 1);
+    return 0;
+}
+
+/* ---- Lock / RLock objects ------------------------------------------------------ */
+
+struct mpx_rlock {
+    struct mpx_lock base;
+};
+
+static int lock_export(void *obj, mpx__buf *data, mpx__fdlist *fds);
+static int lock_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static int rlock_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static void lock_drop(void *obj);
+
+mpx__objtype mpx__lock_type = {
+    .name = "lock", .export_ = lock_export, .import_ = lock_import, .drop = lock_drop};
+mpx__objtype mpx__rlock_type = {
+    .name = "rlock", .export_ = lock_export, .import_ = rlock_import, .drop = lock_drop};
+
+int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t off,
+                  mpx_context *ctx)
+{
+    struct mpx_lock *l = calloc(1, recursive ? sizeof(struct mpx_rlock) : sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    if (seg) {
+        l->seg = mpx__seg_ref(seg);
+    } else {
+        int rc = mpx__seg_create(&l->seg, recursive ? "mpx-rlock" : "mpx-lock", sizeof(mpx__lockw));
+        if (rc) {
+            free(l);
+            return rc;
+        }
+        off = 0;
+        mpx__lockw_init(l->seg->map.addr);
+    }
+    l->off = off;
+    l->w = (mpx__lockw *)(void *)((char *)l->seg->map.addr + off);
+    l->recursive = recursive;
+    atomic_init(&l->refs, 1);
+    mpx__obj_init(&l->hdr, recursive ? &mpx__rlock_type : &mpx__lock_type, ctx);
+    *out = l;
+    return 0;
+}
+
+struct mpx_lock *mpx__lock_of(void *p)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    if (!o || (o->type != &mpx__lock_type && o->type != &mpx__rlock_type))
+        return NULL;
+    return p;
+}
+
+static struct mpx_lock *lock_typed(void *p, bool recursive)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    if (!o || o->type != (recursive ? &mpx__rlock_type : &mpx__lock_type))
+        return NULL;
+    return p;
+}
+
+struct mpx_lock *mpx__lock_ref(struct mpx_lock *l)
+{
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    return l;
+}
+
+void mpx__lock_unref(struct mpx_lock *l)
+{
+    if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    l->hdr.magic = 0;
+    mpx__seg_unref(l->seg);
+    free(l);
+}
+
+static void lock_drop(void *obj)
+{
+    mpx__lock_unref(obj);
+}
+
+static int lock_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    struct mpx_lock *l = obj;
+    int rc = mpx__buf_put_u64(data, (uint64_t)l->off);
+    if (!rc)
+        rc = mpx__seg_export(l->seg, data, fds);
+    return rc;
+}
+
+static int lock_import_common(mpx__rd *rd, const int *fds, int nfds, void **out, bool rec)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    mpx__seg *seg = NULL;
+    uint64_t off;
+    int rc = mpx__rd_u64(rd, &off);
+    if (!rc)
+        rc = mpx__seg_import(rd, &cur, &seg);
+    mpx__fdcur_close_rest(&cur);
+    if (rc)
+        return rc;
+    if (off > seg->map.size || seg->map.size - off < sizeof(mpx__lockw) || off % 8 ||
+        ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic != MPX__LOCKW_MAGIC) {
+        mpx__seg_unref(seg);
+        return MPX_EPROTO;
+    }
+    struct mpx_lock *l;
+    rc = mpx__lock_new(&l, rec, seg, (size_t)off, NULL);
+    mpx__seg_unref(seg);
+    if (!rc)
+        *out = l;
+    return rc;
+}
+
+static int lock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    return lock_import_common(rd, fds, nfds, out, false);
+}
+
+static int rlock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    return lock_import_common(rd, fds, nfds, out, true);
+}
+
+/* Generic acquire/release of either kind. */
+int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
+{
+    mpx__lockw *w = l->w;
+    uint64_t me = self_token();
+    if (!l->recursive)
+        return lockw_acquire(w, me, timeout);
+    uint32_t tid = self_tid();
+    uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+    if ((v & ~W64) == me && atomic_load_explicit(&w->tid, memory_order_relaxed) == tid) {
+        uint32_t c = atomic_load_explicit(&w->count, memory_order_relaxed);
+        if (c >= (uint32_t)INT_MAX)
+            return -EOVERFLOW;
+        atomic_store_explicit(&w->count, c + 1, memory_order_relaxed);
+        return 0;
+    }
+    int r = lockw_acquire(w, me, timeout);
+    if (r == 0 || r == MPX_EOWNERDEAD) {
+        atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
+        atomic_store_explicit(&w->count, 1, memory_order_relaxed);
+    }
+    return r;
+}
+
+static bool rlock_mine(mpx__lockw *w)
+{
+    uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+    return v != 0 && (v & ~W64) == self_token() &&
+           atomic_load_explicit(&w->tid, memory_order_relaxed) == self_tid();
+}
+
+int mpx__lk_release(struct mpx_lock *l)
+{
+    mpx__lockw *w = l->w;
+    if (!l->recursive)
+        return lockw_release(w);
+    if (!rlock_mine(w))
+        return MPX_ESTATE;
+    uint32_t c = atomic_load_explicit(&w->count, memory_order_relaxed);
+    if (c > 1) {
+        atomic_store_explicit(&w->count, c - 1, memory_order_relaxed);
+        return 0;
+    }
+    atomic_store_explicit(&w->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->tid, 0, memory_order_relaxed);
+    return lockw_release(w);
+}
+
+bool mpx__lk_is_mine(struct mpx_lock *l)
+{
+    if (l->recursive)
+        return rlock_mine(l->w);
+    uint64_t v = atomic_load_explicit(&l->w->word, memory_order_relaxed);
+    return v != 0 && (v & ~W64) == self_token();
+}
+
+/* Release every level (Condition.wait); *saved gets the level. */
+static int lk_release_save(struct mpx_lock *l, uint32_t *saved)
+{
+    if (!l->recursive) {
+        *saved = 1;
+        return lockw_release(l->w);
+    }
+    if (!rlock_mine(l->w))
+        return MPX_ESTATE;
+    *saved = atomic_load_explicit(&l->w->count, memory_order_relaxed);
+    atomic_store_explicit(&l->w->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->w->tid, 0, memory_order_relaxed);
+    return lockw_release(l->w);
+}
+
+/* Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD. */
+static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved)
+{
+    int r;
+    do
+        r = lockw_acquire(l->w, self_token(), MPX_FOREVER);
+    while (r != 0 && r != MPX_EOWNERDEAD);
+    if (l->recursive) {
+        atomic_store_explicit(&l->w->tid, self_tid(), memory_order_relaxed);
+        atomic_store_explicit(&l->w->count, saved ? saved : 1, memory_order_relaxed);
+    }
+    return r;
+}
+
+int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b)
+{
+    uint64_t v = atomic_load_explicit(&l->w->word, memory_order_relaxed);
+    bool suspect = atomic_load_explicit(&l->w->flags, memory_order_relaxed) & MPX__LKF_SUSPECT;
+    const char *died = suspect ? ", owner died" : "";
+    if (!l->recursive) {
+        const char *owner = v == 0                          ? "None"
+                            : (v & ~W64) == self_token()     ? mpx__process_name()
+                                                             : "SomeOtherProcess";
+        return mpx__buf_printf(b, "<Lock(owner=%s%s)>", owner, died);
+    }
+    uint32_t count = atomic_load_explicit(&l->w->count, memory_order_relaxed);
+    if (v == 0)
+        return mpx__buf_printf(b, "<RLock(None, 0)%s>", died);
+    if ((v & ~W64) == self_token()) {
+        if (atomic_load_explicit(&l->w->tid, memory_order_relaxed) == self_tid())
+            return mpx__buf_printf(b, "<RLock(%s, %u)%s>", mpx__process_name(), count, died);
+        return mpx__buf_printf(b, "<RLock(SomeOtherThread, nonzero)%s>", died);
+    }
+    return mpx__buf_printf(b, "<RLock(SomeOtherProcess, nonzero)%s>", died);
+}
+
+static char *lk_describe_str(struct mpx_lock *l)
+{
+    mpx__buf b;
+    mpx__buf_init(&b);
+    if (mpx__lk_describe(l, &b)) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return mpx__buf_to_str(&b);
+}
+
+/* Public Lock API. */
+
+MPX_API int mpx_lock_create(mpx_lock **out, const mpx_sync_opts *opts)
+{
+    if (!out)
+        return MPX_EINVAL;
+    return mpx__lock_new((struct mpx_lock **)out, false, NULL, 0, opts ? opts->ctx : NULL);
+}
+
+MPX_API void mpx_lock_destroy(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    if (x)
+        mpx__lock_unref(x);
+}
+
+MPX_API int mpx_lock_acquire(mpx_lock *l, mpx_duration timeout)
+{
+    struct mpx_lock *x = (struct mpx_lock *)l;
+    if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__lock_type))
+        return MPX_EINVAL;
+    return lockw_acquire(x->w, self_token(), timeout);
+}
+
+MPX_API int mpx_lock_release(mpx_lock *l)
+{
+    struct mpx_lock *x = (struct mpx_lock *)l;
+    if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__lock_type))
+        return MPX_EINVAL;
+    return lockw_release(x->w);
+}
+
+MPX_API int mpx_lock_locked(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    if (!x)
+        return MPX_EINVAL;
+    return atomic_load_explicit(&x->w->word, memory_order_relaxed) != 0;
+}
+
+MPX_API pid_t mpx_lock_owner(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    if (!x)
+        return 0;
+    return (pid_t)(atomic_load_explicit(&x->w->word, memory_order_relaxed) & MPX__LK_PIDMASK);
+}
+
+MPX_API int mpx_lock_suspect(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    if (!x)
+        return MPX_EINVAL;
+    return (atomic_load_explicit(&x->w->flags, memory_order_relaxed) & MPX__LKF_SUSPECT) != 0;
+}
+
+MPX_API int mpx_lock_consistent(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    if (!x)
+        return MPX_EINVAL;
+    atomic_fetch_and_explicit(&x->w->flags, ~MPX__LKF_SUSPECT, memory_order_relaxed);
+    return 0;
+}
+
+MPX_API char *mpx_lock_describe(mpx_lock *l)
+{
+    struct mpx_lock *x = lock_typed(l, false);
+    return x ? lk_describe_str(x) : NULL;
+}
+
+/* Public RLock API. */
+
+MPX_API int mpx_rlock_create(mpx_rlock **out, const mpx_sync_opts *opts)
+{
+    if (!out)
+        return MPX_EINVAL;
+    return mpx__lock_new((struct mpx_lock **)out, true, NULL, 0, opts ? opts->ctx : NULL);
+}
+
+MPX_API void mpx_rlock_destroy(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    if (x)
+        mpx__lock_unref(x);
+}
+
+MPX_API int mpx_rlock_acquire(mpx_rlock *l, mpx_duration timeout)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    return x ? mpx__lk_acquire(x, timeout) : MPX_EINVAL;
+}
+
+MPX_API int mpx_rlock_release(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    return x ? mpx__lk_release(x) : MPX_EINVAL;
+}
+
+MPX_API int mpx_rlock_count(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    if (!x)
+        return MPX_EINVAL;
+    if (atomic_load_explicit(&x->w->word, memory_order_relaxed) == 0)
+        return 0;
+    return (int)atomic_load_explicit(&x->w->count, memory_order_relaxed);
+}
+
+MPX_API pid_t mpx_rlock_owner(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    if (!x)
+        return 0;
+    return (pid_t)(atomic_load_explicit(&x->w->word, memory_order_relaxed) & MPX__LK_PIDMASK);
+}
+
+MPX_API int mpx_rlock_is_mine(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    return x ? rlock_mine(x->w) : MPX_EINVAL;
+}
+
+MPX_API int mpx_rlock_suspect(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    if (!x)
+        return MPX_EINVAL;
+    return (atomic_load_explicit(&x->w->flags, memory_order_relaxed) & MPX__LKF_SUSPECT) != 0;
+}
+
+MPX_API int mpx_rlock_consistent(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    if (!x)
+        return MPX_EINVAL;
+    atomic_fetch_and_explicit(&x->w->flags, ~MPX__LKF_SUSPECT, memory_order_relaxed);
+    return 0;
+}
+
+MPX_API char *mpx_rlock_describe(mpx_rlock *l)
+{
+    struct mpx_lock *x = lock_typed(l, true);
+    return x ? lk_describe_str(x) : NULL;
+}
+
+/* ---- Semaphore --------------------------------------------------------------------- */
+
+#define SEMW_MAGIC 0x73656d61u /* "sema" */
+
+typedef struct mpx__semw {
+    _Atomic uint32_t value;
+    _Atomic uint32_t nwait;
+    uint32_t max; /* 0: unbounded */
+    uint32_t magic;
+} mpx__semw;
+
+struct mpx_semaphore {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    mpx__semw *s;
+};
+
+static int sem_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    return mpx__seg_export(((mpx_semaphore *)obj)->seg, data, fds);
+}
+
+static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static void sem_drop(void *obj)
+{
+    mpx_semaphore_destroy(obj);
+}
+
+static mpx__objtype sem_type = {
+    .name = "semaphore", .export_ = sem_export, .import_ = sem_import, .drop = sem_drop};
+
+static int sem_wrap(mpx__seg *seg, mpx_context *ctx, mpx_semaphore **out)
+{
+    mpx_semaphore *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->seg = seg;
+    s->s = seg->map.addr;
+    mpx__obj_init(&s->hdr, &sem_type, ctx);
+    *out = s;
+    return 0;
+}
+
+static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    mpx__seg *seg;
+    int rc = mpx__seg_import(rd, &cur, &seg);
+    mpx__fdcur_close_rest(&cur);
+    if (rc)
+        return rc;
+    mpx__semw *w = seg->map.addr;
+    if (seg->map.size < sizeof *w || w->magic != SEMW_MAGIC) {
+        mpx__seg_unref(seg);
+        return MPX_EPROTO;
+    }
+    rc = sem_wrap(seg, NULL, (mpx_semaphore **)out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+static int sem_create(mpx_semaphore **out, unsigned value, unsigned max, const mpx_sync_opts *o)
+{
+    if (!out || value > MPX_SEM_VALUE_MAX)
+        return MPX_EINVAL;
+    mpx__seg *seg;
+    int rc = mpx__seg_create(&seg, "mpx-semaphore", sizeof(mpx__semw));
+    if (rc)
+        return rc;
+    mpx__semw *w = seg->map.addr;
+    atomic_init(&w->value, value);
+    atomic_init(&w->nwait, 0);
+    w->max = max;
+    w->magic = SEMW_MAGIC;
+    rc = sem_wrap(seg, o ? o->ctx : NULL, out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+MPX_API int mpx_semaphore_create(mpx_semaphore **out, unsigned value, const mpx_sync_opts *opts)
+{
+    return sem_create(out, value, 0, opts);
+}
+
+MPX_API int mpx_bounded_semaphore_create(mpx_semaphore **out, unsigned value,
+                                         const mpx_sync_opts *opts)
+{
+    /* A bound of 0 would mean "unbounded": a BoundedSemaphore(0) can never
+     * be released, so store it as a bound of 0 with a flag bit. */
+    return sem_create(out, value, value | 0x80000000u, opts);
+}
+
+static mpx_semaphore *sem_of(void *p)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    return o && o->type == &sem_type ? p : NULL;
+}
+
+MPX_API void mpx_semaphore_destroy(mpx_semaphore *s)
+{
+    if (!sem_of(s))
+        return;
+    s->hdr.magic = 0;
+    mpx__seg_unref(s->seg);
+    free(s);
+}
+
+static inline bool sem_trydown(mpx__semw *w)
+{
+    uint32_t v = atomic_load_explicit(&w->value, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak_explicit(&w->value, &v, v - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
+{
+    if (!sem_of(s))
+        return MPX_EINVAL;
+    mpx__semw *w = s->s;
+    if (sem_trydown(w))
+        return 0;
+    int spins = mpx__sync_spin();
+    for (int i = 0; i < spins; i++) {
+        mpx__cpu_relax();
+        if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
+            return 0;
+    }
+    if (timeout != MPX_FOREVER && timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
+    int rc;
+    for (;;) {
+        if (sem_trydown(w)) {
+            rc = 0;
+            break;
+        }
+        rc = mpx__futex_wait(&w->value, 0, d);
+        if (rc == -EINTR && mpx__sync_interruptible())
+            break;
+        if (rc == MPX_ETIMEDOUT) {
+            rc = sem_trydown(w) ? 0 : MPX_ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
+    return rc;
+}
+
+MPX_API int mpx_semaphore_release(mpx_semaphore *s)
+{
+    if (!sem_of(s))
+        return MPX_EINVAL;
+    mpx__semw *w = s->s;
+    uint32_t max = w->max ? (w->max & 0x7fffffffu) : (uint32_t)MPX_SEM_VALUE_MAX;
+    uint32_t v = atomic_load_explicit(&w->value, memory_order_relaxed);
+    do {
+        if (v >= max)
+            return MPX_ESTATE;
+    } while (!atomic_compare_exchange_weak_explicit(&w->value, &v, v + 1, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (atomic_load_explicit(&w->nwait, memory_order_seq_cst))
+        mpx__futex_wake(&w->value, 1);
+    return 0;
+}
+
+MPX_API int mpx_semaphore_get_value(mpx_semaphore *s)
+{
+    if (!sem_of(s))
+        return MPX_EINVAL;
+    return (int)atomic_load_explicit(&s->s->value, memory_order_relaxed);
+}
+
+MPX_API int mpx_semaphore_bound(mpx_semaphore *s)
+{
+    if (!sem_of(s))
+        return MPX_EINVAL;
+    return (int)(s->s->max & 0x7fffffffu);
+}
+
+MPX_API char *mpx_semaphore_describe(mpx_semaphore *s)
+{
+    if (!sem_of(s))
+        return NULL;
+    mpx__buf b;
+    mpx__buf_init(&b);
+    int rc;
+    unsigned v = atomic_load_explicit(&s->s->value, memory_order_relaxed);
+    if (s->s->max)
+        rc = mpx__buf_printf(&b, "<BoundedSemaphore(value=%u, maxvalue=%u)>", v,
+                             s->s->max & 0x7fffffffu);
+    else
+        rc = mpx__buf_printf(&b, "<Semaphore(value=%u)>", v);
+    if (rc) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return mpx__buf_to_str(&b);
+}
+
+/* ---- Condition ------------------------------------------------------------------------ */
+
+#define CONDW_MAGIC 0x636f6e64u /* "cond" */
+
+/*
+ * All counters change under the condition's lock, except nsleep.
+ *   total  waiters that entered and have not left by a timeout
+ *   wakeup notifications handed out (total - wakeup: waiters not notified)
+ *   woken  notifications consumed   (wakeup - woken: pending)
+ * A waiter may consume a notification only when wakeup changed since it
+ * entered (it was waiting when the notify ran). fword changes with every
+ * notify; waiters sleep on it.
+ */
+typedef struct mpx__condw {
+    _Atomic uint32_t fword;
+    _Atomic uint32_t nsleep;
+    uint32_t magic;
+    uint32_t pad;
+    _Atomic uint64_t total, wakeup, woken;
+} mpx__condw;
+
+struct mpx_condition {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    mpx__condw *c;
+    struct mpx_lock *lock;
+};
+
+static int cond_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    mpx_condition *c = obj;
+    int rc = mpx__seg_export(c->seg, data, fds);
+    if (!rc)
+        rc = mpx__obj_export_nested(c->lock, data, fds);
+    return rc;
+}
+
+static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+
+static void cond_drop(void *obj)
+{
+    mpx_condition_destroy(obj);
+}
+
+static mpx__objtype cond_type = {
+    .name = "condition", .export_ = cond_export, .import_ = cond_import, .drop = cond_drop};
+
+static mpx_condition *cond_of(void *p)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    return o && o->type == &cond_type ? p : NULL;
+}
+
+static int cond_wrap(mpx__seg *seg, struct mpx_lock *lock, mpx_context *ctx, mpx_condition **out)
+{
+    mpx_condition *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->seg = seg;
+    c->c = seg->map.addr;
+    c->lock = lock;
+    mpx__obj_init(&c->hdr, &cond_type, ctx);
+    *out = c;
+    return 0;
+}
+
+static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    mpx__seg *seg = NULL;
+    void *lock = NULL;
+    int rc = mpx__seg_import(rd, &cur, &seg);
+    if (!rc)
+        rc = mpx__obj_import_nested(rd, &cur, &lock);
+    mpx__fdcur_close_rest(&cur);
+    if (!rc && (!mpx__lock_of(lock) || seg->map.size < sizeof(mpx__condw) ||
+                ((mpx__condw *)seg->map.addr)->magic != CONDW_MAGIC))
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = cond_wrap(seg, lock, NULL, (mpx_condition **)out);
+    if (rc) {
+        mpx__obj_drop_nested(lock);
+        mpx__seg_unref(seg);
+    }
+    return rc;
+}
+
+MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync_opts *opts)
+{
+    if (!out)
+        return MPX_EINVAL;
+    struct mpx_lock *l = NULL;
+    if (lock && !(l = mpx__lock_of(lock)))
+        return MPX_EINVAL;
+    mpx__seg *seg;
+    int rc = mpx__seg_create(&seg, "mpx-condition", 64 + sizeof(mpx__lockw));
+    if (rc)
+        return rc;
+    mpx__condw *c = seg->map.addr;
+    atomic_init(&c->fword, 0);
+    atomic_init(&c->nsleep, 0);
+    atomic_init(&c->total, 0);
+    atomic_init(&c->wakeup, 0);
+    atomic_init(&c->woken, 0);
+    c->magic = CONDW_MAGIC;
+    mpx_context *ctx = opts ? opts->ctx : NULL;
+    if (l) {
+        mpx__lock_ref(l);
+    } else {
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + 64));
+        rc = mpx__lock_new(&l, true, seg, 64, ctx);
+    }
+    if (!rc)
+        rc = cond_wrap(seg, l, ctx, out);
+    if (rc) {
+        mpx__lock_unref(l);
+        mpx__seg_unref(seg);
+    }
+    return rc;
+}
+
+MPX_API void mpx_condition_destroy(mpx_condition *c)
+{
+    if (!cond_of(c))
+        return;
+    c->hdr.magic = 0;
+    mpx__lock_unref(c->lock);
+    mpx__seg_unref(c->seg);
+    free(c);
+}
+
+MPX_API void *mpx_condition_lock(mpx_condition *c)
+{
+    return cond_of(c) ? c->lock : NULL;
+}
+
+MPX_API int mpx_condition_acquire(mpx_condition *c, mpx_duration timeout)
+{
+    return cond_of(c) ? mpx__lk_acquire(c->lock, timeout) : MPX_EINVAL;
+}
+
+MPX_API int mpx_condition_release(mpx_condition *c)
+{
+    return cond_of(c) ? mpx__lk_release(c->lock) : MPX_EINVAL;
+}
+
+static inline uint64_t ld64(_Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static inline void st64(_Atomic uint64_t *p, uint64_t v)
+{
+    atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
+{
+    if (!cond_of(c))
+        return MPX_EINVAL;
+    struct mpx_lock *l = c->lock;
+    mpx__condw *cw = c->c;
+    if (!mpx__lk_is_mine(l))
+        return MPX_ESTATE;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    int64_t check = mpx__sync_check_ns();
+    int spins = mpx__sync_spin();
+    st64(&cw->total, ld64(&cw->total) + 1);
+    uint64_t val = ld64(&cw->wakeup);
+    uint32_t fv = atomic_load_explicit(&cw->fword, memory_order_relaxed);
+    uint32_t saved;
+    int rc = lk_release_save(l, &saved);
+    if (rc) {
+        st64(&cw->total, ld64(&cw->total) - 1);
+        return rc;
+    }
+    for (;;) {
+        bool timed_out = false, intr = false, owner_dead = false;
+        for (int i = 0; i < spins; i++) {
+            if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
+                break;
+            mpx__cpu_relax();
+        }
+        while (atomic_load_explicit(&cw->fword, memory_order_acquire) == fv) {
+            mpx__deadline until = d;
+            if (check != INT64_MAX) {
+                int64_t t = mpx__now_ns() + check;
+                if (t < until)
+                    until = t;
+            }
+            atomic_fetch_add_explicit(&cw->nsleep, 1, memory_order_seq_cst);
+            int r = 0;
+            if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv)
+                r = mpx__futex_wait(&cw->fword, fv, until);
+            atomic_fetch_sub_explicit(&cw->nsleep, 1, memory_order_relaxed);
+            if (r == -EINTR && mpx__sync_interruptible()) {
+                intr = true;
+                break;
+            }
+            if (r == MPX_ETIMEDOUT) {
+                if (mpx__deadline_expired(d)) {
+                    timed_out = true;
+                    break;
+                }
+                uint64_t v = atomic_load_explicit(&l->w->word, memory_order_relaxed);
+                if (v && !owner_alive(v)) {
+                    owner_dead = true;
+                    break;
+                }
+            }
+        }
+        int ar = lk_acquire_restore(l, saved);
+        uint64_t wk = ld64(&cw->wakeup), wn = ld64(&cw->woken);
+        if (wk != val && wn != wk) {
+            st64(&cw->woken, wn + 1);
+            return ar;
+        }
+        if (timed_out || intr || ar == MPX_EOWNERDEAD) {
+            st64(&cw->total, ld64(&cw->total) - 1);
+            return ar == MPX_EOWNERDEAD ? ar : timed_out ? MPX_ETIMEDOUT : -EINTR;
+        }
+        /* Not notified (a dead holder someone else recovered, or a token
+         * taken by another eligible waiter): wait again. */
+        (void)owner_dead;
+        fv = atomic_load_explicit(&cw->fword, memory_order_relaxed);
+        rc = lk_release_save(l, &saved);
+        if (rc) /* cannot happen: we hold it */
+            return rc;
+    }
+}
+
+MPX_API int mpx_condition_wait_for(mpx_condition *c, mpx_predicate_fn pred, void *arg,
+                                   mpx_duration timeout)
+{
+    if (!cond_of(c) || !pred)
+        return MPX_EINVAL;
+    if (!mpx__lk_is_mine(c->lock))
+        return MPX_ESTATE;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    for (;;) {
+        if (pred(arg))
+            return 0;
+        mpx_duration left = MPX_FOREVER;
+        if (d != MPX__NEVER) {
+            int64_t ns = mpx__deadline_left_ns(d);
+            if (ns <= 0)
+                return MPX_ETIMEDOUT;
+            left = (ns + 999999) / 1000000;
+        }
+        int rc = mpx_condition_wait(c, left);
+        if (rc == MPX_ETIMEDOUT)
+            return pred(arg) ? 0 : MPX_ETIMEDOUT;
+        if (rc)
+            return rc;
+    }
+}
+
+static int cond_notify(mpx_condition *c, uint64_t n)
+{
+    if (!cond_of(c))
+        return MPX_EINVAL;
+    if (!mpx__lk_is_mine(c->lock))
+        return MPX_ESTATE;
+    mpx__condw *cw = c->c;
+    uint64_t t = ld64(&cw->total), w = ld64(&cw->wakeup);
+    uint64_t k = t - w < n ? t - w : n;
+    if (k == 0)
+        return 0;
+    st64(&cw->wakeup, w + k);
+    atomic_fetch_add_explicit(&cw->fword, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
+        mpx__futex_wake(&cw->fword, k > INT32_MAX ? INT32_MAX : (int)k);
+    return 0;
+}
+
+MPX_API int mpx_condition_notify(mpx_condition *c, int n)
+{
+    if (n < 0)
+        return MPX_EINVAL;
+    return cond_notify(c, (uint64_t)n);
+}
+
+MPX_API int mpx_condition_notify_all(mpx_condition *c)
+{
+    return cond_notify(c, UINT64_MAX);
+}
+
+MPX_API int mpx_condition_waiters(mpx_condition *c)
+{
+    if (!cond_of(c))
+        return MPX_EINVAL;
+    uint64_t t = ld64(&c->c->total), w = ld64(&c->c->wakeup);
+    return t > w ? (int)(t - w) : 0;
+}
+
+MPX_API char *mpx_condition_describe(mpx_condition *c)
+{
+    if (!cond_of(c))
+        return NULL;
+    mpx__buf b;
+    mpx__buf_init(&b);
+    int rc = mpx__buf_printf(&b, "<Condition(");
+    if (!rc)
+        rc = mpx__lk_describe(c->lock, &b);
+    if (!rc)
+        rc = mpx__buf_printf(&b, ", %d)>", mpx_condition_waiters(c));
+    if (rc) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return mpx__buf_to_str(&b);
+}
+
+/* ---- Event ----------------------------------------------------------------------------- */
+
+#define EVW_MAGIC 0x65766e74u /* "evnt" */
+
+/* word: bit 0 the flag, bits 1..31 a count of set() calls that changed it,
+ * so a waiter woken by set() succeeds even if clear() follows at once. */
+typedef struct mpx__evw {
+    _Atomic uint32_t word;
+    _Atomic uint32_t nwait;
+    uint32_t magic;
+} mpx__evw;
+
+struct mpx_event {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    mpx__evw *e;
+};
+
+static int ev_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    return mpx__seg_export(((mpx_event *)obj)->seg, data, fds);
+}
+static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static void ev_drop(void *obj)
+{
+    mpx_event_destroy(obj);
+}
+static mpx__objtype ev_type = {
+    .name = "event", .export_ = ev_export, .import_ = ev_import, .drop = ev_drop};
+
+static mpx_event *ev_of(void *p)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    return o && o->type == &ev_type ? p : NULL;
+}
+
+static int ev_wrap(mpx__seg *seg, mpx_context *ctx, mpx_event **out)
+{
+    mpx_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    e->seg = seg;
+    e->e = seg->map.addr;
+    mpx__obj_init(&e->hdr, &ev_type, ctx);
+    *out = e;
+    return 0;
+}
+
+static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    mpx__seg *seg;
+    int rc = mpx__seg_import(rd, &cur, &seg);
+    mpx__fdcur_close_rest(&cur);
+    if (rc)
+        return rc;
+    if (seg->map.size < sizeof(mpx__evw) || ((mpx__evw *)seg->map.addr)->magic != EVW_MAGIC)
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = ev_wrap(seg, NULL, (mpx_event **)out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+MPX_API int mpx_event_create(mpx_event **out, const mpx_sync_opts *opts)
+{
+    if (!out)
+        return MPX_EINVAL;
+    mpx__seg *seg;
+    int rc = mpx__seg_create(&seg, "mpx-event", sizeof(mpx__evw));
+    if (rc)
+        return rc;
+    mpx__evw *e = seg->map.addr;
+    atomic_init(&e->word, 0);
+    atomic_init(&e->nwait, 0);
+    e->magic = EVW_MAGIC;
+    rc = ev_wrap(seg, opts ? opts->ctx : NULL, out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+MPX_API void mpx_event_destroy(mpx_event *e)
+{
+    if (!ev_of(e))
+        return;
+    e->hdr.magic = 0;
+    mpx__seg_unref(e->seg);
+    free(e);
+}
+
+MPX_API int mpx_event_set(mpx_event *e)
+{
+    if (!ev_of(e))
+        return MPX_EINVAL;
+    mpx__evw *w = e->e;
+    uint32_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+    do {
+        if (v & 1)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&w->word, &v, (v + 2) | 1,
+                                                    memory_order_seq_cst, memory_order_relaxed));
+    if (atomic_load_explicit(&w->nwait, memory_order_seq_cst))
+        mpx__futex_wake(&w->word, INT32_MAX);
+    return 0;
+}
+
+MPX_API int mpx_event_clear(mpx_event *e)
+{
+    if (!ev_of(e))
+        return MPX_EINVAL;
+    atomic_fetch_and_explicit(&e->e->word, ~1u, memory_order_seq_cst);
+    return 0;
+}
+
+MPX_API int mpx_event_is_set(mpx_event *e)
+{
+    if (!ev_of(e))
+        return MPX_EINVAL;
+    return (int)(atomic_load_explicit(&e->e->word, memory_order_acquire) & 1);
+}
+
+MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
+{
+    if (!ev_of(e))
+        return MPX_EINVAL;
+    mpx__evw *w = e->e;
+    uint32_t v0 = atomic_load_explicit(&w->word, memory_order_acquire);
+    if (v0 & 1)
+        return 0;
+#define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
+    int spins = mpx__sync_spin();
+    for (int i = 0; i < spins; i++) {
+        mpx__cpu_relax();
+        uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
+        if (EV_DONE(v))
+            return 0;
+    }
+    if (timeout != MPX_FOREVER && timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
+    int rc;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&w->word, memory_order_seq_cst);
+        if (EV_DONE(v)) {
+            rc = 0;
+            break;
+        }
+        rc = mpx__futex_wait(&w->word, v, d);
+        if (rc == -EINTR && mpx__sync_interruptible())
+            break;
+        if (rc == MPX_ETIMEDOUT) {
+            v = atomic_load_explicit(&w->word, memory_order_acquire);
+            rc = EV_DONE(v) ? 0 : MPX_ETIMEDOUT;
+            break;
+        }
+    }
+#undef EV_DONE
+    atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
+    return rc;
+}
+
+MPX_API char *mpx_event_describe(mpx_event *e)
+{
+    if (!ev_of(e))
+        return NULL;
+    mpx__buf b;
+    mpx__buf_init(&b);
+    if (mpx__buf_printf(&b, "<Event(%s)>", mpx_event_is_set(e) ? "set" : "unset")) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return mpx__buf_to_str(&b);
+}
+
+/* ---- Barrier ------------------------------------------------------------------------------ */
+
+#define BARW_MAGIC 0x62617272u /* "barr" */
+#define BAR_MAX_PARTIES 1000000u
+
+/*
+ * lk guards count, broken, brk_gen and slots. gen (the futex word) moves
+ * on when a generation passes or breaks; brk_gen == g + 1 tells waiters of
+ * generation g that it broke. slots[i] holds the token (pid, start time)
+ * of the i-th waiter of the current generation, for death checks.
+ */
+typedef struct mpx__barw {
+    mpx__lockw lk;
+    _Atomic uint32_t gen;
+    _Atomic uint32_t nsleep;
+    _Atomic uint32_t count;
+    _Atomic uint32_t broken;
+    _Atomic uint32_t brk_gen;
+    uint32_t parties;
+    int64_t timeout_ms;
+    uint32_t magic;
+    uint32_t pad;
+    _Atomic uint64_t slots[];
+} mpx__barw;
+
+struct mpx_barrier {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    mpx__barw *b;
+    mpx_barrier_action_fn action;
+};
+
+static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds);
+static int bar_import(mpx__rd *rd, const int *fds, int nfds, void **out);
+static void bar_drop(void *obj)
+{
+    mpx_barrier_destroy(obj);
+}
+static mpx__objtype bar_type = {
+    .name = "barrier", .export_ = bar_export, .import_ = bar_import, .drop = bar_drop};
+
+#include "core/fnref.h"
+
+static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
+{
+    mpx_barrier *b = obj;
+    int rc = mpx__seg_export(b->seg, data, fds);
+    if (!rc)
+        rc = mpx__fnref_encode(NULL, (mpx__fnptr)b->action, data);
+    return rc;
+}
+
+static mpx_barrier *bar_of(void *p)
+{
+    mpx__obj *o = mpx__obj_of(p);
+    return o && o->type == &bar_type ? p : NULL;
+}
+
+static int bar_wrap(mpx__seg *seg, mpx_barrier_action_fn action, mpx_context *ctx,
+                    mpx_barrier **out)
+{
+    mpx_barrier *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    b->seg = seg;
+    b->b = seg->map.addr;
+    b->action = action;
+    mpx__obj_init(&b->hdr, &bar_type, ctx);
+    *out = b;
+    return 0;
+}
+
+static int bar_import(mpx__rd *rd, const int *fds, int nfds, void **out)
+{
+    mpx__fdcur cur = {fds, nfds, 0};
+    mpx__seg *seg;
+    int rc = mpx__seg_import(rd, &cur, &seg);
+    mpx__fdcur_close_rest(&cur);
+    if (rc)
+        return rc;
+    mpx__fnptr fn = NULL;
+    rc = mpx__fnref_decode(rd, &fn);
+    mpx__barw *w = seg->map.addr;
+    if (!rc && (seg->map.size < sizeof *w || w->magic != BARW_MAGIC || w->parties == 0 ||
+                w->parties > BAR_MAX_PARTIES ||
+                (seg->map.size - sizeof *w) / sizeof(uint64_t) < w->parties))
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = bar_wrap(seg, (mpx_barrier_action_fn)fn, NULL, (mpx_barrier **)out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_barrier_opts *opts)
+{
+    if (!out || parties == 0 || parties > BAR_MAX_PARTIES)
+        return MPX_EINVAL;
+    mpx__seg *seg;
+    int rc = mpx__seg_create(&seg, "mpx-barrier", sizeof(mpx__barw) + parties * sizeof(uint64_t));
+    if (rc)
+        return rc;
+    mpx__barw *w = seg->map.addr;
+    mpx__lockw_init(&w->lk);
+    atomic_init(&w->gen, 0);
+    atomic_init(&w->nsleep, 0);
+    atomic_init(&w->count, 0);
+    atomic_init(&w->broken, 0);
+    atomic_init(&w->brk_gen, 0);
+    w->parties = parties;
+    w->timeout_ms = opts && opts->timeout > 0 ? opts->timeout : MPX_FOREVER;
+    w->magic = BARW_MAGIC;
+    rc = bar_wrap(seg, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
+    if (rc)
+        mpx__seg_unref(seg);
+    return rc;
+}
+
+MPX_API void mpx_barrier_destroy(mpx_barrier *b)
+{
+    if (!bar_of(b))
+        return;
+    b->hdr.magic = 0;
+    mpx__seg_unref(b->seg);
+    free(b);
+}
+
+/* Take the internal lock; 1 when a holder died (state suspect). */
+static int bar_lock(mpx__barw *w)
+{
+    int r;
+    do
+        r = lockw_acquire(&w->lk, self_token(), MPX_FOREVER);
+    while (r != 0 && r != MPX_EOWNERDEAD);
+    return r == MPX_EOWNERDEAD;
+}
+
+static void bar_unlock(mpx__barw *w)
+{
+    lockw_release(&w->lk);
+}
+
+/* Break the current generation (lock held). */
+static void bar_break(mpx__barw *w, bool stay_broken)
+{
+    uint32_t g = atomic_load_explicit(&w->gen, memory_order_relaxed);
+    if (stay_broken)
+        atomic_store_explicit(&w->broken, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->brk_gen, g + 1, memory_order_relaxed);
+    atomic_store_explicit(&w->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->gen, g + 1, memory_order_release);
+    mpx__futex_wake(&w->gen, INT32_MAX);
+}
+
+static bool bar_dead_party(mpx__barw *w)
+{
+    uint32_t n = atomic_load_explicit(&w->count, memory_order_relaxed);
+    for (uint32_t i = 0; i < n && i < w->parties; i++)
+        if (!owner_alive(atomic_load_explicit(&w->slots[i], memory_order_relaxed)))
+            return true;
+    return false;
+}
+
+MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
+{
+    if (!bar_of(b))
+        return MPX_EINVAL;
+    mpx__barw *w = b->b;
+    if (timeout == MPX_FOREVER)
+        timeout = w->timeout_ms;
+    mpx__deadline d = mpx__deadline_from(timeout);
+    if (bar_lock(w)) {
+        bar_break(w, true);
+        bar_unlock(w);
+        return MPX_EBROKEN;
+    }
+    if (atomic_load_explicit(&w->broken, memory_order_relaxed)) {
+        bar_unlock(w);
+        return MPX_EBROKEN;
+    }
+    uint32_t g = atomic_load_explicit(&w->gen, memory_order_relaxed);
+    uint32_t idx = atomic_load_explicit(&w->count, memory_order_relaxed);
+    atomic_store_explicit(&w->slots[idx], self_token(), memory_order_relaxed);
+    atomic_store_explicit(&w->count, idx + 1, memory_order_relaxed);
+    if (idx + 1 == w->parties) {
+        int ar = b->action ? b->action() : 0;
+        if (ar != 0) {
+            bar_break(w, true);
+            bar_unlock(w);
+            return ar < 0 ? ar : MPX_EBROKEN;
+        }
+        atomic_store_explicit(&w->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->gen, g + 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&w->nsleep, memory_order_seq_cst))
+            mpx__futex_wake(&w->gen, INT32_MAX);
+        bar_unlock(w);
+        return (int)idx;
+    }
+    bar_unlock(w);
+    int64_t check = mpx__sync_check_ns();
+    int spins = mpx__sync_spin();
+    for (int i = 0; i < spins; i++) {
+        if (atomic_load_explicit(&w->gen, memory_order_acquire) != g)
+            break;
+        mpx__cpu_relax();
+    }
+    for (;;) {
+        if (atomic_load_explicit(&w->gen, memory_order_acquire) != g)
+            return atomic_load_explicit(&w->brk_gen, memory_order_relaxed) == g + 1 ? MPX_EBROKEN
+                                                                                    : (int)idx;
+        mpx__deadline until = d;
+        if (check != INT64_MAX) {
+            int64_t t = mpx__now_ns() + check;
+            if (t < until)
+                until = t;
+        }
+        atomic_fetch_add_explicit(&w->nsleep, 1, memory_order_seq_cst);
+        int r = 0;
+        if (atomic_load_explicit(&w->gen, memory_order_seq_cst) == g)
+            r = mpx__futex_wait(&w->gen, g, until);
+        atomic_fetch_sub_explicit(&w->nsleep, 1, memory_order_relaxed);
+        bool intr = r == -EINTR && mpx__sync_interruptible();
+        if (r != MPX_ETIMEDOUT && !intr)
+            continue;
+        bool expired = mpx__deadline_expired(d);
+        bool dead = bar_lock(w);
+        if (atomic_load_explicit(&w->gen, memory_order_relaxed) == g &&
+            (dead || expired || intr || bar_dead_party(w)))
+            bar_break(w, true);
+        bar_unlock(w);
+        if (intr && atomic_load_explicit(&w->brk_gen, memory_order_relaxed) == g + 1)
+            return -EINTR;
+    }
+}
+
+MPX_API int mpx_barrier_reset(mpx_barrier *b)
+{
+    if (!bar_of(b))
+        return MPX_EINVAL;
+    mpx__barw *w = b->b;
+    bar_lock(w);
+    if (atomic_load_explicit(&w->count, memory_order_relaxed) > 0)
+        bar_break(w, false);
+    atomic_store_explicit(&w->broken, 0, memory_order_relaxed);
+    bar_unlock(w);
+    return 0;
+}
+
+MPX_API int mpx_barrier_abort(mpx_barrier *b)
+{
+    if (!bar_of(b))
+        return MPX_EINVAL;
+    mpx__barw *w = b->b;
+    bar_lock(w);
+    bar_break(w, true);
+    bar_unlock(w);
+    return 0;
+}
+
+MPX_API int mpx_barrier_parties(mpx_barrier *b)
+{
+    return bar_of(b) ? (int)b->b->parties : MPX_EINVAL;
+}
+
+MPX_API int mpx_barrier_n_waiting(mpx_barrier *b)
+{
+    return bar_of(b) ? (int)atomic_load_explicit(&b->b->count, memory_order_relaxed) : MPX_EINVAL;
+}
+
+MPX_API int mpx_barrier_broken(mpx_barrier *b)
+{
+    return bar_of(b) ? (int)atomic_load_explicit(&b->b->broken, memory_order_relaxed)
+                     : MPX_EINVAL;
+}
+
+MPX_API char *mpx_barrier_describe(mpx_barrier *b)
+{
+    if (!bar_of(b))
+        return NULL;
+    mpx__buf buf;
+    mpx__buf_init(&buf);
+    if (mpx__buf_printf(&buf, "<Barrier(parties=%d, n_waiting=%d, broken=%s)>",
+                        mpx_barrier_parties(b), mpx_barrier_n_waiting(b),
+                        mpx_barrier_broken(b) ? "True" : "False")) {
+        mpx__buf_free(&buf);
+        return NULL;
+    }
+    return mpx__buf_to_str(&buf);
+}
+
+/* ---- generic dispatch ------------------------------------------------------------------- */
+
+MPX_API int mpx_sync_acquire(void *lock, mpx_duration timeout)
+{
+    struct mpx_lock *l = mpx__lock_of(lock);
+    if (l)
+        return mpx__lk_acquire(l, timeout);
+    if (sem_of(lock))
+        return mpx_semaphore_acquire(lock, timeout);
+    if (cond_of(lock))
+        return mpx_condition_acquire(lock, timeout);
+    return MPX_EINVAL;
+}
+
+MPX_API int mpx_sync_release(void *lock)
+{
+    struct mpx_lock *l = mpx__lock_of(lock);
+    if (l)
+        return mpx__lk_release(l);
+    if (sem_of(lock))
+        return mpx_semaphore_release(lock);
+    if (cond_of(lock))
+        return mpx_condition_release(lock);
+    return MPX_EINVAL;
+}
+
+MPX_API char *mpx_sync_describe(void *obj)
+{
+    struct mpx_lock *l = mpx__lock_of(obj);
+    if (l)
+        return lk_describe_str(l);
+    if (sem_of(obj))
+        return mpx_semaphore_describe(obj);
+    if (cond_of(obj))
+        return mpx_condition_describe(obj);
+    if (ev_of(obj))
+        return mpx_event_describe(obj);
+    if (bar_of(obj))
+        return mpx_barrier_describe(obj);
+    return NULL;
+}
+
+__attribute__((constructor)) static void sync_register(void)
+{
+    mpx__objtype_register(&mpx__lock_type);
+    mpx__objtype_register(&mpx__rlock_type);
+    mpx__objtype_register(&sem_type);
+    mpx__objtype_register(&cond_type);
+    mpx__objtype_register(&ev_type);
+    mpx__objtype_register(&bar_type);
+}

@@ -1,0 +1,114 @@
+/*
+ * core/sync_internal.h - the shared heap (memfd segments), lock words and
+ * nested object export, shared by sync.c and sharedctypes.c.
+ */
+#ifndef MPX_CORE_SYNC_INTERNAL_H
+#define MPX_CORE_SYNC_INTERNAL_H
+
+#include "core/object.h"
+#include "linux/futex.h"
+#include "linux/shmap.h"
+#include "mpx/sync.h"
+
+#include <stdatomic.h>
+
+/* ---- shared heap: refcounted memfd segments ---------------------------- */
+
+/*
+ * A segment is one memfd mapping. Each shared object (lock, value, array
+ * ...) owns or references one; objects that live together (a Value and its
+ * default RLock) share one. refs counts the handles in this process; other
+ * processes hold their own mapping (inherited by fork, or mapped from the
+ * descriptor by import), so the memory lives until the last one unmaps.
+ */
+typedef struct mpx__seg {
+    _Atomic int refs;
+    mpx__shmap map;
+} mpx__seg;
+
+int mpx__seg_create(mpx__seg **out, const char *name, size_t size);
+mpx__seg *mpx__seg_ref(mpx__seg *s);
+void mpx__seg_unref(mpx__seg *s);
+/* Export: u64 size (the fd goes to fds). */
+int mpx__seg_export(mpx__seg *s, mpx__buf *data, mpx__fdlist *fds);
+
+/* A cursor over the descriptors given to an import hook: each fd is taken
+ * once; mpx__fdcur_close_rest closes those not taken. */
+typedef struct mpx__fdcur {
+    const int *fds;
+    int n, next;
+} mpx__fdcur;
+int mpx__fdcur_take(mpx__fdcur *c, int *fd);
+void mpx__fdcur_close_rest(mpx__fdcur *c);
+
+int mpx__seg_import(mpx__rd *rd, mpx__fdcur *cur, mpx__seg **out);
+
+/* Nested objects (the lock of a condition or of a value): u8 present,
+ * bytes type name, u32 nfds, bytes data. */
+int mpx__obj_export_nested(void *obj, mpx__buf *data, mpx__fdlist *fds);
+int mpx__obj_import_nested(mpx__rd *rd, mpx__fdcur *cur, void **out);
+void mpx__obj_drop_nested(void *obj);
+
+/* ---- lock words ----------------------------------------------------------- */
+
+#define MPX__LK_WAITERS 0x80000000u
+#define MPX__LK_PIDMASK 0x3fffffffu
+#define MPX__LKF_SUSPECT 1u
+#define MPX__LOCKW_MAGIC 0x6c6f636bu /* "lock" */
+
+/*
+ * The shared state of a Lock or RLock (docs/sync.md):
+ *   word  bits 0..29  owner pid (0: unlocked)
+ *         bit  31     waiters may be sleeping
+ *         bits 32..63 low 32 bits of the owner's start time (/proc/pid/stat
+ *                     field 22), so a reused pid is not taken for the owner
+ *   The futex is the low 32-bit half of word.
+ *   tid, count: RLock owner thread and recursion level (owner-written).
+ */
+typedef struct mpx__lockw {
+    _Atomic uint64_t word;
+    _Atomic uint32_t tid;
+    _Atomic uint32_t count;
+    _Atomic uint32_t flags;
+    uint32_t magic;
+} mpx__lockw;
+
+struct mpx_lock {
+    mpx__obj hdr;
+    _Atomic int refs;
+    bool recursive;
+    mpx__seg *seg;
+    mpx__lockw *w;
+    size_t off;
+};
+
+extern mpx__objtype mpx__lock_type;
+extern mpx__objtype mpx__rlock_type;
+
+/* A new lock whose word lives in seg at off (seg NULL: a segment of its
+ * own). Takes a reference on seg. */
+int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t off,
+                  mpx_context *ctx);
+void mpx__lockw_init(mpx__lockw *w);
+/* The Lock/RLock behind p, or NULL. */
+struct mpx_lock *mpx__lock_of(void *p);
+struct mpx_lock *mpx__lock_ref(struct mpx_lock *l);
+void mpx__lock_unref(struct mpx_lock *l);
+
+int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout);
+int mpx__lk_release(struct mpx_lock *l);
+/* Owned by the calling process (Lock) or thread (RLock)? */
+bool mpx__lk_is_mine(struct mpx_lock *l);
+/* Append the describe text of l to b (NUL not included). */
+int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b);
+
+/* Process-wide settings. */
+int mpx__sync_spin(void);
+int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
+bool mpx__sync_interruptible(void);
+
+/* A new string from a buffer (NUL added), or NULL. */
+char *mpx__buf_to_str(mpx__buf *b);
+int mpx__buf_printf(mpx__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,301 @@
+/* test_conn_python.c - interoperability with CPython's
+ * multiprocessing.connection (CONN-12, LIS-02..04, AUTH-01..06): CPython
+ * Client -> mpx Listener and mpx Client -> CPython Listener, with authkey,
+ * messages of 0 B, 1 B, 64 KiB and 16 MiB in both directions, in the
+ * handshake form of the installed CPython (3.11: HMAC-MD5) and the 3.12+
+ * "{sha256}" form (test/py/conn_peer.py writes it out); wrong keys fail on
+ * both sides. Skipped when python3 is absent. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const size_t sizes[] = {0, 1, 65536, 16 << 20};
+
+static void pattern(unsigned char *p, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        p[i] = (unsigned char)((i + size) & 0xff);
+}
+
+static const char *script_path(void)
+{
+    static char path[PATH_MAX + 64];
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *s = strrchr(exe, '/');
+        if (s) {
+            *s = 0;
+            snprintf(path, sizeof path, "%s/../../test/py/conn_peer.py", exe);
+            if (access(path, R_OK) == 0)
+                return path;
+        }
+    }
+    if (access("test/py/conn_peer.py", R_OK) == 0)
+        return "test/py/conn_peer.py";
+    return NULL;
+}
+
+typedef struct pypeer {
+    pid_t pid;
+    int out; /* its stdout */
+} pypeer;
+
+static int have_python(void)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return 0;
+    char buf[PATH_MAX];
+    const char *p = path;
+    while (*p) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        snprintf(buf, sizeof buf, "%.*s/python3", (int)n, p);
+        if (access(buf, X_OK) == 0)
+            return 1;
+        p += n + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+static void py_start(pypeer *py, const char *role, const char *where, const char *key,
+                     const char *mode)
+{
+    if (!have_python())
+        MPX_SKIP("python3 not found on PATH");
+    const char *script = script_path();
+    if (!script)
+        MPX_SKIP("test/py/conn_peer.py not found");
+    char keyhex[256] = "-";
+    if (key) {
+        for (size_t i = 0; key[i] && i < 100; i++)
+            snprintf(keyhex + 2 * i, 3, "%02x", (unsigned char)key[i]);
+        if (!key[0])
+            snprintf(keyhex, sizeof keyhex, "%s", "");
+    }
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    char *argv[] = {"python3", (char *)script, (char *)role, (char *)where, keyhex,
+                    (char *)mode, NULL};
+    int rc = posix_spawnp(&py->pid, "python3", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (rc != 0) {
+        close(p[0]);
+        MPX_SKIP("cannot start python3");
+    }
+    py->out = p[0];
+}
+
+/* Read one line of the peer's output (30 s limit). */
+static void py_line(pypeer *py, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int64_t end = mpx_test_now_ms() + 30000;
+    while (n + 1 < cap) {
+        struct pollfd pf = {py->out, POLLIN, 0};
+        int left = (int)(end - mpx_test_now_ms());
+        if (left <= 0 || poll(&pf, 1, left) <= 0)
+            break;
+        char c;
+        if (read(py->out, &c, 1) != 1)
+            break;
+        if (c == '\n')
+            break;
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+}
+
+/* Wait for the peer; returns its exit code. */
+static int py_finish(pypeer *py, char *last, size_t cap)
+{
+    py_line(py, last, cap);
+    close(py->out);
+    int st = 0;
+    int64_t end = mpx_test_now_ms() + 60000;
+    for (;;) {
+        pid_t r = waitpid(py->pid, &st, WNOHANG);
+        if (r == py->pid)
+            break;
+        if (mpx_test_now_ms() > end) {
+            kill(py->pid, SIGKILL);
+            waitpid(py->pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The mpx side of the exchange: send pattern(size), receive it back. */
+static void exchange(mpx_connection *c)
+{
+    unsigned char *buf = malloc(16 << 20);
+    CHECK(buf);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        pattern(buf, sizes[i]);
+        CHECK_OK(mpx_connection_send_bytes(c, buf, sizes[i]));
+        void *m;
+        size_t n;
+        CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
+        CHECK_EQ(n, sizes[i]);
+        CHECK_MEMEQ(m, buf, n);
+        mpx_free(m);
+    }
+    free(buf);
+}
+
+static void mpx_client_to_python(const char *family, const char *key, const char *mode,
+                                 int strict)
+{
+    pypeer py;
+    py_start(&py, "server", family, key, mode);
+    char addr[512], last[512];
+    py_line(&py, addr, sizeof addr);
+    CHECK(addr[0]);
+    mpx_client_opts o = {0};
+    o.authkey = key;
+    o.authkey_len = key ? strlen(key) : 0;
+    o.strict = strict;
+    o.timeout = 30000;
+    mpx_connection *c;
+    CHECK_OK(mpx_client_connect(&c, addr, &o));
+    exchange(c);
+    mpx_connection_destroy(c);
+    int code = py_finish(&py, last, sizeof last);
+    if (code != 0)
+        FAIL("python peer exited %d: %s", code, last);
+    CHECK_STREQ(last, "OK");
+}
+
+static void python_client_to_mpx(const char *address, const char *key, const char *mode,
+                                 int strict)
+{
+    mpx_listener *l;
+    mpx_listener_opts o = {0};
+    o.authkey = key;
+    o.authkey_len = key ? strlen(key) : 0;
+    o.strict = strict;
+    CHECK_OK(mpx_listener_create(&l, address, &o));
+    pypeer py;
+    py_start(&py, "client", mpx_listener_address(l), key, mode);
+    mpx_connection *c;
+    int rc = mpx_listener_accept(l, &c, 30000);
+    char last[512];
+    if (rc) {
+        int code = py_finish(&py, last, sizeof last);
+        FAIL("accept: %s (python exited %d: %s)", mpx_strerror(rc), code, last);
+    }
+    exchange(c);
+    mpx_connection_destroy(c);
+    int code = py_finish(&py, last, sizeof last);
+    if (code != 0)
+        FAIL("python peer exited %d: %s", code, last);
+    CHECK_STREQ(last, "OK");
+    mpx_listener_destroy(l);
+}
+
+MPX_TEST_T(py_mpx_client_to_cpython_listener_native_auth, 120)
+{
+    mpx_client_to_python("tcp", "secret password", "native", 0);
+}
+
+MPX_TEST_T(py_mpx_client_to_cpython_listener_sha256_auth, 120)
+{
+    mpx_client_to_python("tcp", "secret password", "modern", 1);
+}
+
+MPX_TEST_T(py_mpx_client_to_cpython_listener_unix_no_auth, 120)
+{
+    mpx_client_to_python("unix", NULL, "native", 0);
+}
+
+MPX_TEST_T(py_cpython_client_to_mpx_listener_native_auth, 120)
+{
+    python_client_to_mpx("127.0.0.1:0", "secret password", "native", 0);
+}
+
+MPX_TEST_T(py_cpython_client_to_mpx_listener_sha256_auth_strict, 120)
+{
+    python_client_to_mpx("127.0.0.1:0", "secret password", "modern", 1);
+}
+
+MPX_TEST_T(py_cpython_client_to_mpx_listener_unix_and_abstract, 120)
+{
+    python_client_to_mpx(NULL, "k", "native", 0);
+    char name[64];
+    snprintf(name, sizeof name, "@mpx-py-%d", (int)getpid());
+    python_client_to_mpx(name, NULL, "native", 0);
+}
+
+/* Wrong keys: both sides fail with an authentication error. */
+static void wrong_key_mpx_client(const char *mode, const char *pykey, const char *key,
+                                 int strict)
+{
+    pypeer py;
+    py_start(&py, "server", "tcp", pykey, mode);
+    char addr[512], last[512];
+    py_line(&py, addr, sizeof addr);
+    mpx_client_opts o = {0};
+    o.authkey = key;
+    o.authkey_len = strlen(key);
+    o.strict = strict;
+    o.timeout = 30000;
+    mpx_connection *c;
+    CHECK_ERR(mpx_client_connect(&c, addr, &o), MPX_EAUTH);
+    int code = py_finish(&py, last, sizeof last);
+    CHECK_EQ(code, 2);
+    CHECK(strncmp(last, "AUTHFAIL", 8) == 0);
+}
+
+static void wrong_key_python_client(const char *mode, const char *pykey, const char *key,
+                                    int strict)
+{
+    mpx_listener *l;
+    mpx_listener_opts o = {0};
+    o.authkey = key;
+    o.authkey_len = strlen(key);
+    o.strict = strict;
+    CHECK_OK(mpx_listener_create(&l, "127.0.0.1:0", &o));
+    pypeer py;
+    py_start(&py, "client", mpx_listener_address(l), pykey, mode);
+    mpx_connection *c;
+    CHECK_ERR(mpx_listener_accept(l, &c, 30000), MPX_EAUTH);
+    char last[512];
+    int code = py_finish(&py, last, sizeof last);
+    CHECK_EQ(code, 2);
+    CHECK(strncmp(last, "AUTHFAIL", 8) == 0);
+    mpx_listener_destroy(l);
+}
+
+MPX_TEST_T(py_wrong_key_fails_both_sides, 120)
+{
+    wrong_key_mpx_client("native", "python key", "mpx key", 0);
+    wrong_key_mpx_client("modern", "python key", "mpx key", 0);
+    wrong_key_python_client("native", "python key", "mpx key", 0);
+    wrong_key_python_client("modern", "python key", "mpx key", 0);
+}
+
+/* strict mpx refuses the 3.11 HMAC-MD5 form in both roles; the CPython
+ * side sees an authentication failure too. */
+MPX_TEST_T(py_strict_refuses_md5_both_roles, 120)
+{
+    wrong_key_mpx_client("native", "same", "same", 1);
+    wrong_key_python_client("native", "same", "same", 1);
+}
