@@ -70,10 +70,11 @@ def noop():
 def start_join(method, resident=False):
     ctx = mp.get_context(method)
     mem = touch_1g() if resident else None
-    # the first start may set things up (the fork server): not timed
-    p = ctx.Process(target=noop)
-    p.start()
-    p.join()
+    if method == "forkserver":
+        # the first start launches the fork server: not timed
+        p = ctx.Process(target=noop)
+        p.start()
+        p.join()
 
     def run(n):
         t = now()
@@ -85,7 +86,7 @@ def start_join(method, resident=False):
                 raise RuntimeError("child failed")
         return now() - t
 
-    s = calibrate(run, 2 if (resident or QUICK) else 5)
+    s = calibrate(run, 1 if (QUICK and method == "spawn") else 2 if (resident or QUICK) else 5)
     del mem
     return s * 1e6
 

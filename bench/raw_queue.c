@@ -5,7 +5,8 @@
  *   queue_throughput_256  child pushes 256-byte messages, parent pops
  *                         (256 KiB ring)
  *   queue_bandwidth_1m    the same with 1 MiB messages (4 MiB ring), each
- *                         popped into one 1 MiB buffer: two copies
+ *                         popped into one 1 MiB buffer: two copies,
+ *                         pipelined in 64 KiB records (ring_push_msg)
  *   queue_bandwidth_1m_vs_memcpy (raw2): memcpy of 1 MiB between two
  *                         buffers, the bound for any two-copy transport
  *   queue_2p2c_256        2 producer and 2 consumer processes; the raw
@@ -37,14 +38,14 @@ static double run_spsc(void *c, long n)
     if (pid == 0) {
         ring_push(r, "", 0);
         for (long i = 0; i < n; i++)
-            ring_push(r, q->buf, q->msg);
+            ring_push_msg(r, q->buf, q->msg);
         _exit(0);
     }
     double t = -1;
     if (ring_pop(r, q->buf, q->msg) == 0) {
         t = bench_now();
         for (long i = 0; i < n; i++)
-            if (ring_pop(r, q->buf, q->msg) != q->msg) {
+            if (ring_pop_msg(r, q->buf, q->msg) != q->msg) {
                 t = -1;
                 break;
             }

@@ -97,8 +97,10 @@ static inline void ring_notify(_Atomic uint32_t *word, _Atomic uint32_t *flag)
         bench_futex_wake(word, 1);
 }
 
-/* Non-blocking push: 1 done, 0 no room. */
-static inline int ring_try_push(ring *r, const void *p, uint32_t n)
+#define RING_MORE ((uint64_t)1 << 32) /* header flag: the message continues */
+
+/* Non-blocking push of one record: 1 done, 0 no room. */
+static inline int ring_try_push_rec(ring *r, const void *p, uint32_t n, uint64_t flags)
 {
     uint32_t need = ring_rec(n), t = r->p_tail;
     if (t - r->p_head_cache + need > r->size) {
@@ -106,7 +108,7 @@ static inline int ring_try_push(ring *r, const void *p, uint32_t n)
         if (t - r->p_head_cache + need > r->size)
             return 0;
     }
-    uint64_t hdr = n;
+    uint64_t hdr = n | flags;
     ring_copy_in(r, t, &hdr, 8);
     ring_copy_in(r, t + 8, p, n);
     r->p_tail = t + need;
@@ -115,14 +117,25 @@ static inline int ring_try_push(ring *r, const void *p, uint32_t n)
     return 1;
 }
 
-static inline void ring_push(ring *r, const void *p, uint32_t n)
+static inline int ring_try_push(ring *r, const void *p, uint32_t n)
 {
-    while (!ring_try_push(r, p, n))
+    return ring_try_push_rec(r, p, n, 0);
+}
+
+static inline void ring_push_rec(ring *r, const void *p, uint32_t n, uint64_t flags)
+{
+    while (!ring_try_push_rec(r, p, n, flags))
         ring_park(&r->head, &r->prod_waiting, r->p_head_cache);
 }
 
-/* Non-blocking pop into buf (cap bytes): length, or -1 when empty. */
-static inline long ring_try_pop(ring *r, void *buf, uint32_t cap)
+static inline void ring_push(ring *r, const void *p, uint32_t n)
+{
+    ring_push_rec(r, p, n, 0);
+}
+
+/* Non-blocking pop of one record into buf (cap bytes): its length, or -1
+ * when empty; *more (may be NULL) gets the RING_MORE flag. */
+static inline long ring_try_pop_rec(ring *r, void *buf, uint32_t cap, int *more)
 {
     uint32_t h = r->c_head;
     if (h == r->c_tail_cache) {
@@ -133,6 +146,8 @@ static inline long ring_try_pop(ring *r, void *buf, uint32_t cap)
     uint64_t hdr;
     ring_copy_out(r, h, &hdr, 8);
     uint32_t n = (uint32_t)hdr;
+    if (more)
+        *more = (hdr & RING_MORE) != 0;
     ring_copy_out(r, h + 8, buf, n < cap ? n : cap);
     r->c_head = h + ring_rec(n);
     atomic_store_explicit(&r->head, r->c_head, memory_order_release);
@@ -140,12 +155,56 @@ static inline long ring_try_pop(ring *r, void *buf, uint32_t cap)
     return n;
 }
 
-static inline long ring_pop(ring *r, void *buf, uint32_t cap)
+static inline long ring_try_pop(ring *r, void *buf, uint32_t cap)
+{
+    return ring_try_pop_rec(r, buf, cap, NULL);
+}
+
+static inline long ring_pop_rec(ring *r, void *buf, uint32_t cap, int *more)
 {
     long n;
-    while ((n = ring_try_pop(r, buf, cap)) < 0)
+    while ((n = ring_try_pop_rec(r, buf, cap, more)) < 0)
         ring_park(&r->tail, &r->cons_waiting, r->c_head);
     return n;
+}
+
+static inline long ring_pop(ring *r, void *buf, uint32_t cap)
+{
+    return ring_pop_rec(r, buf, cap, NULL);
+}
+
+/*
+ * Messages larger than RING_CHUNK travel as a run of records flagged
+ * RING_MORE but the last, so the consumer copies out one chunk while the
+ * producer copies in the next (two copies, pipelined).
+ */
+#define RING_CHUNK (64u * 1024u)
+
+static inline void ring_push_msg(ring *r, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > RING_CHUNK) {
+        ring_push_rec(r, c, RING_CHUNK, RING_MORE);
+        c += RING_CHUNK;
+        n -= RING_CHUNK;
+    }
+    ring_push_rec(r, c, (uint32_t)n, 0);
+}
+
+/* Pop one whole message into buf (cap bytes); its length, or -1 when it
+ * does not fit. */
+static inline long ring_pop_msg(ring *r, void *buf, size_t cap)
+{
+    size_t got = 0;
+    int more = 1;
+    while (more) {
+        size_t room = cap - got < RING_CHUNK ? cap - got : RING_CHUNK;
+        long n = ring_pop_rec(r, (char *)buf + got, (uint32_t)room, &more);
+        got += (size_t)n;
+        if (got > cap)
+            return -1;
+    }
+    return (long)got;
 }
 
 #endif /* MPX_BENCH_RING_H */
