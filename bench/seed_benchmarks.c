@@ -558,6 +558,11 @@ static double mpx_cond_run(void *ctx, long iterations)
 static double mpx_figure(const char *name, long *iters, double *secs)
 {
     int rc;
+#ifdef MPXB_SEED_FALLBACK
+    if (strcmp(name, ""))
+        return FAIL("mpx: bench/seed_benchmarks.c did not compile against include/mpx (see the make "
+                    "output): raw rows only");
+#endif
     if (!strcmp(name, "seed_queue")) {
 #if MPXB_HAVE_SYNC && MPXB_HAVE_QUEUE
         qc x;
