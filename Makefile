@@ -53,12 +53,13 @@ LIB_A    := $(BUILD)/libmpx.a
 LIB_SO   := $(BUILD)/libmpx.so.$(VERSION)
 SONAME   := libmpx.so.$(VERSION_MAJOR)
 
-FORCE:
 .PHONY: FORCE all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check
 
 all: lib tests examples
 
 lib: $(LIB_A) $(LIB_SO) $(BUILD)/mpx.pc
+
+FORCE:
 
 $(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)

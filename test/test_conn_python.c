@@ -7,6 +7,7 @@
  * both sides. Skipped when python3 is absent. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -69,10 +70,84 @@ static int have_python(void)
     return 0;
 }
 
+/* The interpreter for the next py_start: "python3" unless a test picked
+ * a CPython 3.12+ one. */
+static const char *interp = "python3";
+
+static int run_quiet(const char *exe, char *const argv[])
+{
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    int rc = strchr(exe, '/') ? posix_spawn(&pid, exe, &fa, NULL, argv, environ)
+                              : posix_spawnp(&pid, exe, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc)
+        return -1;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A CPython >= 3.12 (native "{sha256}" handshake), or NULL:
+ * $MPX_TEST_PYTHON_MODERN, python3.13 / python3.12 on PATH, or a pyenv
+ * installation. */
+static const char *modern_python(void)
+{
+    static char found[PATH_MAX];
+    const char *cands[16];
+    int n = 0;
+    if (getenv("MPX_TEST_PYTHON_MODERN"))
+        cands[n++] = getenv("MPX_TEST_PYTHON_MODERN");
+    cands[n++] = "python3.13";
+    cands[n++] = "python3.12";
+    static char pyenv[4][PATH_MAX];
+    const char *root = getenv("PYENV_ROOT");
+    const char *home = getenv("HOME");
+    static const char *vers[] = {"3.13", "3.12"};
+    for (int v = 0; v < 2; v++) {
+        char pat[PATH_MAX];
+        if (root)
+            snprintf(pat, sizeof pat, "%s/versions", root);
+        else if (home)
+            snprintf(pat, sizeof pat, "%s/.pyenv/versions", home);
+        else
+            break;
+        DIR *d = opendir(pat);
+        if (!d)
+            break;
+        struct dirent *e;
+        while ((e = readdir(d)) && n < 14) {
+            if (strncmp(e->d_name, vers[v], 4) == 0 && v * 2 + 1 < 4) {
+                snprintf(pyenv[v * 2], sizeof pyenv[0], "%.3000s/%.200s/bin/python3", pat,
+                         e->d_name);
+                cands[n++] = pyenv[v * 2];
+                break;
+            }
+        }
+        closedir(d);
+    }
+    for (int i = 0; i < n; i++) {
+        char *argv[] = {(char *)cands[i], "-c",
+                        "import sys, multiprocessing.connection as m; "
+                        "sys.exit(0 if sys.version_info >= (3, 12) and "
+                        "hasattr(m, '_create_response') else 1)",
+                        NULL};
+        if (run_quiet(cands[i], argv) == 0) {
+            snprintf(found, sizeof found, "%s", cands[i]);
+            return found;
+        }
+    }
+    return NULL;
+}
+
 static void py_start(pypeer *py, const char *role, const char *where, const char *key,
                      const char *mode)
 {
-    if (!have_python())
+    if (strcmp(interp, "python3") == 0 && !have_python())
         MPX_SKIP("python3 not found on PATH");
     const char *script = script_path();
     if (!script)
@@ -89,9 +164,10 @@ static void py_start(pypeer *py, const char *role, const char *where, const char
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    char *argv[] = {"python3", (char *)script, (char *)role, (char *)where, keyhex,
+    char *argv[] = {(char *)interp, (char *)script, (char *)role, (char *)where, keyhex,
                     (char *)mode, NULL};
-    int rc = posix_spawnp(&py->pid, "python3", &fa, NULL, argv, environ);
+    int rc = strchr(interp, '/') ? posix_spawn(&py->pid, interp, &fa, NULL, argv, environ)
+                                 : posix_spawnp(&py->pid, interp, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
     if (rc != 0) {
@@ -298,4 +374,20 @@ MPX_TEST_T(py_strict_refuses_md5_both_roles, 120)
 {
     wrong_key_mpx_client("native", "same", "same", 1);
     wrong_key_python_client("native", "same", "same", 1);
+}
+
+/* A real CPython 3.12+ (when one is installed): its own "{sha256}"
+ * handshake, strict mpx on both roles, and wrong keys. */
+MPX_TEST_T(py_cpython312_native_sha256_both_directions, 180)
+{
+    const char *py = modern_python();
+    if (!py)
+        MPX_SKIP("no CPython >= 3.12 found (set MPX_TEST_PYTHON_MODERN)");
+    interp = py;
+    fprintf(stderr, "modern CPython: %s\n", py);
+    mpx_client_to_python("tcp", "secret password", "native", 1);
+    python_client_to_mpx("127.0.0.1:0", "secret password", "native", 1);
+    python_client_to_mpx(NULL, "secret password", "native", 0);
+    wrong_key_mpx_client("native", "python key", "mpx key", 1);
+    wrong_key_python_client("native", "python key", "mpx key", 0);
 }

@@ -21,13 +21,6 @@
  *    consumer that dies mid-stream costs a resend, never a lost message.
  */
 #include "core/object.h"
-/* With -Isrc, <linux/futex.h> inside linux/futex.h finds itself, not the
- * kernel header: the constants it needs are defined here. */
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAKE 1
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 #include "linux/shmap.h"
 
@@ -43,6 +36,7 @@
 #include <stdalign.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -57,7 +51,8 @@
 #define LOCK_WAITBIT 0x80000000u
 #define SLICE_NS (20 * 1000000LL)     /* liveness checks while waiting */
 #define GRACE_NS (1000 * 1000000LL)   /* mid-stream: how long without progress */
-#define DEFAULT_SPIN 500
+#define DEFAULT_SPIN 200
+#define DEFAULT_YIELDS 16
 
 enum { K_FULL = 1, K_BEGIN = 2, K_CONT = 3, K_END = 4, K_ABORT = 5 };
 enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
@@ -122,6 +117,7 @@ struct mpx_queue {
     bool imported; /* rebuilt from an export: freed by drop() */
     pid_t interest_pid;
     int spin;
+    int yields; /* sched_yield rounds after spinning, before sleeping */
     int efd;
     mpx__shmap map;
     qshared *sh;
@@ -130,7 +126,9 @@ struct mpx_queue {
 };
 
 /* Spin count for every new handle; tests set it to 0 (lost wake-up stress).
- * The environment variable MPX_QUEUE_SPIN overrides the default. */
+ * The environment variable MPX_QUEUE_SPIN overrides the default; 0 also
+ * turns off the sched_yield rounds (MPX_QUEUE_YIELD, default 16) that a
+ * waiter makes after spinning and before it sleeps. */
 int mpx__queue_spin_override = -1;
 
 static mpx__objtype queue_type;
@@ -220,6 +218,11 @@ static int qwait(mpx_queue *q, waitq *w, qcond cond, void *arg, mpx__deadline d,
         if (cond(q, arg))
             return 0;
     }
+    for (int i = 0; i < q->yields; i++) {
+        sched_yield();
+        if (cond(q, arg))
+            return 0;
+    }
     mpx__deadline sd = d;
     if (slice_ns > 0) {
         int64_t s = mpx__now_ns() + slice_ns;
@@ -259,8 +262,11 @@ static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
     uint32_t c = 0;
     if (atomic_compare_exchange_strong(w, &c, me()))
         return 0;
-    for (int i = 0; i < q->spin; i++) {
-        mpx__cpu_relax();
+    for (int i = 0; i < q->spin + q->yields; i++) {
+        if (i < q->spin)
+            mpx__cpu_relax();
+        else
+            sched_yield();
         c = 0;
         if (LD(*w) == 0 && atomic_compare_exchange_strong(w, &c, me()))
             return 0;
@@ -1008,6 +1014,13 @@ static mpx_queue *handle_new(void)
     q->efd = -1;
     q->map.fd = -1;
     q->spin = spin_default();
+    q->yields = q->spin ? DEFAULT_YIELDS : 0;
+    const char *y = getenv("MPX_QUEUE_YIELD");
+    if (y && *y && q->spin) {
+        long v = strtol(y, NULL, 10);
+        if (v >= 0 && v <= 100000)
+            q->yields = (int)v;
+    }
     return q;
 }
 
