@@ -28,8 +28,10 @@ typedef struct ring {
     _Alignas(64) uint32_t size; /* bytes, power of two */
     /* producer-private */
     _Alignas(64) uint32_t p_tail, p_head_cache;
+    uint32_t p_gen, p_woken; /* own sleep generation; consumer's last one woken */
     /* consumer-private */
     _Alignas(64) uint32_t c_head, c_tail_cache;
+    uint32_t c_gen, c_woken;
     _Alignas(64) unsigned char data[];
 } ring;
 
@@ -75,26 +77,39 @@ static inline void ring_copy_out(ring *r, uint32_t pos, void *dst, uint32_t n)
     }
 }
 
-/* Sleep until *word != old, with the announce/re-check protocol. */
-static inline void ring_park(_Atomic uint32_t *word, _Atomic uint32_t *flag, uint32_t old)
+/*
+ * Sleep until *word != old, with the announce/re-check protocol. The flag
+ * holds the sleeper's generation (nonzero) while it may sleep, so the
+ * other side wakes it once per sleep, not once per message it handles
+ * while the sleeper is still waking up.
+ */
+static inline void ring_park(_Atomic uint32_t *word, _Atomic uint32_t *flag, uint32_t *gen,
+                             uint32_t old)
 {
     for (int i = 0; i < RING_SPIN; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != old)
             return;
         bench_relax();
     }
-    atomic_store_explicit(flag, 1, memory_order_relaxed);
+    if (++*gen == 0)
+        *gen = 1;
+    atomic_store_explicit(flag, *gen, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(word, memory_order_acquire) == old)
         bench_futex_wait(word, old);
     atomic_store_explicit(flag, 0, memory_order_relaxed);
 }
 
-static inline void ring_notify(_Atomic uint32_t *word, _Atomic uint32_t *flag)
+/* After publishing *word: wake the peer if it announced a sleep we have
+ * not woken yet. */
+static inline void ring_notify(_Atomic uint32_t *word, _Atomic uint32_t *flag, uint32_t *woken)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(flag, memory_order_relaxed))
+    uint32_t g = atomic_load_explicit(flag, memory_order_relaxed);
+    if (g && g != *woken) {
+        *woken = g;
         bench_futex_wake(word, 1);
+    }
 }
 
 #define RING_MORE ((uint64_t)1 << 32) /* header flag: the message continues */
@@ -113,7 +128,7 @@ static inline int ring_try_push_rec(ring *r, const void *p, uint32_t n, uint64_t
     ring_copy_in(r, t + 8, p, n);
     r->p_tail = t + need;
     atomic_store_explicit(&r->tail, t + need, memory_order_release);
-    ring_notify(&r->tail, &r->cons_waiting);
+    ring_notify(&r->tail, &r->cons_waiting, &r->p_woken);
     return 1;
 }
 
@@ -125,7 +140,7 @@ static inline int ring_try_push(ring *r, const void *p, uint32_t n)
 static inline void ring_push_rec(ring *r, const void *p, uint32_t n, uint64_t flags)
 {
     while (!ring_try_push_rec(r, p, n, flags))
-        ring_park(&r->head, &r->prod_waiting, r->p_head_cache);
+        ring_park(&r->head, &r->prod_waiting, &r->p_gen, r->p_head_cache);
 }
 
 static inline void ring_push(ring *r, const void *p, uint32_t n)
@@ -151,7 +166,12 @@ static inline long ring_try_pop_rec(ring *r, void *buf, uint32_t cap, int *more)
     ring_copy_out(r, h + 8, buf, n < cap ? n : cap);
     r->c_head = h + ring_rec(n);
     atomic_store_explicit(&r->head, r->c_head, memory_order_release);
-    ring_notify(&r->head, &r->prod_waiting);
+    /* Wake a sleeping producer only once half the ring is free, so a full
+     * ring does not cost a wake-up per message (records are always
+     * smaller than half the ring here). The tail may be stale: that only
+     * overestimates the free space (an early, harmless wake-up). */
+    if (r->size - (r->c_tail_cache - r->c_head) >= r->size / 2)
+        ring_notify(&r->head, &r->prod_waiting, &r->c_woken);
     return n;
 }
 
@@ -164,7 +184,7 @@ static inline long ring_pop_rec(ring *r, void *buf, uint32_t cap, int *more)
 {
     long n;
     while ((n = ring_try_pop_rec(r, buf, cap, more)) < 0)
-        ring_park(&r->tail, &r->cons_waiting, r->c_head);
+        ring_park(&r->tail, &r->cons_waiting, &r->c_gen, r->c_head);
     return n;
 }
 
