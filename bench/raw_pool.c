@@ -8,7 +8,8 @@
  * and pushes the same message back. The parent keeps both task rings fed
  * without blocking, drains results, and when it can do neither it sleeps
  * on a doorbell futex that a worker rings after a result when the parent
- * announced it is waiting.
+ * announced it is waiting (once per sleep: the announcement carries a
+ * generation number).
  *
  *   pool_map_chunk1    1,000,000 tasks (quick: 200,000), one per message
  *   pool_map_default   the same with Python's default chunksize
@@ -43,6 +44,7 @@ typedef struct {
 static void worker_loop(rpool *p, int w)
 {
     task_msg m;
+    uint32_t woken = 0; /* the parent's last sleep generation we rang for */
     for (;;) {
         if (ring_pop(p->task[w], &m, sizeof m) != sizeof m || m.count == 0)
             _exit(0);
@@ -50,7 +52,9 @@ static void worker_loop(rpool *p, int w)
             p->out[i] = bench_task_square(p->in[i]);
         ring_push(p->result[w], &m, sizeof m);
         atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&p->db->parent_waiting, memory_order_relaxed)) {
+        uint32_t g = atomic_load_explicit(&p->db->parent_waiting, memory_order_relaxed);
+        if (g && g != woken) {
+            woken = g;
             atomic_fetch_add(&p->db->bell, 1);
             bench_futex_wake(&p->db->bell, 1);
         }
@@ -120,6 +124,7 @@ static double rpool_map(rpool *p, int64_t n, int64_t chunk)
     double t = bench_now();
     int64_t next = 0, done = 0;
     int w = 0;
+    static uint32_t gen; /* sleep generation, in parent_waiting while asleep */
     task_msg m;
     while (done < n) {
         int progress = 0;
@@ -149,7 +154,9 @@ static double rpool_map(rpool *p, int64_t n, int64_t chunk)
         if (results_pending(p))
             continue;
         uint32_t b = atomic_load(&p->db->bell);
-        atomic_store(&p->db->parent_waiting, 1);
+        if (++gen == 0)
+            gen = 1;
+        atomic_store(&p->db->parent_waiting, gen);
         atomic_thread_fence(memory_order_seq_cst);
         if (!results_pending(p))
             bench_futex_wait(&p->db->bell, b);
