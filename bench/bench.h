@@ -83,6 +83,13 @@ static inline long bench_futex_wait(_Atomic uint32_t *w, uint32_t expected)
     return syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, expected, NULL, NULL, 0);
 }
 
+/* FUTEX_WAIT with a relative timeout in milliseconds. */
+static inline long bench_futex_wait_ms(_Atomic uint32_t *w, uint32_t expected, long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    return syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+
 static inline long bench_futex_wake(_Atomic uint32_t *w, int n)
 {
     return syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);

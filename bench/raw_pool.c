@@ -33,6 +33,8 @@ typedef struct {
     _Atomic uint32_t parent_waiting;
 } doorbell;
 
+static unsigned lost_bells; /* doorbell wake-ups that never came */
+
 typedef struct {
     ring *task[POOL_WORKERS], *result[POOL_WORKERS];
     doorbell *db;
@@ -97,6 +99,10 @@ static int rpool_stop(rpool *p)
             ring_push(p->task[w], &stop, sizeof stop);
             bad |= bench_wait_ok(p->pid[w]);
         }
+    if (lost_bells)
+        fprintf(stderr, "raw pool: %u lost doorbell wake-up(s) recovered by the %d ms timeout\n",
+                lost_bells, RING_WAIT_MS);
+    lost_bells = 0;
     for (int w = 0; w < POOL_WORKERS; w++) {
         ring_destroy(p->task[w]);
         ring_destroy(p->result[w]);
@@ -158,8 +164,9 @@ static double rpool_map(rpool *p, int64_t n, int64_t chunk)
             gen = 1;
         atomic_store(&p->db->parent_waiting, gen);
         atomic_thread_fence(memory_order_seq_cst);
-        if (!results_pending(p))
-            bench_futex_wait(&p->db->bell, b);
+        if (!results_pending(p) && bench_futex_wait_ms(&p->db->bell, b, RING_WAIT_MS) < 0 &&
+            errno == ETIMEDOUT && results_pending(p))
+            lost_bells++; /* a result came but the bell did not ring */
         atomic_store(&p->db->parent_waiting, 0);
     }
     t = bench_now() - t;
