@@ -165,8 +165,9 @@ static void test(int threads)
     int PROCESSES = 4;
     printf("Creating pool with %d processes\n\n", PROCESSES);
     mpx_pool *pool = new_pool(PROCESSES, threads);
-    printf("pool = <mpx_pool %s, %d workers>\n\n", threads ? "threads" : "processes",
-           mpx_pool_processes(pool));
+    char *repr = mpx_pool_describe(pool);
+    printf("pool = %s\n\n", repr);
+    mpx_free(repr);
 
     /* Tests */
     task TASKS[20];

@@ -157,6 +157,31 @@ typedef struct slot {
     int64_t started_ms;
 } slot;
 
+/* Print the members of process group pgid: pid, state, parent, command. */
+static void list_group(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid = 0, pgrp = 0;
+        char st = '?';
+        if (rp && sscanf(rp + 2, "%c %d %d", &st, &ppid, &pgrp) == 3 && pgrp == pgid)
+            printf("#    left: pid %s state %c ppid %d %.*s\n", e->d_name, st, ppid,
+                   (int)(rp - buf + 1), buf);
+    }
+    if (d)
+        closedir(d);
+}
+
 static int finish(slot *s, int status, bool timed_out, int *passed, int *failed, int *skipped)
 {
     int64_t ms = mpx_test_now_ms() - s->started_ms;
@@ -170,14 +195,18 @@ static int finish(slot *s, int status, bool timed_out, int *passed, int *failed,
             ;
         if (kill(-s->pid, 0) != 0)
             break;
+        if (i == 0 && getenv("MPX_TEST_DEBUG_LEFT") && printf("# runner %d test %d\n", (int)getpid(), (int)s->pid))
+            list_group(s->pid);
         leftovers = true;
         /* Give exiting daemonic children a moment to go. */
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
         leftovers = kill(-s->pid, 0) == 0;
     }
-    if (leftovers)
+    if (leftovers) {
+        list_group(s->pid);
         kill(-s->pid, SIGKILL);
+    }
     if (timed_out) {
         printf("FAIL %s (%s:%d) timed out after %d s\n", s->tc->name, s->tc->file, s->tc->line,
                s->tc->timeout_s);
@@ -283,11 +312,16 @@ int main(int argc, char **argv)
     if (one) {
         for (size_t i = 0; i < n; i++)
             if (!strcmp(all[i]->name, one)) {
-                run_body(all[i]);
+                mpx_test_case *tc = all[i];
+                free(all); /* so that valgrind sees no leak */
+                free(pats);
+                run_body(tc);
                 printf("ok   %s\n", one);
                 return 0;
             }
         fprintf(stderr, "no test named %s\n", one);
+        free(all);
+        free(pats);
         return 2;
     }
 

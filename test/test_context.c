@@ -559,16 +559,14 @@ static int t_named(const mpx_args *a)
     (void)a;
     return 33;
 }
-MPX_REGISTER_FUNCTION(t_named)
-
+MPX_REGISTER_FUNCTION(t_named);
 /* The test program's "helper_named" returns 11; the helper program's 22. */
 static int helper_named(const mpx_args *a)
 {
     (void)a;
     return 11;
 }
-MPX_REGISTER_FUNCTION(helper_named)
-
+MPX_REGISTER_FUNCTION(helper_named);
 MPX_TEST(ctx_register_function_api)
 {
     mpx_fn f = NULL;
@@ -667,14 +665,52 @@ MPX_TEST(ctx_unresolvable_target_fails_at_start)
     free(code);
 }
 
+/* A library this program has not loaded but can (sanitizer runtimes load
+ * libm, for one): probed in a fork child, so the test keeps it unloaded. */
+static int t_probe_lib(const mpx_args *a)
+{
+    return dlopen(mpx_args_str(a, 0), RTLD_NOW | RTLD_LOCAL) ? 0 : 3;
+}
+
+static const char *unloaded_lib(void)
+{
+    static const char *const cands[] = {"libm.so.6", "libresolv.so.2", "libanl.so.1",
+                                        "libutil.so.1", "libnss_dns.so.2"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        void *h = dlopen(cands[i], RTLD_NOW | RTLD_NOLOAD);
+        if (h) {
+            dlclose(h);
+            continue;
+        }
+        mpx_args *a;
+        CHECK_OK(mpx_args_create(&a));
+        CHECK_OK(mpx_args_add_str(a, cands[i]));
+        int code = run_in("fork", t_probe_lib, a);
+        mpx_args_destroy(a);
+        if (code == 0)
+            return cands[i];
+    }
+    MPX_SKIP("no loadable library that is not loaded already");
+}
+
+static const char *first_symbol(const char *lib)
+{
+    return !strcmp(lib, "libm.so.6") ? "cos" : !strcmp(lib, "libresolv.so.2") ? "ns_initparse"
+                                          : !strcmp(lib, "libanl.so.1")      ? "getaddrinfo_a"
+                                          : !strcmp(lib, "libutil.so.1")     ? "openpty"
+                                                                             : "_nss_dns_gethostbyname_r";
+}
+
 /* A function of a library loaded with dlopen: the child does not have it. */
 MPX_TEST(ctx_dlopen_function_reported_by_child)
 {
-    void *h = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+    const char *lib = unloaded_lib();
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!h)
-        MPX_SKIP("no libm.so.6");
-    void *cosp = dlsym(h, "cos");
-    CHECK(cosp);
+        MPX_SKIP("cannot load the library");
+    void *cosp = dlsym(h, first_symbol(lib));
+    if (!cosp)
+        MPX_SKIP("symbol not found");
     for (int i = 0; i < 2; i++) {
         mpx_process_opts o = {.ctx = ctx_of(child_methods[i])};
         mpx_process *p;
@@ -728,6 +764,29 @@ MPX_TEST(misc_09_set_executable)
         CHECK_ERR(mpx_process_start(p), MPX_EBROKEN);
         mpx_process_destroy(p);
     }
+    /* Exec failures are start's errors: not a program, then gone. */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s", mpx_test_tmp_path(".notelf"));
+    int fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "\x7f" "ELF garbage", 12), 12);
+    close(fd);
+    CHECK_OK(mpx_set_executable(bad));
+    CHECK_OK(mpx_process_create(&p, helper_named, NULL, &o));
+    /* (valgrind turns posix_spawn's vfork into a fork: the exec error
+     * then shows as a program that ended without answering) */
+    bool vg = getenv("MPX_TEST_VALGRIND") != NULL;
+    int rc = mpx_process_start(p);
+    CHECK(rc == -ENOEXEC || (vg && rc == MPX_EBROKEN));
+    unlink(bad);
+    rc = mpx_process_start(p);
+    CHECK(rc == -ENOENT || (vg && rc == MPX_EBROKEN));
+    CHECK_STREQ(mpx_process_state(p), "initial");
+    mpx_process_destroy(p);
+    mpx_process **v;
+    size_t n;
+    CHECK_OK(mpx_active_children(&v, &n));
+    CHECK_EQ(n, 0);
     CHECK_OK(mpx_set_executable(NULL));
     CHECK_EQ(run_in("spawn", helper_named, NULL), 11);
 }
@@ -837,8 +896,7 @@ static void preload_init(void)
 
 static int t_preloaded(const mpx_args *a)
 {
-    (void)a;
-    void *h = dlopen("libm.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *h = dlopen(mpx_args_str(a, 0), RTLD_NOW | RTLD_NOLOAD);
     int lib = h != NULL;
     if (h)
         dlclose(h);
@@ -847,12 +905,16 @@ static int t_preloaded(const mpx_args *a)
 
 MPX_TEST(misc_11_forkserver_preload)
 {
-    const char *libs[] = {"libm.so.6", "libdoes-not-exist.so.9"};
+    const char *libs[] = {unloaded_lib(), "libdoes-not-exist.so.9"};
     mpx_fn inits[] = {(mpx_fn)preload_init};
     CHECK_ERR(mpx_set_forkserver_preload(NULL, 1, NULL, 0), MPX_EINVAL);
     CHECK_OK(mpx_set_forkserver_preload(libs, 2, inits, 1));
-    CHECK_EQ(run_in("forkserver", t_preloaded, NULL), 43);
-    CHECK_EQ(run_in("spawn", t_preloaded, NULL), 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_str(a, libs[0]));
+    CHECK_EQ(run_in("forkserver", t_preloaded, a), 43);
+    CHECK_EQ(run_in("spawn", t_preloaded, a), 0);
+    mpx_args_destroy(a);
     CHECK_EQ(preload_value, 0); /* ran in the server only */
     CHECK_ERR(mpx_set_forkserver_preload(NULL, 0, NULL, 0), MPX_ESTATE);
 }
@@ -1005,5 +1067,126 @@ MPX_TEST(proc_27_run_callback_crosses_exec)
         CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
         CHECK_ERR(mpx_process_start(p), MPX_ECONTEXT);
         mpx_process_destroy(p);
+    }
+}
+
+/* GUIDE-12: a process started by a constructor of a spawn child (Python: at
+ * module level of the main module) is refused, not a fork bomb. */
+static int ctor_start_rc = 1;
+
+static int t_noop(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+__attribute__((constructor)) static void ctor_starts_process(void)
+{
+    if (!getenv("MPX_TEST_CTOR_START"))
+        return;
+    mpx_process *p;
+    ctor_start_rc = mpx_process_create(&p, t_noop, NULL, NULL);
+    if (ctor_start_rc)
+        return;
+    ctor_start_rc = mpx_process_start(p);
+    if (ctor_start_rc == 0)
+        mpx_process_join(p, MPX_FOREVER);
+    mpx_process_destroy(p);
+}
+
+static int t_ctor_rc(const mpx_args *a)
+{
+    (void)a;
+    return ctor_start_rc == MPX_ESTATE ? 0 : 3;
+}
+
+MPX_TEST(guide_12_start_during_bootstrap_is_refused)
+{
+    CHECK_OK(mpx_freeze_support());
+    CHECK_EQ(ctor_start_rc, 1); /* not attempted here */
+    CHECK_EQ(setenv("MPX_TEST_CTOR_START", "1", 1), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(run_in(child_methods[i], t_ctor_rc, NULL), 0);
+    unsetenv("MPX_TEST_CTOR_START");
+}
+
+/* CTX-04: the fork server goes away with its program, also when the
+ * program is killed (and takes the daemonic children with it). */
+static int t_uses_forkserver(const mpx_args *a)
+{
+    int fd = mpx_args_fd(a, 0);
+    int killed = (int)mpx_args_int(a, 1);
+    mpx_args *b;
+    if (mpx_args_create(&b) || mpx_args_add_int(b, 100000))
+        return 2;
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    if (mpx_get_context(&o.ctx, "forkserver"))
+        return 3;
+    mpx_process *g;
+    if (mpx_process_create(&g, t_sleep, b, &o) || mpx_process_start(g))
+        return 4;
+    mpx_args_destroy(b);
+    pid_t pids[2] = {mpx__forkserver_pid(), mpx_process_pid(g)};
+    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids)
+        return 5;
+    char go;
+    if (killed)
+        sleep_ms(100000);
+    else if (read(mpx_args_fd(a, 2), &go, 1) < 0) /* until the parent looked */
+        return 6;
+    return 0; /* exit handling terminates the daemon, stops the server */
+}
+
+static bool gone_or_zombie(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    return !rp || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+MPX_TEST(ctx_04_forkserver_goes_away_with_its_program)
+{
+    for (int killed = 0; killed < 2; killed++) {
+        int pfd[2], gfd[2];
+        CHECK_EQ(pipe(pfd), 0);
+        CHECK_EQ(pipe(gfd), 0);
+        mpx_args *a;
+        CHECK_OK(mpx_args_create(&a));
+        CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+        CHECK_OK(mpx_args_add_int(a, killed));
+        CHECK_OK(mpx_args_add_fd(a, gfd[0]));
+        close(pfd[1]);
+        close(gfd[0]);
+        /* the program: a fork child with its own fork server */
+        mpx_process *c = start_in("fork", t_uses_forkserver, a);
+        mpx_args_destroy(a);
+        pid_t pids[2] = {0, 0};
+        CHECK_EQ(read(pfd[0], pids, sizeof pids), (ssize_t)sizeof pids);
+        close(pfd[0]);
+        CHECK(pids[0] > 0 && pids[1] > 0);
+        CHECK(!gone_or_zombie(pids[0]) && !gone_or_zombie(pids[1]));
+        CHECK_EQ(write(gfd[1], "g", 1), 1); /* go (a fork child holds gfd[1] too) */
+        close(gfd[1]);
+        if (killed) {
+            CHECK_OK(mpx_process_kill(c));
+            CHECK_EQ(join_code(c), -SIGKILL);
+        } else {
+            CHECK_EQ(join_code(c), 0);
+        }
+        mpx_process_destroy(c);
+        bool gone = false;
+        for (int i = 0; i < 1000 && !gone; i++) {
+            gone = gone_or_zombie(pids[0]) && gone_or_zombie(pids[1]);
+            if (!gone)
+                sleep_ms(10);
+        }
+        CHECK(gone);
     }
 }

@@ -5,7 +5,10 @@
  * tests run under fork, spawn and forkserver. */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -1086,4 +1089,445 @@ MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
         free(it);
         finish(p);
     }
+}
+
+/* TPOOL-01: the fast path and a failing initializer on a thread pool */
+static int t_init_thread_fail(const mpx_args *a)
+{
+    (void)a;
+    return MPX_EINVAL;
+}
+MPX_TEST(tpool_01_fixed_and_init_failure)
+{
+    mpx_pool *p;
+    CHECK_OK(mpx_thread_pool_create(&p, 2, NULL, NULL));
+    enum { N = 5000 };
+    int32_t *in = malloc(N * 4);
+    double *out = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        in[i] = i + 1000;
+    CHECK_OK(mpx_pool_map_fixed(p, t_elem, in, 4, out, 8, N, NULL, NULL));
+    for (int i = 0; i < N; i++)
+        CHECK(out[i] == in[i] + 0.5);
+    free(in);
+    free(out);
+    finish(p);
+    CHECK_OK(mpx_thread_pool_create(&p, 1, t_init_thread_fail, NULL));
+    int64_t x = 2;
+    mpx_result *r = NULL;
+    CHECK_ERR(mpx_pool_apply(p, t_square, &x, 8, NULL, &r), MPX_EBROKEN);
+    mpx_result_destroy(r);
+    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
+
+/* POOL-06: a fork child cannot use its parent's pool */
+static int t_child_uses_pool(const mpx_args *a)
+{
+    mpx_pool *p = (mpx_pool *)(uintptr_t)mpx_args_int(a, 0);
+    int64_t x = 1;
+    mpx_result *r = NULL;
+    if (mpx_pool_apply_async(p, t_square, &x, 8, NULL, &r) != MPX_ESTATE)
+        return 3;
+    if (mpx_pool_close(p) != MPX_ESTATE)
+        return 4;
+    mpx_pool_destroy(p);
+    return 0;
+}
+MPX_TEST(pool_06_only_creator)
+{
+    if (strcmp(mpx_test_start_method(), "fork") != 0)
+        MPX_SKIP("passes a pointer: fork only");
+    mpx_pool *p = mkpool(1);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_int(a, (int64_t)(uintptr_t)p));
+    mpx_process *c;
+    CHECK_OK(mpx_process_create(&c, t_child_uses_pool, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(c));
+    CHECK_OK(mpx_process_join(c, MPX_FOREVER));
+    int code = -1;
+    CHECK_EQ(mpx_process_exitcode(c, &code), 1);
+    CHECK_EQ(code, 0);
+    mpx_process_destroy(c);
+    int64_t x = 3;
+    mpx_result *r;
+    CHECK_OK(mpx_pool_apply(p, t_square, &x, 8, NULL, &r));
+    mpx_result_destroy(r);
+    finish(p);
+}
+
+/* a chunk whose outputs overflow the slot's output area: the worker hands
+ * the rest back, nothing is lost or duplicated */
+static int t_grow(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)len;
+    int64_t x = get_i64(in);
+    size_t n = 100 + (size_t)(x % 7) * 50;
+    unsigned char *b = mpx_task_out_buf(out, n);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(x + (int64_t)i);
+    return 0;
+}
+MPX_TEST(pool_chunk_output_overflow)
+{
+    mpx_pool *p = mkpool(2);
+    enum { N = 3000 };
+    int64_t *v = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 700};
+    CHECK_OK(mpx_pool_map_array(p, t_grow, v, 8, N, &o, &r));
+    for (int i = 0; i < N; i++) {
+        const void *d;
+        size_t l;
+        CHECK_OK(mpx_result_item(r, (size_t)i, &d, &l));
+        CHECK_EQ(l, 100 + (size_t)(i % 7) * 50);
+        CHECK_EQ(((const unsigned char *)d)[l - 1], (unsigned char)(i + (int)l - 1));
+    }
+    mpx_result_destroy(r);
+    free(v);
+    finish(p);
+}
+
+/* POOL-09: callbacks run in completion order, one at a time, in the
+ * handler thread */
+static int order_seen[3];
+static _Atomic int order_n;
+static _Atomic int in_cb;
+static int cb_overlap;
+static void cb_order(mpx_result *r, void *u)
+{
+    (void)r;
+    if (atomic_fetch_add(&in_cb, 1) != 0)
+        cb_overlap = 1;
+    sleep_ms(5);
+    order_seen[atomic_fetch_add(&order_n, 1)] = (int)(intptr_t)u;
+    atomic_fetch_sub(&in_cb, 1);
+}
+MPX_TEST(pool_09_callbacks_completion_order)
+{
+    mpx_pool *p = mkpool(3);
+    int64_t ms[3] = {600, 50, 300};
+    mpx_result *r[3];
+    for (int i = 0; i < 3; i++) {
+        mpx_call_opts o = {.callback = cb_order, .udata = (void *)(intptr_t)i};
+        CHECK_OK(mpx_pool_apply_async(p, t_sleep, &ms[i], 8, &o, &r[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(mpx_result_wait(r[i], MPX_FOREVER));
+        mpx_result_destroy(r[i]);
+    }
+    CHECK_EQ(atomic_load(&order_n), 3);
+    CHECK_EQ(order_seen[0], 1);
+    CHECK_EQ(order_seen[1], 2);
+    CHECK_EQ(order_seen[2], 0);
+    CHECK_EQ(cb_overlap, 0);
+    finish(p);
+}
+
+/* Workers belong to the pool, not to the thread that created it: a
+ * short-lived creating thread must not take them down (PDEATHSIG is
+ * per thread). */
+static void *make_pool_thread(void *arg)
+{
+    mpx_pool **out = arg;
+    mpx_pool_opts o = {.processes = 2};
+    if (mpx_pool_create(out, &o) != 0)
+        *out = NULL;
+    return NULL;
+}
+MPX_TEST(pool_created_in_a_thread_that_exits)
+{
+    mpx_pool *p = NULL;
+    pthread_t t;
+    CHECK_OK(-pthread_create(&t, NULL, make_pool_thread, &p));
+    CHECK_OK(-pthread_join(t, NULL));
+    CHECK(p != NULL);
+    sleep_ms(100);
+    int64_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, 20);
+    mpx_result *r;
+    CHECK_OK(mpx_pool_map(p, t_square, it, 20, NULL, &r));
+    CHECK_EQ(mpx_pool_replaced(p), 0);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
+}
+
+/* Faults are tested, not assumed: workers are SIGKILLed at random while a
+ * chunked map runs. Every item ends either correct or failed with
+ * MPX_EWORKER, at most one item per kill fails, nothing hangs. */
+static int t_slow_square(const void *in, size_t len, mpx_task_out *out)
+{
+    int64_t x = get_i64(in);
+    if (x % 50 == 0)
+        sleep_ms(1);
+    return t_square(in, len, out);
+}
+MPX_TEST_T(pool_random_worker_kills, 90)
+{
+    mpx_pool *p = mkpool(2);
+    enum { N = 20000 };
+    int64_t *v = malloc(N * 8);
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 7};
+    mpx_bytes *it = int_items(v, N);
+    CHECK_OK(mpx_pool_map_async(p, t_slow_square, it, N, &o, &r));
+    int kills = 0;
+    unsigned seed = 12345;
+    while (!mpx_result_ready(r) && kills < 25) {
+        sleep_ms(5 + (int)(rand_r(&seed) % 20));
+        pid_t pids[2];
+        int n = mpx_pool_worker_pids(p, pids, 2);
+        if (n > 0 && kill(pids[rand_r(&seed) % (unsigned)n], SIGKILL) == 0)
+            kills++;
+    }
+    CHECK_OK(mpx_result_wait(r, 60000));
+    size_t failed = 0;
+    for (int i = 0; i < N; i++) {
+        const void *d;
+        int rc = mpx_result_item(r, (size_t)i, &d, NULL);
+        if (rc == 0)
+            CHECK_EQ(get_i64(d), (int64_t)i * i);
+        else {
+            CHECK_ERR(rc, MPX_EWORKER);
+            failed++;
+        }
+    }
+    CHECK(failed <= (size_t)kills);
+    CHECK_EQ(failed, mpx_result_failed(r));
+    mpx_result_destroy(r);
+    free(it);
+    free(v);
+    finish(p);
+}
+
+/* a task that ends its worker with exit(): only that item fails, with the
+ * exit code; the worker is replaced */
+static int t_exit3(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)len;
+    (void)out;
+    if (get_i64(in) == 3)
+        _exit(3);
+    return 0;
+}
+MPX_TEST(pool_worker_exit_in_task)
+{
+    mpx_pool *p = mkpool(2);
+    int64_t v[6] = {0, 1, 2, 3, 4, 5};
+    mpx_bytes *it = int_items(v, 6);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 2};
+    CHECK_ERR(mpx_pool_map(p, t_exit3, it, 6, &o, &r), MPX_EWORKER);
+    mpx_task_error e;
+    CHECK_OK(mpx_result_error(r, &e));
+    CHECK_EQ(e.index, 3);
+    CHECK_EQ(e.signal, 0);
+    CHECK_EQ(e.exitcode, 3);
+    CHECK(strstr(e.message, "exited with code 3") != NULL);
+    CHECK_EQ(mpx_result_failed(r), 1);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
+}
+
+/* POOL-14: with one worker, imap_unordered yields in input order */
+MPX_TEST(pool_14_unordered_one_worker_in_order)
+{
+    mpx_pool *p = mkpool(1);
+    enum { N = 300 };
+    int64_t v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, N);
+    mpx_imap *im;
+    mpx_call_opts o = {.chunksize = 3};
+    CHECK_OK(mpx_pool_imap_unordered(p, t_square, it, N, &o, &im));
+    for (int i = 0; i < N; i++) {
+        size_t idx;
+        CHECK_OK(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, &idx));
+        CHECK_EQ(idx, (size_t)i);
+    }
+    CHECK_ERR(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, NULL), MPX_EEOF);
+    mpx_imap_destroy(im);
+    free(it);
+    finish(p);
+}
+
+/* cancelling an imap over an endless source: the input stops, the items
+ * already in flight still come, then the end */
+MPX_TEST(pool_imap_cancel_endless)
+{
+    mpx_pool *p = mkpool(2);
+    gen_state g = {0, 0};
+    mpx_imap *im;
+    mpx_call_opts o = {.lookahead = 40};
+    CHECK_OK(mpx_pool_imap_gen(p, t_square, gen_count, &g, &o, &im));
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(mpx_imap_next(im, MPX_FOREVER, NULL, NULL, NULL));
+    CHECK(mpx_imap_cancel(im) >= 0);
+    int64_t fed = atomic_load(&g.next);
+    int more = 0, rc;
+    while ((rc = mpx_imap_next(im, 5000, NULL, NULL, NULL)) == 0 || rc == MPX_ECANCELED)
+        more++;
+    CHECK_ERR(rc, MPX_EEOF);
+    CHECK(more <= 40);
+    CHECK(atomic_load(&g.next) <= fed + 1);
+    mpx_imap_destroy(im);
+    finish(p);
+}
+
+/* POOL-03 with objects: a Queue passed to the workers through initargs
+ * (the way Python shares a queue with pool workers), under every start
+ * method */
+static mpx_queue *worker_q;
+static int t_init_queue(const mpx_args *a)
+{
+    worker_q = mpx_args_object(a, 0);
+    return worker_q ? 0 : MPX_EINVAL;
+}
+static int t_put_in_queue(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)out;
+    return mpx_queue_put(worker_q, in, len, MPX_FOREVER);
+}
+MPX_TEST(pool_03_initargs_queue_object)
+{
+    mpx_queue *q;
+    CHECK_OK(mpx_queue_create(&q, 0, NULL));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, q));
+    mpx_pool *p;
+    mpx_pool_opts po = {.processes = 2, .initializer = t_init_queue, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_args_destroy(a);
+    int64_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, 20);
+    mpx_result *r;
+    CHECK_OK(mpx_pool_map(p, t_put_in_queue, it, 20, NULL, &r));
+    mpx_result_destroy(r);
+    int64_t sum = 0;
+    for (int i = 0; i < 20; i++) {
+        void *d;
+        size_t l;
+        CHECK_OK(mpx_queue_get(q, &d, &l, 5000));
+        CHECK_EQ(l, 8);
+        sum += get_i64(d);
+        mpx_free(d);
+    }
+    CHECK_EQ(sum, 190);
+    free(it);
+    finish(p);
+    mpx_queue_destroy(q);
+}
+
+/* many threads submit to one pool at once */
+static mpx_pool *shared_pool;
+static void *submitter(void *arg)
+{
+    int64_t base = (int64_t)(intptr_t)arg * 1000;
+    for (int k = 0; k < 100; k++) {
+        int64_t x = base + k;
+        mpx_result *r;
+        if (mpx_pool_apply(shared_pool, t_square, &x, 8, NULL, &r) != 0)
+            return (void *)1;
+        const void *d;
+        if (mpx_result_get(r, 0, &d, NULL) != 0 || get_i64(d) != x * x)
+            return (void *)2;
+        mpx_result_destroy(r);
+        int64_t v[5] = {x, x + 1, x + 2, x + 3, x + 4};
+        if (mpx_pool_map_array(shared_pool, t_square, v, 8, 5, NULL, &r) != 0)
+            return (void *)3;
+        for (int i = 0; i < 5; i++) {
+            if (mpx_result_item(r, (size_t)i, &d, NULL) != 0 || get_i64(d) != v[i] * v[i])
+                return (void *)4;
+        }
+        mpx_result_destroy(r);
+    }
+    return NULL;
+}
+MPX_TEST(pool_threads_submit_concurrently)
+{
+    shared_pool = mkpool(2);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(-pthread_create(&t[i], NULL, submitter, (void *)(intptr_t)i));
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        CHECK_OK(-pthread_join(t[i], &ret));
+        CHECK(ret == NULL);
+    }
+    CHECK_EQ(mpx_pool_outstanding(shared_pool), 0);
+    finish(shared_pool);
+}
+
+/* repr of a pool (Python prints it in the pool test program) */
+MPX_TEST(pool_describe)
+{
+    mpx_pool *p = mkpool(3);
+    char *d = mpx_pool_describe(p);
+    CHECK_STREQ(d, "<Pool state=RUN pool_size=3 processes>");
+    mpx_free(d);
+    CHECK_OK(mpx_pool_close(p));
+    d = mpx_pool_describe(p);
+    CHECK_STREQ(d, "<Pool state=CLOSE pool_size=3 processes>");
+    mpx_free(d);
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+    CHECK(mpx_pool_describe(NULL) == NULL);
+}
+
+/* the progress bar is drawn on stderr when it is a terminal */
+MPX_TEST(pool_progress_bar_on_a_terminal)
+{
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
+        MPX_SKIP("no pty");
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    CHECK(saved >= 0);
+    dup2(slave, STDERR_FILENO);
+    close(slave);
+    mpx_pool *p = mkpool(2);
+    int64_t v[40];
+    for (int i = 0; i < 40; i++)
+        v[i] = 1;
+    mpx_bytes *it = int_items(v, 40);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 1, .progress_bar = 1};
+    int rc = mpx_pool_map(p, t_sleep, it, 40, &o, &r);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    CHECK_OK(rc);
+    char buf[8192];
+    size_t got = 0;
+    struct pollfd pf = {.fd = master, .events = POLLIN};
+    while (got < sizeof buf - 1 && poll(&pf, 1, 200) == 1) {
+        ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    close(master);
+    CHECK(strstr(buf, "100%") != NULL);
+    CHECK(strstr(buf, "40/40") != NULL);
+    CHECK(strchr(buf, '#') != NULL);
+    mpx_result_destroy(r);
+    free(it);
+    finish(p);
 }

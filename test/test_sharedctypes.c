@@ -100,6 +100,10 @@ MPX_TEST(sct_01_value_basic_and_lock)
     CHECK_OK(mpx_sync_release(lock));
     CHECK_OK(mpx_value_release(v));
     CHECK_ERR(mpx_value_release(v), MPX_ESTATE);
+    CHECK_OK(mpx_sync_acquire(v, MPX_NOWAIT)); /* a Value is a lock-like object */
+    CHECK_EQ(mpx_rlock_count(lock), 1);
+    CHECK_OK(mpx_sync_release(v));
+    CHECK_EQ(mpx_rlock_count(lock), 0);
     /* bad arguments */
     CHECK_ERR(mpx_value_get(v, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_value_create(&v, 99, NULL, NULL), MPX_EINVAL);
@@ -165,6 +169,7 @@ MPX_TEST(sct_10_rawvalue)
     void *lock = (void *)1;
     CHECK_ERR(mpx_value_get_lock(v, &lock), MPX_ESTATE);
     CHECK_ERR(mpx_value_acquire(v, 0), MPX_ESTATE);
+    CHECK_ERR(mpx_sync_acquire(v, 0), MPX_ESTATE);
     check_describe(mpx_value_describe(v), "c_double(2.4)");
     mpx_value_destroy(v);
     /* lock=False through the options is the same thing */
@@ -561,6 +566,9 @@ MPX_TEST(sct_17_export_import_roundtrip)
     mpx__buf_init(&buf);
     mpx__fdlist fds = {.n = 0};
     CHECK_OK(mpx__args_export(a, NULL, &buf, &fds));
+    /* one descriptor per segment: v and its RLock share one; arr has its
+     * own plus the caller's Lock; raw one */
+    CHECK_EQ(fds.n, 4);
     int dup_fds[64];
     for (int i = 0; i < fds.n; i++)
         CHECK((dup_fds[i] = fcntl(fds.fds[i], F_DUPFD_CLOEXEC, 0)) >= 0);

@@ -4,10 +4,12 @@
 #include "harness.h"
 
 #include "core/args.h" /* export/import round trip (spawn readiness) */
+#include "core/sync_internal.h" /* lock words, for the pid-reuse test */
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,7 +466,7 @@ MPX_TEST(sync_13_condition_requires_lock_and_describe)
 static int t_acquire_rlock_nowait(const mpx_args *a)
 {
     mpx_rlock *r = mpx_args_object(a, 0);
-    int rc = mpx_rlock_acquire(r, 2000);
+    int rc = mpx_rlock_acquire(r, 30000);
     if (rc)
         return 2;
     return mpx_rlock_release(r) ? 3 : 0;
@@ -485,7 +487,7 @@ MPX_TEST(sync_14_condition_wait_releases_all_levels)
     int rc;
     do
         rc = mpx_condition_wait(c, 100);
-    while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 3000 &&
+    while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 20000 &&
            mpx_process_is_alive(p) == 1);
     CHECK_ERR(rc, MPX_ETIMEDOUT);
     CHECK_EQ(join_code(p), 0);
@@ -524,6 +526,16 @@ static void wait_waiters(mpx_condition *c, int n)
     }
 }
 
+/* Wait (bounded) until n threads woke, then check no more follow soon. */
+static void wait_woken(_Atomic int *woken, int n)
+{
+    int64_t t0 = mpx_test_now_ms();
+    while (atomic_load(woken) < n && mpx_test_now_ms() - t0 < 10000)
+        sleep_ms(1);
+    sleep_ms(100);
+    CHECK_EQ(atomic_load(woken), n);
+}
+
 /* SYNC-13: notify(n) wakes exactly n; notify_all the rest. */
 MPX_TEST(sync_13_condition_notify_counts)
 {
@@ -547,13 +559,12 @@ MPX_TEST(sync_13_condition_notify_counts)
     CHECK_OK(mpx_condition_notify(c, 1));
     CHECK_EQ(mpx_condition_waiters(c), 4);
     CHECK_OK(mpx_condition_release(c));
-    sleep_ms(200);
-    CHECK_EQ(atomic_load(&woken), 1);
+    wait_woken(&woken, 1);
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_notify(c, 2));
+    CHECK_EQ(mpx_condition_waiters(c), 2);
     CHECK_OK(mpx_condition_release(c));
-    sleep_ms(200);
-    CHECK_EQ(atomic_load(&woken), 3);
+    wait_woken(&woken, 3);
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_notify_all(c));
     CHECK_EQ(mpx_condition_waiters(c), 0);
@@ -652,13 +663,17 @@ static int pingpong_side(mpx_condition *c, mpx_array *turn, int me, int rounds)
     return 0;
 }
 
+static void child_no_spin(void);
+
 static int t_pingpong(const mpx_args *a)
 {
+    if (mpx_args_int(a, 3))
+        child_no_spin();
     return pingpong_side(mpx_args_object(a, 0), mpx_args_object(a, 1), 1,
                          (int)mpx_args_int(a, 2));
 }
 
-static void cond_pingpong(int rounds)
+static void cond_pingpong(int rounds, int nospin)
 {
     mpx_lock *l;
     mpx_condition *c;
@@ -671,6 +686,7 @@ static void cond_pingpong(int rounds)
     CHECK_OK(mpx_args_add_object(a, c));
     CHECK_OK(mpx_args_add_object(a, turn));
     CHECK_OK(mpx_args_add_int(a, rounds));
+    CHECK_OK(mpx_args_add_int(a, nospin));
     mpx_process *p = spawn_with(t_pingpong, a);
     mpx_args_destroy(a);
     CHECK_EQ(pingpong_side(c, turn, 0, rounds), 0);
@@ -683,7 +699,7 @@ static void cond_pingpong(int rounds)
 
 MPX_TEST(sync_13_condition_pingpong_processes)
 {
-    cond_pingpong(3000);
+    cond_pingpong(3000, 0);
 }
 
 /* ---- Event ---- */
@@ -749,12 +765,14 @@ MPX_TEST(sync_15_event_wakes_processes)
 struct ev_thr {
     mpx_event *e;
     int rc;
+    _Atomic int *ready;
 };
 
 static void *thr_event_wait(void *p)
 {
     struct ev_thr *t = p;
-    t->rc = mpx_event_wait(t->e, 5000);
+    atomic_fetch_add(t->ready, 1);
+    t->rc = mpx_event_wait(t->e, 20000);
     return NULL;
 }
 
@@ -766,11 +784,15 @@ MPX_TEST(sync_15_event_set_then_clear_still_wakes)
     mpx_sync_set_spin(0);
     struct ev_thr t[3];
     pthread_t th[3];
+    _Atomic int ready = 0;
     for (int i = 0; i < 3; i++) {
-        t[i] = (struct ev_thr){e, 99};
+        t[i] = (struct ev_thr){e, 99, &ready};
         CHECK_OK(pthread_create(&th[i], NULL, thr_event_wait, &t[i]));
     }
-    sleep_ms(100);
+    int64_t t0 = mpx_test_now_ms();
+    while (atomic_load(&ready) < 3 && mpx_test_now_ms() - t0 < 10000)
+        sleep_ms(1);
+    sleep_ms(200); /* let them reach the futex */
     CHECK_OK(mpx_event_set(e));
     CHECK_OK(mpx_event_clear(e));
     for (int i = 0; i < 3; i++) {
@@ -1049,6 +1071,38 @@ MPX_TEST(sync_20_owner_death_zombie_holder)
     mpx_event_destroy(ev);
 }
 
+/* Pid reuse: a live process whose start time differs from the one in the
+ * lock word is not the owner. */
+MPX_TEST(sync_20_owner_pid_reuse_detected)
+{
+    mpx_lock *l;
+    mpx_event *ev;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_event_create(&ev, NULL));
+    _Atomic uint64_t *word = &((struct mpx_lock *)l)->w->word;
+    /* our own pid with another start time: an earlier process with our pid */
+    CHECK_OK(mpx_lock_acquire(l, MPX_NOWAIT));
+    uint64_t mine = atomic_load(word);
+    CHECK_EQ(mine & MPX__LK_PIDMASK, getpid());
+    atomic_store(word, mine ^ ((uint64_t)1 << 40));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
+    CHECK_OK(mpx_lock_release(l));
+    /* a live child holding it is alive; the same pid with a wrong start is not */
+    mpx_process *p = spawn1(t_hold_and_sleep, l, ev);
+    CHECK_OK(mpx_event_wait(ev, 10000));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_ETIMEDOUT);
+    CHECK_ERR(mpx_lock_acquire(l, 120), MPX_ETIMEDOUT);
+    uint64_t theirs = atomic_load(word);
+    CHECK_EQ(theirs & MPX__LK_PIDMASK, mpx_process_pid(p));
+    atomic_store(word, theirs ^ ((uint64_t)1 << 33));
+    CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
+    CHECK_OK(mpx_lock_release(l));
+    CHECK_OK(mpx_process_kill(p));
+    CHECK_EQ(join_code(p), -SIGKILL);
+    mpx_lock_destroy(l);
+    mpx_event_destroy(ev);
+}
+
 MPX_TEST(sync_20_rlock_owner_death)
 {
     mpx_rlock *r;
@@ -1264,8 +1318,17 @@ static void no_spin(void)
     setenv("MPX_SYNC_CHECK_MS", "0", 1);
 }
 
+/* Children of the forkserver do not see the parent's settings or
+ * environment changes: the no-spin targets switch spinning off themselves. */
+static void child_no_spin(void)
+{
+    mpx_sync_set_spin(0);
+    mpx_sync_set_owner_check(MPX_FOREVER);
+}
+
 static int t_timed_count(const mpx_args *a)
 {
+    child_no_spin();
     void *lk = mpx_args_object(a, 0);
     mpx_array *arr = mpx_args_object(a, 1);
     int64_t ms = mpx_args_int(a, 2);
@@ -1320,15 +1383,70 @@ MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
     lost_wakeup_counting(l);
     lost_wakeup_counting(r);
     lost_wakeup_counting(s);
-    cond_pingpong(2000);
+    cond_pingpong(2000, 1);
     mpx_lock_destroy(l);
     mpx_rlock_destroy(r);
     mpx_semaphore_destroy(s);
 }
 
+/* notify_all to several sleeping processes, round after round: every
+ * requeued sleeper must be woken by the lock's releases (no periodic
+ * checks to rescue a lost one). st: [gen, arrived] */
+static int t_bcast_worker(const mpx_args *a)
+{
+    child_no_spin();
+    mpx_condition *c = mpx_args_object(a, 0);
+    int64_t *st = mpx_array_ptr(mpx_args_object(a, 1));
+    int rounds = (int)mpx_args_int(a, 2);
+    for (int64_t g = 1; g <= rounds; g++) {
+        if (mpx_condition_acquire(c, MPX_FOREVER))
+            return 2;
+        st[1]++;
+        mpx_condition_notify_all(c); /* tell the driver we arrived */
+        while (st[0] < g)
+            if (mpx_condition_wait(c, MPX_FOREVER))
+                return 3;
+        mpx_condition_release(c);
+    }
+    return 0;
+}
+
+MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
+{
+    no_spin();
+    enum { W = 3, R = 300 };
+    mpx_condition *c;
+    mpx_array *st;
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_OK(mpx_rawarray_create(&st, MPX_CT_INT64, 2, NULL));
+    int64_t *v = mpx_array_ptr(st);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, c));
+    CHECK_OK(mpx_args_add_object(a, st));
+    CHECK_OK(mpx_args_add_int(a, R));
+    mpx_process *p[W];
+    for (int i = 0; i < W; i++)
+        p[i] = spawn_with(t_bcast_worker, a);
+    mpx_args_destroy(a);
+    for (int64_t g = 1; g <= R; g++) {
+        CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+        while (v[1] < g * W) /* all arrived for this round */
+            CHECK_OK(mpx_condition_wait(c, MPX_FOREVER));
+        v[0] = g;
+        CHECK_OK(mpx_condition_notify_all(c));
+        CHECK_OK(mpx_condition_release(c));
+    }
+    for (int i = 0; i < W; i++)
+        CHECK_EQ(join_code(p[i]), 0);
+    mpx_array_destroy(st);
+    mpx_condition_destroy(c);
+}
+
 /* Semaphore ping-pong between processes, spinning off. */
 static int t_sem_pong(const mpx_args *a)
 {
+    child_no_spin();
     mpx_semaphore *ping = mpx_args_object(a, 0), *pong = mpx_args_object(a, 1);
     int n = (int)mpx_args_int(a, 2);
     for (int i = 0; i < n; i++) {
@@ -1341,6 +1459,7 @@ static int t_sem_pong(const mpx_args *a)
 
 static int t_event_pong(const mpx_args *a)
 {
+    child_no_spin();
     mpx_event *ping = mpx_args_object(a, 0), *pong = mpx_args_object(a, 1);
     int n = (int)mpx_args_int(a, 2);
     for (int i = 0; i < n; i++) {
@@ -1400,8 +1519,21 @@ static void on_alarm(int sig)
     (void)sig;
 }
 
+static void ticker(int on)
+{
+    struct itimerval it;
+    memset(&it, 0, sizeof it);
+    if (on) {
+        it.it_interval.tv_usec = 20000; /* keeps firing: no race with the wait's start */
+        it.it_value.tv_usec = 20000;
+    }
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 MPX_TEST(sync_17_interruptible_waits)
 {
+    if (getenv("MPX_TEST_VALGRIND"))
+        MPX_SKIP("valgrind restarts interrupted futex waits itself");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -1409,27 +1541,36 @@ MPX_TEST(sync_17_interruptible_waits)
     mpx_lock *l;
     mpx_semaphore *s;
     mpx_event *e;
+    mpx_condition *c;
     CHECK_OK(mpx_lock_create(&l, NULL));
     CHECK_OK(mpx_semaphore_create(&s, 0, NULL));
     CHECK_OK(mpx_event_create(&e, NULL));
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
     CHECK_OK(mpx_lock_acquire(l, MPX_FOREVER));
-    /* default: a handler does not end the wait */
-    ualarm(30000, 0);
-    CHECK_ERR(mpx_semaphore_acquire(s, 200), MPX_ETIMEDOUT);
-    CHECK_EQ(mpx_sync_set_interruptible(1), 0);
-    ualarm(30000, 0);
+    /* default: handlers run, the wait goes on to its deadline */
+    ticker(1);
     int64_t t0 = mpx_test_now_ms();
+    CHECK_ERR(mpx_semaphore_acquire(s, 200), MPX_ETIMEDOUT);
+    CHECK_ERR(mpx_lock_acquire(l, 100), MPX_ETIMEDOUT);
+    CHECK(mpx_test_now_ms() - t0 >= 280);
+    CHECK_EQ(mpx_sync_set_interruptible(1), 0);
+    t0 = mpx_test_now_ms();
     CHECK_ERR(mpx_lock_acquire(l, 5000), -EINTR);
-    ualarm(30000, 0);
     CHECK_ERR(mpx_semaphore_acquire(s, 5000), -EINTR);
-    ualarm(30000, 0);
     CHECK_ERR(mpx_event_wait(e, 5000), -EINTR);
+    CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+    CHECK_ERR(mpx_condition_wait(c, 5000), -EINTR);
+    CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1); /* re-acquired */
+    CHECK_EQ(mpx_condition_waiters(c), 0);
+    CHECK_OK(mpx_condition_release(c));
+    ticker(0);
     CHECK(mpx_test_now_ms() - t0 < 4000);
     CHECK_EQ(mpx_sync_set_interruptible(0), 1);
     CHECK_OK(mpx_lock_release(l));
     mpx_lock_destroy(l);
     mpx_semaphore_destroy(s);
     mpx_event_destroy(e);
+    mpx_condition_destroy(c);
 }
 
 /* ---- export / import round trip (what spawn and forkserver use) ---- */
@@ -1457,6 +1598,7 @@ MPX_TEST(sync_19_export_import_roundtrip)
     mpx__buf_init(&buf);
     mpx__fdlist fds = {.n = 0};
     CHECK_OK(mpx__args_export(a, NULL, &buf, &fds));
+    CHECK_EQ(fds.n, 6); /* the condition's default RLock shares its segment */
     int dup_fds[64];
     for (int i = 0; i < fds.n; i++) {
         dup_fds[i] = fcntl(fds.fds[i], F_DUPFD_CLOEXEC, 0);
@@ -1536,4 +1678,144 @@ MPX_TEST(sync_19_import_rejects_garbage)
             mpx__buf_free(&buf);
         }
     }
+}
+
+/* SYNC-19 / CTX-09: a lock made for the fork context cannot go to a spawn
+ * child; one made without a context (or for spawn) can. */
+static int t_nothing(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+MPX_TEST(sync_19_context_of_objects)
+{
+    if (getenv("MPX_TEST_VALGRIND"))
+        MPX_SKIP("spawn re-executes the program, which valgrind does not allow");
+    mpx_context *fork_ctx, *spawn_ctx;
+    CHECK_OK(mpx_get_context(&fork_ctx, "fork"));
+    CHECK_OK(mpx_get_context(&spawn_ctx, "spawn"));
+    mpx_sync_opts fo = {.ctx = fork_ctx};
+    mpx_lock *lf, *ln;
+    CHECK_OK(mpx_lock_create(&lf, &fo));
+    CHECK_OK(mpx_lock_create(&ln, NULL));
+    mpx_process_opts po = {.ctx = spawn_ctx};
+    mpx_args *a;
+    mpx_process *p;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, lf));
+    CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
+    CHECK_ERR(mpx_process_start(p), MPX_ECONTEXT);
+    mpx_process_destroy(p);
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, ln));
+    CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_code(p), 0);
+    mpx_args_destroy(a);
+    mpx_lock_destroy(lf);
+    mpx_lock_destroy(ln);
+}
+
+/* The shared heap: many small objects share a few descriptors, and all
+ * are returned when the objects are destroyed. */
+#include <dirent.h>
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+MPX_TEST(sync_shared_heap_few_descriptors)
+{
+    enum { N = 600 };
+    static mpx_lock *l[N];
+    static mpx_rlock *r[N];
+    static mpx_semaphore *s[N];
+    static mpx_event *e[N];
+    static mpx_condition *c[N];
+    int before = count_fds();
+    CHECK(before > 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(mpx_lock_create(&l[i], NULL));
+        CHECK_OK(mpx_rlock_create(&r[i], NULL));
+        CHECK_OK(mpx_semaphore_create(&s[i], (unsigned)i, NULL));
+        CHECK_OK(mpx_event_create(&e[i], NULL));
+        CHECK_OK(mpx_condition_create(&c[i], i % 2 ? (void *)l[i] : NULL, NULL));
+    }
+    int during = count_fds();
+    CHECK(during - before < 5 * N / 50); /* hundreds of objects per descriptor */
+    /* every object is its own: no two share state */
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(mpx_lock_acquire(l[i], MPX_NOWAIT));
+        CHECK_OK(mpx_rlock_acquire(r[i], MPX_NOWAIT));
+        CHECK_EQ(mpx_semaphore_get_value(s[i]), i);
+        CHECK_OK(mpx_event_set(e[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(mpx_lock_locked(l[i]), 1);
+        CHECK_EQ(mpx_rlock_count(r[i]), 1);
+        CHECK_EQ(mpx_event_is_set(e[i]), 1);
+        CHECK_OK(mpx_lock_release(l[i]));
+        CHECK_OK(mpx_rlock_release(r[i]));
+        CHECK_OK(mpx_condition_acquire(c[i], MPX_NOWAIT));
+        CHECK_OK(mpx_condition_release(c[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        mpx_condition_destroy(c[i]);
+        mpx_lock_destroy(l[i]);
+        mpx_rlock_destroy(r[i]);
+        mpx_semaphore_destroy(s[i]);
+        mpx_event_destroy(e[i]);
+    }
+    CHECK_EQ(count_fds(), before);
+}
+
+/* A child keeps using an object whose creator destroyed its handle, and
+ * objects created afterwards never overlap it. */
+static int t_use_after_parent_destroy(const mpx_args *a)
+{
+    mpx_lock *l = mpx_args_object(a, 0);
+    mpx_event *go = mpx_args_object(a, 1);
+    if (mpx_event_wait(go, 20000))
+        return 2;
+    for (int i = 0; i < 1000; i++) {
+        if (mpx_lock_acquire(l, MPX_FOREVER))
+            return 3;
+        if (mpx_lock_release(l))
+            return 4;
+    }
+    return mpx_lock_locked(l) == 0 ? 0 : 5;
+}
+
+MPX_TEST(sync_shared_heap_no_reuse_under_children)
+{
+    mpx_lock *l;
+    mpx_event *go;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_event_create(&go, NULL));
+    mpx_process *p = spawn1(t_use_after_parent_destroy, l, go);
+    mpx_lock_destroy(l);
+    /* new objects must not land on the destroyed lock's bytes */
+    mpx_lock *fresh[64];
+    for (int i = 0; i < 64; i++) {
+        CHECK_OK(mpx_lock_create(&fresh[i], NULL));
+        CHECK_OK(mpx_lock_acquire(fresh[i], MPX_NOWAIT));
+    }
+    CHECK_OK(mpx_event_set(go));
+    CHECK_EQ(join_code(p), 0);
+    for (int i = 0; i < 64; i++) {
+        CHECK_EQ(mpx_lock_locked(fresh[i]), 1);
+        CHECK_OK(mpx_lock_release(fresh[i]));
+        mpx_lock_destroy(fresh[i]);
+    }
+    mpx_event_destroy(go);
 }

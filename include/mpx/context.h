@@ -74,6 +74,20 @@ MPX_API int mpx_get_start_method(const char **out, int allow_none);
 MPX_API int mpx_set_start_method(const char *method, int force);
 
 /*
+ * mpx_freeze_support - Python's freeze_support() (MISC-05, GUIDE-12):
+ * nothing to do. A spawn child or fork server is recognised by the
+ * library's start-up code before main() runs and never returns to main(),
+ * so main() needs no call and cannot run twice (no fork bomb). Starting a
+ * process from a constructor while such a child is still starting up is
+ * MPX_ESTATE (Python's "bootstrapping phase" RuntimeError). Returns 0.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_freeze_support(void);
+
+/*
  * mpx_set_executable - the program that spawn children (and the fork
  * server) run (MISC-09). NULL restores the default, the running program
  * (/proc/self/exe). The program must link mpx; it never runs its main():
@@ -116,7 +130,7 @@ typedef void (*mpx_fn)(void);
  * shared library loaded at start-up (a library loaded with dlopen), or for
  * a different executable (mpx_set_executable). Spawn and forkserver
  * children resolve names registered before main() runs: register from a
- * constructor, most simply with MPX_REGISTER_FUNCTION(fn) at file scope.
+ * constructor, most simply with MPX_REGISTER_FUNCTION(fn); at file scope.
  * Registering the same (name, fn) twice is 0; the name of another
  * function is MPX_EINVAL (also for an empty name, longer than 255 bytes,
  * or NULL fn). -ENOMEM.
@@ -137,12 +151,14 @@ MPX_API int mpx_register_function(const char *name, mpx_fn fn);
  */
 MPX_API int mpx_lookup_function(const char *name, mpx_fn *out);
 
-/* Register fn under its own name before main() (file scope). */
+/* Register fn under its own name before main(), at file scope:
+ *     MPX_REGISTER_FUNCTION(work);                                     */
 #define MPX_REGISTER_FUNCTION(fn)                                       \
     __attribute__((constructor)) static void mpx_register_##fn##_(void) \
     {                                                                   \
         (void)mpx_register_function(#fn, (mpx_fn)(fn));                 \
-    }
+    }                                                                   \
+    extern void mpx_register_function_end_(void)
 
 /*
  * mpx_set_forkserver_preload - what the fork server prepares before it

@@ -129,7 +129,7 @@ typedef struct mpx_call_opts {
     mpx_progress_cb progress;  /* called from the handler thread */
     void *progress_udata;
     int progress_bar;          /* draw a bar on stderr when it is a terminal */
-    size_t lookahead;          /* imap: items in flight or unread; 0: 4 * workers * chunksize + 64 */
+    size_t lookahead;          /* imap: items in flight or unread; 0: 4 * workers * chunksize + 1024 */
 } mpx_call_opts;
 
 /*
@@ -301,6 +301,18 @@ MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap);
 MPX_API size_t mpx_pool_outstanding(mpx_pool *p);
 MPX_API size_t mpx_pool_replaced(mpx_pool *p);
 
+/*
+ * mpx_pool_describe - Python's repr of a pool as a new string:
+ * "<Pool state=RUN pool_size=4 processes>" (state RUN, CLOSE or
+ * TERMINATE; "threads" for a thread pool). Free it with mpx_free; NULL on
+ * allocation failure or a bad pool.
+ *
+ * Threads: safe.
+ * Fork:    safe (describes the parent's pool in a fork child).
+ * Signals: not async-signal-safe.
+ */
+MPX_API char *mpx_pool_describe(mpx_pool *p);
+
 /* ---------------------------------------------------------------------
  * Results (AsyncResult, ASYNC-01..05)
  * ------------------------------------------------------------------- */
@@ -400,8 +412,15 @@ MPX_API void mpx_result_destroy(mpx_result *r);
  */
 MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data, size_t *len,
                           size_t *index);
-/* mpx_imap_error - details of the error the last next returned (0), or
- * MPX_EEMPTY. Threads/Fork/Signals: as mpx_imap_next. */
+/*
+ * mpx_imap_error - details of the last item error mpx_imap_next returned
+ * (0), or MPX_EEMPTY when there was none. The strings stay valid until the
+ * next error or destroy.
+ *
+ * Threads: one consumer thread at a time.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
 MPX_API int mpx_imap_error(mpx_imap *it, mpx_task_error *err);
 
 /*

@@ -190,12 +190,21 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
  * process other than the creator, or from a daemonic process (PROC-12);
  * MPX_ECLOSED after close; MPX_ECONTEXT when an argument object belongs to
  * an incompatible context; MPX_ERESOLVE when the target cannot be found by
- * the child (spawn/forkserver); -errno from fork/spawn.
+ * the child (spawn/forkserver); the child's own error when it cannot
+ * rebuild an argument (spawn/forkserver report their start-up); MPX_EBROKEN
+ * when a spawned program ended without starting the target (it does not
+ * link mpx, or crashed starting) or the fork server failed; MPX_ESTATE from
+ * a constructor of a spawn child still starting up (GUIDE-12); -errno from
+ * fork/exec (-ENOENT, -ENOEXEC ...). A failed start leaves no process
+ * behind and the object can be started again.
  *
  * Threads: safe (a process object may be shared by threads; calls on one
  *          object are serialised).
  * Fork:    under the fork start method the child is a copy of this process
  *          taken inside this call; only the calling thread exists in it.
+ *          Under spawn and forkserver (context.h) the child is a new
+ *          program image; start returns once it has set itself up and is
+ *          about to run the target.
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_process_start(mpx_process *p);

@@ -66,7 +66,8 @@ typedef struct mpx_sync_opts {
  * MPX_SYNC_SPIN environment variable read at the first use.
  *
  * Threads: safe (applies to waits that start afterwards).
- * Fork:    a fork child inherits the setting.
+ * Fork:    a fork child inherits the setting; a spawn child reads the
+ *          environment again; a forkserver child has the server's.
  * Signals: async-signal-safe.
  */
 MPX_API int mpx_sync_set_spin(int iterations);
@@ -79,7 +80,7 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * 50, or the MPX_SYNC_CHECK_MS environment variable.
  *
  * Threads: safe.
- * Fork:    inherited.
+ * Fork:    inherited by fork children (as mpx_sync_set_spin).
  * Signals: async-signal-safe.
  */
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms);
@@ -257,8 +258,9 @@ MPX_API char *mpx_rlock_describe(mpx_rlock *l);
 
 /*
  * mpx_sync_acquire / mpx_sync_release - acquire/release a Lock, RLock,
- * Semaphore, BoundedSemaphore or Condition given as void *. Same results
- * as the typed calls; MPX_EINVAL for anything else.
+ * Semaphore, BoundedSemaphore or Condition given as void *, or the lock of
+ * a synchronized Value/Array (sharedctypes.h; MPX_ESTATE for a raw one).
+ * Same results as the typed calls; MPX_EINVAL for anything else.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -18,6 +18,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* True from the start of a re-executed program until its target runs. */
+static bool boot_phase;
+
+bool mpx__boot_in_progress(void)
+{
+    return __atomic_load_n(&boot_phase, __ATOMIC_RELAXED) || getenv(MPX__BOOT_ENV) != NULL;
+}
+
 int mpx__boot_send_rec(int fd, int kind, int value)
 {
     mpx__boot_rec r = {kind, value};
@@ -157,6 +165,7 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
     mpx__close(status_fd);
     if (rc)
         _exit(1); /* the parent has gone: it reported an error already */
+    __atomic_store_n(&boot_phase, false, __ATOMIC_RELAXED);
     mpx__child_run(p, args);
 }
 
@@ -239,11 +248,14 @@ void mpx__boot_from_env(int argc, char **argv, char **envp, void *self_ctor)
     if (!e || entered)
         return;
     entered = true;
+    __atomic_store_n(&boot_phase, true, __ATOMIC_RELAXED);
     bool ok = strcmp(e, "3") == 0;
     /* Our own children must not see it. */
     unsetenv(MPX__BOOT_ENV);
-    if (!ok)
+    if (!ok) {
+        __atomic_store_n(&boot_phase, false, __ATOMIC_RELAXED);
         return; /* not ours: run main() as usual */
+    }
     int fd = MPX__BOOT_FD;
     uint64_t len = 0;
     int rc = mpx__read_all(fd, &len, sizeof len);

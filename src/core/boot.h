@@ -34,6 +34,10 @@ enum { MPX__REC_STARTED = 'S', MPX__REC_PID = 'P', MPX__REC_EXIT = 'X' };
 
 int mpx__boot_send_rec(int fd, int kind, int value);
 
+/* Is this a spawn child or fork server still starting up (constructors
+ * running)? Starting a process then is refused (GUIDE-12). */
+bool mpx__boot_in_progress(void);
+
 /* Parent side: the CHILD blob for p (header included). The descriptors of
  * the arguments are appended to fds (borrowed). */
 int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds);
@@ -55,8 +59,10 @@ __attribute__((noreturn)) void mpx__boot_child(const void *blob, size_t len, int
 void mpx__boot_from_env(int argc, char **argv, char **envp, void *self_ctor);
 
 /* Spawn the executable with blob on fd 3 and fds on 4.. (popen_spawn.c);
- * waits for the STARTED record. On success *pid is the child's pid. */
-int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, pid_t *pid);
+ * waits for the STARTED record. On success *pid is the child's pid.
+ * keep_fd (or -1) is inherited after those, unknown to the child: the
+ * write end of a sentinel pipe where there is no pidfd. */
+int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, int keep_fd, pid_t *pid);
 
 /* The fork server's main loop (popen_forkserver.c). in is positioned
  * after the header; ctl is the control socket. Never returns. */

@@ -7,6 +7,7 @@
 
 #include "core/fnref.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork};
@@ -179,10 +180,47 @@ MPX_API int mpx_set_executable(const char *path)
     return 0;
 }
 
-int mpx__context_executable(char *buf, size_t cap)
+/*
+ * The running program, for exec: its path as seen at first use, when that
+ * file is still the same one (under valgrind /proc/self/exe would name the
+ * valgrind tool, while its readlink names the program), else
+ * /proc/self/exe (which also works for a program deleted or replaced
+ * since).
+ */
+static char self_path[4096];
+static dev_t self_dev;
+static ino_t self_ino;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_init(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    struct stat st;
+    if (n > 0)
+        self_path[n] = 0;
+    if (n <= 0 || stat(self_path, &st) < 0) {
+        self_path[0] = 0;
+        return;
+    }
+    self_path[n] = 0;
+    self_dev = st.st_dev;
+    self_ino = st.st_ino;
+}
+
+static const char *self_exe(void)
+{
+    pthread_once(&self_once, self_init);
+    struct stat st;
+    if (self_path[0] && stat(self_path, &st) == 0 && st.st_dev == self_dev &&
+        st.st_ino == self_ino)
+        return self_path;
+    return "/proc/self/exe";
+}
+
+int mpx__context_executable(char *buf, size_t cap, bool resolve)
 {
     pthread_mutex_lock(&ctx_mu);
-    const char *p = exe_path ? exe_path : "/proc/self/exe";
+    const char *p = exe_path ? exe_path : resolve ? self_exe() : "/proc/self/exe";
     size_t n = strlen(p);
     int rc = n < cap ? (int)n : MPX_ETOOSHORT;
     if (rc >= 0)
@@ -195,7 +233,7 @@ MPX_API int mpx_get_executable(char *buf, size_t cap)
 {
     if (!buf)
         return MPX_EINVAL;
-    return mpx__context_executable(buf, cap);
+    return mpx__context_executable(buf, cap, false);
 }
 
 /* ---- fork server preload (MISC-11) ---- */
@@ -265,4 +303,9 @@ int mpx__context_encode_preload(mpx__buf *out)
 void mpx__context_atfork_child(void)
 {
     pthread_mutex_init(&ctx_mu, NULL);
+}
+
+MPX_API int mpx_freeze_support(void)
+{
+    return 0;
 }

@@ -42,9 +42,10 @@ extern const mpx__popen_ops mpx__popen_fork;
 extern const mpx__popen_ops mpx__popen_spawn;
 extern const mpx__popen_ops mpx__popen_forkserver;
 
-/* The program spawn children run (set_executable or /proc/self/exe),
- * copied into buf. Returns 0 or MPX_ETOOSHORT. */
-int mpx__context_executable(char *buf, size_t cap);
+/* The program spawn children run (set_executable or /proc/self/exe;
+ * resolve: the path of the running program when it is still the same
+ * file), copied into buf. Returns the length or MPX_ETOOSHORT. */
+int mpx__context_executable(char *buf, size_t cap, bool resolve);
 /* The fixed default method's name, or NULL (passed to spawn children). */
 const char *mpx__context_fixed_name(void);
 /* In a new spawn/forkserver child: adopt the parent's fixed method. */

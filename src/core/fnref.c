@@ -205,7 +205,7 @@ int mpx__fnref_encode(mpx_context *ctx, mpx__fnptr fn, mpx__buf *out)
 {
     if (!fn)
         return mpx__buf_put_u8(out, 0);
-    if (!ctx || ctx->method == MPX__FORK) {
+    if (ctx && ctx->method == MPX__FORK) {
         int rc = mpx__buf_put_u8(out, 1);
         return rc ? rc : mpx__buf_put_u64(out, (uint64_t)(uintptr_t)fn);
     }

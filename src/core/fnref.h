@@ -21,7 +21,10 @@
 typedef void (*mpx__fnptr)(void);
 
 /* Append a reference to fn (NULL allowed) usable by a child started with
- * ctx. */
+ * ctx. ctx NULL (an object's export hook, which does not know the child's
+ * context) means the portable form, as for spawn: module + offset +
+ * build-id and the registered name. MPX_ERESOLVE when fn is in no module
+ * and not registered. */
 int mpx__fnref_encode(mpx_context *ctx, mpx__fnptr fn, mpx__buf *out);
 /* Read one reference back; *fn may be NULL when NULL was encoded. */
 int mpx__fnref_decode(mpx__rd *in, mpx__fnptr *fn);

@@ -14,17 +14,6 @@
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/process_internal.h"
-/* <linux/futex.h> resolves to src/linux/futex.h under -Isrc: the kernel
- * constants it needs are defined here. */
-#ifndef FUTEX_WAKE
-#define FUTEX_WAKE 1
-#endif
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAIT_BITSET 9
-#endif
-#ifndef FUTEX_BITSET_MATCH_ANY
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 #include "linux/shmap.h"
 
@@ -136,6 +125,8 @@ typedef struct pworker {
     uint32_t gen;
     bool alive;
     bool timeout_kill;
+    uint32_t tk_slot; /* what was over time when it was killed */
+    uint64_t tk_rec;
     pid_t pid;
     px_worker_ctx tctx;
 } pworker;
@@ -190,9 +181,25 @@ struct mpx_pool {
     int worker_counter;
     mpx_result *fin[64]; /* jobs finished while feeding (handler only) */
     size_t nfin;
-    bool fin_overflow;
     bool terminating;
+    unsigned harvest_rr;
+    size_t requeued; /* slots handed back for their remaining records */
+    int missing;     /* workers that could not be replaced yet */
+    int startup_rc;  /* 1 while the handler starts the workers */
 };
+
+/* Set when the program exits: handlers stop replacing workers that the
+ * exit handlers terminate. */
+static _Atomic bool program_exiting;
+static void on_exit_hook(void)
+{
+    atomic_store(&program_exiting, true);
+}
+static pthread_once_t exit_hook_once = PTHREAD_ONCE_INIT;
+static void register_exit_hook(void)
+{
+    atexit(on_exit_hook);
+}
 
 /* Set in the handler thread: a callback may read and wait on its result. */
 static __thread bool in_handler;
@@ -386,6 +393,8 @@ static void *thread_worker(void *arg)
     if (rc == 0) {
         atomic_store_explicit(&ctl->state, PX_W_READY, memory_order_release);
         mpx__pool_worker_loop(c);
+    } else {
+        atomic_store_explicit(&ctl->init_failed, 1, memory_order_relaxed);
     }
     atomic_store_explicit(&ctl->state, PX_W_EXITING, memory_order_release);
     mpx__pool_ring_parent(c->h, c->evfd);
@@ -410,6 +419,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     atomic_store(&ctl->tasks_done, 0);
     atomic_store(&ctl->bt_len, 0);
     atomic_store(&ctl->crash_sig, 0);
+    atomic_store(&ctl->init_failed, 0);
     atomic_store(&ctl->c_tail, 0);
     atomic_store(&ctl->c_head, 0);
     w->timeout_kill = false;
@@ -717,6 +727,10 @@ static int feed(mpx_pool *p)
         bool done_feeding = j->input_done || j->canceled;
         bool complete = job_complete_locked(j);
         pthread_mutex_unlock(&j->mu);
+        if (done_feeding && complete && p->nfin == MPX__ARRAY_LEN(p->fin)) {
+            pp = &j->next; /* finished next time round */
+            continue;
+        }
         if (done_feeding) {
             *pp = j->next;
             if (p->jobs_tail == j) {
@@ -726,10 +740,8 @@ static int feed(mpx_pool *p)
             }
             j->in_list = false;
             j->next = NULL;
-            if (complete && p->nfin < MPX__ARRAY_LEN(p->fin))
+            if (complete)
                 p->fin[p->nfin++] = j;
-            else if (complete)
-                p->fin_overflow = true;
             continue;
         }
         if (k == 0)
@@ -785,7 +797,7 @@ static void job_after(mpx_pool *p, mpx_result *j)
         j->ready = true;
         if (j->type == J_IMAP || j->type == J_IMAPU) {
             j->total = j->fed;
-            j->announced = true;
+            __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
         }
     }
     pthread_cond_broadcast(&j->cv);
@@ -804,15 +816,17 @@ static void job_after(mpx_pool *p, mpx_result *j)
                 j->o.error_callback(j, j->o.udata);
         }
     }
-    pthread_mutex_lock(&j->mu);
-    j->announced = true;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+    /* leave the pool's books first, then wake the waiters: a waiter that
+     * returns sees mpx_pool_outstanding without this job */
     pthread_mutex_lock(&p->mu);
     if (p->outstanding)
         p->outstanding--;
     fn_release(p, j->fn_idx);
-    j->pool = NULL;
+    pthread_mutex_lock(&j->mu);
+    j->pool = NULL; /* written under both locks: readers hold either */
+    __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     job_unref(j);
@@ -894,20 +908,29 @@ static uint64_t record_index(mpx_pool *p, uint32_t si, uint32_t rec)
     return 0;
 }
 
-/* A completed slot. */
-static mpx_result *harvest_slot(mpx_pool *p, uint32_t si)
+/* A completed slot. *locked is the job whose mutex the caller holds
+ * (consecutive slots of one job are harvested under one lock). */
+static mpx_result *harvest_slot(mpx_pool *p, uint32_t si, mpx_result **locked)
 {
     pslot *ps = &p->ps[si];
     mpx_result *j = ps->job;
     if (!j || ps->state != PS_QUEUED)
         return NULL;
-    pthread_mutex_lock(&j->mu);
+    if (*locked != j) {
+        if (*locked)
+            pthread_mutex_unlock(&(*locked)->mu);
+        pthread_mutex_lock(&j->mu);
+        *locked = j;
+    }
     px_slot *s = px_slot_of(p->h, si);
     uint32_t n = read_outputs(p, si, j);
-    if (s->kind != PX_K_FIXED && s->start_rec + n < s->nitems)
-        fail_records(p, si, j, s->start_rec + n, MPX_ECANCELED);
+    if (s->kind != PX_K_FIXED && s->start_rec + n < s->nitems) {
+        /* the worker stopped early (output area full): run the rest */
+        slot_requeue(p, si, s->start_rec + n);
+        p->requeued++;
+        return j;
+    }
     j->inflight--;
-    pthread_mutex_unlock(&j->mu);
     slot_free(p, si);
     return j;
 }
@@ -925,30 +948,37 @@ static void after_jobs(mpx_pool *p, mpx_result **touched, size_t nt)
 }
 
 /* Drain every worker's completion ring. */
-static bool harvest(mpx_pool *p)
+static bool harvest(mpx_pool *p, size_t budget)
 {
     bool any = false;
     mpx_result *touched[32];
+    mpx_result *locked = NULL;
     size_t nt = 0;
-    for (int wi = 0; wi < p->n; wi++) {
+    int start = p->harvest_rr++ % p->n;
+    for (int k = 0; k < p->n && budget; k++) {
+        int wi = (start + k) % p->n;
         px_wctl *ctl = px_wctl_of(p->h, (uint32_t)wi);
         uint64_t hd = atomic_load_explicit(&ctl->c_head, memory_order_relaxed);
         uint64_t tl = atomic_load_explicit(&ctl->c_tail, memory_order_acquire);
         if (hd == tl)
             continue;
         _Atomic uint32_t *comp = px_comp(p->h, (uint32_t)wi);
-        for (; hd != tl; hd++) {
+        for (; hd != tl && budget; hd++, budget--) {
             uint32_t si = atomic_load_explicit(&comp[hd % p->nslots], memory_order_relaxed);
             if (si >= p->nslots)
                 continue;
-            mpx_result *j = harvest_slot(p, si);
-            if (j) {
+            mpx_result *j = harvest_slot(p, si, &locked);
+            if (j && (nt == 0 || touched[nt - 1] != j)) {
                 bool seen = false;
-                for (size_t k = 0; k < nt; k++)
-                    if (touched[k] == j)
+                for (size_t t = 0; t < nt; t++)
+                    if (touched[t] == j)
                         seen = true;
                 if (!seen) {
                     if (nt == MPX__ARRAY_LEN(touched)) {
+                        if (locked) {
+                            pthread_mutex_unlock(&locked->mu);
+                            locked = NULL;
+                        }
                         after_jobs(p, touched, nt);
                         nt = 0;
                     }
@@ -958,6 +988,12 @@ static bool harvest(mpx_pool *p)
         }
         atomic_store_explicit(&ctl->c_head, hd, memory_order_release);
         any = true;
+    }
+    if (locked)
+        pthread_mutex_unlock(&locked->mu);
+    if (p->requeued) {
+        wake_workers(p, (int)p->requeued);
+        p->requeued = 0;
     }
     /* callbacks with no lock held; p->mu is not held here */
     after_jobs(p, touched, nt);
@@ -998,13 +1034,15 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     pworker *w = &p->w[wi];
     px_wctl *ctl = px_wctl_of(p->h, wi);
     w->alive = false;
+    if (!p->threads)
+        atomic_store(&ctl->pid, 0);
     /* results it completed first */
-    harvest(p);
+    harvest(p, SIZE_MAX);
     uint32_t me = (wi + 1) | (w->gen << 16);
     uint32_t cur = atomic_load(&ctl->cur_slot);
     int sig = exitcode < 0 ? -exitcode : 0;
     bool exiting = atomic_load(&ctl->state) == PX_W_EXITING;
-    bool starting = atomic_load(&ctl->state) == PX_W_STARTING;
+    bool starting = atomic_load(&ctl->state) == PX_W_STARTING || atomic_load(&ctl->init_failed);
     int code = w->timeout_kill ? MPX_ETIMEDOUT : p->terminating ? MPX_ECANCELED : MPX_EWORKER;
     char bt[PX_BT_SIZE + 1];
     uint32_t btl = atomic_load_explicit(&ctl->bt_len, memory_order_acquire);
@@ -1062,7 +1100,10 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
             continue;
         }
         uint32_t first = s->start_rec + n;
-        if (si == cur && first < s->nitems) {
+        /* killed for a timeout, but it had moved on to another item: that
+         * one is not at fault, run it again */
+        bool victim = w->timeout_kill && (si != w->tk_slot || first != w->tk_rec);
+        if (si == cur && first < s->nitems && !victim) {
             size_t index = (size_t)record_index(p, si, first);
             char msg[160];
             if (code == MPX_ETIMEDOUT)
@@ -1103,7 +1144,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
         pthread_join(w->th, NULL);
         w->th_running = false;
     }
-    if (starting && !exiting) {
+    if (starting) {
         if (++p->init_failures >= 3 && !p->broken) {
             MPX__WARNING("pool: workers keep failing to start; pool broken");
             p->broken = true;
@@ -1224,6 +1265,8 @@ static void check_timeouts(mpx_pool *p)
         int64_t t0 = atomic_load(&ctl->item_start_ns);
         if (s->timeout_ns > 0 && t0 > 0 && now - t0 > s->timeout_ns) {
             w->timeout_kill = true;
+            w->tk_slot = cs;
+            w->tk_rec = atomic_load(&ctl->cur_item);
             MPX__DEBUG("pool: task on worker pid %d timed out; killing it", (int)w->pid);
             mpx_process_kill(w->proc);
         }
@@ -1234,10 +1277,19 @@ static void check_timeouts(mpx_pool *p)
 static bool check_deaths(mpx_pool *p, bool replace)
 {
     bool any = false;
+    if (atomic_load(&program_exiting))
+        replace = false;
     for (int wi = 0; wi < p->n; wi++) {
         pworker *w = &p->w[wi];
-        if (!w->alive)
+        if (!w->alive) {
+            /* a replacement that could not be started before (EAGAIN ...) */
+            if (replace && !p->broken && !w->proc && !w->th_running &&
+                start_worker(p, (uint32_t)wi) == 0) {
+                any = true;
+                p->missing--;
+            }
             continue;
+        }
         bool dead = false;
         int code = 0;
         if (p->threads) {
@@ -1254,9 +1306,11 @@ static bool check_deaths(mpx_pool *p, bool replace)
         worker_died(p, (uint32_t)wi, code);
         if (replace && !p->broken) {
             int rc = start_worker(p, (uint32_t)wi);
-            if (rc)
-                MPX__WARNING("pool: cannot start a replacement worker: %s", mpx_strerror(rc));
-            else {
+            if (rc) {
+                MPX__WARNING("pool: cannot start a replacement worker: %s (will retry)",
+                             mpx_strerror(rc));
+                p->missing++;
+            } else {
                 pthread_mutex_lock(&p->mu);
                 p->replaced++;
                 pthread_mutex_unlock(&p->mu);
@@ -1294,7 +1348,7 @@ static void handler_sleep(mpx_pool *p, uint32_t kick_seen)
         for (int wi = 0; wi < p->n && nf < (int)MPX__ARRAY_LEN(fds); wi++)
             if (p->w[wi].alive && p->w[wi].pidfd >= 0)
                 fds[nf++] = (struct pollfd){.fd = p->w[wi].pidfd, .events = POLLIN};
-        int tmo = p->timed_inflight ? 5 : (p->threads ? 100 : 1000);
+        int tmo = p->timed_inflight ? 5 : (p->threads || p->missing ? 100 : 1000);
         poll(fds, (nfds_t)nf, tmo);
     }
     uint64_t v;
@@ -1349,9 +1403,37 @@ static void *handler_main(void *arg)
     mpx_pool *p = arg;
     unsigned iter = 0;
     in_handler = true;
+    int rc = 0;
+    for (int i = 0; i < p->n && !rc; i++)
+        rc = start_worker(p, (uint32_t)i);
+    if (rc) {
+        atomic_store(&p->h->shutdown, 1);
+        atomic_fetch_add(&p->h->work_bell, 1);
+        mpx__futex_wake(&p->h->work_bell, INT32_MAX);
+        for (int i = 0; i < p->n; i++) {
+            if (p->w[i].proc) {
+                mpx_process_kill(p->w[i].proc);
+                mpx_process_join(p->w[i].proc, MPX_FOREVER);
+                mpx_process_destroy(p->w[i].proc);
+                p->w[i].proc = NULL;
+            }
+            if (p->w[i].th_running) {
+                pthread_join(p->w[i].th, NULL);
+                p->w[i].th_running = false;
+            }
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    p->startup_rc = rc;
+    if (rc)
+        p->handler_exited = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (rc)
+        return NULL;
     for (;;) {
         uint32_t kick = atomic_load(&p->kick);
-        bool progress = harvest(p);
+        bool progress = harvest(p, SIZE_MAX);
         pthread_mutex_lock(&p->mu);
         int state = p->state;
         pthread_mutex_unlock(&p->mu);
@@ -1421,6 +1503,7 @@ static void pool_free(mpx_pool *p)
 MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
 {
     mpx__global_init();
+    pthread_once(&exit_hook_once, register_exit_hook);
     if (!out)
         return MPX_EINVAL;
     mpx_pool_opts o = {0};
@@ -1523,27 +1606,24 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
             return rc;
         }
     }
-    for (int i = 0; i < n && !rc; i++)
-        rc = start_worker(p, (uint32_t)i);
-    if (!rc) {
-        rc = -pthread_create(&p->handler, NULL, handler_main, p);
-        if (!rc)
-            p->handler_started = true;
-    }
+    /* The handler thread starts the workers: a daemonic child gets
+     * PR_SET_PDEATHSIG, which fires when the *thread* that made it exits,
+     * so the workers must not belong to the caller's (maybe short-lived)
+     * thread. */
+    p->startup_rc = 1;
+    rc = -pthread_create(&p->handler, NULL, handler_main, p);
     if (rc) {
-        atomic_store(&h->shutdown, 1);
-        for (int i = 0; i < n; i++) {
-            if (p->w[i].proc) {
-                mpx_process_kill(p->w[i].proc);
-                mpx_process_join(p->w[i].proc, MPX_FOREVER);
-                mpx_process_destroy(p->w[i].proc);
-            }
-        }
-        atomic_fetch_add(&h->work_bell, 1);
-        mpx__futex_wake(&h->work_bell, INT32_MAX);
-        for (int i = 0; i < n; i++)
-            if (p->w[i].th_running)
-                pthread_join(p->w[i].th, NULL);
+        pool_free(p);
+        return rc;
+    }
+    p->handler_started = true;
+    pthread_mutex_lock(&p->mu);
+    while (p->startup_rc == 1)
+        pthread_cond_wait(&p->cv, &p->mu);
+    rc = p->startup_rc;
+    pthread_mutex_unlock(&p->mu);
+    if (rc) {
+        pthread_join(p->handler, NULL);
         pool_free(p);
         return rc;
     }
@@ -1616,7 +1696,11 @@ MPX_API void mpx_pool_destroy(mpx_pool *p)
     if (!p || p->magic != POOL_OBJ_MAGIC)
         return;
     if (p->creator != getpid()) {
-        /* a fork child's copy: free memory only */
+        /* a fork child's copy: the workers and the handler thread are the
+         * parent's; release only this process's mapping and descriptors */
+        p->magic = 0;
+        mpx__shmap_destroy(&p->shm);
+        mpx__close(p->evfd);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -1645,14 +1729,30 @@ MPX_API int mpx_pool_worker_pids(mpx_pool *p, pid_t *pids, int cap)
     int k = 0;
     for (int i = 0; i < p->n; i++) {
         px_wctl *ctl = px_wctl_of(p->h, (uint32_t)i);
+        /* shared state only: w[] belongs to the handler thread */
         pid_t pid = p->threads ? 0 : atomic_load(&ctl->pid);
-        if (!p->threads && p->w[i].alive && pid > 0 && kill(pid, 0) == 0) {
+        if (pid > 0 && kill(pid, 0) == 0) {
             if (k < cap)
                 pids[k] = pid;
             k++;
         }
     }
     return k;
+}
+
+MPX_API char *mpx_pool_describe(mpx_pool *p)
+{
+    if (!p || p->magic != POOL_OBJ_MAGIC)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    int state = p->state;
+    pthread_mutex_unlock(&p->mu);
+    char *out = NULL;
+    if (asprintf(&out, "<Pool state=%s pool_size=%d %s>",
+                 state == P_RUN ? "RUN" : state == P_CLOSED ? "CLOSE" : "TERMINATE", p->n,
+                 p->threads ? "threads" : "processes") < 0)
+        out = NULL;
+    return out;
 }
 
 MPX_API size_t mpx_pool_outstanding(mpx_pool *p)
@@ -2016,7 +2116,7 @@ static int imap_common(mpx_pool *p, int type, mpx_task_fn fn, const mpx_bytes *i
         j->total = n;
     }
     j->chunksize = j->o.chunksize ? j->o.chunksize : 1;
-    size_t la = j->o.lookahead ? j->o.lookahead : (size_t)p->n * 4 * j->chunksize + 64;
+    size_t la = j->o.lookahead ? j->o.lookahead : (size_t)p->n * 4 * j->chunksize + 1024;
     if (!gen && la > n)
         la = n ? n : 1;
     j->cap = la;
@@ -2156,6 +2256,11 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     if (!res_ok(r))
         return MPX_EINVAL;
     mpx__deadline d = mpx__deadline_from(timeout);
+    /* a short bounded spin first: a result that is a few microseconds
+     * away is not worth a sleep and a cross-CPU wake-up (~25 us here) */
+    if (timeout != MPX_NOWAIT && !in_handler)
+        for (int i = 0; i < 1000 && !__atomic_load_n(&r->announced, __ATOMIC_ACQUIRE); i++)
+            mpx__cpu_relax();
     pthread_mutex_lock(&r->mu);
     int rc = 0;
     while (!(r->announced || (in_handler && r->ready))) {
@@ -2448,7 +2553,10 @@ MPX_API int mpx_imap_next(mpx_imap *it, mpx_duration timeout, const void **data,
         x->len = 0;
     }
 out:;
-    bool kick = j->win_blocked && rc != MPX_ETIMEDOUT;
+    /* wake the handler for window space in batches, not per item */
+    size_t outstanding = j->fed - j->consumed;
+    size_t room = j->cap > outstanding ? j->cap - outstanding : 0;
+    bool kick = j->win_blocked && rc != MPX_ETIMEDOUT && (room >= (j->cap + 7) / 8 || rc != 0);
     if (kick)
         j->win_blocked = false;
     mpx_pool *p = j->pool;

@@ -52,6 +52,7 @@ extern _Atomic uint32_t mpx__pool_fence_word;
 #define PX_IN_REC 16u  /* u64 index, u32 len, u32 flags */
 #define PX_OUT_REC 24u /* u64 index, i32 code, i32 task_rc, u32 len, u32 flags */
 #define PX_SPILL_REC 16u /* i32 fd, i32 pid, u64 len */
+#define PX_OUT_LOW 1024u /* a chunk stops early below this much output room */
 #define PX_MAX_CHUNK_ITEMS 700u /* 700 * (24 + 16) fits the output area */
 #define PX_FN_MAX 128u
 #define PX_FN_SIZE 512u
@@ -105,6 +106,7 @@ typedef struct px_wctl {
     _Atomic uint32_t tasks_done;
     _Atomic uint32_t bt_len;
     _Atomic int32_t crash_sig;
+    _Atomic uint32_t init_failed; /* thread workers: the initializer failed */
     alignas(64) _Atomic uint64_t c_tail; /* worker */
     alignas(64) _Atomic uint64_t c_head; /* parent */
     alignas(64) char bt[PX_BT_SIZE];

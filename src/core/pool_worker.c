@@ -6,17 +6,6 @@
 #include "core/pool_internal.h"
 #include "core/args.h"
 #include "core/fnref.h"
-/* <linux/futex.h> resolves to src/linux/futex.h under -Isrc: the kernel
- * constants it needs are defined here. */
-#ifndef FUTEX_WAKE
-#define FUTEX_WAKE 1
-#endif
-#ifndef FUTEX_WAIT_BITSET
-#define FUTEX_WAIT_BITSET 9
-#endif
-#ifndef FUTEX_BITSET_MATCH_ANY
-#define FUTEX_BITSET_MATCH_ANY 0xffffffff
-#endif
 #include "linux/futex.h"
 
 #include <execinfo.h>
@@ -305,7 +294,9 @@ static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, si
 {
     unsigned char *o = px_out(s) + pos;
     size_t room = PX_OUT_CAP - pos;
-    size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC);
+    /* keep room for one more (spill) record while items remain; the worker
+     * stops the chunk early when the area is nearly full (PX_OUT_LOW) */
+    size_t reserve = left_after ? PX_OUT_REC + PX_SPILL_REC : 0;
     uint32_t flags = 0;
     if (PX_OUT_REC + PX_PAD8(len) + reserve <= room) {
         if (len && !already_in_place)
@@ -335,20 +326,16 @@ static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, si
 }
 
 /* Space the task may write into directly for this record. */
-static void out_prepare(wstate *ws, size_t pos, uint32_t left_after)
+static void out_prepare(wstate *ws)
 {
     mpx_task_out *o = &ws->out;
     o->dst = NULL;
     o->cap = 0;
-    size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC);
     o->len = 0;
     o->set = false;
     o->on_heap = false;
     free(o->msg);
     o->msg = NULL;
-    (void)ws;
-    (void)pos;
-    (void)reserve;
 }
 
 static void run_fixed(wstate *ws, px_slot *s, uint32_t sidx);
@@ -401,9 +388,9 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         }
         /* the task may write straight into the output area */
         mpx_task_out *o = &ws->out;
-        out_prepare(ws, pos, left_after);
+        out_prepare(ws);
         size_t room = PX_OUT_CAP - pos;
-        size_t reserve = (size_t)left_after * (PX_OUT_REC + PX_SPILL_REC) + PX_OUT_REC;
+        size_t reserve = (left_after ? PX_OUT_REC + PX_SPILL_REC : 0) + PX_OUT_REC;
         o->dst = px_out(s) + pos + PX_OUT_REC;
         o->cap = room > reserve + 8 ? room - reserve - 8 : 0;
         if (s->timeout_ns > 0)
@@ -442,6 +429,10 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         }
         s->out_bytes = (uint32_t)pos;
         atomic_store_explicit(&s->out_items, ++nout, memory_order_release);
+        /* output area nearly full: hand the rest of the chunk back (the
+         * parent requeues it with a fresh output area) */
+        if (left_after && PX_OUT_CAP - pos < PX_OUT_LOW)
+            break;
     }
     if (ws->out.heap_cap > (1u << 20)) {
         free(ws->out.heap);
@@ -600,18 +591,20 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
                 mseq[nm++] = seqs[k];
             }
         }
+        int64_t t0 = mpx__now_ns();
         for (uint32_t k = 0; k < nm; k++) {
             px_slot *s = px_slot_of(h, mine[k]);
-            int64_t t0 = mpx__now_ns();
             run_slot(ws, s, mine[k], mseq[k]);
-            int64_t dt = mpx__now_ns() - t0;
-            ws->avg_ns = ws->avg_ns ? (ws->avg_ns * 7 + dt) / 8 : dt;
             atomic_store_explicit(&ctl->cur_slot, PX_NONE, memory_order_release);
             complete(ws, mine[k]);
             done++;
             atomic_store_explicit(&ctl->tasks_done, done, memory_order_relaxed);
             if (k + 1 == nm || (k & 7) == 7)
                 mpx__pool_ring_parent(h, c->evfd);
+        }
+        if (nm) {
+            int64_t dt = (mpx__now_ns() - t0) / nm; /* per slot, one clock read per batch */
+            ws->avg_ns = ws->avg_ns ? (ws->avg_ns * 7 + dt) / 8 : (dt ? dt : 1);
         }
         if (max_tasks && done >= max_tasks)
             break;

@@ -7,7 +7,7 @@
  * and wait for it. Locking: p->mu guards one object; children_mu guards
  * the registry list. Never take p->mu while holding children_mu.
  */
-#include "core/process_internal.h"
+#include "core/boot.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -255,6 +255,8 @@ MPX_API int mpx_process_start(mpx_process *p)
         rc = MPX_ESTATE; /* PROC-24 */
     else if (current->daemon)
         rc = MPX_ESTATE; /* daemonic processes are not allowed to have children (PROC-12) */
+    else if (mpx__boot_in_progress())
+        rc = MPX_ESTATE; /* GUIDE-12: from a constructor of a spawn child */
     else if (!p->ctx->ops)
         rc = MPX_ENOTSUP;
     else if (p->ctx->method != MPX__FORK && p->udata && !p->udata_size)
@@ -263,6 +265,9 @@ MPX_API int mpx_process_start(mpx_process *p)
         pthread_mutex_unlock(&p->mu);
         if (rc == MPX_ESTATE && current->daemon)
             MPX__WARNING("daemonic processes are not allowed to have children");
+        else if (rc == MPX_ESTATE && mpx__boot_in_progress())
+            MPX__WARNING("an attempt has been made to start a new process before the "
+                         "current process has finished its bootstrapping phase");
         return rc;
     }
     pthread_mutex_unlock(&p->mu);

@@ -145,14 +145,16 @@ static int sh_create(const mpx__objtype *t, int type, size_t esize, size_t len, 
     bool raw = opts && opts->raw;
     if (opts && opts->lock && !raw && !(given = mpx__lock_of(opts->lock)))
         return MPX_EINVAL;
-    size_t off = (!raw && !given) ? DATA_OFF_LOCKED : 0;
-    if (len && esize > (SIZE_MAX - off - 4096) / len)
+    size_t lk = (!raw && !given) ? DATA_OFF_LOCKED : 0;
+    if (len && esize > (SIZE_MAX - lk - 4096) / len)
         return -ENOMEM;
     size_t bytes = esize * len;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, t == &value_type ? "mpx-value" : "mpx-array", off + bytes);
+    size_t base;
+    int rc = mpx__shalloc(lk + bytes, t == &value_type ? "mpx-value" : "mpx-array", &seg, &base);
     if (rc)
         return rc;
+    size_t off = base + lk; /* the data; the lock word (if any) at base */
     if (init && bytes)
         memcpy((char *)seg->map.addr + off, init, bytes);
     mpx_context *ctx = opts ? opts->ctx : NULL;
@@ -160,8 +162,8 @@ static int sh_create(const mpx__objtype *t, int type, size_t esize, size_t len, 
     if (given) {
         lock = mpx__lock_ref(given);
     } else if (!raw) {
-        mpx__lockw_init(seg->map.addr);
-        rc = mpx__lock_new(&lock, true, seg, 0, ctx);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + base));
+        rc = mpx__lock_new(&lock, true, seg, base, ctx);
     }
     if (!rc)
         rc = sh_wrap(t, seg, off, type, esize, len, lock, ctx, out);
@@ -185,7 +187,7 @@ static int sh_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     if (!rc)
         rc = mpx__seg_export(o->seg, data, fds);
     if (!rc)
-        rc = mpx__obj_export_nested(o->lock, data, fds);
+        rc = mpx__lock_export_ref(o->lock, o->seg, data, fds);
     return rc;
 }
 
@@ -195,7 +197,7 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     uint32_t type;
     uint64_t esize, len, off;
     mpx__seg *seg = NULL;
-    void *lock = NULL;
+    struct mpx_lock *lock = NULL;
     int rc = mpx__rd_u32(rd, &type);
     if (!rc)
         rc = mpx__rd_u64(rd, &esize);
@@ -206,12 +208,12 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     if (!rc)
         rc = mpx__seg_import(rd, &cur, &seg);
     if (!rc)
-        rc = mpx__obj_import_nested(rd, &cur, &lock);
+        rc = mpx__lock_import_ref(rd, &cur, seg, &lock);
     mpx__fdcur_close_rest(&cur);
     if (!rc) {
         bool ok = type > MPX_CT_NONE && type <= MPX_CT_RAW && esize > 0 &&
                   (type == MPX_CT_RAW || esize == mpx_ctype_size((int)type)) &&
-                  (t != &value_type || len == 1) && (!lock || mpx__lock_of(lock)) &&
+                  (t != &value_type || len == 1) &&
                   off <= seg->map.size && (len == 0 || esize <= (seg->map.size - off) / len);
         if (!ok)
             rc = MPX_EPROTO;
@@ -220,7 +222,7 @@ static int sh_import(const mpx__objtype *t, mpx__rd *rd, const int *fds, int nfd
     if (!rc)
         rc = sh_wrap(t, seg, (size_t)off, (int)type, (size_t)esize, (size_t)len, lock, NULL, &o);
     if (rc) {
-        mpx__obj_drop_nested(lock);
+        mpx__lock_unref(lock);
         mpx__seg_unref(seg);
         return rc;
     }
@@ -236,6 +238,15 @@ static int value_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     return sh_import(&array_type, rd, fds, nfds, out);
+}
+
+struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared)
+{
+    shobj *o = sh_of(p, &value_type);
+    if (!o)
+        o = sh_of(p, &array_type);
+    *is_shared = o != NULL;
+    return o ? o->lock : NULL;
 }
 
 /* ---- locked access ---------------------------------------------------------- */

@@ -17,8 +17,18 @@
 
 /* ---- settings ---------------------------------------------------------- */
 
-static _Atomic int spin_n = 100;
-static _Atomic int64_t check_ns = 50 * 1000000LL;
+/* Build-time defaults: make CFLAGS=-DMPX_SYNC_DEFAULT_SPIN=0 disables
+ * spinning; the environment (MPX_SYNC_SPIN, MPX_SYNC_CHECK_MS) and the
+ * setters override them at run time. */
+#ifndef MPX_SYNC_DEFAULT_SPIN
+#define MPX_SYNC_DEFAULT_SPIN 100
+#endif
+#ifndef MPX_SYNC_DEFAULT_CHECK_MS
+#define MPX_SYNC_DEFAULT_CHECK_MS 50
+#endif
+
+static _Atomic int spin_n = MPX_SYNC_DEFAULT_SPIN;
+static _Atomic int64_t check_ns = MPX_SYNC_DEFAULT_CHECK_MS * 1000000LL;
 static _Atomic int intr_on;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
@@ -143,7 +153,7 @@ static inline uint64_t self_token(void)
     return self_token_refresh(pid);
 }
 
-static __thread pid_t tl_tid, tl_tid_pid;
+static __thread __attribute__((tls_model("initial-exec"))) pid_t tl_tid, tl_tid_pid;
 
 static inline uint32_t self_tid(void)
 {
@@ -225,14 +235,15 @@ static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
 
 static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
 {
-    int spins = mpx__sync_spin();
+    bool nowait = timeout != MPX_FOREVER && timeout <= 0;
+    int spins = nowait ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
         if (v == 0 && cas64(&w->word, 0, me))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0) {
+    if (nowait) {
         for (;;) {
             uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
             if (v == 0) {
@@ -329,13 +340,12 @@ int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t o
     if (seg) {
         l->seg = mpx__seg_ref(seg);
     } else {
-        int rc = mpx__seg_create(&l->seg, recursive ? "mpx-rlock" : "mpx-lock", sizeof(mpx__lockw));
+        int rc = mpx__shalloc(sizeof(mpx__lockw), "mpx-lock", &l->seg, &off);
         if (rc) {
             free(l);
             return rc;
         }
-        off = 0;
-        mpx__lockw_init(l->seg->map.addr);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)l->seg->map.addr + off));
     }
     l->off = off;
     l->w = (mpx__lockw *)(void *)((char *)l->seg->map.addr + off);
@@ -391,6 +401,12 @@ static int lock_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
     return rc;
 }
 
+static bool lockw_at(mpx__seg *seg, uint64_t off)
+{
+    return off <= seg->map.size && seg->map.size - off >= sizeof(mpx__lockw) && off % 8 == 0 &&
+           ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic == MPX__LOCKW_MAGIC;
+}
+
 static int lock_import_common(mpx__rd *rd, const int *fds, int nfds, void **out, bool rec)
 {
     mpx__fdcur cur = {fds, nfds, 0};
@@ -402,8 +418,7 @@ static int lock_import_common(mpx__rd *rd, const int *fds, int nfds, void **out,
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    if (off > seg->map.size || seg->map.size - off < sizeof(mpx__lockw) || off % 8 ||
-        ((mpx__lockw *)(void *)((char *)seg->map.addr + off))->magic != MPX__LOCKW_MAGIC) {
+    if (!lockw_at(seg, off)) {
         mpx__seg_unref(seg);
         return MPX_EPROTO;
     }
@@ -423,6 +438,49 @@ static int lock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 static int rlock_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     return lock_import_common(rd, fds, nfds, out, true);
+}
+
+int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds)
+{
+    if (!l || l->seg != seg)
+        return mpx__obj_export_nested(l, data, fds);
+    int rc = mpx__buf_put_u8(data, 2);
+    if (!rc)
+        rc = mpx__buf_put_u8(data, l->recursive);
+    if (!rc)
+        rc = mpx__buf_put_u64(data, l->off);
+    return rc;
+}
+
+int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out)
+{
+    uint8_t mode, rec;
+    uint64_t off;
+    void *obj = NULL;
+    *out = NULL;
+    int rc = mpx__rd_u8(rd, &mode);
+    if (rc || mode == 0)
+        return rc;
+    if (mode == 1) {
+        rc = mpx__obj_import_nested_body(rd, cur, &obj);
+        if (!rc && !mpx__lock_of(obj)) {
+            mpx__obj_drop_nested(obj);
+            rc = MPX_EPROTO;
+        }
+        if (!rc)
+            *out = obj;
+        return rc;
+    }
+    if (mode != 2)
+        return MPX_EPROTO;
+    rc = mpx__rd_u8(rd, &rec);
+    if (!rc)
+        rc = mpx__rd_u64(rd, &off);
+    if (!rc && (rec > 1 || !lockw_at(seg, off)))
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = mpx__lock_new(out, rec != 0, seg, (size_t)off, NULL);
+    return rc;
 }
 
 /* Generic acquire/release of either kind. */
@@ -496,12 +554,19 @@ static int lk_release_save(struct mpx_lock *l, uint32_t *saved)
     return lockw_release(l->w);
 }
 
-/* Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD. */
-static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved)
+/*
+ * Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD.
+ * slept: the caller slept in the kernel and may have been requeued onto
+ * the lock's futex by a notify (wait morphing). Like any thread woken from
+ * the lock's futex, it must then take the lock with WAITERS set, or other
+ * requeued sleepers would miss their wake-up at the next release.
+ */
+static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved, bool slept)
 {
     int r;
+    uint64_t me = self_token() | (slept ? W64 : 0);
     do
-        r = lockw_acquire(l->w, self_token(), MPX_FOREVER);
+        r = lockw_acquire(l->w, me, MPX_FOREVER);
     while (r != 0 && r != MPX_EOWNERDEAD);
     if (l->recursive) {
         atomic_store_explicit(&l->w->tid, self_tid(), memory_order_relaxed);
@@ -703,12 +768,14 @@ typedef struct mpx__semw {
 struct mpx_semaphore {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__semw *s;
 };
 
 static int sem_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
-    return mpx__seg_export(((mpx_semaphore *)obj)->seg, data, fds);
+    mpx_semaphore *s = obj;
+    return mpx__seg_export_at(s->seg, s->off, data, fds);
 }
 
 static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out);
@@ -720,13 +787,14 @@ static void sem_drop(void *obj)
 static mpx__objtype sem_type = {
     .name = "semaphore", .export_ = sem_export, .import_ = sem_import, .drop = sem_drop};
 
-static int sem_wrap(mpx__seg *seg, mpx_context *ctx, mpx_semaphore **out)
+static int sem_wrap(mpx__seg *seg, size_t off, mpx_context *ctx, mpx_semaphore **out)
 {
     mpx_semaphore *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->seg = seg;
-    s->s = seg->map.addr;
+    s->off = off;
+    s->s = (mpx__semw *)(void *)((char *)seg->map.addr + off);
     mpx__obj_init(&s->hdr, &sem_type, ctx);
     *out = s;
     return 0;
@@ -736,16 +804,17 @@ static int sem_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__semw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    mpx__semw *w = seg->map.addr;
-    if (seg->map.size < sizeof *w || w->magic != SEMW_MAGIC) {
+    mpx__semw *w = (mpx__semw *)(void *)((char *)seg->map.addr + off);
+    if (w->magic != SEMW_MAGIC || (w->max & 0x7fffffffu) > MPX_SEM_VALUE_MAX) {
         mpx__seg_unref(seg);
         return MPX_EPROTO;
     }
-    rc = sem_wrap(seg, NULL, (mpx_semaphore **)out);
+    rc = sem_wrap(seg, off, NULL, (mpx_semaphore **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -756,15 +825,16 @@ static int sem_create(mpx_semaphore **out, unsigned value, unsigned max, const m
     if (!out || value > MPX_SEM_VALUE_MAX)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-semaphore", sizeof(mpx__semw));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__semw), "mpx-semaphore", &seg, &off);
     if (rc)
         return rc;
-    mpx__semw *w = seg->map.addr;
+    mpx__semw *w = (mpx__semw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&w->value, value);
     atomic_init(&w->nwait, 0);
     w->max = max;
     w->magic = SEMW_MAGIC;
-    rc = sem_wrap(seg, o ? o->ctx : NULL, out);
+    rc = sem_wrap(seg, off, o ? o->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -815,7 +885,7 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
     mpx__semw *w = s->s;
     if (sem_trydown(w))
         return 0;
-    int spins = mpx__sync_spin();
+    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
@@ -918,6 +988,7 @@ typedef struct mpx__condw {
 struct mpx_condition {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__condw *c;
     struct mpx_lock *lock;
 };
@@ -925,9 +996,9 @@ struct mpx_condition {
 static int cond_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
     mpx_condition *c = obj;
-    int rc = mpx__seg_export(c->seg, data, fds);
+    int rc = mpx__seg_export_at(c->seg, c->off, data, fds);
     if (!rc)
-        rc = mpx__obj_export_nested(c->lock, data, fds);
+        rc = mpx__lock_export_ref(c->lock, c->seg, data, fds);
     return rc;
 }
 
@@ -947,13 +1018,15 @@ static mpx_condition *cond_of(void *p)
     return o && o->type == &cond_type ? p : NULL;
 }
 
-static int cond_wrap(mpx__seg *seg, struct mpx_lock *lock, mpx_context *ctx, mpx_condition **out)
+static int cond_wrap(mpx__seg *seg, size_t off, struct mpx_lock *lock, mpx_context *ctx,
+                     mpx_condition **out)
 {
     mpx_condition *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->seg = seg;
-    c->c = seg->map.addr;
+    c->off = off;
+    c->c = (mpx__condw *)(void *)((char *)seg->map.addr + off);
     c->lock = lock;
     mpx__obj_init(&c->hdr, &cond_type, ctx);
     *out = c;
@@ -964,18 +1037,20 @@ static int cond_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg = NULL;
-    void *lock = NULL;
-    int rc = mpx__seg_import(rd, &cur, &seg);
-    if (!rc)
-        rc = mpx__obj_import_nested(rd, &cur, &lock);
-    mpx__fdcur_close_rest(&cur);
-    if (!rc && (!mpx__lock_of(lock) || seg->map.size < sizeof(mpx__condw) ||
-                ((mpx__condw *)seg->map.addr)->magic != CONDW_MAGIC))
+    size_t off = 0;
+    struct mpx_lock *lock = NULL;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__condw), &seg, &off);
+    if (!rc && ((mpx__condw *)(void *)((char *)seg->map.addr + off))->magic != CONDW_MAGIC)
         rc = MPX_EPROTO;
     if (!rc)
-        rc = cond_wrap(seg, lock, NULL, (mpx_condition **)out);
+        rc = mpx__lock_import_ref(rd, &cur, seg, &lock);
+    mpx__fdcur_close_rest(&cur);
+    if (!rc && !lock)
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = cond_wrap(seg, off, lock, NULL, (mpx_condition **)out);
     if (rc) {
-        mpx__obj_drop_nested(lock);
+        mpx__lock_unref(lock);
         mpx__seg_unref(seg);
     }
     return rc;
@@ -989,10 +1064,11 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     if (lock && !(l = mpx__lock_of(lock)))
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-condition", 64 + sizeof(mpx__lockw));
+    size_t off;
+    int rc = mpx__shalloc(64 + sizeof(mpx__lockw), "mpx-condition", &seg, &off);
     if (rc)
         return rc;
-    mpx__condw *c = seg->map.addr;
+    mpx__condw *c = (mpx__condw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&c->fword, 0);
     atomic_init(&c->nsleep, 0);
     atomic_init(&c->total, 0);
@@ -1003,11 +1079,11 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     if (l) {
         mpx__lock_ref(l);
     } else {
-        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + 64));
-        rc = mpx__lock_new(&l, true, seg, 64, ctx);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + 64));
+        rc = mpx__lock_new(&l, true, seg, off + 64, ctx);
     }
     if (!rc)
-        rc = cond_wrap(seg, l, ctx, out);
+        rc = cond_wrap(seg, off, l, ctx, out);
     if (rc) {
         mpx__lock_unref(l);
         mpx__seg_unref(seg);
@@ -1071,7 +1147,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
         return rc;
     }
     for (;;) {
-        bool timed_out = false, intr = false, owner_dead = false;
+        bool timed_out = false, intr = false, owner_dead = false, slept = false;
         for (int i = 0; i < spins; i++) {
             if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
                 break;
@@ -1086,8 +1162,10 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
             }
             atomic_fetch_add_explicit(&cw->nsleep, 1, memory_order_seq_cst);
             int r = 0;
-            if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv)
+            if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv) {
                 r = mpx__futex_wait(&cw->fword, fv, until);
+                slept = true;
+            }
             atomic_fetch_sub_explicit(&cw->nsleep, 1, memory_order_relaxed);
             if (r == -EINTR && mpx__sync_interruptible()) {
                 intr = true;
@@ -1105,7 +1183,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
                 }
             }
         }
-        int ar = lk_acquire_restore(l, saved);
+        int ar = lk_acquire_restore(l, saved, slept);
         uint64_t wk = ld64(&cw->wakeup), wn = ld64(&cw->woken);
         if (wk != val && wn != wk) {
             st64(&cw->woken, wn + 1);
@@ -1163,9 +1241,30 @@ static int cond_notify(mpx_condition *c, uint64_t n)
     if (k == 0)
         return 0;
     st64(&cw->wakeup, w + k);
-    atomic_fetch_add_explicit(&cw->fword, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
-        mpx__futex_wake(&cw->fword, k > INT32_MAX ? INT32_MAX : (int)k);
+    uint32_t nf = atomic_fetch_add_explicit(&cw->fword, 1, memory_order_seq_cst) + 1;
+    if (!atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
+        return 0;
+    int nk = k > INT32_MAX ? INT32_MAX : (int)k;
+    /*
+     * Wait morphing: the sleepers could not run anyway while we hold the
+     * lock, so move them to the lock's futex instead of waking them now;
+     * the lock's release wakes them one at a time. WAITERS must be set so
+     * that release does wake. Fall back to a plain wake when the kernel
+     * refuses the requeue.
+     */
+    _Atomic uint64_t *lw = &c->lock->w->word;
+    uint64_t v = atomic_load_explicit(lw, memory_order_relaxed);
+    while (v && !(v & W64) &&
+           !atomic_compare_exchange_weak_explicit(lw, &v, v | W64, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    if (v) {
+        long r = syscall(SYS_futex, (uint32_t *)&cw->fword, 4 /* FUTEX_CMP_REQUEUE */, 0,
+                         (void *)(long)nk, (uint32_t *)futex_half(lw), nf);
+        if (r >= 0)
+            return 0;
+    }
+    mpx__futex_wake(&cw->fword, nk);
     return 0;
 }
 
@@ -1222,12 +1321,14 @@ typedef struct mpx__evw {
 struct mpx_event {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__evw *e;
 };
 
 static int ev_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
-    return mpx__seg_export(((mpx_event *)obj)->seg, data, fds);
+    mpx_event *e = obj;
+    return mpx__seg_export_at(e->seg, e->off, data, fds);
 }
 static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out);
 static void ev_drop(void *obj)
@@ -1243,13 +1344,14 @@ static mpx_event *ev_of(void *p)
     return o && o->type == &ev_type ? p : NULL;
 }
 
-static int ev_wrap(mpx__seg *seg, mpx_context *ctx, mpx_event **out)
+static int ev_wrap(mpx__seg *seg, size_t off, mpx_context *ctx, mpx_event **out)
 {
     mpx_event *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
     e->seg = seg;
-    e->e = seg->map.addr;
+    e->off = off;
+    e->e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     mpx__obj_init(&e->hdr, &ev_type, ctx);
     *out = e;
     return 0;
@@ -1259,14 +1361,15 @@ static int ev_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__evw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
-    if (seg->map.size < sizeof(mpx__evw) || ((mpx__evw *)seg->map.addr)->magic != EVW_MAGIC)
+    if (((mpx__evw *)(void *)((char *)seg->map.addr + off))->magic != EVW_MAGIC)
         rc = MPX_EPROTO;
     if (!rc)
-        rc = ev_wrap(seg, NULL, (mpx_event **)out);
+        rc = ev_wrap(seg, off, NULL, (mpx_event **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1277,14 +1380,15 @@ MPX_API int mpx_event_create(mpx_event **out, const mpx_sync_opts *opts)
     if (!out)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-event", sizeof(mpx__evw));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__evw), "mpx-event", &seg, &off);
     if (rc)
         return rc;
-    mpx__evw *e = seg->map.addr;
+    mpx__evw *e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&e->word, 0);
     atomic_init(&e->nwait, 0);
     e->magic = EVW_MAGIC;
-    rc = ev_wrap(seg, opts ? opts->ctx : NULL, out);
+    rc = ev_wrap(seg, off, opts ? opts->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1339,7 +1443,7 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
     if (v0 & 1)
         return 0;
 #define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
-    int spins = mpx__sync_spin();
+    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
@@ -1412,6 +1516,7 @@ typedef struct mpx__barw {
 struct mpx_barrier {
     mpx__obj hdr;
     mpx__seg *seg;
+    size_t off;
     mpx__barw *b;
     mpx_barrier_action_fn action;
 };
@@ -1425,14 +1530,17 @@ static void bar_drop(void *obj)
 static mpx__objtype bar_type = {
     .name = "barrier", .export_ = bar_export, .import_ = bar_import, .drop = bar_drop};
 
+#include "core/context_internal.h"
 #include "core/fnref.h"
 
 static int bar_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
 {
     mpx_barrier *b = obj;
-    int rc = mpx__seg_export(b->seg, data, fds);
+    int rc = mpx__seg_export_at(b->seg, b->off, data, fds);
     if (!rc)
-        rc = mpx__fnref_encode(NULL, (mpx__fnptr)b->action, data);
+        /* export runs only for children that do not share our memory
+         * (spawn, forkserver): encode module + offset, not a pointer */
+        rc = mpx__fnref_encode(mpx__context_by_method(MPX__SPAWN), (mpx__fnptr)b->action, data);
     return rc;
 }
 
@@ -1442,14 +1550,15 @@ static mpx_barrier *bar_of(void *p)
     return o && o->type == &bar_type ? p : NULL;
 }
 
-static int bar_wrap(mpx__seg *seg, mpx_barrier_action_fn action, mpx_context *ctx,
+static int bar_wrap(mpx__seg *seg, size_t off, mpx_barrier_action_fn action, mpx_context *ctx,
                     mpx_barrier **out)
 {
     mpx_barrier *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
     b->seg = seg;
-    b->b = seg->map.addr;
+    b->off = off;
+    b->b = (mpx__barw *)(void *)((char *)seg->map.addr + off);
     b->action = action;
     mpx__obj_init(&b->hdr, &bar_type, ctx);
     *out = b;
@@ -1460,19 +1569,19 @@ static int bar_import(mpx__rd *rd, const int *fds, int nfds, void **out)
 {
     mpx__fdcur cur = {fds, nfds, 0};
     mpx__seg *seg;
-    int rc = mpx__seg_import(rd, &cur, &seg);
+    size_t off;
+    int rc = mpx__seg_import_at(rd, &cur, sizeof(mpx__barw), &seg, &off);
     mpx__fdcur_close_rest(&cur);
     if (rc)
         return rc;
     mpx__fnptr fn = NULL;
     rc = mpx__fnref_decode(rd, &fn);
-    mpx__barw *w = seg->map.addr;
-    if (!rc && (seg->map.size < sizeof *w || w->magic != BARW_MAGIC || w->parties == 0 ||
-                w->parties > BAR_MAX_PARTIES ||
-                (seg->map.size - sizeof *w) / sizeof(uint64_t) < w->parties))
+    mpx__barw *w = (mpx__barw *)(void *)((char *)seg->map.addr + off);
+    if (!rc && (w->magic != BARW_MAGIC || w->parties == 0 || w->parties > BAR_MAX_PARTIES ||
+                (seg->map.size - off - sizeof *w) / sizeof(uint64_t) < w->parties))
         rc = MPX_EPROTO;
     if (!rc)
-        rc = bar_wrap(seg, (mpx_barrier_action_fn)fn, NULL, (mpx_barrier **)out);
+        rc = bar_wrap(seg, off, (mpx_barrier_action_fn)fn, NULL, (mpx_barrier **)out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1483,10 +1592,12 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     if (!out || parties == 0 || parties > BAR_MAX_PARTIES)
         return MPX_EINVAL;
     mpx__seg *seg;
-    int rc = mpx__seg_create(&seg, "mpx-barrier", sizeof(mpx__barw) + parties * sizeof(uint64_t));
+    size_t off;
+    int rc = mpx__shalloc(sizeof(mpx__barw) + parties * sizeof(uint64_t), "mpx-barrier", &seg,
+                          &off);
     if (rc)
         return rc;
-    mpx__barw *w = seg->map.addr;
+    mpx__barw *w = (mpx__barw *)(void *)((char *)seg->map.addr + off);
     mpx__lockw_init(&w->lk);
     atomic_init(&w->gen, 0);
     atomic_init(&w->nsleep, 0);
@@ -1496,7 +1607,7 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     w->parties = parties;
     w->timeout_ms = opts && opts->timeout > 0 ? opts->timeout : MPX_FOREVER;
     w->magic = BARW_MAGIC;
-    rc = bar_wrap(seg, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
+    rc = bar_wrap(seg, off, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
     if (rc)
         mpx__seg_unref(seg);
     return rc;
@@ -1566,6 +1677,11 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
     }
     uint32_t g = atomic_load_explicit(&w->gen, memory_order_relaxed);
     uint32_t idx = atomic_load_explicit(&w->count, memory_order_relaxed);
+    if (idx >= w->parties) { /* corrupted shared state: never write past slots */
+        bar_break(w, true);
+        bar_unlock(w);
+        return MPX_EBROKEN;
+    }
     atomic_store_explicit(&w->slots[idx], self_token(), memory_order_relaxed);
     atomic_store_explicit(&w->count, idx + 1, memory_order_relaxed);
     if (idx + 1 == w->parties) {
@@ -1585,6 +1701,7 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
     bar_unlock(w);
     int64_t check = mpx__sync_check_ns();
     int spins = mpx__sync_spin();
+    uint32_t checks = 0;
     for (int i = 0; i < spins; i++) {
         if (atomic_load_explicit(&w->gen, memory_order_acquire) != g)
             break;
@@ -1609,9 +1726,12 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         if (r != MPX_ETIMEDOUT && !intr)
             continue;
         bool expired = mpx__deadline_expired(d);
+        /* the slot scan costs a few syscalls per party: with many parties
+         * do it on every k-th check only */
+        bool scan = checks++ % ((w->parties + 15) / 16) == 0;
         bool dead = bar_lock(w);
         if (atomic_load_explicit(&w->gen, memory_order_relaxed) == g &&
-            (dead || expired || intr || bar_dead_party(w)))
+            (dead || expired || intr || (scan && bar_dead_party(w))))
             bar_break(w, true);
         bar_unlock(w);
         if (intr && atomic_load_explicit(&w->brk_gen, memory_order_relaxed) == g + 1)
@@ -1685,7 +1805,10 @@ MPX_API int mpx_sync_acquire(void *lock, mpx_duration timeout)
         return mpx_semaphore_acquire(lock, timeout);
     if (cond_of(lock))
         return mpx_condition_acquire(lock, timeout);
-    return MPX_EINVAL;
+    bool shared;
+    if ((l = mpx__shared_lock_of(lock, &shared)))
+        return mpx__lk_acquire(l, timeout);
+    return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 
 MPX_API int mpx_sync_release(void *lock)
@@ -1697,7 +1820,10 @@ MPX_API int mpx_sync_release(void *lock)
         return mpx_semaphore_release(lock);
     if (cond_of(lock))
         return mpx_condition_release(lock);
-    return MPX_EINVAL;
+    bool shared;
+    if ((l = mpx__shared_lock_of(lock, &shared)))
+        return mpx__lk_release(l);
+    return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 
 MPX_API char *mpx_sync_describe(void *obj)

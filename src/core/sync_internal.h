@@ -23,10 +23,25 @@
  */
 typedef struct mpx__seg {
     _Atomic int refs;
+    bool slab; /* a heap slab: refs change under the heap mutex */
     mpx__shmap map;
 } mpx__seg;
 
 int mpx__seg_create(mpx__seg **out, const char *name, size_t size);
+/*
+ * The shared heap: size bytes of zeroed shared memory. Small blocks
+ * (<= MPX__SLAB_MAX) come from the current 64 KiB slab (one memfd for
+ * hundreds of locks), 128-byte aligned so unrelated objects never share a
+ * cache line; larger ones get a segment of their own. Blocks are never
+ * reused: a slab goes away when every object in it is destroyed (and every
+ * process mapping it has unmapped it), so a child still using an object
+ * whose creator destroyed its handle is never handed another's memory.
+ * The slab's bump pointer lives in the slab itself, so a fork child that
+ * inherits the current slab allocates disjoint blocks from it.
+ */
+#define MPX__SLAB_SIZE (64 * 1024)
+#define MPX__SLAB_MAX 2048
+int mpx__shalloc(size_t size, const char *name, mpx__seg **seg, size_t *off);
 mpx__seg *mpx__seg_ref(mpx__seg *s);
 void mpx__seg_unref(mpx__seg *s);
 /* Export: u64 size (the fd goes to fds). */
@@ -42,12 +57,18 @@ int mpx__fdcur_take(mpx__fdcur *c, int *fd);
 void mpx__fdcur_close_rest(mpx__fdcur *c);
 
 int mpx__seg_import(mpx__rd *rd, mpx__fdcur *cur, mpx__seg **out);
+/* Export / import a segment plus the offset of an object in it; import
+ * checks that need bytes fit at an 8-aligned offset. */
+int mpx__seg_export_at(mpx__seg *s, size_t off, mpx__buf *data, mpx__fdlist *fds);
+int mpx__seg_import_at(mpx__rd *rd, mpx__fdcur *cur, size_t need, mpx__seg **out, size_t *off);
 
 /* Nested objects (the lock of a condition or of a value): u8 present,
  * bytes type name, u32 nfds, bytes data. */
 int mpx__obj_export_nested(void *obj, mpx__buf *data, mpx__fdlist *fds);
 int mpx__obj_import_nested(mpx__rd *rd, mpx__fdcur *cur, void **out);
 void mpx__obj_drop_nested(void *obj);
+/* The part of mpx__obj_import_nested after the u8 "present" (== 1). */
+int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 
 /* ---- lock words ----------------------------------------------------------- */
 
@@ -95,12 +116,24 @@ struct mpx_lock *mpx__lock_of(void *p);
 struct mpx_lock *mpx__lock_ref(struct mpx_lock *l);
 void mpx__lock_unref(struct mpx_lock *l);
 
+/*
+ * The lock of an object whose own segment is seg (a Condition, a Value):
+ * u8 0 none; u8 1 + nested export; u8 2 + u8 recursive + u64 offset when
+ * the lock word lives in seg itself (no second descriptor). Import gives
+ * a new reference in *out (NULL for none).
+ */
+int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds);
+int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out);
+
 int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout);
 int mpx__lk_release(struct mpx_lock *l);
 /* Owned by the calling process (Lock) or thread (RLock)? */
 bool mpx__lk_is_mine(struct mpx_lock *l);
 /* Append the describe text of l to b (NUL not included). */
 int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b);
+
+/* sharedctypes.c: the lock of a Value/Array (*is_shared set), or NULL. */
+struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared);
 
 /* Process-wide settings. */
 int mpx__sync_spin(void);

@@ -43,6 +43,8 @@
 #define MAX_MSG_FDS 72
 
 enum { F_STDOUT = 1, F_STDERR = 2, F_MEMFD = 4 };
+/* The server's answer when it cannot fork the child (no P follows). */
+enum { REC_FAILED = 'F' };
 
 typedef struct req_hdr {
     uint32_t magic;
@@ -63,10 +65,20 @@ typedef struct fs_popen {
     bool lost; /* the server died: the sentinel is now the pidfd */
 } fs_popen;
 
+/* Is our server alive? (pidfd, or waitpid where there is no pidfd) */
+static bool alive_locked(void)
+{
+    if (fs_ctl < 0 || fs_owner != getpid())
+        return false;
+    if (fs_pidfd >= 0)
+        return !mpx__fd_readable(fs_pidfd);
+    return waitpid(fs_pid, NULL, WNOHANG) == 0;
+}
+
 bool mpx__forkserver_running(void)
 {
     pthread_mutex_lock(&fs_mu);
-    bool r = fs_ctl >= 0 && fs_owner == getpid() && !mpx__fd_readable(fs_pidfd);
+    bool r = alive_locked();
     pthread_mutex_unlock(&fs_mu);
     return r;
 }
@@ -80,18 +92,32 @@ static void stop_locked(void)
     fs_ctl = -1;
     if (fs_owner == getpid()) {
         /* EOF makes it exit; do not wait for long. */
-        struct pollfd pfd = {fs_pidfd, POLLIN, 0};
-        int r;
-        do
-            r = poll(&pfd, 1, 2000);
-        while (r < 0 && errno == EINTR);
-        if (r <= 0)
+        bool gone = false;
+        if (fs_pidfd >= 0) {
+            struct pollfd pfd = {fs_pidfd, POLLIN, 0};
+            int r;
+            do
+                r = poll(&pfd, 1, 2000);
+            while (r < 0 && errno == EINTR);
+            gone = r > 0;
+        } else {
+            for (int i = 0; i < 400 && !gone; i++) {
+                pid_t r = waitpid(fs_pid, NULL, WNOHANG);
+                if (r == fs_pid || (r < 0 && errno == ECHILD))
+                    break;
+                struct timespec t = {0, 5000000};
+                nanosleep(&t, NULL);
+            }
+        }
+        if (!gone)
             kill(fs_pid, SIGKILL);
         while (waitpid(fs_pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
-    mpx__fd_mark_internal(fs_pidfd, false);
-    mpx__close(fs_pidfd);
+    if (fs_pidfd >= 0) {
+        mpx__fd_mark_internal(fs_pidfd, false);
+        mpx__close(fs_pidfd);
+    }
     fs_pidfd = -1;
     fs_pid = 0;
 }
@@ -145,7 +171,7 @@ static int start_server_locked(void)
         rc = mpx__context_encode_preload(&b);
     pid_t pid = -1;
     if (!rc)
-        rc = mpx__spawn_program(&b, &sv[1], 1, &pid);
+        rc = mpx__spawn_program(&b, &sv[1], 1, -1, &pid);
     mpx__buf_free(&b);
     mpx__close(sv[1]);
     if (rc) {
@@ -153,25 +179,26 @@ static int start_server_locked(void)
         return rc;
     }
     int pfd = mpx__pidfd_open(pid);
-    if (pfd < 0) {
+    if (pfd < 0 && pfd != -ENOSYS) {
         mpx__close(sv[0]);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         return pfd;
     }
     fs_ctl = sv[0];
-    fs_pidfd = pfd;
+    fs_pidfd = pfd < 0 ? -1 : pfd;
     fs_pid = pid;
     fs_owner = getpid();
     mpx__fd_mark_internal(fs_ctl, true);
-    mpx__fd_mark_internal(fs_pidfd, true);
+    if (fs_pidfd >= 0)
+        mpx__fd_mark_internal(fs_pidfd, true);
     MPX__DEBUG("fork server started (pid %d)", (int)pid);
     return 0;
 }
 
 static int ensure_locked(void)
 {
-    if (fs_ctl >= 0 && fs_owner == getpid() && !mpx__fd_readable(fs_pidfd))
+    if (alive_locked())
         return 0;
     if (fs_ctl >= 0) {
         MPX__WARNING("the fork server (pid %d) has died; starting a new one", (int)fs_pid);
@@ -324,8 +351,9 @@ static int fs_start(mpx_process *p)
         } else if (r.kind == MPX__REC_STARTED) {
             status = r.value;
             got_status = true;
-            if (status != 0 && !got_pid)
-                break; /* fork failed in the server */
+        } else if (r.kind == REC_FAILED) {
+            rc = r.value < 0 ? r.value : MPX_EPROTO; /* the server could not fork */
+            break;
         } else if (r.kind == MPX__REC_EXIT) {
             rc = MPX_EBROKEN; /* died during its bootstrap */
             MPX__WARNING("process %s ended (status %d) before starting its target", p->name,
@@ -346,6 +374,19 @@ static int fs_start(mpx_process *p)
     if (rc) {
         if (pidfd >= 0 && got_status && status == 0)
             syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        /* Leave nothing behind: the child exits at once; wait until the
+         * server has reaped it (bounded). */
+        mpx__deadline d = mpx__deadline_from(5000);
+        while (got_pid && rc != MPX_EBROKEN) {
+            struct pollfd pfd = {sp[0], POLLIN, 0};
+            int r = poll(&pfd, 1, mpx__deadline_poll_ms(d));
+            if (r < 0 && errno == EINTR)
+                continue;
+            mpx__boot_rec r2;
+            if (r <= 0 || recv_rec(sp[0], &r2, NULL, MSG_DONTWAIT) <= 0 ||
+                r2.kind == MPX__REC_EXIT)
+                break;
+        }
         mpx__close(pidfd);
         mpx__close(sp[0]);
         return rc;
@@ -393,9 +434,16 @@ static int fs_signal(mpx_process *p, int sig)
     fs_popen *st = p->popen;
     if (!st)
         return MPX_ESTATE;
-    if (syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0) < 0)
+    if (syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0) == 0)
+        return 0;
+    if (errno != ENOSYS)
         return -errno;
-    return 0;
+    /* No pidfd_send_signal (valgrind): the server has not reaped the
+     * child until it reports it, so the pid is still the child's unless
+     * the exit record is already waiting. */
+    if (mpx__fd_readable(p->sentinel))
+        return 0;
+    return kill(p->pid, sig) < 0 ? -errno : 0;
 }
 
 static void fs_cleanup(mpx_process *p)
@@ -591,7 +639,7 @@ static void handle_request(int ctl, int sigfd)
     }
     if (!ok) {
         if (nfds > 0)
-            mpx__boot_send_rec(fds[0], MPX__REC_STARTED, MPX_EPROTO);
+            mpx__boot_send_rec(fds[0], REC_FAILED, MPX_EPROTO);
         for (int i = 0; i < nfds; i++)
             mpx__close(fds[i]);
         return;
@@ -600,7 +648,7 @@ static void handle_request(int ctl, int sigfd)
         size_t cap = capkids ? capkids * 2 : 16;
         kid *k = realloc(kids, cap * sizeof *k);
         if (!k) {
-            mpx__boot_send_rec(fds[0], MPX__REC_STARTED, -ENOMEM);
+            mpx__boot_send_rec(fds[0], REC_FAILED, -ENOMEM);
             for (int i = 0; i < nfds; i++)
                 mpx__close(fds[i]);
             if (map != MAP_FAILED)
@@ -614,7 +662,7 @@ static void handle_request(int ctl, int sigfd)
     if (pid == 0)
         in_child(ctl, sigfd, &h, blob, fds, nfds);
     if (pid < 0) {
-        mpx__boot_send_rec(fds[0], MPX__REC_STARTED, -errno);
+        mpx__boot_send_rec(fds[0], REC_FAILED, -errno);
         for (int i = 0; i < nfds; i++)
             mpx__close(fds[i]);
     } else {
@@ -649,12 +697,14 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     else if (level != 0)
         mpx_log_set_level((int)level);
     mpx_process_set_name(mpx_current_process(), "ForkServer");
-    /* The server keeps only stderr of its creator's stdio. */
+    /* The server holds none of its creator's stdio (a pipe the creator
+     * reads to its end must not stay open in the server); stderr goes
+     * after the preload, so its warnings are seen. Each child gets the
+     * client's stdout and stderr of the time of its start. */
     int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nul >= 0) {
         dup2(nul, STDIN_FILENO);
         dup2(nul, STDOUT_FILENO);
-        mpx__close(nul);
     }
     /* Preload (MISC-11): libraries, then init functions. */
     for (uint32_t i = 0; !rc && i < nlibs; i++) {
@@ -686,6 +736,10 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     if (rc) {
         mpx__boot_send_rec(boot_fd, MPX__REC_STARTED, MPX_EPROTO);
         _exit(1);
+    }
+    if (nul >= 0) {
+        dup2(nul, STDERR_FILENO);
+        mpx__close(nul);
     }
     /* Signals: SIGCHLD through a signalfd; Ctrl-C is for the client. */
     sigset_t set;

@@ -65,12 +65,12 @@ static void reap(pid_t pid, int *status)
         *status = st;
 }
 
-int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, pid_t *pidp)
+int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, int keep_fd, pid_t *pidp)
 {
     if (nfds < 0 || nfds > 64)
         return MPX_ETOOBIG;
     char exe[4096];
-    int rc = mpx__context_executable(exe, sizeof exe);
+    int rc = mpx__context_executable(exe, sizeof exe, true);
     if (rc < 0)
         return rc;
     int sv[2];
@@ -78,13 +78,16 @@ int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, pid_t *pi
         return -errno;
     /* Sources must lie above the target range 3..3+nfds so that no dup2
      * overwrites a source not yet copied. */
-    int lim = MPX__BOOT_FD + 1 + nfds;
-    int src[65], tmp[65];
+    int ntot = nfds + (keep_fd >= 0); /* descriptors after the socket */
+    int lim = MPX__BOOT_FD + 1 + ntot;
+    int src[66], tmp[66];
     src[0] = sv[1];
     for (int i = 0; i < nfds; i++)
         src[i + 1] = fds[i];
+    if (keep_fd >= 0)
+        src[nfds + 1] = keep_fd;
     rc = 0;
-    for (int i = 0; i <= nfds; i++) {
+    for (int i = 0; i <= ntot; i++) {
         tmp[i] = -1;
         if (!rc && src[i] < lim) {
             tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, lim);
@@ -102,7 +105,7 @@ int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, pid_t *pi
         rc = -posix_spawn_file_actions_init(&fa);
         fa_ok = rc == 0;
     }
-    for (int i = 0; !rc && i <= nfds; i++)
+    for (int i = 0; !rc && i <= ntot; i++)
         rc = -posix_spawn_file_actions_adddup2(&fa, src[i], MPX__BOOT_FD + i);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     if (!rc)
@@ -119,7 +122,7 @@ int mpx__spawn_program(const mpx__buf *blob, const int *fds, int nfds, pid_t *pi
     free(env);
     if (fa_ok)
         posix_spawn_file_actions_destroy(&fa);
-    for (int i = 0; i <= nfds; i++)
+    for (int i = 0; i <= ntot; i++)
         mpx__close(tmp[i]);
     mpx__close(sv[1]);
     if (rc) {
@@ -159,14 +162,23 @@ static int spawn_start(mpx_process *p)
     mpx__buf_init(&b);
     mpx__fdlist fds;
     fds.n = 0;
-    int rc = mpx__boot_encode_child(p, &b, &fds);
+    /* Without pidfd (old kernel, valgrind) the sentinel is a pipe whose
+     * write end only the child holds. */
+    int pipefd[2] = {-1, -1};
+    bool pidfd = mpx__pidfd_supported();
+    int rc = !pidfd && pipe2(pipefd, O_CLOEXEC) < 0 ? -errno : 0;
+    if (!rc)
+        rc = mpx__boot_encode_child(p, &b, &fds);
     pid_t pid = -1;
     if (!rc)
-        rc = mpx__spawn_program(&b, fds.fds, fds.n, &pid);
+        rc = mpx__spawn_program(&b, fds.fds, fds.n, pipefd[1], &pid);
     mpx__buf_free(&b);
-    if (rc)
+    mpx__close(pipefd[1]);
+    if (rc) {
+        mpx__close(pipefd[0]);
         return rc;
-    int fd = mpx__pidfd_open(pid);
+    }
+    int fd = pidfd ? mpx__pidfd_open(pid) : pipefd[0];
     if (fd < 0) {
         kill(pid, SIGKILL);
         reap(pid, NULL);

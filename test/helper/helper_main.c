@@ -22,8 +22,7 @@ static int helper_named(const mpx_args *a)
     (void)a;
     return 22;
 }
-MPX_REGISTER_FUNCTION(helper_named)
-
+MPX_REGISTER_FUNCTION(helper_named);
 static int append(const char *path, const char *line)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
