@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""bench/bench_mp.py - the cpython column of mpxbench: each figure done with
+Python's multiprocessing, the same job as the mpx and raw sides in C.
+
+    python3 bench/bench_mp.py FIGURE [--quick]
+
+prints one number in the figure's unit (or "nan REASON"). The driver
+(bench/driver.c) runs it once per repetition, interleaved with the C sides.
+Every figure but process_spawn* and process_forkserver uses the fork start
+method, as the C sides do.
+"""
+import mmap
+import multiprocessing as mp
+import os
+import sys
+import time
+
+now = time.perf_counter  # CLOCK_MONOTONIC: comparable across processes
+
+POOL_TASKS_FULL = 1000000
+POOL_TASKS_QUICK = 200000
+# CPython runs map(chunksize=1) at ~60k tasks/s here: 1,000,000 tasks would
+# take 16 s per repetition, so it maps fewer (the figure is a rate).
+POOL_CHUNK1_TASKS_FULL = 100000
+POOL_CHUNK1_TASKS_QUICK = 20000
+POOL_ARRAY_ITEMS_FULL = 40000
+POOL_ARRAY_ITEMS_QUICK = 8000
+POOL_TASK_US = 10
+WORKERS = 2
+ONE_GIB = 1 << 30
+
+QUICK = False
+
+
+def target():
+    return 0.1 if QUICK else 0.5
+
+
+def calibrate(run, n0, nmax=10**10):
+    """run(n) does n operations and returns seconds; returns s/op of a run
+    lasting at least half the target (as bench_calibrate in bench.h)."""
+    n = max(1, n0)
+    while True:
+        t = run(n)
+        if t >= target() * 0.5 or n >= nmax:
+            return t / n
+        f = target() / t * 1.1 if t > 0 else 100
+        n = min(nmax, int(n * min(100, max(2, f))))
+
+
+def touch_1g():
+    # private, like the heap of a big program (a MAP_SHARED mapping would
+    # not be copied by fork); 4 KiB pages; every page written
+    m = mmap.mmap(-1, ONE_GIB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m.madvise(getattr(mmap, "MADV_NOHUGEPAGE", 15))
+    try:
+        m.madvise(getattr(mmap, "MADV_POPULATE_WRITE", 23))
+    except OSError:
+        for i in range(0, ONE_GIB, 4096):
+            m[i] = 1
+    return m
+
+
+# ---------------------------------------------------------------- process
+
+def noop():
+    pass
+
+
+def start_join(method, resident=False):
+    ctx = mp.get_context(method)
+    mem = touch_1g() if resident else None
+    if method == "forkserver":
+        # the first start launches the fork server: not timed
+        p = ctx.Process(target=noop)
+        p.start()
+        p.join()
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            p = ctx.Process(target=noop)
+            p.start()
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError("child failed")
+        return now() - t
+
+    s = calibrate(run, 1 if (QUICK and method == "spawn") else 2 if (resident or QUICK) else 5)
+    del mem
+    return s * 1e6
+
+
+# ------------------------------------------------------------------- pipe
+
+def pipe_sender(w, size, n):
+    a = b"0" * size
+    w.send_bytes(b"")
+    for _ in range(n):
+        w.send_bytes(a)
+    w.close()
+
+
+def pipe_stream(size, n0):
+    ctx = mp.get_context("fork")
+    buf = bytearray(size)
+
+    def run(n):
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=pipe_sender, args=(w, size, n))
+        p.start()
+        w.close()
+        r.recv_bytes()
+        t = now()
+        if size > 65536:
+            for _ in range(n):
+                r.recv_bytes_into(buf)
+        else:
+            for _ in range(n):
+                r.recv_bytes()
+        t = now() - t
+        p.join()
+        r.close()
+        return t
+
+    return calibrate(run, n0)
+
+
+def pipe_echo(c, other):
+    other.close()  # else the parent's close never reaches us as EOF
+    while True:
+        try:
+            m = c.recv_bytes()
+        except EOFError:
+            break
+        c.send_bytes(m)
+
+
+def pipe_pingpong():
+    ctx = mp.get_context("fork")
+    msg = b"p" * 64
+
+    def run(n):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=pipe_echo, args=(b, a))
+        p.start()
+        b.close()
+        a.send_bytes(msg)
+        a.recv_bytes()
+        t = now()
+        for _ in range(n):
+            a.send_bytes(msg)
+            a.recv_bytes()
+        t = now() - t
+        a.close()
+        p.join()
+        return t
+
+    return calibrate(run, 200) * 1e6
+
+
+# ------------------------------------------------------------------- lock
+
+def lock_uncontended(lock):
+    def run(n):
+        acq, rel = lock.acquire, lock.release
+        t = now()
+        for _ in range(n):
+            acq()
+            rel()
+        return now() - t
+
+    return calibrate(run, 10000) * 1e9
+
+
+def incr_worker(lock, v, barrier, ends, k, n):
+    barrier.wait()
+    for _ in range(n):
+        with lock:
+            v.value += 1
+    ends[k] = now()
+
+
+def lock_contended():
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        lock = ctx.Lock()
+        v = ctx.RawValue("q", 0)
+        ends = ctx.RawArray("d", 2)
+        barrier = ctx.Barrier(3)
+        ps = [ctx.Process(target=incr_worker, args=(lock, v, barrier, ends, k, n)) for k in range(2)]
+        for p in ps:
+            p.start()
+        barrier.wait()
+        t = now()
+        for p in ps:
+            p.join()
+        if v.value != 2 * n:
+            raise RuntimeError("lost increments")
+        return (max(ends) - t) / 2
+
+    return calibrate(run, 2000) * 1e9
+
+
+# -------------------------------------------------------------- condition
+
+def cond_child(cond, turn, n):
+    for _ in range(n + 1):
+        with cond:
+            while turn.value != 1:
+                cond.wait()
+            turn.value = 0
+            cond.notify()
+
+
+def condition_pingpong():
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        cond = ctx.Condition()
+        turn = ctx.RawValue("i", 0)
+        p = ctx.Process(target=cond_child, args=(cond, turn, n))
+        p.start()
+        t = 0
+        for i in range(n + 1):
+            if i == 1:
+                t = now()  # the first round trip waits for the child to start
+            with cond:
+                turn.value = 1
+                cond.notify()
+                while turn.value != 0:
+                    cond.wait()
+        t = now() - t
+        p.join()
+        return t
+
+    return calibrate(run, 200) * 1e6
+
+
+# ------------------------------------------------------------------ array
+
+def array_read(lock):
+    a = mp.get_context("fork").Array("i", range(10), lock=lock)
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            x = a[5]
+        return now() - t
+
+    return calibrate(run, 100000) * 1e9
+
+
+# ------------------------------------------------------------------ queue
+
+def queue_producer(q, size, n):
+    a = b"0" * size
+    q.put(b"")
+    for _ in range(n):
+        q.put(a)
+
+
+def queue_stream(size, n0):
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        q = ctx.Queue()
+        p = ctx.Process(target=queue_producer, args=(q, size, n))
+        p.start()
+        q.get()
+        t = now()
+        for _ in range(n):
+            q.get()
+        t = now() - t
+        p.join()
+        q.close()
+        return t
+
+    return calibrate(run, n0)
+
+
+def q2_producer(q, barrier, n):
+    a = b"0" * 256
+    barrier.wait()
+    for _ in range(n):
+        q.put(a)
+
+
+def q2_consumer(q, barrier, ends, k, n):
+    barrier.wait()
+    for _ in range(n):
+        q.get()
+    ends[k] = now()
+
+
+def queue_2p2c():
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        q = ctx.Queue()
+        barrier = ctx.Barrier(5)
+        ends = ctx.RawArray("d", 2)
+        ps = [ctx.Process(target=q2_producer, args=(q, barrier, n)) for _ in range(2)]
+        ps += [ctx.Process(target=q2_consumer, args=(q, barrier, ends, k, n)) for k in range(2)]
+        for p in ps:
+            p.start()
+        barrier.wait()
+        t = now()
+        for p in ps:
+            p.join()
+        return (max(ends) - t) / 2
+
+    return 1 / calibrate(run, 5000)
+
+
+# ------------------------------------------------------------------- pool
+
+def square(x):
+    return x * x
+
+
+def spin_task(x):
+    end = now() + POOL_TASK_US * 1e-6
+    acc = x
+    while now() < end:
+        acc = (acc * 31 + 7) & 0xFFFFFFFF
+    return acc
+
+
+def pool_map(n, chunksize):
+    with mp.get_context("fork").Pool(WORKERS) as pool:
+        pool.map(square, range(1000), chunksize=1)  # warm-up
+        t = now()
+        r = pool.map(square, range(n), chunksize=chunksize)
+        t = now() - t
+        if r[-1] != (n - 1) * (n - 1):
+            raise RuntimeError("wrong result")
+    return n / t
+
+
+def pool_apply_async():
+    with mp.get_context("fork").Pool(WORKERS) as pool:
+        pool.apply(square, (1,))
+
+        def run(n):
+            t = now()
+            rs = [pool.apply_async(square, (i,)) for i in range(n)]
+            for r in rs:
+                r.get()
+            return now() - t
+
+        return 1 / calibrate(run, 1000)
+
+
+def pool_array_10us():
+    n = POOL_ARRAY_ITEMS_QUICK if QUICK else POOL_ARRAY_ITEMS_FULL
+    with mp.get_context("fork").Pool(WORKERS) as pool:
+        pool.map(square, range(100))
+        t = now()
+        pool.map(spin_task, range(n))
+        t = now() - t
+    return n / t
+
+
+# ---------------------------------------------------------------- figures
+
+FIGURES = {
+    "process_fork": lambda: start_join("fork"),
+    "process_spawn": lambda: start_join("spawn"),
+    "process_forkserver": lambda: start_join("forkserver"),
+    "process_spawn_1g": lambda: start_join("spawn", resident=True),
+    "process_fork_1g": lambda: start_join("fork", resident=True),
+    "pipe_throughput_256": lambda: 1 / pipe_stream(256, 1000),
+    "pipe_pingpong_64": pipe_pingpong,
+    "pipe_bandwidth_1m": lambda: (1 << 20) / pipe_stream(1 << 20, 8) / 1e6,
+    "lock_uncontended": lambda: lock_uncontended(mp.get_context("fork").Lock()),
+    "rlock_uncontended": lambda: lock_uncontended(mp.get_context("fork").RLock()),
+    "lock_contended_increment": lock_contended,
+    "condition_pingpong": condition_pingpong,
+    "array_read_nolock": lambda: array_read(False),
+    "array_read_lock": lambda: array_read(True),
+    "queue_throughput_256": lambda: 1 / queue_stream(256, 1000),
+    "queue_bandwidth_1m": lambda: (1 << 20) / queue_stream(1 << 20, 8) / 1e6,
+    "queue_2p2c_256": queue_2p2c,
+    "pool_map_chunk1": lambda: pool_map(POOL_CHUNK1_TASKS_QUICK if QUICK else POOL_CHUNK1_TASKS_FULL, 1),
+    "pool_map_default": lambda: pool_map(POOL_TASKS_QUICK if QUICK else POOL_TASKS_FULL, None),
+    "pool_apply_async": pool_apply_async,
+    "pool_array_10us": pool_array_10us,
+}
+
+
+def main():
+    global QUICK
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    QUICK = "--quick" in sys.argv[1:]
+    if len(args) != 1 or args[0] not in FIGURES:
+        print("usage: bench_mp.py FIGURE [--quick]; figures: " + " ".join(FIGURES), file=sys.stderr)
+        print("nan unknown figure")
+        return 2
+    try:
+        v = FIGURES[args[0]]()
+    except Exception as e:  # the driver prints nan with the reason
+        print("nan cpython: %s: %s" % (type(e).__name__, e))
+        return 0
+    print("%.9g" % v)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+/*
+ * bench/figures.h - the side functions of every figure of mpxbench.
+ *
+ * raw_* functions (raw_*.c) use only the OS; they are always built.
+ * mpxb_* functions (mpx_<group>.c) use the library; each file is compiled
+ * only when the component's header exists on this branch (bench/Makefile),
+ * so they are declared weak here: a missing one is NULL and the figure's
+ * mpx column prints nan with the reason.
+ */
+#ifndef MPX_BENCH_FIGURES_H
+#define MPX_BENCH_FIGURES_H
+
+#include "bench.h"
+
+#define SIDE(name) int name(const bench_cfg *cfg, double *out, char *why, size_t whylen)
+#define WEAK_SIDE(name) SIDE(name) __attribute__((weak))
+
+/* process (raw_process.c, mpx_process.c) */
+SIDE(raw_process_fork);
+SIDE(raw_process_spawn);
+SIDE(raw_process_forkserver);
+SIDE(raw_process_spawn_1g);
+SIDE(raw_process_fork_1g);
+WEAK_SIDE(mpxb_process_fork);
+WEAK_SIDE(mpxb_process_spawn);
+WEAK_SIDE(mpxb_process_forkserver);
+WEAK_SIDE(mpxb_process_spawn_1g);
+WEAK_SIDE(mpxb_process_fork_1g);
+
+/* pipe (raw_pipe.c, mpx_pipe.c) */
+SIDE(raw_pipe_throughput_256);
+SIDE(raw_pipe_pingpong_64);
+SIDE(raw_pipe_bandwidth_1m);
+WEAK_SIDE(mpxb_pipe_throughput_256);
+WEAK_SIDE(mpxb_pipe_pingpong_64);
+WEAK_SIDE(mpxb_pipe_bandwidth_1m);
+
+/* lock, condition, array (raw_sync.c, mpx_sync.c, mpx_array.c) */
+SIDE(raw_lock_uncontended);
+SIDE(raw_rlock_uncontended);
+SIDE(raw_lock_contended_increment);
+SIDE(raw_condition_pingpong);
+SIDE(raw_array_read_nolock);
+SIDE(raw_array_read_lock);
+WEAK_SIDE(mpxb_lock_uncontended);
+WEAK_SIDE(mpxb_rlock_uncontended);
+WEAK_SIDE(mpxb_lock_contended_increment);
+WEAK_SIDE(mpxb_condition_pingpong);
+WEAK_SIDE(mpxb_array_read_nolock);
+WEAK_SIDE(mpxb_array_read_lock);
+
+/* queue (raw_queue.c, mpx_queue.c) */
+SIDE(raw_queue_throughput_256);
+SIDE(raw_queue_bandwidth_1m);
+SIDE(raw_memcpy_1m);
+SIDE(raw_queue_2p2c_256);
+WEAK_SIDE(mpxb_queue_throughput_256);
+WEAK_SIDE(mpxb_queue_bandwidth_1m);
+WEAK_SIDE(mpxb_queue_2p2c_256);
+
+/* pool (raw_pool.c, mpx_pool.c) */
+SIDE(raw_pool_map_chunk1);
+SIDE(raw_pool_map_default);
+SIDE(raw_pool_apply_async);
+SIDE(raw_pool_array_10us);
+WEAK_SIDE(mpxb_pool_map_chunk1);
+WEAK_SIDE(mpxb_pool_map_default);
+WEAK_SIDE(mpxb_pool_apply_async);
+WEAK_SIDE(mpxb_pool_array_10us);
+
+/* Shared sizes, so every side does the same job. */
+#define POOL_TASKS_FULL 1000000L  /* map of 1,000,000 trivial tasks */
+#define POOL_TASKS_QUICK 200000L
+#define POOL_WORKERS 2
+#define POOL_ARRAY_ITEMS_FULL 40000L /* 10 us tasks */
+#define POOL_ARRAY_ITEMS_QUICK 8000L
+#define POOL_TASK_US 10
+
+/* The trivial task and the 10 us task, identical on every side. */
+static inline int64_t bench_task_square(int64_t x)
+{
+    return x * x;
+}
+
+/* Busy for us microseconds of wall time; returns a value derived from x. */
+static inline int64_t bench_task_spin(int64_t x, int us)
+{
+    double end = bench_now() + us * 1e-6;
+    int64_t acc = x;
+    while (bench_now() < end)
+        acc = acc * 31 + 7;
+    return acc;
+}
+
+#endif
