@@ -992,7 +992,7 @@ typedef struct mpx__condw {
     _Atomic uint32_t morphs; /* requeues done by notify (wait morphing) */
     _Atomic uint64_t total, wakeup, woken;
     _Atomic uint32_t defer;  /* wakes deferred to the lock's release */
-    uint32_t pad;
+    _Atomic uint32_t spinmiss; /* waits in a row whose spin found no notify */
 } mpx__condw;
 
 /* The default lock of a Condition lives CONDW_LOCK_OFF bytes into the
@@ -1101,6 +1101,7 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     atomic_init(&c->woken, 0);
     atomic_init(&c->morphs, 0);
     atomic_init(&c->defer, 0);
+    atomic_init(&c->spinmiss, 0);
     c->magic = CONDW_MAGIC;
     mpx_context *ctx = opts ? opts->ctx : NULL;
     if (l) {
@@ -1153,6 +1154,10 @@ static inline void st64(_Atomic uint64_t *p, uint64_t v)
     atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
+#define SPIN_MISS_MAX 4
+#define SPIN_PROBE 16
+static __thread __attribute__((tls_model("initial-exec"))) unsigned tl_spin_probe;
+
 MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
 {
     if (!cond_of(c))
@@ -1176,10 +1181,27 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
     }
     for (;;) {
         bool timed_out = false, intr = false, owner_dead = false, slept = false;
-        for (int i = 0; i < spins; i++) {
-            if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
-                break;
-            mpx__cpu_relax();
+        /*
+         * Adaptive spin: a notify usually comes from a peer that must first
+         * wake up itself (microseconds), so a spin mostly burns the CPU the
+         * peer needs (2 cores). Spin while spinning has been paying off on
+         * this condition; after SPIN_MISS_MAX misses in a row, only every
+         * SPIN_PROBE-th wait of this process spins, to notice when it pays
+         * again.
+         */
+        if (spins > 0) {
+            uint32_t miss = atomic_load_explicit(&cw->spinmiss, memory_order_relaxed);
+            if (miss < SPIN_MISS_MAX || (++tl_spin_probe % SPIN_PROBE) == 0) {
+                int i = 0;
+                for (; i < spins; i++) {
+                    if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
+                        break;
+                    mpx__cpu_relax();
+                }
+                uint32_t nm = i < spins ? 0 : miss < SPIN_MISS_MAX ? miss + 1 : miss;
+                if (nm != miss)
+                    atomic_store_explicit(&cw->spinmiss, nm, memory_order_relaxed);
+            }
         }
         while (atomic_load_explicit(&cw->fword, memory_order_acquire) == fv) {
             mpx__deadline until = d;
