@@ -1819,3 +1819,76 @@ MPX_TEST(sync_shared_heap_no_reuse_under_children)
     }
     mpx_event_destroy(go);
 }
+
+/* ---- SYNC-13: notify(1) wakes on unlock (docs/sync.md) ----
+ * notify(1) on a Condition with its own lock defers the FUTEX_WAKE to the
+ * lock's release. Every way of releasing must do it: condition release,
+ * release through the lock's own handle, the last level of an RLock (not
+ * an inner one), and wait. Spinning and owner checks are off, so a missed
+ * deferred wake hangs and fails by the time limit. */
+static int t_cond_turns(const mpx_args *a)
+{
+    child_no_spin();
+    mpx_condition *c = mpx_args_object(a, 0);
+    mpx_array *st = mpx_args_object(a, 1);
+    int n = (int)mpx_args_int(a, 2);
+    volatile int64_t *v = mpx_array_ptr(st);
+    for (int i = 0; i < n; i++) {
+        if (mpx_condition_acquire(c, MPX_FOREVER))
+            return 2;
+        while (v[0] != 2 * i + 1)
+            if (mpx_condition_wait(c, MPX_FOREVER))
+                return 3;
+        v[0] = 2 * i + 2;
+        if (mpx_condition_notify(c, 1))
+            return 4;
+        if (mpx_condition_release(c))
+            return 5;
+    }
+    return 0;
+}
+
+MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
+{
+    no_spin();
+    enum { N = 600 };
+    mpx_condition *c;
+    mpx_array *st;
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_OK(mpx_array_create(&st, MPX_CT_INT64, 1, NULL, NULL));
+    volatile int64_t *v = mpx_array_ptr(st);
+    mpx_rlock *lk = mpx_condition_lock(c);
+    CHECK(lk != NULL);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, c));
+    CHECK_OK(mpx_args_add_object(a, st));
+    CHECK_OK(mpx_args_add_int(a, N));
+    mpx_process *p = spawn_with(t_cond_turns, a);
+    for (int i = 0; i < N; i++) {
+        int how = i % 3;
+        CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+        if (how == 2)
+            CHECK_OK(mpx_rlock_acquire(lk, MPX_FOREVER)); /* level 2 */
+        v[0] = 2 * i + 1;
+        CHECK_OK(mpx_condition_notify(c, 1));
+        if (how == 0) {
+            CHECK_OK(mpx_condition_release(c));
+        } else if (how == 1) {
+            CHECK_OK(mpx_rlock_release(lk));
+        } else {
+            CHECK_OK(mpx_rlock_release(lk)); /* inner level: no wake yet */
+            CHECK_EQ(mpx_rlock_count(lk), 1);
+            CHECK_OK(mpx_condition_release(c));
+        }
+        CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
+        while (v[0] != 2 * i + 2)
+            CHECK_OK(mpx_condition_wait(c, MPX_FOREVER)); /* the child's notify */
+        CHECK_OK(mpx_condition_release(c));
+    }
+    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(mpx_rlock_count(lk), 0);
+    mpx_args_destroy(a);
+    mpx_array_destroy(st);
+    mpx_condition_destroy(c);
+}

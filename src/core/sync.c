@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #define W64 ((uint64_t)MPX__LK_WAITERS)
+#define CW64 ((uint64_t)MPX__LK_CONDWAKE)
+#define LKBITS (W64 | CW64) /* the word's flag bits (not part of the owner) */
 
 /* ---- settings ---------------------------------------------------------- */
 
@@ -171,7 +173,7 @@ static inline uint32_t self_tid(void)
  */
 static bool owner_alive(uint64_t token)
 {
-    token &= ~W64;
+    token &= ~LKBITS;
     pid_t pid = (pid_t)(token & MPX__LK_PIDMASK);
     uint32_t st = (uint32_t)(token >> 32);
     if (!pid)
@@ -225,7 +227,7 @@ static inline bool cas64(_Atomic uint64_t *p, uint64_t expect, uint64_t v)
 /* 1: lost the race (retry); MPX_EOWNERDEAD: taken over. */
 static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
 {
-    if (!cas64(&w->word, seen, me | W64))
+    if (!cas64(&w->word, seen, me | W64 | (seen & CW64)))
         return 1;
     atomic_fetch_or_explicit(&w->flags, MPX__LKF_SUSPECT, memory_order_relaxed);
     MPX__DEBUG("lock %p: owner pid %u died holding it; taken over", (void *)w,
@@ -305,13 +307,19 @@ static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout
     return lockw_slow(w, me, timeout);
 }
 
+static void condw_deferred_wake(mpx__lockw *w);
+
 static inline int lockw_release(mpx__lockw *w)
 {
     uint64_t old = atomic_exchange_explicit(&w->word, 0, memory_order_release);
     if (MPX__UNLIKELY(old == 0))
         return MPX_ESTATE;
-    if (MPX__UNLIKELY(old & W64))
-        mpx__futex_wake(futex_half(&w->word), 1);
+    if (MPX__UNLIKELY(old & LKBITS)) {
+        if (old & CW64)
+            condw_deferred_wake(w);
+        if (old & W64)
+            mpx__futex_wake(futex_half(&w->word), 1);
+    }
     return 0;
 }
 
@@ -492,7 +500,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
         return lockw_acquire(w, me, timeout);
     uint32_t tid = self_tid();
     uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
-    if ((v & ~W64) == me && atomic_load_explicit(&w->tid, memory_order_relaxed) == tid) {
+    if ((v & ~LKBITS) == me && atomic_load_explicit(&w->tid, memory_order_relaxed) == tid) {
         uint32_t c = atomic_load_explicit(&w->count, memory_order_relaxed);
         if (c >= (uint32_t)INT_MAX)
             return -EOVERFLOW;
@@ -510,7 +518,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
 static bool rlock_mine(mpx__lockw *w)
 {
     uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
-    return v != 0 && (v & ~W64) == self_token() &&
+    return v != 0 && (v & ~LKBITS) == self_token() &&
            atomic_load_explicit(&w->tid, memory_order_relaxed) == self_tid();
 }
 
@@ -536,7 +544,7 @@ bool mpx__lk_is_mine(struct mpx_lock *l)
     if (l->recursive)
         return rlock_mine(l->w);
     uint64_t v = atomic_load_explicit(&l->w->word, memory_order_relaxed);
-    return v != 0 && (v & ~W64) == self_token();
+    return v != 0 && (v & ~LKBITS) == self_token();
 }
 
 /* Release every level (Condition.wait); *saved gets the level. */
@@ -582,14 +590,14 @@ int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b)
     const char *died = suspect ? ", owner died" : "";
     if (!l->recursive) {
         const char *owner = v == 0                          ? "None"
-                            : (v & ~W64) == self_token()     ? mpx__process_name()
+                            : (v & ~LKBITS) == self_token()     ? mpx__process_name()
                                                              : "SomeOtherProcess";
         return mpx__buf_printf(b, "<Lock(owner=%s%s)>", owner, died);
     }
     uint32_t count = atomic_load_explicit(&l->w->count, memory_order_relaxed);
     if (v == 0)
         return mpx__buf_printf(b, "<RLock(None, 0)%s>", died);
-    if ((v & ~W64) == self_token()) {
+    if ((v & ~LKBITS) == self_token()) {
         if (atomic_load_explicit(&l->w->tid, memory_order_relaxed) == self_tid())
             return mpx__buf_printf(b, "<RLock(%s, %u)%s>", mpx__process_name(), count, died);
         return mpx__buf_printf(b, "<RLock(SomeOtherThread, nonzero)%s>", died);
@@ -981,9 +989,26 @@ typedef struct mpx__condw {
     _Atomic uint32_t fword;
     _Atomic uint32_t nsleep;
     uint32_t magic;
-    uint32_t pad;
+    _Atomic uint32_t morphs; /* requeues done by notify (wait morphing) */
     _Atomic uint64_t total, wakeup, woken;
+    _Atomic uint32_t defer;  /* wakes deferred to the lock's release */
+    _Atomic uint32_t spinmiss; /* waits in a row whose spin found no notify */
 } mpx__condw;
+
+/* The default lock of a Condition lives CONDW_LOCK_OFF bytes into the
+ * condition's block (mpx_condition_create). */
+#define CONDW_LOCK_OFF 64
+_Static_assert(sizeof(mpx__condw) <= CONDW_LOCK_OFF, "condition words overlap the lock");
+
+/* lockw_release saw CONDWAKE: only a Condition's own default lock ever has
+ * it set, so the condition words sit CONDW_LOCK_OFF bytes before. */
+static void condw_deferred_wake(mpx__lockw *w)
+{
+    mpx__condw *cw = (mpx__condw *)(void *)((char *)w - CONDW_LOCK_OFF);
+    uint32_t n = atomic_exchange_explicit(&cw->defer, 0, memory_order_seq_cst);
+    if (n)
+        mpx__futex_wake(&cw->fword, n > INT32_MAX ? INT32_MAX : (int)n);
+}
 
 struct mpx_condition {
     mpx__obj hdr;
@@ -1065,7 +1090,7 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
         return MPX_EINVAL;
     mpx__seg *seg;
     size_t off;
-    int rc = mpx__shalloc(64 + sizeof(mpx__lockw), "mpx-condition", &seg, &off);
+    int rc = mpx__shalloc(CONDW_LOCK_OFF + sizeof(mpx__lockw), "mpx-condition", &seg, &off);
     if (rc)
         return rc;
     mpx__condw *c = (mpx__condw *)(void *)((char *)seg->map.addr + off);
@@ -1074,13 +1099,16 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     atomic_init(&c->total, 0);
     atomic_init(&c->wakeup, 0);
     atomic_init(&c->woken, 0);
+    atomic_init(&c->morphs, 0);
+    atomic_init(&c->defer, 0);
+    atomic_init(&c->spinmiss, 0);
     c->magic = CONDW_MAGIC;
     mpx_context *ctx = opts ? opts->ctx : NULL;
     if (l) {
         mpx__lock_ref(l);
     } else {
-        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + 64));
-        rc = mpx__lock_new(&l, true, seg, off + 64, ctx);
+        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + CONDW_LOCK_OFF));
+        rc = mpx__lock_new(&l, true, seg, off + CONDW_LOCK_OFF, ctx);
     }
     if (!rc)
         rc = cond_wrap(seg, off, l, ctx, out);
@@ -1126,6 +1154,10 @@ static inline void st64(_Atomic uint64_t *p, uint64_t v)
     atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
+#define SPIN_MISS_MAX 4
+#define SPIN_PROBE 16
+static __thread __attribute__((tls_model("initial-exec"))) unsigned tl_spin_probe;
+
 MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
 {
     if (!cond_of(c))
@@ -1140,6 +1172,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
     st64(&cw->total, ld64(&cw->total) + 1);
     uint64_t val = ld64(&cw->wakeup);
     uint32_t fv = atomic_load_explicit(&cw->fword, memory_order_relaxed);
+    uint32_t m0 = atomic_load_explicit(&cw->morphs, memory_order_relaxed);
     uint32_t saved;
     int rc = lk_release_save(l, &saved);
     if (rc) {
@@ -1148,10 +1181,27 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
     }
     for (;;) {
         bool timed_out = false, intr = false, owner_dead = false, slept = false;
-        for (int i = 0; i < spins; i++) {
-            if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
-                break;
-            mpx__cpu_relax();
+        /*
+         * Adaptive spin: a notify usually comes from a peer that must first
+         * wake up itself (microseconds), so a spin mostly burns the CPU the
+         * peer needs (2 cores). Spin while spinning has been paying off on
+         * this condition; after SPIN_MISS_MAX misses in a row, only every
+         * SPIN_PROBE-th wait of this process spins, to notice when it pays
+         * again.
+         */
+        if (spins > 0) {
+            uint32_t miss = atomic_load_explicit(&cw->spinmiss, memory_order_relaxed);
+            if (miss < SPIN_MISS_MAX || (++tl_spin_probe % SPIN_PROBE) == 0) {
+                int i = 0;
+                for (; i < spins; i++) {
+                    if (atomic_load_explicit(&cw->fword, memory_order_acquire) != fv)
+                        break;
+                    mpx__cpu_relax();
+                }
+                uint32_t nm = i < spins ? 0 : miss < SPIN_MISS_MAX ? miss + 1 : miss;
+                if (nm != miss)
+                    atomic_store_explicit(&cw->spinmiss, nm, memory_order_relaxed);
+            }
         }
         while (atomic_load_explicit(&cw->fword, memory_order_acquire) == fv) {
             mpx__deadline until = d;
@@ -1183,6 +1233,12 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
                 }
             }
         }
+        /* Only a sleeper that may have been requeued onto the lock's futex
+         * (a notify requeued since we entered) must take the lock with
+         * WAITERS; one woken from fword is a fresh acquirer, and taking
+         * the lock without WAITERS spares its release a futex wake. */
+        if (slept && atomic_load_explicit(&cw->morphs, memory_order_seq_cst) == m0)
+            slept = false;
         int ar = lk_acquire_restore(l, saved, slept);
         uint64_t wk = ld64(&cw->wakeup), wn = ld64(&cw->woken);
         if (wk != val && wn != wk) {
@@ -1197,6 +1253,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
          * taken by another eligible waiter): wait again. */
         (void)owner_dead;
         fv = atomic_load_explicit(&cw->fword, memory_order_relaxed);
+        m0 = atomic_load_explicit(&cw->morphs, memory_order_relaxed);
         rc = lk_release_save(l, &saved);
         if (rc) /* cannot happen: we hold it */
             return rc;
@@ -1245,6 +1302,31 @@ static int cond_notify(mpx_condition *c, uint64_t n)
     if (!atomic_load_explicit(&cw->nsleep, memory_order_seq_cst))
         return 0;
     int nk = k > INT32_MAX ? INT32_MAX : (int)k;
+    _Atomic uint64_t *lw = &c->lock->w->word;
+    /*
+     * Wake on unlock (notify(1) with the condition's own lock): a woken
+     * sleeper could not run while we hold the lock, and one woken now
+     * would find it taken and sleep again on the lock. So only count the
+     * wake in defer and set CONDWAKE in the lock word; the release that
+     * clears the word does the FUTEX_WAKE on fword, and the woken thread
+     * finds the lock free. No syscall here, one in release: a ping-pong
+     * costs what a raw futex ping-pong does. defer is added before the
+     * bit is set, and a release clears the word (bit) before it takes
+     * defer, so every deferred wake is done by some release.
+     */
+    if (nk == 1 && (char *)c->lock->w == (char *)cw + CONDW_LOCK_OFF) {
+        atomic_fetch_add_explicit(&cw->defer, 1, memory_order_seq_cst);
+        uint64_t v = atomic_load_explicit(lw, memory_order_relaxed);
+        while (v && !(v & CW64) &&
+               !atomic_compare_exchange_weak_explicit(lw, &v, v | CW64, memory_order_seq_cst,
+                                                      memory_order_relaxed))
+            ;
+        if (v)
+            return 0;
+        /* Released under us (a Lock may be released by anyone): wake now. */
+        condw_deferred_wake(c->lock->w);
+        return 0;
+    }
     /*
      * Wait morphing: the sleepers could not run anyway while we hold the
      * lock, so move them to the lock's futex instead of waking them now;
@@ -1252,13 +1334,15 @@ static int cond_notify(mpx_condition *c, uint64_t n)
      * that release does wake. Fall back to a plain wake when the kernel
      * refuses the requeue.
      */
-    _Atomic uint64_t *lw = &c->lock->w->word;
     uint64_t v = atomic_load_explicit(lw, memory_order_relaxed);
     while (v && !(v & W64) &&
            !atomic_compare_exchange_weak_explicit(lw, &v, v | W64, memory_order_relaxed,
                                                   memory_order_relaxed))
         ;
     if (v) {
+        /* Before the requeue: a waiter that reads morphs unchanged after
+         * its wake-up was not requeued (see mpx_condition_wait). */
+        atomic_fetch_add_explicit(&cw->morphs, 1, memory_order_seq_cst);
         long r = syscall(SYS_futex, (uint32_t *)&cw->fword, 4 /* FUTEX_CMP_REQUEUE */, 0,
                          (void *)(long)nk, (uint32_t *)futex_half(lw), nf);
         if (r >= 0)

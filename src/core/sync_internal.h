@@ -73,6 +73,7 @@ int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 /* ---- lock words ----------------------------------------------------------- */
 
 #define MPX__LK_WAITERS 0x80000000u
+#define MPX__LK_CONDWAKE 0x40000000u /* a Condition wake waits for this release */
 #define MPX__LK_PIDMASK 0x3fffffffu
 #define MPX__LKF_SUSPECT 1u
 #define MPX__LOCKW_MAGIC 0x6c6f636bu /* "lock" */
@@ -80,6 +81,9 @@ int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 /*
  * The shared state of a Lock or RLock (docs/sync.md):
  *   word  bits 0..29  owner pid (0: unlocked)
+ *         bit  30     CONDWAKE: the release must wake the sleepers of the
+ *                     Condition whose block holds this lock (notify
+ *                     deferred its wake to the release; docs/sync.md)
  *         bit  31     waiters may be sleeping
  *         bits 32..63 low 32 bits of the owner's start time (/proc/pid/stat
  *                     field 22), so a reused pid is not taken for the owner
