@@ -191,7 +191,13 @@ struct mpx_pool {
     size_t requeued; /* slots handed back for their remaining records */
     int missing;     /* workers that could not be replaced yet */
     int startup_rc;  /* 1 while the handler starts the workers */
+    bool pack;       /* feed: workers are fast, pack small chunks (handler only) */
 };
+
+/* Packing of small chunks: up to this many items per slot while every
+ * worker's mean time per slot is at most PX_PACK_NS. */
+#define PX_PACK_ITEMS 8u
+#define PX_PACK_NS 10000u
 
 /* Set when the program exits: handlers stop replacing workers that the
  * exit handlers terminate. */
@@ -428,6 +434,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     atomic_store(&ctl->bt_len, 0);
     atomic_store(&ctl->crash_sig, 0);
     atomic_store(&ctl->init_failed, 0);
+    atomic_store(&ctl->avg_ns, 0);
     atomic_store(&ctl->c_tail, 0);
     atomic_store(&ctl->c_head, 0);
     w->timeout_kill = false;
@@ -627,6 +634,11 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     size_t pos = 0;
     uint32_t nit = 0;
     size_t chunk = j->chunksize ? j->chunksize : 1;
+    /* packing: while every worker reports short slots, a map with a small
+     * chunksize puts several whole chunks into one slot (see "Performance
+     * notes" in docs/pool.md) */
+    if (p->pack && chunk < PX_PACK_ITEMS && j->type == J_MAP && j->timeout_ns <= 0)
+        chunk = (PX_PACK_ITEMS / chunk) * chunk;
     if (chunk > PX_MAX_CHUNK_ITEMS)
         chunk = PX_MAX_CHUNK_ITEMS;
     bool blocked = false;
@@ -694,10 +706,28 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     return 1;
 }
 
+/* Whether every live worker has measured its slots as short (packing). */
+static bool workers_fast(mpx_pool *p)
+{
+    if (p->maxtasks || p->threads)
+        return false; /* maxtasksperchild counts slots (chunks), as in Python */
+    for (int wi = 0; wi < p->n; wi++) {
+        if (!p->w[wi].alive)
+            continue;
+        uint32_t a = atomic_load_explicit(&px_wctl_of(p->h, (uint32_t)wi)->avg_ns,
+                                          memory_order_relaxed);
+        if (a == 0 || a > PX_PACK_NS)
+            return false;
+    }
+    return true;
+}
+
 /* Feed every job in order (p->mu held). Returns slots pushed. */
 static int feed(mpx_pool *p)
 {
     int pushed = 0;
+    if (p->jobs && p->nfree)
+        p->pack = workers_fast(p);
     mpx_result **pp = &p->jobs;
     while (*pp && p->nfree) {
         mpx_result *j = *pp;
