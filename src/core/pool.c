@@ -198,6 +198,9 @@ struct mpx_pool {
  * worker's mean time per slot is at most PX_PACK_NS. */
 #define PX_PACK_ITEMS 8u
 #define PX_PACK_NS 10000u
+/* ... and while at least this many items of the map are left to feed: small
+ * maps and the tail of a big one go out unpacked (load balance) */
+#define PX_PACK_MIN_LEFT 256u
 
 /* Set when the program exits: handlers stop replacing workers that the
  * exit handlers terminate. */
@@ -637,7 +640,8 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     /* packing: while every worker reports short slots, a map with a small
      * chunksize puts several whole chunks into one slot (see "Performance
      * notes" in docs/pool.md) */
-    if (p->pack && chunk < PX_PACK_ITEMS && j->type == J_MAP && j->timeout_ns <= 0)
+    if (p->pack && chunk < PX_PACK_ITEMS && j->type == J_MAP && j->timeout_ns <= 0 &&
+        j->total != SIZE_MAX && j->total - j->fed >= PX_PACK_MIN_LEFT)
         chunk = (PX_PACK_ITEMS / chunk) * chunk;
     if (chunk > PX_MAX_CHUNK_ITEMS)
         chunk = PX_MAX_CHUNK_ITEMS;
