@@ -292,6 +292,58 @@ MPX_TEST_T(pool_crash_isolation_1000, 60)
     finish(p);
 }
 
+/* Beyond Python: a warm pool packs small chunks of fast tasks into one
+ * slot (docs/pool.md, "Performance notes"); results, per-item errors and
+ * crash isolation stay those of chunksize 1 / 3. */
+MPX_TEST_T(pool_packed_small_chunks_crash_isolation, 60)
+{
+    mpx_pool *p = mkpool(2);
+    enum { N = 1000, W = 20000 };
+    static int64_t v[W];
+    for (int i = 0; i < W; i++)
+        v[i] = i;
+    mpx_bytes *it = int_items(v, W);
+    size_t chunks[2] = {1, 3};
+    for (int round = 0; round < 2; round++) {
+        mpx_result *r;
+        mpx_call_opts o = {.chunksize = chunks[round]};
+        /* warm-up: the workers measure their (short) slots */
+        CHECK_OK(mpx_pool_map(p, t_square, it, W, &o, &r));
+        CHECK_EQ(mpx_result_failed(r), 0);
+        for (int i = 0; i < W; i += 997) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_item(r, (size_t)i, &d, &l));
+            CHECK_EQ(get_i64(d), (int64_t)i * i);
+        }
+        mpx_result_destroy(r);
+        int rc = mpx_pool_map(p, t_crashy, it, N, &o, &r);
+        CHECK_ERR(rc, MPX_EWORKER);
+        size_t bad = 0;
+        for (int i = 0; i < N; i++) {
+            const void *d;
+            size_t l;
+            int irc = mpx_result_item(r, (size_t)i, &d, &l);
+            if (i > 0 && (i % 97 == 0 || i % 101 == 0)) {
+                CHECK_ERR(irc, MPX_EWORKER);
+                mpx_task_error e;
+                CHECK_OK(mpx_result_item_error(r, (size_t)i, &e));
+                CHECK_EQ(e.index, (size_t)i);
+                CHECK_EQ(e.signal, i % 97 == 0 ? SIGSEGV : SIGABRT);
+                bad++;
+            } else {
+                CHECK_OK(irc);
+                CHECK_EQ(get_i64(d), (int64_t)i * 3 + 1);
+            }
+        }
+        CHECK_EQ(bad, mpx_result_failed(r));
+        CHECK_EQ(bad, 10 + 9);
+        mpx_result_destroy(r);
+    }
+    free(it);
+    finish(p);
+}
+
 /* POOL-17, POOL-19: misuse errors */
 MPX_TEST(pool_17_19_misuse)
 {

@@ -110,6 +110,11 @@ struct mpx_result {
     int64_t last_progress_ns;
     bool bar;
     struct mpx_result *next;
+    /* apply_async without allocations beyond the result itself: the input
+     * list, a small input and the single result entry live here */
+    mpx_bytes enc1;
+    ires win1;
+    unsigned char inl[64];
 };
 
 struct mpx_imap {
@@ -186,7 +191,16 @@ struct mpx_pool {
     size_t requeued; /* slots handed back for their remaining records */
     int missing;     /* workers that could not be replaced yet */
     int startup_rc;  /* 1 while the handler starts the workers */
+    bool pack;       /* feed: workers are fast, pack small chunks (handler only) */
 };
+
+/* Packing of small chunks: up to this many items per slot while every
+ * worker's mean time per slot is at most PX_PACK_NS. */
+#define PX_PACK_ITEMS 8u
+#define PX_PACK_NS 10000u
+/* ... and while at least this many items of the map are left to feed: small
+ * maps and the tail of a big one go out unpacked (load balance) */
+#define PX_PACK_MIN_LEFT 256u
 
 /* Set when the program exits: handlers stop replacing workers that the
  * exit handlers terminate. */
@@ -206,7 +220,7 @@ static __thread bool in_handler;
 
 static bool pool_ok(const mpx_pool *p)
 {
-    return p && p->magic == POOL_OBJ_MAGIC && p->creator == getpid();
+    return p && p->magic == POOL_OBJ_MAGIC && p->creator == mpx__self_pid;
 }
 
 static void wake_handler(mpx_pool *p)
@@ -223,7 +237,8 @@ static void job_free(mpx_result *j)
         for (size_t i = 0; i < j->cap; i++)
             if ((j->win[i].st == IR_OK || j->win[i].st == IR_USED) && j->win[i].len > 8)
                 free(j->win[i].u.p);
-        free(j->win);
+        if (j->win != &j->win1)
+            free(j->win);
     }
     for (size_t i = 0; i < j->nerrs; i++) {
         free(j->errs[i].msg);
@@ -232,8 +247,10 @@ static void job_free(mpx_result *j)
     free(j->errs);
     if (j->enc) {
         for (size_t i = 0; i < j->nenc; i++)
-            free((void *)j->enc[i].data);
-        free(j->enc);
+            if (j->enc[i].data != j->inl)
+                free((void *)j->enc[i].data);
+        if (j->enc != &j->enc1)
+            free(j->enc);
     }
     free(j->uq);
     free(j->cur);
@@ -420,6 +437,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     atomic_store(&ctl->bt_len, 0);
     atomic_store(&ctl->crash_sig, 0);
     atomic_store(&ctl->init_failed, 0);
+    atomic_store(&ctl->avg_ns, 0);
     atomic_store(&ctl->c_tail, 0);
     atomic_store(&ctl->c_head, 0);
     w->timeout_kill = false;
@@ -619,6 +637,12 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     size_t pos = 0;
     uint32_t nit = 0;
     size_t chunk = j->chunksize ? j->chunksize : 1;
+    /* packing: while every worker reports short slots, a map with a small
+     * chunksize puts several whole chunks into one slot (see "Performance
+     * notes" in docs/pool.md) */
+    if (p->pack && chunk < PX_PACK_ITEMS && j->type == J_MAP && j->timeout_ns <= 0 &&
+        j->total != SIZE_MAX && j->total - j->fed >= PX_PACK_MIN_LEFT)
+        chunk = (PX_PACK_ITEMS / chunk) * chunk;
     if (chunk > PX_MAX_CHUNK_ITEMS)
         chunk = PX_MAX_CHUNK_ITEMS;
     bool blocked = false;
@@ -673,8 +697,10 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     s->start_rec = 0;
     s->in_bytes = (uint32_t)pos;
     s->timeout_ns = j->timeout_ns;
-    atomic_store(&s->cancel, 0);
-    atomic_store(&s->out_items, 0);
+    /* relaxed: slot_push publishes the slot with a release store of tail
+     * (seq_cst stores here were two locked instructions per task) */
+    atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->out_items, 0, memory_order_relaxed);
     s->out_bytes = 0;
     if (j->timeout_ns > 0)
         p->timed_inflight++;
@@ -684,10 +710,28 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
     return 1;
 }
 
+/* Whether every live worker has measured its slots as short (packing). */
+static bool workers_fast(mpx_pool *p)
+{
+    if (p->maxtasks || p->threads)
+        return false; /* maxtasksperchild counts slots (chunks), as in Python */
+    for (int wi = 0; wi < p->n; wi++) {
+        if (!p->w[wi].alive)
+            continue;
+        uint32_t a = atomic_load_explicit(&px_wctl_of(p->h, (uint32_t)wi)->avg_ns,
+                                          memory_order_relaxed);
+        if (a == 0 || a > PX_PACK_NS)
+            return false;
+    }
+    return true;
+}
+
 /* Feed every job in order (p->mu held). Returns slots pushed. */
 static int feed(mpx_pool *p)
 {
     int pushed = 0;
+    if (p->jobs && p->nfree)
+        p->pack = workers_fast(p);
     mpx_result **pp = &p->jobs;
     while (*pp && p->nfree) {
         mpx_result *j = *pp;
@@ -800,7 +844,13 @@ static void job_after(mpx_pool *p, mpx_result *j)
             __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
         }
     }
-    pthread_cond_broadcast(&j->cv);
+    /* Waiters of map/apply results sleep until the job is announced (the
+     * broadcast below, after the callbacks); only an imap consumer waits
+     * for single items. Broadcasting on every harvest pass would wake a
+     * sleeping map caller once per pass (a futex wake and a context switch
+     * each time, on a machine with 2 CPUs): do it only for imap. */
+    if (j->type == J_IMAP || j->type == J_IMAPU)
+        pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     if (report && j->o.progress)
         j->o.progress(done, total, j->o.progress_udata);
@@ -826,10 +876,12 @@ static void job_after(mpx_pool *p, mpx_result *j)
     j->pool = NULL; /* written under both locks: readers hold either */
     __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&j->cv);
+    int refs = --j->refs; /* the pool's reference (job_unref, one lock less) */
     pthread_mutex_unlock(&j->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    job_unref(j);
+    if (refs == 0)
+        job_free(j);
 }
 
 /* Parse the committed output records of slot si into its job (j->mu held).
@@ -1331,13 +1383,14 @@ static bool rings_nonempty(mpx_pool *p)
     return false;
 }
 
-static void handler_sleep(mpx_pool *p, uint32_t kick_seen)
+/* Returns true when the handler slept in poll() (false: the spin found work). */
+static bool handler_sleep(mpx_pool *p, uint32_t kick_seen)
 {
     px_hdr *h = p->h;
     for (int i = 0; i < h->spin; i++) {
         mpx__cpu_relax();
         if ((i & 15) == 0 && (rings_nonempty(p) || atomic_load(&p->kick) != kick_seen))
-            return;
+            return false;
     }
     atomic_store_explicit(&h->parent_sleeping, 1, memory_order_seq_cst);
     PX_FENCE();
@@ -1356,6 +1409,7 @@ static void handler_sleep(mpx_pool *p, uint32_t kick_seen)
     (void)r;
     atomic_store_explicit(&h->parent_sleeping, 0, memory_order_relaxed);
     atomic_store_explicit(&h->bell_pending, 0, memory_order_seq_cst);
+    return true;
 }
 
 static bool any_slot_busy(mpx_pool *p)
@@ -1402,6 +1456,7 @@ static void *handler_main(void *arg)
 {
     mpx_pool *p = arg;
     unsigned iter = 0;
+    bool slept = true;
     in_handler = true;
     int rc = 0;
     for (int i = 0; i < p->n && !rc; i++)
@@ -1446,7 +1501,11 @@ static void *handler_main(void *arg)
         if (p->broken) {
             fail_all(p, MPX_EBROKEN);
         }
-        if ((++iter & 63) == 0 || !progress)
+        /* pidfds are polled (a system call each) every 64 passes and after
+         * every real sleep (poll() watches them, so a death wakes the
+         * handler); not on each idle pass of a busy map, where it cost two
+         * system calls per ping-pong with the workers */
+        if ((++iter & 63) == 0 || (!progress && slept))
             progress |= check_deaths(p, true);
         check_timeouts(p);
         pthread_mutex_lock(&p->mu);
@@ -1465,8 +1524,9 @@ static void *handler_main(void *arg)
             shutdown_workers(p, false);
             break;
         }
+        slept = true;
         if (!progress)
-            handler_sleep(p, kick);
+            slept = handler_sleep(p, kick);
     }
     pthread_mutex_lock(&p->mu);
     p->handler_exited = true;
@@ -1898,7 +1958,9 @@ static int check_pool(mpx_pool *p)
 {
     if (!p || p->magic != POOL_OBJ_MAGIC)
         return MPX_EINVAL;
-    if (p->creator != getpid())
+    /* mpx__self_pid: refreshed by the library's atfork child handler
+     * (getpid() is a system call per submission) */
+    if (p->creator != mpx__self_pid)
         return MPX_ESTATE; /* POOL-06 */
     return 0;
 }
@@ -1916,10 +1978,9 @@ MPX_API int mpx_pool_apply_async(mpx_pool *p, mpx_task_fn fn, const void *in, si
         return -ENOMEM;
     j->kind = PX_K_BYTES;
     j->src = S_ENC;
-    j->enc = calloc(1, sizeof *j->enc);
-    void *copy = malloc(len ? len : 1);
-    if (!j->enc || !copy) {
-        free(copy);
+    j->enc = &j->enc1;
+    void *copy = len <= sizeof j->inl ? j->inl : malloc(len);
+    if (!copy) {
         job_free(j);
         return -ENOMEM;
     }
@@ -1928,6 +1989,8 @@ MPX_API int mpx_pool_apply_async(mpx_pool *p, mpx_task_fn fn, const void *in, si
     j->enc[0] = (mpx_bytes){copy, len};
     j->nenc = 1;
     j->total = 1;
+    j->cap = 1;
+    j->win = &j->win1;
     j->chunksize = 1;
     rc = submit(p, j, (mpx__fnptr)fn);
     if (!rc)

@@ -107,6 +107,7 @@ typedef struct px_wctl {
     _Atomic uint32_t bt_len;
     _Atomic int32_t crash_sig;
     _Atomic uint32_t init_failed; /* thread workers: the initializer failed */
+    _Atomic uint32_t avg_ns;      /* the worker's running mean time per slot (0: unknown) */
     alignas(64) _Atomic uint64_t c_tail; /* worker */
     alignas(64) _Atomic uint64_t c_head; /* parent */
     alignas(64) char bt[PX_BT_SIZE];

@@ -605,6 +605,10 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
         if (nm) {
             int64_t dt = (mpx__now_ns() - t0) / nm; /* per slot, one clock read per batch */
             ws->avg_ns = ws->avg_ns ? (ws->avg_ns * 7 + dt) / 8 : (dt ? dt : 1);
+            /* published for the parent's packing decision (fill_slot) */
+            atomic_store_explicit(&ctl->avg_ns,
+                                  ws->avg_ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ws->avg_ns,
+                                  memory_order_relaxed);
         }
         if (max_tasks && done >= max_tasks)
             break;
