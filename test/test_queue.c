@@ -293,12 +293,12 @@ MPX_TEST(queue_02_unbounded_items_ring_bounds_memory)
     mpx_queue_destroy(q);
 }
 
-/* The default ring is 8 MiB: a message up to its size minus 96 bytes is
+/* The default ring is 4 MiB: a message up to its size minus 96 bytes is
  * queued whole, so one thread may put it and then get it back. */
-MPX_TEST(queue_default_ring_holds_6mib_message)
+MPX_TEST(queue_default_ring_holds_3mib_message)
 {
     mpx_queue *q = mkq(0, 0);
-    size_t n = (size_t)6 << 20;
+    size_t n = (size_t)3 << 20;
     unsigned char *b = malloc(n);
     CHECK(b != NULL);
     for (size_t i = 0; i < n; i++)
@@ -469,7 +469,7 @@ static void big_roundtrip(size_t ring, size_t len, int count)
     mpx_queue_destroy(q);
 }
 
-/* 64 MiB through the default 8 MiB ring, from a child. */
+/* 64 MiB through the default 4 MiB ring, from a child. */
 MPX_TEST_T(queue_big_64mib_message, 120)
 {
     big_roundtrip(0, (size_t)64 << 20, 1);
@@ -613,7 +613,7 @@ static int t_put_1mb_exit(const mpx_args *a)
 
 /* GUIDE-07, EX-33, QUEUE-15: join before get cannot deadlock: a put has
  * written its message when it returns and the child exits at once. The
- * message (1 MB, smaller than the 8 MiB ring) is waiting afterwards. */
+ * message (1 MB, smaller than the 4 MiB ring) is waiting afterwards. */
 MPX_TEST(queue_guide07_join_before_get_no_deadlock)
 {
     mpx_queue *q = mkq(0, 0);

@@ -43,7 +43,7 @@ struct mpx_context;
 
 /* Options; zero means default. */
 typedef struct mpx_queue_opts {
-    /* Size of the shared ring in bytes: 0 means 8 MiB; rounded up to a
+    /* Size of the shared ring in bytes: 0 means 4 MiB; rounded up to a
      * power of two between 4 KiB and 1 GiB. A message that fits (up to
      * the ring size minus 96 bytes) is copied whole; a larger one is
      * streamed through the ring in chunks while a consumer reads it.
@@ -95,7 +95,7 @@ MPX_API void mpx_queue_destroy(mpx_queue *q);
  * Returns 0 when the message is in the queue, MPX_EFULL when there was no
  * room in time, MPX_ECLOSED after mpx_queue_close, MPX_EINVAL for a NULL
  * q or (data NULL and len > 0). A message that does not fit in the ring
- * (more than its size minus 96 bytes: 8 MiB by default) is streamed to a
+ * (more than its size minus 96 bytes: 4 MiB by default) is streamed to a
  * consumer while it reads, so it needs a consumer running at the same time
  * (another process or thread); such a put returns when a consumer has
  * received the whole message, and once a consumer is receiving it, the put

@@ -45,7 +45,7 @@
 #define SH_VERSION 1u
 #define REC_HDR 24u            /* record header bytes */
 #define RESERVE 64u            /* ring bytes kept for ABORT records */
-#define DEFAULT_RING (8u << 20)
+#define DEFAULT_RING (4u << 20)
 #define MIN_RING 4096u
 #define MAX_RING (1u << 30)
 #define LOCK_WAITBIT 0x80000000u
