@@ -293,6 +293,28 @@ MPX_TEST(queue_02_unbounded_items_ring_bounds_memory)
     mpx_queue_destroy(q);
 }
 
+/* The default ring is 4 MiB: a message up to its size minus 96 bytes is
+ * queued whole, so one thread may put it and then get it back. */
+MPX_TEST(queue_default_ring_holds_3mib_message)
+{
+    mpx_queue *q = mkq(0, 0);
+    size_t n = (size_t)3 << 20;
+    unsigned char *b = malloc(n);
+    CHECK(b != NULL);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(i * 7 + (i >> 12));
+    CHECK_OK(mpx_queue_put(q, b, n, MPX_NOWAIT));
+    CHECK_EQ(mpx_queue_qsize(q), 1);
+    void *m;
+    size_t got;
+    CHECK_OK(mpx_queue_get_nowait(q, &m, &got));
+    CHECK_EQ(got, n);
+    CHECK(memcmp(m, b, n) == 0);
+    mpx_free(m);
+    free(b);
+    mpx_queue_destroy(q);
+}
+
 /* get_into: ETOOSHORT keeps the message. */
 MPX_TEST(queue_get_into_tooshort_keeps_message)
 {
