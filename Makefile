@@ -29,7 +29,8 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -Werror
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
-              -D_GNU_SOURCE -DMPX_BUILDING -Iinclude -Isrc
+              -D_GNU_SOURCE -DMPX_BUILDING -Iinclude -Isrc \
+              -fno-plt
 LDLIBS   := -lcrypto -pthread -ldl
 
 comma := ,
@@ -73,7 +74,7 @@ $(LIB_A): $(OBJS)
 	ar rcs $@ $^
 
 $(LIB_SO): $(OBJS)
-	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,-z,now -Wl,-z,relro $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libmpx.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libmpx.so
 

@@ -23,7 +23,10 @@ bool mpx__in_child;
 
 static mpx_process main_proc;        /* "MainProcess" */
 static mpx_process *current = &main_proc;
-static mpx_process *parent_obj;      /* NULL in the main process */
+static mpx_process *parent_obj;      /* made on first use in a child */
+static const char *parent_name;      /* NULL in the main process */
+static pid_t parent_pid_v;
+static pthread_mutex_t parent_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx_process *children;        /* started, not yet reaped */
 
@@ -66,6 +69,7 @@ void mpx__process_atfork_child(void)
      * reading, but we must not wait for them). */
     children = NULL;
     pthread_mutex_unlock(&children_mu);
+    pthread_mutex_init(&parent_mu, NULL); /* another thread may have held it */
 }
 
 /* ---- helpers -------------------------------------------------------- */
@@ -577,7 +581,38 @@ MPX_API mpx_process *mpx_current_process(void)
 MPX_API mpx_process *mpx_parent_process(void)
 {
     mpx__global_init();
-    return parent_obj;
+    if (!parent_name)
+        return NULL; /* the main process has no parent */
+    pthread_mutex_lock(&parent_mu);
+    if (!parent_obj) {
+        mpx_process *par = calloc(1, sizeof *par);
+        if (par) {
+            pthread_mutex_init(&par->mu, NULL);
+            par->magic = MPX__PROC_MAGIC;
+            par->refs = 1;
+            par->name = strdup(parent_name);
+            par->pid = parent_pid_v;
+            par->creator = getpid();
+            par->state = MPX__P_STARTED;
+            par->is_parent = true;
+            par->ctx = current->ctx;
+            par->sentinel = (int)syscall(SYS_pidfd_open, parent_pid_v, 0);
+            if (par->sentinel >= 0) {
+                mpx__set_cloexec(par->sentinel, true);
+                mpx__fd_mark_internal(par->sentinel, true);
+            }
+            if (!par->name) {
+                mpx__close(par->sentinel);
+                pthread_mutex_destroy(&par->mu);
+                free(par);
+                par = NULL;
+            }
+        }
+        parent_obj = par;
+    }
+    mpx_process *r = parent_obj;
+    pthread_mutex_unlock(&parent_mu);
+    return r;
 }
 
 /* Snapshot of the registry with a reference held on each entry. */
@@ -772,35 +807,21 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
     } else {
         close(STDIN_FILENO);
     }
-    /* Parent object: name from the creator's current process. */
-    mpx_process *par = calloc(1, sizeof *par);
-    if (par) {
-        pthread_mutex_init(&par->mu, NULL);
-        par->magic = MPX__PROC_MAGIC;
-        par->refs = 1;
-        par->name = strdup(current && current->name ? current->name : "MainProcess");
-        par->pid = parent_pid;
-        par->creator = getpid();
-        par->state = MPX__P_STARTED;
-        par->is_parent = true;
-        par->ctx = p->ctx;
-        par->sentinel = (int)syscall(SYS_pidfd_open, parent_pid, 0);
-        if (par->sentinel >= 0)
-            mpx__set_cloexec(par->sentinel, true);
-        if (!par->name) {
-            pthread_mutex_destroy(&par->mu);
-            free(par);
-            par = NULL;
-        }
-    }
-    /* A grandchild replaces the parent object it inherited. */
+    /* The parent object is made on first use (mpx_parent_process): a fork
+     * child that never asks allocates nothing here, which keeps
+     * copy-on-write faults, and so start latency, down. The creator's
+     * name string stays valid: under fork it is the inherited copy, under
+     * spawn/forkserver the imported one. A grandchild drops the parent
+     * object it inherited. */
     mpx_process *old = parent_obj;
-    parent_obj = par;
+    parent_obj = NULL;
     if (old) {
         mpx__close(old->sentinel);
         free(old->name);
         free(old);
     }
+    parent_name = current && current->name ? current->name : "MainProcess";
+    parent_pid_v = parent_pid;
     pthread_mutex_lock(&p->mu);
     p->is_current = true;
     p->pid = getpid();
