@@ -821,3 +821,61 @@ MPX_TEST(conn_02_two_ends_in_two_threads)
     mpx_connection_destroy(a);
     mpx_connection_destroy(b);
 }
+
+/* Large messages through a simplex pipe grow its buffer (one fcntl) so a
+ * 1 MiB message does not take 16 refills; small-message pipes keep the
+ * default size. The messages arrive intact either way. */
+static int t_pipe_send_big(const mpx_args *a)
+{
+    mpx_connection *w = mpx_args_object(a, 0);
+    size_t n = 1 << 20;
+    unsigned char *buf = malloc(n);
+    if (!buf)
+        return 2;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++)
+        rc = mpx_connection_send_bytes(w, buf, n);
+    free(buf);
+    return rc ? 3 : 0;
+}
+
+MPX_TEST(conn_pipe_grows_for_large_messages)
+{
+    mpx_connection *r, *w;
+    CHECK_OK(mpx_pipe(&r, &w, 0));
+    int before = fcntl(mpx_connection_fileno(w), F_GETPIPE_SZ);
+    CHECK_OK(mpx_connection_send_bytes(w, "small", 5));
+    CHECK_EQ(fcntl(mpx_connection_fileno(w), F_GETPIPE_SZ), before);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, w));
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, t_pipe_send_big, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    void *m;
+    size_t n;
+    CHECK_OK(mpx_connection_recv_bytes(r, &m, &n));
+    CHECK_EQ(n, 5);
+    mpx_free(m);
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(mpx_connection_recv_bytes(r, &m, &n));
+        CHECK_EQ(n, 1 << 20);
+        unsigned char *b = m;
+        for (size_t i = 0; i < n; i += 4093)
+            CHECK_EQ(b[i], (unsigned char)(i * 7 + 3));
+        mpx_free(m);
+    }
+    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    int code = -1;
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    CHECK_EQ(code, 0);
+    /* Under fork the child grew the shared pipe; it is one pipe object. */
+    CHECK(fcntl(mpx_connection_fileno(r), F_GETPIPE_SZ) >= 1 << 20 ||
+          fcntl(mpx_connection_fileno(r), F_GETPIPE_SZ) > before);
+    mpx_process_destroy(p);
+    mpx_connection_destroy(r);
+    mpx_connection_destroy(w);
+}

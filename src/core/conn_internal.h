@@ -23,6 +23,7 @@ struct mpx_connection {
     bool broken;          /* stream out of sync (truncated message, ...) */
     bool pending;         /* a header was consumed; its payload was not */
     uint64_t pending_len; /* length announced by that header */
+    int pipe_cap;         /* pipes: capacity as last read/set; 0 unknown; -1 can't grow */
 };
 
 /* ---- framing (frame.c): pure functions over buffers --------------------- */

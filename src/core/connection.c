@@ -180,8 +180,41 @@ static int send_iov(mpx_connection *c, struct iovec *iov, int cnt, mpx__deadline
     return rc;
 }
 
+/* A pipe starts with 64 KiB of buffer, so a 1 MiB message takes 16 refills
+ * and as many wake-ups of the reader (baselines.md note 5). When a message
+ * larger than the buffer goes through a pipe, grow the buffer once, up to
+ * 1 MiB (best effort: past the per-user pipe limit the kernel refuses, and
+ * we stop trying). Small-message pipes keep the default size. */
+#define MPX__PIPE_GROW_MAX (1 << 20)
+
+static void grow_pipe(mpx_connection *c, size_t need)
+{
+    if (c->is_socket || c->pipe_cap < 0 || need <= (size_t)c->pipe_cap)
+        return;
+    if (c->pipe_cap == 0) {
+        int cur = fcntl(c->fd, F_GETPIPE_SZ);
+        if (cur <= 0) {
+            c->pipe_cap = -1;
+            return;
+        }
+        c->pipe_cap = cur;
+        if (need <= (size_t)cur)
+            return;
+    }
+    if (c->pipe_cap >= MPX__PIPE_GROW_MAX) {
+        c->pipe_cap = -1;
+        return;
+    }
+    size_t want = (size_t)c->pipe_cap;
+    while (want < need && want < MPX__PIPE_GROW_MAX)
+        want *= 2;
+    int got = fcntl(c->fd, F_SETPIPE_SZ, (int)want);
+    c->pipe_cap = got > 0 ? (got >= MPX__PIPE_GROW_MAX ? -1 : got) : -1;
+}
+
 int mpx__conn_send(mpx_connection *c, const void *p, size_t n, mpx__deadline d)
 {
+    grow_pipe(c, n + 4);
     unsigned char hdr[MPX__FRAME_HDR_MAX];
     struct iovec iov[2];
     iov[0].iov_base = hdr;
