@@ -14,7 +14,7 @@ static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork};
 static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn};
 static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", &mpx__popen_forkserver};
 
-static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx_context *fixed; /* set_start_method */
 
 static mpx_context *lookup(const char *name)

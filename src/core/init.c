@@ -7,7 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-pid_t mpx__self_pid;
+MPX__FORKHOT pid_t mpx__self_pid;
 
 
 static void atfork_prepare(void)

@@ -23,6 +23,10 @@
 #define MPX__LIKELY(x) __builtin_expect(!!(x), 1)
 #define MPX__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MPX__HIDDEN __attribute__((visibility("hidden")))
+/* The few globals that every fork writes (in the parent after fork, and in
+ * the child) share one section, so a fork child takes one copy-on-write
+ * fault for them instead of one per source file. */
+#define MPX__FORKHOT __attribute__((section(".data.mpx_forkhot")))
 
 /* ---- deadlines ------------------------------------------------------- */
 

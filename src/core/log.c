@@ -8,13 +8,13 @@
 #include <strings.h>
 #include <unistd.h>
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static int log_level = MPX_LOG_NOTSET;
-static mpx_log_handler log_fn;
-static void *log_udata;
+MPX__FORKHOT static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static int log_level = MPX_LOG_NOTSET;
+MPX__FORKHOT static mpx_log_handler log_fn;
+MPX__FORKHOT static void *log_udata;
 
 /* Effective threshold read on the fast path without the lock. */
-int mpx__log_level_cache = INT32_MAX;
+MPX__FORKHOT int mpx__log_level_cache = INT32_MAX;
 
 static void recompute(void)
 {

@@ -19,16 +19,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-bool mpx__in_child;
+MPX__FORKHOT bool mpx__in_child;
 
 static mpx_process main_proc;        /* "MainProcess" */
-static mpx_process *current = &main_proc;
-static mpx_process *parent_obj;      /* made on first use in a child */
-static const char *parent_name;      /* NULL in the main process */
-static pid_t parent_pid_v;
-static pthread_mutex_t parent_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
-static mpx_process *children;        /* started, not yet reaped */
+MPX__FORKHOT static mpx_process *current = &main_proc;
+MPX__FORKHOT static mpx_process *parent_obj;      /* made on first use in a child */
+MPX__FORKHOT static const char *parent_name;      /* NULL in the main process */
+MPX__FORKHOT static pid_t parent_pid_v;
+MPX__FORKHOT static pthread_mutex_t parent_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static mpx_process *children;        /* started, not yet reaped */
 
 /* ---- init and fork handlers ----------------------------------------- */
 

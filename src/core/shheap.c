@@ -25,7 +25,7 @@ typedef struct slab_hdr {
     uint32_t magic;
 } slab_hdr;
 
-static pthread_mutex_t heap_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static pthread_mutex_t heap_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx__seg *slab_cur; /* not a reference: cleared when the slab dies */
 
 static void heap_prepare(void)

@@ -27,10 +27,10 @@ int mpx__fd_readable(int fd)
 
 /* In a fork child without pidfds: the write end of our own sentinel pipe,
  * which our own fork children must not keep open. */
-int mpx__sentinel_wfd = -1;
+MPX__FORKHOT int mpx__sentinel_wfd = -1;
 
 /* 1 when the running kernel has pidfd_open, 0 when not (probed once). */
-static int have_pidfd = -1;
+MPX__FORKHOT static int have_pidfd = -1;
 
 int mpx__pidfd_open(pid_t pid)
 {

@@ -56,7 +56,7 @@ typedef struct req_hdr {
 
 /* ---- client ----------------------------------------------------------- */
 
-static pthread_mutex_t fs_mu = PTHREAD_MUTEX_INITIALIZER;
+MPX__FORKHOT static pthread_mutex_t fs_mu = PTHREAD_MUTEX_INITIALIZER;
 static int fs_ctl = -1, fs_pidfd = -1;
 static pid_t fs_pid, fs_owner;
 
