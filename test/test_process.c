@@ -816,3 +816,35 @@ MPX_TEST_T(proc_fork_safety_threads_logging_and_starting, 60)
     }
     CHECK_OK(mpx_log_set_handler(NULL, NULL));
 }
+
+/* PROC-26 still holds when the program closed the /dev/null descriptor
+ * the library keeps (fork start method) and reused its number. */
+MPX_TEST(proc_26_stdin_devnull_after_fd_reused)
+{
+    mpx_process *p = start1(t_nothing, 0);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    CHECK_EQ(write(pfd[1], "x", 1), 1);
+    int victim = -1;
+    for (int fd = 3; fd < 256 && victim < 0; fd++) {
+        char link[64], target[256];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0 && fd != pfd[0] && fd != pfd[1]) {
+            target[n] = 0;
+            if (!strcmp(target, "/dev/null"))
+                victim = fd;
+        }
+    }
+    if (victim >= 0)
+        CHECK_EQ(dup2(pfd[0], victim), victim); /* the number now names a pipe with data */
+    p = start1(t_stdin, 0);
+    CHECK_EQ(join_code(p), 0);
+    mpx_process_destroy(p);
+    if (victim >= 0)
+        close(victim);
+    close(pfd[0]);
+    close(pfd[1]);
+}

@@ -87,6 +87,8 @@ void mpx__process_exit_handler(void);
 int mpx__fd_readable(int fd);
 int mpx__pidfd_open(pid_t pid);
 int mpx__pidfd_supported(void);
+/* /dev/null opened once for fork children (-1 until the first fork start). */
+extern int mpx__devnull_fd;
 int mpx__child_wait(mpx_process *p, mpx__deadline d);
 int mpx__child_poll(mpx_process *p);
 int mpx__child_signal(mpx_process *p, int sig);

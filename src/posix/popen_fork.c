@@ -9,6 +9,8 @@
 #include "core/process_internal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -43,8 +45,7 @@ int mpx__pidfd_open(pid_t pid)
         return -errno;
     }
     __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
-    mpx__set_cloexec(fd, true);
-    return fd;
+    return fd; /* pidfd_open always sets close-on-exec */
 }
 
 /* Probe once, before the first fork, whether pidfds work here (they do not
@@ -63,10 +64,33 @@ int mpx__pidfd_supported(void)
     return __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED);
 }
 
+/* /dev/null, opened once (CLOEXEC, internal) for fork children's stdin. */
+MPX__FORKHOT int mpx__devnull_fd = -1;
+
 static int fork_start(mpx_process *p)
 {
     int pipefd[2] = {-1, -1};
     mpx__pidfd_supported();
+    /* A program may have closed our descriptor and reused its number:
+     * check it is still /dev/null (char device 1:3) before relying on it. */
+    int cur = __atomic_load_n(&mpx__devnull_fd, __ATOMIC_ACQUIRE);
+    struct stat st;
+    if (cur >= 0 && (fstat(cur, &st) < 0 || !S_ISCHR(st.st_mode) ||
+                     st.st_rdev != makedev(1, 3))) {
+        int expect = cur;
+        if (__atomic_compare_exchange_n(&mpx__devnull_fd, &expect, -1, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            mpx__fd_mark_internal(cur, false); /* not ours any more: do not close */
+    }
+    if (__atomic_load_n(&mpx__devnull_fd, __ATOMIC_ACQUIRE) < 0) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int expect = -1;
+        if (fd >= 0 && __atomic_compare_exchange_n(&mpx__devnull_fd, &expect, fd, false,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            mpx__fd_mark_internal(fd, true);
+        else
+            mpx__close(fd);
+    }
     if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     pid_t parent = getpid();
