@@ -15,6 +15,8 @@ if [ "${1:-}" = "--ci" ]; then
   have_cmd clang || need+=(clang)
   ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
   have_cmd c++ || need+=(g++)
+  have_cmd ps || need+=(procps)
+  have_cmd readelf || need+=(binutils)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
