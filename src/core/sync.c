@@ -235,15 +235,53 @@ static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
     return MPX_EOWNERDEAD;
 }
 
+/*
+ * Saturation: spinning hands the lock to the spinner on every release, so
+ * when two processes take the lock back to back (the holder comes back for
+ * it within a fraction of a microsecond) the lock word and the data it
+ * guards cross between CPUs on every acquisition: twice the cost of letting
+ * the waiter sleep while the holder goes on with its cache lines warm
+ * (measured by the lock_contended_increment benchmark, docs/sync.md). A
+ * thread that comes back to the slow path of the same lock within
+ * SAT_WINDOW_NS of its last contended acquisition, SAT_STREAK times in a
+ * row, skips the spin and sleeps. Light contention (the holder goes away
+ * after releasing) keeps spinning. Thread-local: no shared writes.
+ */
+#define SAT_WINDOW_NS 1000
+#define SAT_STREAK 1
+static __thread __attribute__((tls_model("initial-exec"))) const void *tl_sat_lock;
+static __thread __attribute__((tls_model("initial-exec"))) int64_t tl_sat_exit;
+static __thread __attribute__((tls_model("initial-exec"))) int tl_sat_streak;
+
+static inline int lockw_done(const mpx__lockw *w, int rc)
+{
+    if (tl_sat_lock == w)
+        tl_sat_exit = mpx__now_ns();
+    return rc;
+}
+
 static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
 {
     bool nowait = timeout != MPX_FOREVER && timeout <= 0;
     int spins = nowait ? 0 : mpx__sync_spin();
+    if (spins > 0) {
+        int64_t now = mpx__now_ns();
+        if (tl_sat_lock == w && now - tl_sat_exit < SAT_WINDOW_NS) {
+            if (tl_sat_streak < SAT_STREAK)
+                tl_sat_streak++;
+        } else {
+            tl_sat_streak = 0;
+        }
+        tl_sat_lock = w;
+        tl_sat_exit = now;
+        if (tl_sat_streak >= SAT_STREAK)
+            spins = 0;
+    }
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
         if (v == 0 && cas64(&w->word, 0, me))
-            return 0;
+            return lockw_done(w, 0);
     }
     if (nowait) {
         for (;;) {
@@ -266,7 +304,7 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
         uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
         if (v == 0) {
             if (cas64(&w->word, 0, me | W64))
-                return 0;
+                return lockw_done(w, 0);
             continue;
         }
         if (!(v & W64)) {
