@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
     uint32_t x = seed * 2654435761u + 1;
@@ -39,16 +32,6 @@ static int check_fill(const unsigned char *p, size_t n, unsigned seed)
             return 0;
     }
     return 1;
-}
-
-static void recv_str(mpx_connection *c, const char *want)
-{
-    void *m;
-    size_t n;
-    CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
-    CHECK_EQ(n, strlen(want));
-    CHECK_MEMEQ(m, want, n);
-    mpx_free(m);
 }
 
 static mpx_process *start_with(mpx_target_fn fn, mpx_args *a)

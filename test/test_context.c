@@ -30,13 +30,6 @@ static mpx_context *ctx_of(const char *name)
     return c;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 /* Start fn with args in ctx; returns the process (started) or fails. */
 static mpx_process *start_in(const char *method, mpx_target_fn fn, mpx_args *a)
 {
@@ -45,14 +38,6 @@ static mpx_process *start_in(const char *method, mpx_target_fn fn, mpx_args *a)
     CHECK_OK(mpx_process_create(&p, fn, a, &o));
     CHECK_OK(mpx_process_start(p));
     return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    return code;
 }
 
 static int run_in(const char *method, mpx_target_fn fn, mpx_args *a)

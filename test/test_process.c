@@ -10,13 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static int t_return_arg(const mpx_args *a)
 {
     return (int)mpx_args_int(a, 0);
@@ -61,14 +54,6 @@ static mpx_process *start1(mpx_target_fn fn, int64_t arg)
     mpx_args_destroy(a);
     CHECK_OK(mpx_process_start(p));
     return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    return code;
 }
 
 /* PROC-16: exit codes. */

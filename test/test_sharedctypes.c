@@ -10,31 +10,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-static mpx_process *start_args(mpx_target_fn fn, mpx_args *a)
-{
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
-    CHECK_OK(mpx_process_start(p));
-    return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    mpx_process_destroy(p);
-    return code;
-}
-
-static void check_describe(char *s, const char *want)
-{
-    CHECK(s != NULL);
-    if (strcmp(s, want) != 0)
-        FAIL("describe: \"%s\" != \"%s\"", s, want);
-    mpx_free(s);
-}
-
 /* SCT-02: typecodes and sizes. */
 MPX_TEST(sct_02_typecodes)
 {
@@ -408,7 +383,7 @@ MPX_TEST(sct_ex09_value_array_in_child)
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, num));
     CHECK_OK(mpx_args_add_object(a, arr));
-    CHECK_EQ(join_code(start_args(t_ex09, a)), 0);
+    CHECK_EQ(join_destroy(start_args(t_ex09, a)), 0);
     mpx_args_destroy(a);
     double d;
     CHECK_OK(mpx_value_get_f64(num, &d));
@@ -445,7 +420,7 @@ MPX_TEST(sct_04_locked_increment_processes)
     for (int i = 0; i < 4; i++)
         p[i] = start_args(t_incr, a);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     mpx_args_destroy(a);
     int64_t x;
     CHECK_OK(mpx_value_get_i64(v, &x));
@@ -511,7 +486,7 @@ MPX_TEST(sct_sharedvalues_seed)
         CHECK_OK(mpx_args_add_object(a, v[k]));
     for (int k = 0; k < 3; k++)
         CHECK_OK(mpx_args_add_object(a, arr[k]));
-    CHECK_EQ(join_code(start_args(t_sharedvalues, a)), 0);
+    CHECK_EQ(join_destroy(start_args(t_sharedvalues, a)), 0);
     mpx_args_destroy(a);
     for (int k = 0; k < 3; k++) {
         mpx_value_destroy(v[k]);
@@ -536,7 +511,7 @@ MPX_TEST(sct_value_lock_owner_death)
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, v));
-    CHECK_EQ(join_code(start_args(t_hold_value_die, a)), -SIGKILL);
+    CHECK_EQ(join_destroy(start_args(t_hold_value_die, a)), -SIGKILL);
     mpx_args_destroy(a);
     int64_t x;
     CHECK_ERR(mpx_value_get_i64(v, &x), MPX_EOWNERDEAD); /* done, but suspect */

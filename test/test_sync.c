@@ -14,22 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
-/* Start a process running fn with args built by the caller. */
-static mpx_process *spawn_with(mpx_target_fn fn, mpx_args *a)
-{
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
-    CHECK_OK(mpx_process_start(p));
-    return p;
-}
-
 static mpx_process *spawn1(mpx_target_fn fn, void *obj, void *obj2)
 {
     mpx_args *a;
@@ -38,26 +22,9 @@ static mpx_process *spawn1(mpx_target_fn fn, void *obj, void *obj2)
         CHECK_OK(mpx_args_add_object(a, obj));
     if (obj2)
         CHECK_OK(mpx_args_add_object(a, obj2));
-    mpx_process *p = spawn_with(fn, a);
+    mpx_process *p = start_args(fn, a);
     mpx_args_destroy(a);
     return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    mpx_process_destroy(p);
-    return code;
-}
-
-static void check_describe(char *s, const char *want)
-{
-    CHECK(s != NULL);
-    if (strcmp(s, want) != 0)
-        FAIL("describe: \"%s\" != \"%s\"", s, want);
-    mpx_free(s);
 }
 
 /* ---- Lock ----------------------------------------------------------------- */
@@ -133,10 +100,10 @@ MPX_TEST(sync_05_lock_released_by_other_process)
     mpx_lock *l;
     CHECK_OK(mpx_lock_create(&l, NULL));
     CHECK_OK(mpx_lock_acquire(l, MPX_FOREVER));
-    CHECK_EQ(join_code(spawn1(t_release_lock, l, NULL)), 0);
+    CHECK_EQ(join_destroy(spawn1(t_release_lock, l, NULL)), 0);
     CHECK_EQ(mpx_lock_locked(l), 0);
     /* and a child releasing an unlocked lock fails (exit code 1) */
-    CHECK_EQ(join_code(spawn1(t_release_lock, l, NULL)), 1);
+    CHECK_EQ(join_destroy(spawn1(t_release_lock, l, NULL)), 1);
     mpx_lock_destroy(l);
 }
 
@@ -190,11 +157,11 @@ static void contention(void *lk, int procs, int n)
         CHECK_OK(mpx_args_add_object(a, lk));
         CHECK_OK(mpx_args_add_object(a, arr));
         CHECK_OK(mpx_args_add_int(a, n));
-        p[i] = spawn_with(t_count, a);
+        p[i] = start_args(t_count, a);
         mpx_args_destroy(a);
     }
     for (int i = 0; i < procs; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     CHECK_EQ(((int64_t *)mpx_array_ptr(arr))[0], (int64_t)procs * n);
     mpx_array_destroy(arr);
 }
@@ -352,7 +319,7 @@ MPX_TEST(sync_08_rlock_other_process)
     CHECK_OK(mpx_rlock_create(&r, NULL));
     CHECK_OK(mpx_rlock_acquire(r, MPX_FOREVER));
     CHECK_OK(mpx_rlock_acquire(r, MPX_FOREVER));
-    CHECK_EQ(join_code(spawn1(t_rlock_other_proc, r, NULL)), 0);
+    CHECK_EQ(join_destroy(spawn1(t_rlock_other_proc, r, NULL)), 0);
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_OK(mpx_rlock_release(r));
     CHECK_OK(mpx_rlock_release(r));
@@ -429,7 +396,7 @@ MPX_TEST(sync_09_semaphore_caps_processes)
     for (int i = 0; i < 8; i++)
         p[i] = spawn1(t_sem_cap, s, st);
     for (int i = 0; i < 8; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t mx;
     CHECK_OK(mpx_array_get_i64(st, 1, &mx));
     CHECK(mx >= 1 && mx <= 3);
@@ -490,7 +457,7 @@ MPX_TEST(sync_14_condition_wait_releases_all_levels)
     while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 20000 &&
            mpx_process_is_alive(p) == 1);
     CHECK_ERR(rc, MPX_ETIMEDOUT);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_EQ(mpx_rlock_is_mine(r), 1);
     CHECK_OK(mpx_rlock_release(r));
@@ -632,7 +599,7 @@ MPX_TEST(sync_13_condition_across_processes_wait_for)
     check_describe(mpx_condition_describe(c), "<Condition(<RLock(MainProcess, 2)>, 0)>");
     CHECK_OK(mpx_condition_release(c));
     CHECK_OK(mpx_condition_release(c));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     /* wait_for with a predicate already true returns at once */
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_wait_for(c, flag_set, flag, MPX_NOWAIT));
@@ -687,10 +654,10 @@ static void cond_pingpong(int rounds, int nospin)
     CHECK_OK(mpx_args_add_object(a, turn));
     CHECK_OK(mpx_args_add_int(a, rounds));
     CHECK_OK(mpx_args_add_int(a, nospin));
-    mpx_process *p = spawn_with(t_pingpong, a);
+    mpx_process *p = start_args(t_pingpong, a);
     mpx_args_destroy(a);
     CHECK_EQ(pingpong_side(c, turn, 0, rounds), 0);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(((int64_t *)mpx_array_ptr(turn))[1], 2 * rounds);
     mpx_array_destroy(turn);
     mpx_condition_destroy(c);
@@ -755,7 +722,7 @@ MPX_TEST(sync_15_event_wakes_processes)
     CHECK_EQ(v, 0);
     CHECK_OK(mpx_event_set(e));
     for (int i = 0; i < 5; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     CHECK_OK(mpx_array_get_i64(cnt, 0, &v));
     CHECK_EQ(v, 5);
     mpx_event_destroy(e);
@@ -846,7 +813,7 @@ MPX_TEST(sync_16_barrier_processes)
         CHECK_OK(mpx_args_add_object(a, b));
         CHECK_OK(mpx_args_add_object(a, seen));
         CHECK_OK(mpx_args_add_int(a, R));
-        p[i] = spawn_with(t_barrier, a);
+        p[i] = start_args(t_barrier, a);
         mpx_args_destroy(a);
     }
     atomic_store(&action_runs, 0);
@@ -861,7 +828,7 @@ MPX_TEST(sync_16_barrier_processes)
         mpx_array_release(seen);
     }
     for (int i = 0; i < 2; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t *v = mpx_array_ptr(seen);
     for (int i = 0; i < R * 3; i++)
         CHECK_EQ(v[i], 1);
@@ -1003,9 +970,9 @@ static void die_holding(void *lk, int levels2)
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, lk));
     CHECK_OK(mpx_args_add_int(a, levels2));
-    mpx_process *p = spawn_with(t_die_holding, a);
+    mpx_process *p = start_args(t_die_holding, a);
     mpx_args_destroy(a);
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
 }
 
 MPX_TEST(sync_20_lock_owner_death)
@@ -1066,7 +1033,7 @@ MPX_TEST(sync_20_owner_death_zombie_holder)
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_OK(mpx_rlock_release(r));
     CHECK_OK(mpx_rlock_release(r));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_rlock_destroy(r);
     mpx_event_destroy(ev);
 }
@@ -1098,7 +1065,7 @@ MPX_TEST(sync_20_owner_pid_reuse_detected)
     CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
     CHECK_OK(mpx_lock_release(l));
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_lock_destroy(l);
     mpx_event_destroy(ev);
 }
@@ -1125,7 +1092,7 @@ MPX_TEST(sync_20_condition_lock_holder_dies)
     mpx_process *p = spawn1(t_hold_and_sleep, mpx_condition_lock(c), ev);
     CHECK_OK(mpx_event_wait(ev, 10000));
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     CHECK_ERR(mpx_condition_acquire(c, MPX_FOREVER), MPX_EOWNERDEAD);
     CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1);
     CHECK_ERR(mpx_condition_wait(c, 20), MPX_ETIMEDOUT); /* usable again */
@@ -1158,7 +1125,7 @@ MPX_TEST(sync_20_condition_waiter_sees_holder_death)
     CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1);
     CHECK_EQ(mpx_condition_waiters(c), 0);
     CHECK_OK(mpx_condition_release(c));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_condition_destroy(c);
 }
 
@@ -1179,7 +1146,7 @@ MPX_TEST(sync_20_barrier_party_dies)
         sleep_ms(2);
     CHECK_EQ(mpx_barrier_n_waiting(b), 1);
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), MPX_EBROKEN);
     CHECK_EQ(mpx_barrier_broken(b), 1);
     mpx_barrier_destroy(b);
@@ -1232,7 +1199,7 @@ static mpx_process *start_worker(void *lk, mpx_array *arr, int id)
     CHECK_OK(mpx_args_add_object(a, lk));
     CHECK_OK(mpx_args_add_object(a, arr));
     CHECK_OK(mpx_args_add_int(a, id));
-    mpx_process *p = spawn_with(t_worker, a);
+    mpx_process *p = start_args(t_worker, a);
     mpx_args_destroy(a);
     return p;
 }
@@ -1257,13 +1224,13 @@ static void kill_stress(void *lk, pid_t (*owner)(void *), int rounds)
         CHECK_EQ(atomic_load(&st[6]), 1);
         CHECK_OK(mpx_process_kill(victim));
         pid_t vp = mpx_process_pid(victim);
-        CHECK_EQ(join_code(victim), -SIGKILL);
+        CHECK_EQ(join_destroy(victim), -SIGKILL);
         int held = owner(lk) == vp;
         held_total += held;
         atomic_store(&st[4], 0); /* resume: the survivor recovers it */
         sleep_ms(30);
         atomic_store(&st[3], 1);
-        CHECK_EQ(join_code(other), 0);
+        CHECK_EQ(join_destroy(other), 0);
         /* the survivor may not have reached the lock: then we are next */
         int rc = mpx_sync_acquire(lk, MPX_FOREVER);
         CHECK(rc == 0 || rc == MPX_EOWNERDEAD);
@@ -1360,11 +1327,11 @@ static void lost_wakeup_counting(void *lk)
         CHECK_OK(mpx_args_add_object(a, lk));
         CHECK_OK(mpx_args_add_object(a, arr));
         CHECK_OK(mpx_args_add_int(a, 700));
-        p[i] = spawn_with(t_timed_count, a);
+        p[i] = start_args(t_timed_count, a);
         mpx_args_destroy(a);
     }
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t *v = mpx_array_ptr(arr);
     CHECK(v[1] > 0);
     CHECK_EQ(v[0], v[1]);
@@ -1427,7 +1394,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
     CHECK_OK(mpx_args_add_int(a, R));
     mpx_process *p[W];
     for (int i = 0; i < W; i++)
-        p[i] = spawn_with(t_bcast_worker, a);
+        p[i] = start_args(t_bcast_worker, a);
     mpx_args_destroy(a);
     for (int64_t g = 1; g <= R; g++) {
         CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
@@ -1438,7 +1405,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
         CHECK_OK(mpx_condition_release(c));
     }
     for (int i = 0; i < W; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     mpx_array_destroy(st);
     mpx_condition_destroy(c);
 }
@@ -1483,12 +1450,12 @@ MPX_TEST_T(sync_lost_wakeup_pingpong_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, ping));
     CHECK_OK(mpx_args_add_object(a, pong));
     CHECK_OK(mpx_args_add_int(a, N));
-    mpx_process *p = spawn_with(t_sem_pong, a);
+    mpx_process *p = start_args(t_sem_pong, a);
     for (int i = 0; i < N; i++) {
         CHECK_OK(mpx_semaphore_release(ping));
         CHECK_OK(mpx_semaphore_acquire(pong, MPX_FOREVER));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_semaphore_destroy(ping);
     mpx_semaphore_destroy(pong);
@@ -1500,13 +1467,13 @@ MPX_TEST_T(sync_lost_wakeup_pingpong_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, e1));
     CHECK_OK(mpx_args_add_object(a, e2));
     CHECK_OK(mpx_args_add_int(a, N));
-    p = spawn_with(t_event_pong, a);
+    p = start_args(t_event_pong, a);
     for (int i = 0; i < N; i++) {
         CHECK_OK(mpx_event_set(e1));
         CHECK_OK(mpx_event_wait(e2, MPX_FOREVER));
         CHECK_OK(mpx_event_clear(e2));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_event_destroy(e1);
     mpx_event_destroy(e2);
@@ -1712,7 +1679,7 @@ MPX_TEST(sync_19_context_of_objects)
     CHECK_OK(mpx_args_add_object(a, ln));
     CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_lock_destroy(lf);
     mpx_lock_destroy(ln);
@@ -1811,7 +1778,7 @@ MPX_TEST(sync_shared_heap_no_reuse_under_children)
         CHECK_OK(mpx_lock_acquire(fresh[i], MPX_NOWAIT));
     }
     CHECK_OK(mpx_event_set(go));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     for (int i = 0; i < 64; i++) {
         CHECK_EQ(mpx_lock_locked(fresh[i]), 1);
         CHECK_OK(mpx_lock_release(fresh[i]));
@@ -1864,7 +1831,7 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, c));
     CHECK_OK(mpx_args_add_object(a, st));
     CHECK_OK(mpx_args_add_int(a, N));
-    mpx_process *p = spawn_with(t_cond_turns, a);
+    mpx_process *p = start_args(t_cond_turns, a);
     for (int i = 0; i < N; i++) {
         int how = i % 3;
         CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
@@ -1886,7 +1853,7 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
             CHECK_OK(mpx_condition_wait(c, MPX_FOREVER)); /* the child's notify */
         CHECK_OK(mpx_condition_release(c));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_rlock_count(lk), 0);
     mpx_args_destroy(a);
     mpx_array_destroy(st);
