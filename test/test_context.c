@@ -42,10 +42,7 @@ static mpx_process *start_in(const char *method, mpx_target_fn fn, mpx_args *a)
 
 static int run_in(const char *method, mpx_target_fn fn, mpx_args *a)
 {
-    mpx_process *p = start_in(method, fn, a);
-    int code = join_code(p);
-    mpx_process_destroy(p);
-    return code;
+    return join_destroy(start_in(method, fn, a));
 }
 
 static int t_return_arg(const mpx_args *a)
@@ -155,8 +152,7 @@ MPX_TEST(ctx_08_methods_coexist)
     for (int i = 0; i < 3; i++)
         p[i] = start_in(m[i], t_sleep, a);
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ(join_code(p[i]), 0);
-        mpx_process_destroy(p[i]);
+        CHECK_EQ(join_destroy(p[i]), 0);
     }
     mpx_args_destroy(a);
 }
@@ -522,8 +518,7 @@ MPX_TEST(ctx_child_stdio_follows_parent)
         close(se);
         close(po[1]);
         close(pe[1]);
-        CHECK_EQ(join_code(p), 0);
-        mpx_process_destroy(p);
+        CHECK_EQ(join_destroy(p), 0);
         mpx_args_destroy(a);
         char buf[128] = {0}, want[64];
         CHECK(read(po[0], buf, sizeof buf - 1) > 0);
@@ -945,8 +940,7 @@ static void many_children_with_threads(const char *method)
         for (int i = 0; i < n; i++)
             p[i] = start_in(method, t_return_arg, a[(done + i) % 4]);
         for (int i = 0; i < n; i++) {
-            CHECK_EQ(join_code(p[i]), 10 + (done + i) % 4);
-            mpx_process_destroy(p[i]);
+            CHECK_EQ(join_destroy(p[i]), 10 + (done + i) % 4);
         }
         done += n;
     }
@@ -1047,8 +1041,7 @@ MPX_TEST(proc_27_run_callback_crosses_exec)
         mpx_process *p;
         CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
         CHECK_OK(mpx_process_start(p));
-        CHECK_EQ(join_code(p), 23);
-        mpx_process_destroy(p);
+        CHECK_EQ(join_destroy(p), 23);
         o.udata_size = 0;
         CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
         CHECK_ERR(mpx_process_start(p), MPX_ECONTEXT);
