@@ -151,6 +151,20 @@ static inline int join_code(mpx_process *p)
     return code;
 }
 
+/* Start fn(o1, o2, n), or fn(o1, n) when o2 is NULL. */
+static inline mpx_process *start_objs_int(mpx_target_fn fn, void *o1, void *o2, int64_t n)
+{
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, o1));
+    if (o2)
+        CHECK_OK(mpx_args_add_object(a, o2));
+    CHECK_OK(mpx_args_add_int(a, n));
+    mpx_process *p = start_args(fn, a);
+    mpx_args_destroy(a);
+    return p;
+}
+
 /* join_code, then destroy p. */
 static inline int join_destroy(mpx_process *p)
 {

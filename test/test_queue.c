@@ -711,13 +711,7 @@ static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize
     mpx_queue *q = mkq(maxsize, ring), *res = mkq(0, 0);
     mpx_process *pp[8], *cp[8];
     for (int i = 0; i < ncons; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, q));
-        CHECK_OK(mpx_args_add_object(a, res));
-        CHECK_OK(mpx_args_add_int(a, nprod));
-        cp[i] = start_args(t_consumer, a);
-        mpx_args_destroy(a);
+        cp[i] = start_objs_int(t_consumer, q, res, nprod);
     }
     for (int i = 0; i < nprod; i++) {
         int64_t args[2] = {i, per};

@@ -27,6 +27,27 @@ static mpx_process *spawn1(mpx_target_fn fn, void *obj, void *obj2)
     return p;
 }
 
+/* A Lock, an RLock and a Semaphore(1): lk[0], lk[1], lk[2]. */
+static void make_locks(void *lk[3])
+{
+    mpx_lock *l;
+    mpx_rlock *r;
+    mpx_semaphore *s;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_rlock_create(&r, NULL));
+    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
+    lk[0] = l;
+    lk[1] = r;
+    lk[2] = s;
+}
+
+static void destroy_locks(void *lk[3])
+{
+    mpx_lock_destroy(lk[0]);
+    mpx_rlock_destroy(lk[1]);
+    mpx_semaphore_destroy(lk[2]);
+}
+
 /* ---- Lock ----------------------------------------------------------------- */
 
 MPX_TEST(sync_02_lock_basic_and_describe)
@@ -152,13 +173,7 @@ static void contention(void *lk, int procs, int n)
     CHECK_OK(mpx_rawarray_create(&arr, MPX_CT_INT64, 1, NULL));
     mpx_process *p[8];
     for (int i = 0; i < procs; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, lk));
-        CHECK_OK(mpx_args_add_object(a, arr));
-        CHECK_OK(mpx_args_add_int(a, n));
-        p[i] = start_args(t_count, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_count, lk, arr, n);
     }
     for (int i = 0; i < procs; i++)
         CHECK_EQ(join_destroy(p[i]), 0);
@@ -228,18 +243,11 @@ static void thread_contention(void *lk, int nthreads, int n)
 
 MPX_TEST(sync_02_lock_contention_threads)
 {
-    mpx_lock *l;
-    mpx_rlock *r;
-    mpx_semaphore *s;
-    CHECK_OK(mpx_lock_create(&l, NULL));
-    CHECK_OK(mpx_rlock_create(&r, NULL));
-    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
-    thread_contention(l, 4, 20000);
-    thread_contention(r, 4, 20000);
-    thread_contention(s, 4, 20000);
-    mpx_lock_destroy(l);
-    mpx_rlock_destroy(r);
-    mpx_semaphore_destroy(s);
+    void *lk[3];
+    make_locks(lk);
+    for (int i = 0; i < 3; i++)
+        thread_contention(lk[i], 4, 20000);
+    destroy_locks(lk);
 }
 
 /* ---- RLock ---- */
@@ -808,13 +816,7 @@ MPX_TEST(sync_16_barrier_processes)
     CHECK_OK(mpx_array_create(&seen, MPX_CT_INT64, R * 3, NULL, NULL));
     mpx_process *p[2];
     for (int i = 0; i < 2; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, b));
-        CHECK_OK(mpx_args_add_object(a, seen));
-        CHECK_OK(mpx_args_add_int(a, R));
-        p[i] = start_args(t_barrier, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_barrier, b, seen, R);
     }
     atomic_store(&action_runs, 0);
     int mine_last = 0;
@@ -854,6 +856,17 @@ static void *thr_barrier(void *p)
     return NULL;
 }
 
+/* Start a thread waiting on b without a timeout, and give it up to 5 s to
+ * be counted as waiting. */
+static void start_bar_waiter(mpx_barrier *b, struct bar_thr *t, pthread_t *th)
+{
+    *t = (struct bar_thr){b, MPX_FOREVER, -1};
+    CHECK_OK(pthread_create(th, NULL, thr_barrier, t));
+    int64_t t0 = mpx_test_now_ms();
+    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
+        sleep_ms(1);
+}
+
 static int fail_action(void)
 {
     return -ENOSPC;
@@ -890,12 +903,9 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
 {
     mpx_barrier *b;
     CHECK_OK(mpx_barrier_create(&b, 3, NULL));
-    struct bar_thr t = {b, MPX_FOREVER, -1};
+    struct bar_thr t;
     pthread_t th;
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    int64_t t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_EQ(mpx_barrier_n_waiting(b), 1);
     CHECK_ERR(mpx_barrier_wait(b, 50), MPX_EBROKEN); /* our timeout breaks it */
     CHECK_OK(pthread_join(th, NULL));
@@ -907,11 +917,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     CHECK_EQ(mpx_barrier_broken(b), 0);
 
     /* reset while a party waits: it gets EBROKEN, the barrier stays usable */
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_OK(mpx_barrier_reset(b));
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -919,11 +925,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     CHECK_EQ(mpx_barrier_n_waiting(b), 0);
 
     /* abort */
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_OK(mpx_barrier_abort(b));
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -939,11 +941,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     /* a failing action: its party gets the action's code, others EBROKEN */
     o = (mpx_barrier_opts){.action = fail_action};
     CHECK_OK(mpx_barrier_create(&b, 2, &o));
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), -ENOSPC);
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -966,12 +964,7 @@ static int t_die_holding(const mpx_args *a)
 
 static void die_holding(void *lk, int levels2)
 {
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, lk));
-    CHECK_OK(mpx_args_add_int(a, levels2));
-    mpx_process *p = start_args(t_die_holding, a);
-    mpx_args_destroy(a);
+    mpx_process *p = start_objs_int(t_die_holding, lk, NULL, levels2);
     CHECK_EQ(join_destroy(p), -SIGKILL);
 }
 
@@ -1194,13 +1187,7 @@ static int t_worker(const mpx_args *a)
 
 static mpx_process *start_worker(void *lk, mpx_array *arr, int id)
 {
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, lk));
-    CHECK_OK(mpx_args_add_object(a, arr));
-    CHECK_OK(mpx_args_add_int(a, id));
-    mpx_process *p = start_args(t_worker, a);
-    mpx_args_destroy(a);
+    mpx_process *p = start_objs_int(t_worker, lk, arr, id);
     return p;
 }
 
@@ -1322,13 +1309,7 @@ static void lost_wakeup_counting(void *lk)
     CHECK_OK(mpx_array_create(&arr, MPX_CT_INT64, 2, NULL, NULL));
     mpx_process *p[3];
     for (int i = 0; i < 3; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, lk));
-        CHECK_OK(mpx_args_add_object(a, arr));
-        CHECK_OK(mpx_args_add_int(a, 700));
-        p[i] = start_args(t_timed_count, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_timed_count, lk, arr, 700);
     }
     for (int i = 0; i < 3; i++)
         CHECK_EQ(join_destroy(p[i]), 0);
@@ -1341,19 +1322,12 @@ static void lost_wakeup_counting(void *lk)
 MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
 {
     no_spin();
-    mpx_lock *l;
-    mpx_rlock *r;
-    mpx_semaphore *s;
-    CHECK_OK(mpx_lock_create(&l, NULL));
-    CHECK_OK(mpx_rlock_create(&r, NULL));
-    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
-    lost_wakeup_counting(l);
-    lost_wakeup_counting(r);
-    lost_wakeup_counting(s);
+    void *lk[3];
+    make_locks(lk);
+    for (int i = 0; i < 3; i++)
+        lost_wakeup_counting(lk[i]);
     cond_pingpong(2000, 1);
-    mpx_lock_destroy(l);
-    mpx_rlock_destroy(r);
-    mpx_semaphore_destroy(s);
+    destroy_locks(lk);
 }
 
 /* notify_all to several sleeping processes, round after round: every
