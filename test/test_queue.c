@@ -1000,13 +1000,7 @@ MPX_TEST_T(queue_lost_wakeup_stress_nospin, 120)
     setenv("MPX_QUEUE_SPIN", "0", 1);
     mpx_queue *a = mkq(1, 4096), *b = mkq(1, 4096);
     const int64_t N = 5000;
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, a));
-    CHECK_OK(mpx_args_add_object(args, b));
-    CHECK_OK(mpx_args_add_int(args, N));
-    mpx_process *p = start_args(t_pingpong, args);
-    mpx_args_destroy(args);
+    mpx_process *p = start_objs_int(t_pingpong, a, b, N);
     int64_t t0 = mpx_test_now_ms();
     for (int64_t i = 0; i < N; i++) {
         CHECK_OK(mpx_queue_put(a, &i, sizeof i, 10000));
