@@ -1,6 +1,7 @@
 /* test_sharedctypes.c - Value, Array, RawValue, RawArray, copy,
  * synchronized (SCT-01..17), passed to children with mpx_process. */
 #include "harness.h"
+#include "import_check.h"
 
 #include "core/args.h"
 
@@ -590,20 +591,7 @@ MPX_TEST(sct_17_import_rejects_garbage)
         for (int len = 0; len <= 64; len += 4) {
             for (int i = 0; i < len; i++)
                 junk[i] = (unsigned char)(i * 53 + n * 7 + len);
-            mpx__buf buf;
-            mpx__buf_init(&buf);
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_u8(&buf, MPX_ARG_OBJECT));
-            CHECK_OK(mpx__buf_put_bytes(&buf, names[n], strlen(names[n])));
-            CHECK_OK(mpx__buf_put_u32(&buf, 0));
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_bytes(&buf, junk, (size_t)len));
-            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            CHECK(fd >= 0);
-            mpx__rd rd = {buf.data, buf.len};
-            mpx_args *in = NULL;
-            CHECK(mpx__args_import(&rd, &fd, 1, &in) < 0);
-            mpx__buf_free(&buf);
+            check_import_rejects(names[n], junk, (size_t)len);
         }
     }
     /* a real segment with a lying length */

@@ -2,6 +2,7 @@
  * Barrier (SYNC-01..21), owner death, lost-wakeup stress. Children are
  * started with mpx_process so the tests run under every start method. */
 #include "harness.h"
+#include "import_check.h"
 
 #include "core/args.h" /* export/import round trip (spawn readiness) */
 #include "core/sync_internal.h" /* lock words, for the pid-reuse test */
@@ -1602,21 +1603,7 @@ MPX_TEST(sync_19_import_rejects_garbage)
         for (int len = 0; len <= 40; len += 8) {
             for (int i = 0; i < len; i++)
                 junk[i] = (unsigned char)(i * 37 + n + len);
-            mpx__buf buf;
-            mpx__buf_init(&buf);
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_u8(&buf, MPX_ARG_OBJECT));
-            CHECK_OK(mpx__buf_put_bytes(&buf, names[n], strlen(names[n])));
-            CHECK_OK(mpx__buf_put_u32(&buf, 0));
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_bytes(&buf, junk, (size_t)len));
-            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            CHECK(fd >= 0);
-            mpx__rd rd = {buf.data, buf.len};
-            mpx_args *in = NULL;
-            int rc = mpx__args_import(&rd, &fd, 1, &in);
-            CHECK(rc < 0);
-            mpx__buf_free(&buf);
+            check_import_rejects(names[n], junk, (size_t)len);
         }
     }
 }
