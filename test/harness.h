@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct mpx_test_case {
     const char *name;
@@ -118,5 +119,78 @@ bool mpx_test_sanitized(void);
 
 /* Milliseconds on CLOCK_MONOTONIC, for tests that check a wait happened. */
 int64_t mpx_test_now_ms(void);
+
+/* ---- Helpers shared by the test files ------------------------------------
+ * Static inline so that each test file takes only what it uses. A failed
+ * check inside one reports this header's line and the test's name. */
+
+/* Sleep ms milliseconds, resuming after signals. */
+static inline void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) < 0 && errno == EINTR)
+        ;
+}
+
+/* Create and start a process running fn(a) with default options; a stays
+ * the caller's to destroy. */
+static inline mpx_process *start_args(mpx_target_fn fn, mpx_args *a)
+{
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
+    CHECK_OK(mpx_process_start(p));
+    return p;
+}
+
+/* Join p (no time limit) and return its exit code; p stays the caller's. */
+static inline int join_code(mpx_process *p)
+{
+    int code = 12345;
+    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    return code;
+}
+
+/* Start fn(o1, o2, n), or fn(o1, n) when o2 is NULL. */
+static inline mpx_process *start_objs_int(mpx_target_fn fn, void *o1, void *o2, int64_t n)
+{
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, o1));
+    if (o2)
+        CHECK_OK(mpx_args_add_object(a, o2));
+    CHECK_OK(mpx_args_add_int(a, n));
+    mpx_process *p = start_args(fn, a);
+    mpx_args_destroy(a);
+    return p;
+}
+
+/* join_code, then destroy p. */
+static inline int join_destroy(mpx_process *p)
+{
+    int code = join_code(p);
+    mpx_process_destroy(p);
+    return code;
+}
+
+/* Check a describe() string (which is freed) against want. */
+static inline void check_describe(char *s, const char *want)
+{
+    CHECK(s != NULL);
+    if (strcmp(s, want) != 0)
+        FAIL("describe: \"%s\" != \"%s\"", s, want);
+    mpx_free(s);
+}
+
+/* Receive one message on c and check it is the bytes of want. */
+static inline void recv_str(mpx_connection *c, const char *want)
+{
+    void *m;
+    size_t n;
+    CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
+    CHECK_EQ(n, strlen(want));
+    CHECK_MEMEQ(m, want, n);
+    mpx_free(m);
+}
 
 #endif /* MPX_TEST_HARNESS_H */

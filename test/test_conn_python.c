@@ -237,12 +237,24 @@ static void exchange(mpx_connection *c)
     free(buf);
 }
 
+/* The exchange on c (destroyed after), then the python peer must end with "OK". */
+static void exchange_and_finish(pypeer *py, mpx_connection *c)
+{
+    exchange(c);
+    mpx_connection_destroy(c);
+    char last[512];
+    int code = py_finish(py, last, sizeof last);
+    if (code != 0)
+        FAIL("python peer exited %d: %s", code, last);
+    CHECK_STREQ(last, "OK");
+}
+
 static void mpx_client_to_python(const char *family, const char *key, const char *mode,
                                  int strict)
 {
     pypeer py;
     py_start(&py, "server", family, key, mode);
-    char addr[512], last[512];
+    char addr[512];
     py_line(&py, addr, sizeof addr);
     CHECK(addr[0]);
     mpx_client_opts o = {0};
@@ -252,12 +264,7 @@ static void mpx_client_to_python(const char *family, const char *key, const char
     o.timeout = 30000;
     mpx_connection *c;
     CHECK_OK(mpx_client_connect(&c, addr, &o));
-    exchange(c);
-    mpx_connection_destroy(c);
-    int code = py_finish(&py, last, sizeof last);
-    if (code != 0)
-        FAIL("python peer exited %d: %s", code, last);
-    CHECK_STREQ(last, "OK");
+    exchange_and_finish(&py, c);
 }
 
 static void python_client_to_mpx(const char *address, const char *key, const char *mode,
@@ -273,17 +280,12 @@ static void python_client_to_mpx(const char *address, const char *key, const cha
     py_start(&py, "client", mpx_listener_address(l), key, mode);
     mpx_connection *c;
     int rc = mpx_listener_accept(l, &c, 30000);
-    char last[512];
     if (rc) {
+        char last[512];
         int code = py_finish(&py, last, sizeof last);
         FAIL("accept: %s (python exited %d: %s)", mpx_strerror(rc), code, last);
     }
-    exchange(c);
-    mpx_connection_destroy(c);
-    int code = py_finish(&py, last, sizeof last);
-    if (code != 0)
-        FAIL("python peer exited %d: %s", code, last);
-    CHECK_STREQ(last, "OK");
+    exchange_and_finish(&py, c);
     mpx_listener_destroy(l);
 }
 

@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
     uint32_t x = seed * 2654435761u + 1;
@@ -41,16 +34,6 @@ static int check_fill(const unsigned char *p, size_t n, unsigned seed)
     return 1;
 }
 
-static void recv_str(mpx_connection *c, const char *want)
-{
-    void *m;
-    size_t n;
-    CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
-    CHECK_EQ(n, strlen(want));
-    CHECK_MEMEQ(m, want, n);
-    mpx_free(m);
-}
-
 static mpx_process *start_with(mpx_target_fn fn, mpx_args *a)
 {
     mpx_process *p;
@@ -58,6 +41,24 @@ static mpx_process *start_with(mpx_target_fn fn, mpx_args *a)
     mpx_args_destroy(a);
     CHECK_OK(mpx_process_start(p));
     return p;
+}
+
+/* Start fn(c, n), or fn(c) when n < 0. */
+static mpx_process *start_conn(mpx_target_fn fn, mpx_connection *c, int64_t n)
+{
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, c));
+    if (n >= 0)
+        CHECK_OK(mpx_args_add_int(a, n));
+    return start_with(fn, a);
+}
+
+/* Check which directions c can be used in. */
+static void check_rw(mpx_connection *c, int readable, int writable)
+{
+    CHECK_EQ(mpx_connection_readable(c), readable);
+    CHECK_EQ(mpx_connection_writable(c), writable);
 }
 
 static void join_ok(mpx_process *p)
@@ -75,10 +76,8 @@ MPX_TEST(conn_01_pipe_duplex_both_directions)
 {
     mpx_connection *a, *b;
     CHECK_OK(mpx_pipe(&a, &b, 1));
-    CHECK_EQ(mpx_connection_readable(a), 1);
-    CHECK_EQ(mpx_connection_writable(a), 1);
-    CHECK_EQ(mpx_connection_readable(b), 1);
-    CHECK_EQ(mpx_connection_writable(b), 1);
+    check_rw(a, 1, 1);
+    check_rw(b, 1, 1);
     CHECK_OK(mpx_connection_send_bytes(a, "ping", 4));
     recv_str(b, "ping");
     CHECK_OK(mpx_connection_send_bytes(b, "pong", 4));
@@ -91,10 +90,8 @@ MPX_TEST(conn_01_pipe_simplex_directions_and_misuse)
 {
     mpx_connection *r, *w;
     CHECK_OK(mpx_pipe(&r, &w, 0));
-    CHECK_EQ(mpx_connection_readable(r), 1);
-    CHECK_EQ(mpx_connection_writable(r), 0);
-    CHECK_EQ(mpx_connection_readable(w), 0);
-    CHECK_EQ(mpx_connection_writable(w), 1);
+    check_rw(r, 1, 0);
+    check_rw(w, 0, 1);
     /* misuse is a clear error, nothing happens */
     CHECK_ERR(mpx_connection_send_bytes(r, "x", 1), MPX_ESTATE);
     void *m;
@@ -252,8 +249,7 @@ MPX_TEST(conn_10_recv_bytes_maxlength_duplex_becomes_unreadable)
     mpx_free(m);
     CHECK_ERR(mpx_connection_recv_bytes_max(b, &m, &n, 12), MPX_ETOOBIG);
     /* as Python: no longer readable, still writable */
-    CHECK_EQ(mpx_connection_readable(b), 0);
-    CHECK_EQ(mpx_connection_writable(b), 1);
+    check_rw(b, 0, 1);
     CHECK_ERR(mpx_connection_recv_bytes(b, &m, &n), MPX_ESTATE);
     CHECK_OK(mpx_connection_send_bytes(b, "still", 5));
     recv_str(a, "still");
@@ -407,11 +403,7 @@ MPX_TEST(conn_08_poll_timeouts)
     int64_t t0 = mpx_test_now_ms();
     CHECK_EQ(mpx_connection_poll(b, 150), 0);
     CHECK(mpx_test_now_ms() - t0 >= 140);
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, a));
-    CHECK_OK(mpx_args_add_int(args, 200));
-    mpx_process *p = start_with(t_send_after, args);
+    mpx_process *p = start_conn(t_send_after, a, 200);
     CHECK_EQ(mpx_connection_poll(b, MPX_FOREVER), 1);
     recv_str(b, "late");
     join_ok(p);
@@ -441,10 +433,7 @@ MPX_TEST(conn_07_child_sends_and_closes_ex07)
 {
     mpx_connection *parent, *child;
     CHECK_OK(mpx_pipe(&parent, &child, 1));
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, child));
-    mpx_process *p = start_with(t_ex07_child, a);
+    mpx_process *p = start_conn(t_ex07_child, child, -1);
     mpx_connection_close(child); /* CONN-17: close our copy so EOF arrives */
     recv_str(parent, "[42, None, 'hello']");
     void *m;
@@ -486,11 +475,7 @@ MPX_TEST_T(conn_12_64mib_message_between_processes, 120)
     size_t n = (size_t)64 << 20;
     mpx_connection *a, *b;
     CHECK_OK(mpx_pipe(&a, &b, 1));
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, b));
-    CHECK_OK(mpx_args_add_int(args, (int64_t)n));
-    mpx_process *p = start_with(t_send_big, args);
+    mpx_process *p = start_conn(t_send_big, b, (int64_t)n);
     mpx_connection_close(b);
     void *m;
     size_t got;
@@ -542,11 +527,7 @@ MPX_TEST_T(conn_12_message_over_2gib, 240)
         MPX_SKIP("needs 8 GiB of available memory");
     mpx_connection *a, *b;
     CHECK_OK(mpx_pipe(&a, &b, 1));
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, b));
-    CHECK_OK(mpx_args_add_int(args, (int64_t)n));
-    mpx_process *p = start_with(t_send_zero_pages, args);
+    mpx_process *p = start_conn(t_send_zero_pages, b, (int64_t)n);
     mpx_connection_close(b);
     void *m;
     size_t got;
@@ -579,10 +560,7 @@ MPX_TEST(conn_16_killed_sender_never_yields_partial_message)
     for (int duplex = 0; duplex <= 1; duplex++) {
         mpx_connection *r, *w;
         CHECK_OK(mpx_pipe(&r, &w, duplex));
-        mpx_args *args;
-        CHECK_OK(mpx_args_create(&args));
-        CHECK_OK(mpx_args_add_object(args, w));
-        mpx_process *p = start_with(t_send_forever, args);
+        mpx_process *p = start_conn(t_send_forever, w, -1);
         mpx_connection_close(w);
         CHECK_EQ(mpx_connection_poll(r, 10000), 1);
         sleep_ms(100); /* the sender is now blocked with a partial message out */
@@ -676,10 +654,7 @@ MPX_TEST(conn_13_send_connection_and_fd_to_child)
 {
     mpx_connection *p1, *p2;
     CHECK_OK(mpx_pipe(&p1, &p2, 1));
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, p2));
-    mpx_process *p = start_with(t_recv_conn_and_reply, args);
+    mpx_process *p = start_conn(t_recv_conn_and_reply, p2, -1);
     mpx_connection_close(p2);
     /* made after the child started: it can only get it by passing */
     mpx_connection *r, *w;
@@ -738,8 +713,7 @@ MPX_TEST(conn_13_object_export_import_roundtrip)
     void *obj = NULL;
     CHECK_OK(t->import_(&rd, &dup_fd, 1, &obj));
     mpx_connection *c = obj;
-    CHECK_EQ(mpx_connection_readable(c), 1);
-    CHECK_EQ(mpx_connection_writable(c), 0);
+    check_rw(c, 1, 0);
     recv_str(c, "pending!");
     t->drop(obj);
     /* garbage import data: an error, the descriptor is closed */

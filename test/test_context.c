@@ -30,13 +30,6 @@ static mpx_context *ctx_of(const char *name)
     return c;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 /* Start fn with args in ctx; returns the process (started) or fails. */
 static mpx_process *start_in(const char *method, mpx_target_fn fn, mpx_args *a)
 {
@@ -47,20 +40,9 @@ static mpx_process *start_in(const char *method, mpx_target_fn fn, mpx_args *a)
     return p;
 }
 
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    return code;
-}
-
 static int run_in(const char *method, mpx_target_fn fn, mpx_args *a)
 {
-    mpx_process *p = start_in(method, fn, a);
-    int code = join_code(p);
-    mpx_process_destroy(p);
-    return code;
+    return join_destroy(start_in(method, fn, a));
 }
 
 static int t_return_arg(const mpx_args *a)
@@ -170,8 +152,7 @@ MPX_TEST(ctx_08_methods_coexist)
     for (int i = 0; i < 3; i++)
         p[i] = start_in(m[i], t_sleep, a);
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ(join_code(p[i]), 0);
-        mpx_process_destroy(p[i]);
+        CHECK_EQ(join_destroy(p[i]), 0);
     }
     mpx_args_destroy(a);
 }
@@ -537,8 +518,7 @@ MPX_TEST(ctx_child_stdio_follows_parent)
         close(se);
         close(po[1]);
         close(pe[1]);
-        CHECK_EQ(join_code(p), 0);
-        mpx_process_destroy(p);
+        CHECK_EQ(join_destroy(p), 0);
         mpx_args_destroy(a);
         char buf[128] = {0}, want[64];
         CHECK(read(po[0], buf, sizeof buf - 1) > 0);
@@ -960,8 +940,7 @@ static void many_children_with_threads(const char *method)
         for (int i = 0; i < n; i++)
             p[i] = start_in(method, t_return_arg, a[(done + i) % 4]);
         for (int i = 0; i < n; i++) {
-            CHECK_EQ(join_code(p[i]), 10 + (done + i) % 4);
-            mpx_process_destroy(p[i]);
+            CHECK_EQ(join_destroy(p[i]), 10 + (done + i) % 4);
         }
         done += n;
     }
@@ -1062,8 +1041,7 @@ MPX_TEST(proc_27_run_callback_crosses_exec)
         mpx_process *p;
         CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
         CHECK_OK(mpx_process_start(p));
-        CHECK_EQ(join_code(p), 23);
-        mpx_process_destroy(p);
+        CHECK_EQ(join_destroy(p), 23);
         o.udata_size = 0;
         CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
         CHECK_ERR(mpx_process_start(p), MPX_ECONTEXT);

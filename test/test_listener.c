@@ -17,23 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
-static void recv_str(mpx_connection *c, const char *want)
-{
-    void *m;
-    size_t n;
-    CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
-    CHECK_EQ(n, strlen(want));
-    CHECK_MEMEQ(m, want, n);
-    mpx_free(m);
-}
-
 /* A client in a thread: connect with key, send "hi from client", receive
  * one message, record the result. */
 typedef struct client_job {

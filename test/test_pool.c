@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static int64_t get_i64(const void *p)
 {
     int64_t v;
@@ -89,6 +82,24 @@ static mpx_bytes *int_items(int64_t *vals, size_t n)
     for (size_t i = 0; i < n; i++)
         it[i] = (mpx_bytes){&vals[i], 8};
     return it;
+}
+
+/* vals[i] = i for each i, as items. */
+static mpx_bytes *range_items(int64_t *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vals[i] = (int64_t)i;
+    return int_items(vals, n);
+}
+
+/* A malloc'd array 0, 1, ..., n - 1. */
+static int64_t *range_alloc(size_t n)
+{
+    int64_t *v = malloc(n * 8);
+    CHECK(v != NULL);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (int64_t)i;
+    return v;
 }
 
 static mpx_pool *mkpool(int n)
@@ -172,9 +183,7 @@ MPX_TEST(pool_21_task_errors)
     mpx_result_destroy(r);
 
     int64_t v[10];
-    for (int i = 0; i < 10; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, 10);
+    mpx_bytes *it = range_items(v, 10);
     CHECK_ERR(mpx_pool_map(p, t_inv5, it, 10, NULL, &r), MPX_ETASK);
     CHECK_OK(mpx_result_error(r, &e));
     CHECK_EQ(e.index, 5);
@@ -217,9 +226,7 @@ MPX_TEST(pool_12_imap_and_unordered)
     mpx_pool *p = mkpool(3);
     enum { N = 200 };
     int64_t v[N];
-    for (int i = 0; i < N; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, N);
+    mpx_bytes *it = range_items(v, N);
     mpx_imap *im;
     mpx_call_opts o = {.chunksize = 7};
     CHECK_OK(mpx_pool_imap(p, t_square, it, N, &o, &im));
@@ -249,43 +256,51 @@ MPX_TEST(pool_12_imap_and_unordered)
     finish(p);
 }
 
+/* map t_crashy over the n items 0, 1, ...: the 10 multiples of 97 die of
+ * SIGSEGV and the 9 of 101 abort (with the worker's pid and backtrace when
+ * details), the others give 3i + 1. */
+static void crashy_map(mpx_pool *p, mpx_bytes *it, int n, const mpx_call_opts *o, bool details)
+{
+    mpx_result *r;
+    int rc = mpx_pool_map(p, t_crashy, it, (size_t)n, o, &r);
+    CHECK_ERR(rc, MPX_EWORKER);
+    size_t bad = 0;
+    for (int i = 0; i < n; i++) {
+        const void *d;
+        size_t l;
+        int irc = mpx_result_item(r, (size_t)i, &d, &l);
+        if (i > 0 && (i % 97 == 0 || i % 101 == 0)) {
+            CHECK_ERR(irc, MPX_EWORKER);
+            mpx_task_error e;
+            CHECK_OK(mpx_result_item_error(r, (size_t)i, &e));
+            CHECK_EQ(e.index, (size_t)i);
+            if (details)
+                CHECK(e.pid > 0);
+            CHECK_EQ(e.signal, i % 97 == 0 ? SIGSEGV : SIGABRT);
+            if (details)
+                CHECK(e.backtrace != NULL && strstr(e.backtrace, "backtrace") != NULL);
+            bad++;
+        } else {
+            CHECK_OK(irc);
+            CHECK_EQ(get_i64(d), (int64_t)i * 3 + 1);
+        }
+    }
+    CHECK_EQ(bad, mpx_result_failed(r));
+    CHECK_EQ(bad, 10 + 9);
+    mpx_result_destroy(r);
+}
+
 /* Beyond Python: 1,000 items, every 97th segfaults, every 101st aborts */
 MPX_TEST_T(pool_crash_isolation_1000, 60)
 {
     mpx_pool *p = mkpool(2);
     enum { N = 1000 };
     static int64_t v[N];
-    for (int i = 0; i < N; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, N);
+    mpx_bytes *it = range_items(v, N);
     size_t chunks[2] = {1, 0};
     for (int round = 0; round < 2; round++) {
-        mpx_result *r;
         mpx_call_opts o = {.chunksize = chunks[round]};
-        int rc = mpx_pool_map(p, t_crashy, it, N, &o, &r);
-        CHECK_ERR(rc, MPX_EWORKER);
-        size_t bad = 0;
-        for (int i = 0; i < N; i++) {
-            const void *d;
-            size_t l;
-            int irc = mpx_result_item(r, (size_t)i, &d, &l);
-            if (i > 0 && (i % 97 == 0 || i % 101 == 0)) {
-                CHECK_ERR(irc, MPX_EWORKER);
-                mpx_task_error e;
-                CHECK_OK(mpx_result_item_error(r, (size_t)i, &e));
-                CHECK_EQ(e.index, (size_t)i);
-                CHECK(e.pid > 0);
-                CHECK_EQ(e.signal, i % 97 == 0 ? SIGSEGV : SIGABRT);
-                CHECK(e.backtrace != NULL && strstr(e.backtrace, "backtrace") != NULL);
-                bad++;
-            } else {
-                CHECK_OK(irc);
-                CHECK_EQ(get_i64(d), (int64_t)i * 3 + 1);
-            }
-        }
-        CHECK_EQ(bad, mpx_result_failed(r));
-        CHECK_EQ(bad, 10 + 9);
-        mpx_result_destroy(r);
+        crashy_map(p, it, N, &o, true);
     }
     CHECK(mpx_pool_replaced(p) >= 38);
     free(it);
@@ -300,9 +315,7 @@ MPX_TEST_T(pool_packed_small_chunks_crash_isolation, 60)
     mpx_pool *p = mkpool(2);
     enum { N = 1000, W = 20000 };
     static int64_t v[W];
-    for (int i = 0; i < W; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, W);
+    mpx_bytes *it = range_items(v, W);
     size_t chunks[2] = {1, 3};
     for (int round = 0; round < 2; round++) {
         mpx_result *r;
@@ -317,28 +330,7 @@ MPX_TEST_T(pool_packed_small_chunks_crash_isolation, 60)
             CHECK_EQ(get_i64(d), (int64_t)i * i);
         }
         mpx_result_destroy(r);
-        int rc = mpx_pool_map(p, t_crashy, it, N, &o, &r);
-        CHECK_ERR(rc, MPX_EWORKER);
-        size_t bad = 0;
-        for (int i = 0; i < N; i++) {
-            const void *d;
-            size_t l;
-            int irc = mpx_result_item(r, (size_t)i, &d, &l);
-            if (i > 0 && (i % 97 == 0 || i % 101 == 0)) {
-                CHECK_ERR(irc, MPX_EWORKER);
-                mpx_task_error e;
-                CHECK_OK(mpx_result_item_error(r, (size_t)i, &e));
-                CHECK_EQ(e.index, (size_t)i);
-                CHECK_EQ(e.signal, i % 97 == 0 ? SIGSEGV : SIGABRT);
-                bad++;
-            } else {
-                CHECK_OK(irc);
-                CHECK_EQ(get_i64(d), (int64_t)i * 3 + 1);
-            }
-        }
-        CHECK_EQ(bad, mpx_result_failed(r));
-        CHECK_EQ(bad, 10 + 9);
-        mpx_result_destroy(r);
+        crashy_map(p, it, N, &o, false);
     }
     free(it);
     finish(p);
@@ -451,9 +443,7 @@ MPX_TEST(pool_08_callbacks)
     CHECK_EQ(cb_n, 1); /* the callback ran before the result became ready */
     mpx_result_destroy(r);
     int64_t v[10];
-    for (int i = 0; i < 10; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, 10);
+    mpx_bytes *it = range_items(v, 10);
     CHECK_OK(mpx_pool_map_async(p, t_pow3, it, 10, &o, &r));
     CHECK_OK(mpx_result_wait(r, MPX_FOREVER));
     mpx_result_destroy(r);
@@ -618,9 +608,7 @@ MPX_TEST(pool_04_maxtasksperchild)
     CHECK_OK(mpx_pool_create(&p, &po));
     enum { N = 60 };
     int64_t v[N];
-    for (int i = 0; i < N; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, N);
+    mpx_bytes *it = range_items(v, N);
     mpx_result *r;
     mpx_call_opts o = {.chunksize = 1};
     CHECK_OK(mpx_pool_map(p, t_getpid, it, N, &o, &r));
@@ -926,9 +914,7 @@ MPX_TEST(tpool_01_thread_pool)
     mpx_pool *p;
     CHECK_OK(mpx_thread_pool_create(&p, 3, NULL, NULL));
     int64_t v[50];
-    for (int i = 0; i < 50; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, 50);
+    mpx_bytes *it = range_items(v, 50);
     mpx_result *r;
     CHECK_OK(mpx_pool_map(p, t_square, it, 50, NULL, &r));
     for (int i = 0; i < 50; i++) {
@@ -1065,9 +1051,7 @@ MPX_TEST(pool_10_map_many_chunk1)
 {
     mpx_pool *p = mkpool(2);
     enum { N = 200000 };
-    int64_t *v = malloc(N * 8);
-    for (int i = 0; i < N; i++)
-        v[i] = i;
+    int64_t *v = range_alloc(N);
     mpx_result *r;
     mpx_call_opts o = {.chunksize = 1};
     CHECK_OK(mpx_pool_map_array(p, t_square, v, 8, N, &o, &r));
@@ -1119,9 +1103,7 @@ MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
         mpx_pool_opts po = {.processes = 2, .spin = -1, .threads = threads};
         CHECK_OK(mpx_pool_create(&p, &po));
         int64_t v[16];
-        for (int i = 0; i < 16; i++)
-            v[i] = i;
-        mpx_bytes *it = int_items(v, 16);
+        mpx_bytes *it = range_items(v, 16);
         int64_t t0 = mpx_test_now_ms();
         int rounds = 0;
         while (mpx_test_now_ms() - t0 < 1500) {
@@ -1229,9 +1211,7 @@ MPX_TEST(pool_chunk_output_overflow)
 {
     mpx_pool *p = mkpool(2);
     enum { N = 3000 };
-    int64_t *v = malloc(N * 8);
-    for (int i = 0; i < N; i++)
-        v[i] = i;
+    int64_t *v = range_alloc(N);
     mpx_result *r;
     mpx_call_opts o = {.chunksize = 700};
     CHECK_OK(mpx_pool_map_array(p, t_grow, v, 8, N, &o, &r));
@@ -1303,9 +1283,7 @@ MPX_TEST(pool_created_in_a_thread_that_exits)
     CHECK(p != NULL);
     sleep_ms(100);
     int64_t v[20];
-    for (int i = 0; i < 20; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, 20);
+    mpx_bytes *it = range_items(v, 20);
     mpx_result *r;
     CHECK_OK(mpx_pool_map(p, t_square, it, 20, NULL, &r));
     CHECK_EQ(mpx_pool_replaced(p), 0);
@@ -1328,9 +1306,7 @@ MPX_TEST_T(pool_random_worker_kills, 90)
 {
     mpx_pool *p = mkpool(2);
     enum { N = 20000 };
-    int64_t *v = malloc(N * 8);
-    for (int i = 0; i < N; i++)
-        v[i] = i;
+    int64_t *v = range_alloc(N);
     mpx_result *r;
     mpx_call_opts o = {.chunksize = 7};
     mpx_bytes *it = int_items(v, N);
@@ -1400,9 +1376,7 @@ MPX_TEST(pool_14_unordered_one_worker_in_order)
     mpx_pool *p = mkpool(1);
     enum { N = 300 };
     int64_t v[N];
-    for (int i = 0; i < N; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, N);
+    mpx_bytes *it = range_items(v, N);
     mpx_imap *im;
     mpx_call_opts o = {.chunksize = 3};
     CHECK_OK(mpx_pool_imap_unordered(p, t_square, it, N, &o, &im));
@@ -1466,9 +1440,7 @@ MPX_TEST(pool_03_initargs_queue_object)
     CHECK_OK(mpx_pool_create(&p, &po));
     mpx_args_destroy(a);
     int64_t v[20];
-    for (int i = 0; i < 20; i++)
-        v[i] = i;
-    mpx_bytes *it = int_items(v, 20);
+    mpx_bytes *it = range_items(v, 20);
     mpx_result *r;
     CHECK_OK(mpx_pool_map(p, t_put_in_queue, it, 20, NULL, &r));
     mpx_result_destroy(r);

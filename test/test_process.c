@@ -10,13 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static int t_return_arg(const mpx_args *a)
 {
     return (int)mpx_args_int(a, 0);
@@ -63,54 +56,40 @@ static mpx_process *start1(mpx_target_fn fn, int64_t arg)
     return p;
 }
 
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    return code;
-}
-
 /* PROC-16: exit codes. */
 MPX_TEST(proc_16_exitcode_normal_return)
 {
     mpx_process *p = start1(t_nothing, 0);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 MPX_TEST(proc_16_exitcode_return_n)
 {
     mpx_process *p = start1(t_return_arg, 7);
-    CHECK_EQ(join_code(p), 7);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 7);
 }
 
 MPX_TEST(proc_16_exitcode_mpx_exit)
 {
     mpx_process *p = start1(t_exit, 42);
-    CHECK_EQ(join_code(p), 42);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 42);
 }
 
 MPX_TEST(proc_16_exitcode_failure_is_1)
 {
     mpx_process *p = start1(t_fail, 0);
-    CHECK_EQ(join_code(p), 1);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 1);
 }
 
 MPX_TEST(proc_16_exitcode_signal_negative)
 {
     mpx_process *p = start1(t_raise, SIGUSR2);
-    CHECK_EQ(join_code(p), -SIGUSR2);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), -SIGUSR2);
     /* A crash reports its signal (sanitizers turn SIGSEGV into an exit). */
     if (mpx_test_sanitized())
         return;
     p = start1(t_raise, SIGSEGV);
-    CHECK_EQ(join_code(p), -SIGSEGV);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), -SIGSEGV);
 }
 
 /* PROC-16: exitcode unset while running; PROC-15 pid. */
@@ -125,8 +104,7 @@ MPX_TEST(proc_15_pid_and_exitcode_unset)
     p = start1(t_sleep, 300);
     CHECK(mpx_process_pid(p) > 0);
     CHECK_EQ(mpx_process_exitcode(p, &code), 0);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* PROC-06: start once only. */
@@ -219,8 +197,7 @@ MPX_TEST(proc_22_kill)
 {
     mpx_process *p = start1(t_sleep, 100000);
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
 }
 
 MPX_TEST(proc_20_signal_before_start_is_error)
@@ -242,8 +219,7 @@ MPX_TEST(proc_19_sentinel)
     struct pollfd pfd = {fd, POLLIN, 0};
     CHECK_EQ(poll(&pfd, 1, 0), 0);
     CHECK_EQ(poll(&pfd, 1, 10000), 1);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* PROC-23: close. */
@@ -307,8 +283,7 @@ MPX_TEST(proc_08_default_and_given_names)
     CHECK_OK(mpx_process_create(&p, t_check_name, a, &o));
     mpx_args_destroy(a);
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* PROC-08: nested default names are Process-N1:N2. */
@@ -331,8 +306,7 @@ static int t_nested_name(const mpx_args *a)
 MPX_TEST(proc_08_nested_names)
 {
     mpx_process *p = start1(t_nested_name, 0);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* PROC-04, PROC-10, PROC-12: daemon flag. */
@@ -359,8 +333,7 @@ MPX_TEST(proc_12_daemon_may_not_have_children)
     CHECK_EQ(mpx_process_daemon(p), 1);
     CHECK_OK(mpx_process_start(p));
     CHECK_ERR(mpx_process_set_daemon(p, 0), MPX_ESTATE);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 MPX_TEST(proc_10_daemon_default_inherited_false)
@@ -397,8 +370,7 @@ MPX_TEST(proc_18_authkey)
     mpx_process *p;
     CHECK_OK(mpx_process_create(&p, t_authkey, a, NULL));
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
 
     CHECK_OK(mpx_args_create(&a));
@@ -407,8 +379,7 @@ MPX_TEST(proc_18_authkey)
     CHECK_OK(mpx_process_set_authkey(p, "secret", 6));
     CHECK_ERR(mpx_process_set_authkey(p, "", 0), MPX_EINVAL);
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
 }
 
@@ -470,8 +441,7 @@ MPX_TEST(proc_03_typed_args)
     CHECK_OK(mpx_process_create(&p, t_args, a, NULL));
     mpx_args_destroy(a);
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* PROC-02, CV-9: the subclass form. */
@@ -495,8 +465,7 @@ MPX_TEST(proc_02_run_callback_with_udata)
     mpx_process *p;
     CHECK_OK(mpx_process_create(&p, NULL, NULL, &o));
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 42);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 42);
 }
 
 /* PROC-26: stdin is /dev/null in the child. */
@@ -516,8 +485,7 @@ MPX_TEST(proc_26_child_stdin_devnull)
     mpx_process *p = start1(t_stdin, 0);
     dup2(saved, 0);
     close(saved);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
     close(pfd[0]);
     close(pfd[1]);
 }
@@ -567,6 +535,38 @@ static int t_grandchild_writer(const mpx_args *a)
     return write(fd, "G", 1) == 1 ? 0 : 2;
 }
 
+/* Start fn with the write end of a new pipe as its fd argument (closed
+ * here); *rfd gets the read end. */
+static mpx_process *start_with_pipe(mpx_target_fn fn, int *rfd)
+{
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
+    close(pfd[1]);
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
+    mpx_args_destroy(a);
+    CHECK_OK(mpx_process_start(p));
+    *rfd = pfd[0];
+    return p;
+}
+
+/* In a child: start a daemonic child sleeping 100 s; NULL when that fails. */
+static mpx_process *start_daemon_sleeper(void)
+{
+    mpx_process *c;
+    mpx_args *b;
+    mpx_args_create(&b);
+    mpx_args_add_int(b, 100000);
+    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
+        return NULL;
+    mpx_args_destroy(b);
+    return c;
+}
+
 static int t_spawns_and_returns(const mpx_args *a)
 {
     mpx_process *c;
@@ -580,36 +580,23 @@ static int t_spawns_and_returns(const mpx_args *a)
 
 MPX_TEST(proc_14_child_joins_its_children_at_exit)
 {
-    int pfd[2];
-    CHECK_EQ(pipe(pfd), 0);
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
-    close(pfd[1]);
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, t_spawns_and_returns, a, NULL));
-    mpx_args_destroy(a);
-    CHECK_OK(mpx_process_start(p));
+    int rfd;
+    mpx_process *p = start_with_pipe(t_spawns_and_returns, &rfd);
     CHECK_EQ(join_code(p), 0);
     /* The grandchild wrote before the child could exit. */
     char c = 0;
-    CHECK_EQ(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
-    CHECK_EQ(read(pfd[0], &c, 1), 1);
+    CHECK_EQ(fcntl(rfd, F_SETFL, O_NONBLOCK), 0);
+    CHECK_EQ(read(rfd, &c, 1), 1);
     CHECK_EQ(c, 'G');
-    close(pfd[0]);
+    close(rfd);
     mpx_process_destroy(p);
 }
 
 static int t_spawns_daemon(const mpx_args *a)
 {
-    mpx_process *c;
-    mpx_args *b;
-    mpx_args_create(&b);
-    mpx_args_add_int(b, 100000);
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
-    if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
+    mpx_process *c = start_daemon_sleeper();
+    if (!c)
         return 2;
-    mpx_args_destroy(b);
     int fd = mpx_args_fd(a, 0);
     pid_t pid = mpx_process_pid(c);
     mpx_process_destroy(c);
@@ -618,22 +605,14 @@ static int t_spawns_daemon(const mpx_args *a)
 
 MPX_TEST(proc_11_daemonic_children_terminated_at_exit)
 {
-    int pfd[2];
-    CHECK_EQ(pipe(pfd), 0);
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
-    close(pfd[1]);
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, t_spawns_daemon, a, NULL));
-    mpx_args_destroy(a);
-    CHECK_OK(mpx_process_start(p));
+    int rfd;
+    mpx_process *p = start_with_pipe(t_spawns_daemon, &rfd);
     pid_t gc = 0;
-    CHECK_EQ(read(pfd[0], &gc, sizeof gc), (ssize_t)sizeof gc);
+    CHECK_EQ(read(rfd, &gc, sizeof gc), (ssize_t)sizeof gc);
     CHECK_EQ(join_code(p), 0);
     /* The daemon grandchild was terminated and reaped by its parent. */
     CHECK(kill(gc, 0) < 0 && errno == ESRCH);
-    close(pfd[0]);
+    close(rfd);
     mpx_process_destroy(p);
 }
 
@@ -641,14 +620,9 @@ MPX_TEST(proc_11_daemonic_children_terminated_at_exit)
  * SIGKILL (no orphans). */
 static int t_parent_of_daemon(const mpx_args *a)
 {
-    mpx_process *c;
-    mpx_args *b;
-    mpx_args_create(&b);
-    mpx_args_add_int(b, 100000);
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
-    if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
+    mpx_process *c = start_daemon_sleeper();
+    if (!c)
         return 2;
-    mpx_args_destroy(b);
     pid_t pid = mpx_process_pid(c);
     if (write(mpx_args_fd(a, 0), &pid, sizeof pid) != sizeof pid)
         return 3;
@@ -658,18 +632,10 @@ static int t_parent_of_daemon(const mpx_args *a)
 
 MPX_TEST(proc_daemon_dies_with_sigkilled_parent)
 {
-    int pfd[2];
-    CHECK_EQ(pipe(pfd), 0);
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_fd(a, pfd[1]));
-    close(pfd[1]);
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, t_parent_of_daemon, a, NULL));
-    mpx_args_destroy(a);
-    CHECK_OK(mpx_process_start(p));
+    int rfd;
+    mpx_process *p = start_with_pipe(t_parent_of_daemon, &rfd);
     pid_t gc = 0;
-    CHECK_EQ(read(pfd[0], &gc, sizeof gc), (ssize_t)sizeof gc);
+    CHECK_EQ(read(rfd, &gc, sizeof gc), (ssize_t)sizeof gc);
     CHECK(kill(gc, 0) == 0);
     CHECK_OK(mpx_process_kill(p));
     CHECK_EQ(join_code(p), -SIGKILL);
@@ -681,7 +647,7 @@ MPX_TEST(proc_daemon_dies_with_sigkilled_parent)
             sleep_ms(10);
     }
     CHECK(gone);
-    close(pfd[0]);
+    close(rfd);
     mpx_process_destroy(p);
 }
 
@@ -746,8 +712,7 @@ MPX_TEST(proc_07_join_from_many_threads)
         pthread_join(t[i], &r);
         CHECK_EQ((intptr_t)r, 0);
     }
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
 }
 
 /* Errors: X-macro codes. */
@@ -822,8 +787,7 @@ MPX_TEST_T(proc_fork_safety_threads_logging_and_starting, 60)
 MPX_TEST(proc_26_stdin_devnull_after_fd_reused)
 {
     mpx_process *p = start1(t_nothing, 0);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
     int pfd[2];
     CHECK_EQ(pipe(pfd), 0);
     CHECK_EQ(write(pfd[1], "x", 1), 1);
@@ -841,8 +805,7 @@ MPX_TEST(proc_26_stdin_devnull_after_fd_reused)
     if (victim >= 0)
         CHECK_EQ(dup2(pfd[0], victim), victim); /* the number now names a pipe with data */
     p = start1(t_stdin, 0);
-    CHECK_EQ(join_code(p), 0);
-    mpx_process_destroy(p);
+    CHECK_EQ(join_destroy(p), 0);
     if (victim >= 0)
         close(victim);
     close(pfd[0]);

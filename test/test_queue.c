@@ -16,13 +16,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
 static mpx_queue *mkq(int64_t maxsize, size_t ring)
 {
     mpx_queue *q = NULL;
@@ -31,14 +24,6 @@ static mpx_queue *mkq(int64_t maxsize, size_t ring)
     CHECK_OK(mpx_queue_create(&q, maxsize, &o));
     CHECK(q != NULL);
     return q;
-}
-
-static mpx_process *start_args(mpx_target_fn fn, mpx_args *a)
-{
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
-    CHECK_OK(mpx_process_start(p));
-    return p;
 }
 
 /* Start fn(q, ints...). */
@@ -52,15 +37,6 @@ static mpx_process *start_q(mpx_target_fn fn, void *q, int n, const int64_t *int
     mpx_process *p = start_args(fn, a);
     mpx_args_destroy(a);
     return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    mpx_process_destroy(p);
-    return code;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -213,7 +189,7 @@ MPX_TEST(queue_09_get_timeout_receives)
     CHECK_EQ(n, 4);
     CHECK_MEMEQ(m, "late", 4);
     mpx_free(m);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(q);
 }
 
@@ -240,7 +216,7 @@ MPX_TEST(queue_07_put_blocks_until_room)
     /* maxsize 1 and "first" queued: this put succeeds only once the
      * child has made room. */
     CHECK_OK(mpx_queue_put(q, "second", 6, 20000));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_queue_qsize(q), 1);
     get_expect(q, "second");
     mpx_queue_destroy(q);
@@ -423,8 +399,8 @@ MPX_TEST(queue_13_close_wakes_waiters)
     sleep_ms(200);
     CHECK_OK(mpx_queue_close(q));
     CHECK_OK(mpx_queue_close(full));
-    CHECK_EQ(join_code(g), 0);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(g), 0);
+    CHECK_EQ(join_destroy(p), 0);
     get_expect(full, "occupied");
     mpx_queue_destroy(q);
     mpx_queue_destroy(full);
@@ -464,7 +440,7 @@ static void big_roundtrip(size_t ring, size_t len, int count)
         CHECK(check_fill(m, n, len, (uint64_t)i));
         mpx_free(m);
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_queue_qsize(q), 0);
     mpx_queue_destroy(q);
 }
@@ -509,7 +485,7 @@ MPX_TEST_T(queue_big_get_into, 60)
     CHECK_EQ(n, 50000);
     CHECK(check_fill(big, n, 50000, 0));
     free(big);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(q);
 }
 
@@ -576,7 +552,7 @@ MPX_TEST(queue_pass_to_child_echo)
         get_expect(out, buf);
     }
     CHECK_OK(mpx_queue_close(in));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(in);
     mpx_queue_destroy(out);
 }
@@ -594,7 +570,7 @@ MPX_TEST(queue_ex06_child_puts_list)
     mpx_queue *q = mkq(0, 0);
     mpx_process *p = start_q(t_ex06, q, 0, NULL);
     get_expect(q, "[42, None, 'hello']");
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(q);
 }
 
@@ -735,20 +711,14 @@ static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize
     mpx_queue *q = mkq(maxsize, ring), *res = mkq(0, 0);
     mpx_process *pp[8], *cp[8];
     for (int i = 0; i < ncons; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, q));
-        CHECK_OK(mpx_args_add_object(a, res));
-        CHECK_OK(mpx_args_add_int(a, nprod));
-        cp[i] = start_args(t_consumer, a);
-        mpx_args_destroy(a);
+        cp[i] = start_objs_int(t_consumer, q, res, nprod);
     }
     for (int i = 0; i < nprod; i++) {
         int64_t args[2] = {i, per};
         pp[i] = start_q(t_producer, q, 2, args);
     }
     for (int i = 0; i < nprod; i++)
-        CHECK_EQ(join_code(pp[i]), 0);
+        CHECK_EQ(join_destroy(pp[i]), 0);
     CHECK_OK(mpx_queue_close(q));
     int64_t cnt[8] = {0};
     uint64_t sum[8] = {0};
@@ -763,7 +733,7 @@ static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize
         }
     }
     for (int i = 0; i < ncons; i++)
-        CHECK_EQ(join_code(cp[i]), 0);
+        CHECK_EQ(join_destroy(cp[i]), 0);
     for (int k = 0; k < nprod; k++) {
         CHECK_EQ(cnt[k], per);
         CHECK_EQ(sum[k], (uint64_t)(per * (per - 1) / 2));
@@ -891,7 +861,7 @@ MPX_TEST(queue_22_joinable_task_done_join)
     CHECK_ERR(mpx_queue_task_done(q), MPX_ESTATE); /* QUEUE-22: ValueError */
     CHECK_OK(mpx_queue_close(q));
     for (int i = 0; i < 2; i++)
-        CHECK_EQ(join_code(w[i]), 0);
+        CHECK_EQ(join_destroy(w[i]), 0);
     mpx_queue_destroy(q);
 }
 
@@ -940,7 +910,7 @@ MPX_TEST(simplequeue_19_put_get_empty_close)
         CHECK_EQ(n, sizeof v);
         CHECK_EQ(v, i);
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_simple_queue_empty(q), 1);
     CHECK_OK(mpx_simple_queue_put(q, "z", 1));
     CHECK_OK(mpx_simple_queue_close(q)); /* QUEUE-20 */
@@ -983,7 +953,7 @@ MPX_TEST(queue_wait_hooks)
     mpx_process *p = start_q(t_put_after, q, 1, &ms);
     CHECK_EQ(fd_wait(fd, 10000), 1);
     CHECK_EQ(o->type->ready(q), 1);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     get_expect(q, "late");
     CHECK_EQ(o->type->ready(q), 0);
     CHECK_EQ(fd_readable(fd), 0);
@@ -1030,13 +1000,7 @@ MPX_TEST_T(queue_lost_wakeup_stress_nospin, 120)
     setenv("MPX_QUEUE_SPIN", "0", 1);
     mpx_queue *a = mkq(1, 4096), *b = mkq(1, 4096);
     const int64_t N = 5000;
-    mpx_args *args;
-    CHECK_OK(mpx_args_create(&args));
-    CHECK_OK(mpx_args_add_object(args, a));
-    CHECK_OK(mpx_args_add_object(args, b));
-    CHECK_OK(mpx_args_add_int(args, N));
-    mpx_process *p = start_args(t_pingpong, args);
-    mpx_args_destroy(args);
+    mpx_process *p = start_objs_int(t_pingpong, a, b, N);
     int64_t t0 = mpx_test_now_ms();
     for (int64_t i = 0; i < N; i++) {
         CHECK_OK(mpx_queue_put(a, &i, sizeof i, 10000));
@@ -1047,7 +1011,7 @@ MPX_TEST_T(queue_lost_wakeup_stress_nospin, 120)
         if (mpx_test_now_ms() - t0 > 90000)
             FAIL("too slow: %lld round trips", (long long)i);
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(a);
     mpx_queue_destroy(b);
     /* Many producers and consumers through maxsize 1, no spinning: every
@@ -1213,10 +1177,10 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
     (void)prod_id;
     atomic_store(&s->stop, 1);
     for (int i = 0; i < NP; i++)
-        CHECK_EQ(join_code(prod[i]), 0);
+        CHECK_EQ(join_destroy(prod[i]), 0);
     CHECK_OK(mpx_queue_close(q));
     for (int i = 0; i < NC; i++)
-        CHECK_EQ(join_code(cons[i]), 0);
+        CHECK_EQ(join_destroy(cons[i]), 0);
     CHECK_EQ(atomic_load(&s->bad), 0);
     /* Every acknowledged message arrived exactly once, except at most one
      * per killed consumer (taken by a get that the kill interrupted after
@@ -1310,8 +1274,8 @@ MPX_TEST_T(queue_17_killed_consumer_mid_stream_resend, 60)
     mpx_process_destroy(c1);
     kill(mpx_process_pid(prod), SIGCONT);
     mpx_process *c2 = start_q(t_get_big_check, q, 1, &len);
-    CHECK_EQ(join_code(c2), 0);
-    CHECK_EQ(join_code(prod), 0);
+    CHECK_EQ(join_destroy(c2), 0);
+    CHECK_EQ(join_destroy(prod), 0);
     void *m;
     size_t n;
     CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
@@ -1341,7 +1305,7 @@ MPX_TEST_T(queue_09_get_timeout_mid_stream_resend, 60)
     CHECK_EQ(n, (size_t)len);
     CHECK(check_fill(m, n, (uint64_t)len, 0));
     mpx_free(m);
-    CHECK_EQ(join_code(prod), 0);
+    CHECK_EQ(join_destroy(prod), 0);
     CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_EEMPTY);
     mpx_queue_destroy(q);
 }
@@ -1402,7 +1366,7 @@ MPX_TEST(queue_mpx_wait_two_queues)
     int64_t ms = 100;
     mpx_process *p = start_q(t_put_after, b, 1, &ms);
     CHECK_EQ(mpx_wait_objects(objs, 2, 10000, ready), 1);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     (void)ready;
     CHECK_EQ(mpx_wait_objects(objs, 2, 0, ready), 1);
     CHECK(ready[0] == b);
@@ -1452,7 +1416,7 @@ MPX_TEST(queue_ex04_spawn_context_hello)
         mpx_args_destroy(a);
         CHECK_OK(mpx_process_start(p));
         get_expect(q, "hello");
-        CHECK_EQ(join_code(p), 0);
+        CHECK_EQ(join_destroy(p), 0);
         mpx_queue_destroy(q);
     }
 }

@@ -1,6 +1,7 @@
 /* test_sharedctypes.c - Value, Array, RawValue, RawArray, copy,
  * synchronized (SCT-01..17), passed to children with mpx_process. */
 #include "harness.h"
+#include "import_check.h"
 
 #include "core/args.h"
 
@@ -9,31 +10,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-
-static mpx_process *start_args(mpx_target_fn fn, mpx_args *a)
-{
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
-    CHECK_OK(mpx_process_start(p));
-    return p;
-}
-
-static int join_code(mpx_process *p)
-{
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    mpx_process_destroy(p);
-    return code;
-}
-
-static void check_describe(char *s, const char *want)
-{
-    CHECK(s != NULL);
-    if (strcmp(s, want) != 0)
-        FAIL("describe: \"%s\" != \"%s\"", s, want);
-    mpx_free(s);
-}
 
 /* SCT-02: typecodes and sizes. */
 MPX_TEST(sct_02_typecodes)
@@ -408,7 +384,7 @@ MPX_TEST(sct_ex09_value_array_in_child)
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, num));
     CHECK_OK(mpx_args_add_object(a, arr));
-    CHECK_EQ(join_code(start_args(t_ex09, a)), 0);
+    CHECK_EQ(join_destroy(start_args(t_ex09, a)), 0);
     mpx_args_destroy(a);
     double d;
     CHECK_OK(mpx_value_get_f64(num, &d));
@@ -445,7 +421,7 @@ MPX_TEST(sct_04_locked_increment_processes)
     for (int i = 0; i < 4; i++)
         p[i] = start_args(t_incr, a);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     mpx_args_destroy(a);
     int64_t x;
     CHECK_OK(mpx_value_get_i64(v, &x));
@@ -511,7 +487,7 @@ MPX_TEST(sct_sharedvalues_seed)
         CHECK_OK(mpx_args_add_object(a, v[k]));
     for (int k = 0; k < 3; k++)
         CHECK_OK(mpx_args_add_object(a, arr[k]));
-    CHECK_EQ(join_code(start_args(t_sharedvalues, a)), 0);
+    CHECK_EQ(join_destroy(start_args(t_sharedvalues, a)), 0);
     mpx_args_destroy(a);
     for (int k = 0; k < 3; k++) {
         mpx_value_destroy(v[k]);
@@ -536,7 +512,7 @@ MPX_TEST(sct_value_lock_owner_death)
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, v));
-    CHECK_EQ(join_code(start_args(t_hold_value_die, a)), -SIGKILL);
+    CHECK_EQ(join_destroy(start_args(t_hold_value_die, a)), -SIGKILL);
     mpx_args_destroy(a);
     int64_t x;
     CHECK_ERR(mpx_value_get_i64(v, &x), MPX_EOWNERDEAD); /* done, but suspect */
@@ -615,20 +591,7 @@ MPX_TEST(sct_17_import_rejects_garbage)
         for (int len = 0; len <= 64; len += 4) {
             for (int i = 0; i < len; i++)
                 junk[i] = (unsigned char)(i * 53 + n * 7 + len);
-            mpx__buf buf;
-            mpx__buf_init(&buf);
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_u8(&buf, MPX_ARG_OBJECT));
-            CHECK_OK(mpx__buf_put_bytes(&buf, names[n], strlen(names[n])));
-            CHECK_OK(mpx__buf_put_u32(&buf, 0));
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_bytes(&buf, junk, (size_t)len));
-            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            CHECK(fd >= 0);
-            mpx__rd rd = {buf.data, buf.len};
-            mpx_args *in = NULL;
-            CHECK(mpx__args_import(&rd, &fd, 1, &in) < 0);
-            mpx__buf_free(&buf);
+            check_import_rejects(names[n], junk, (size_t)len);
         }
     }
     /* a real segment with a lying length */

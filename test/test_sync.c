@@ -2,6 +2,7 @@
  * Barrier (SYNC-01..21), owner death, lost-wakeup stress. Children are
  * started with mpx_process so the tests run under every start method. */
 #include "harness.h"
+#include "import_check.h"
 
 #include "core/args.h" /* export/import round trip (spawn readiness) */
 #include "core/sync_internal.h" /* lock words, for the pid-reuse test */
@@ -14,22 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) < 0 && errno == EINTR)
-        ;
-}
-
-/* Start a process running fn with args built by the caller. */
-static mpx_process *spawn_with(mpx_target_fn fn, mpx_args *a)
-{
-    mpx_process *p;
-    CHECK_OK(mpx_process_create(&p, fn, a, NULL));
-    CHECK_OK(mpx_process_start(p));
-    return p;
-}
-
 static mpx_process *spawn1(mpx_target_fn fn, void *obj, void *obj2)
 {
     mpx_args *a;
@@ -38,26 +23,30 @@ static mpx_process *spawn1(mpx_target_fn fn, void *obj, void *obj2)
         CHECK_OK(mpx_args_add_object(a, obj));
     if (obj2)
         CHECK_OK(mpx_args_add_object(a, obj2));
-    mpx_process *p = spawn_with(fn, a);
+    mpx_process *p = start_args(fn, a);
     mpx_args_destroy(a);
     return p;
 }
 
-static int join_code(mpx_process *p)
+/* A Lock, an RLock and a Semaphore(1): lk[0], lk[1], lk[2]. */
+static void make_locks(void *lk[3])
 {
-    int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
-    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
-    mpx_process_destroy(p);
-    return code;
+    mpx_lock *l;
+    mpx_rlock *r;
+    mpx_semaphore *s;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_rlock_create(&r, NULL));
+    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
+    lk[0] = l;
+    lk[1] = r;
+    lk[2] = s;
 }
 
-static void check_describe(char *s, const char *want)
+static void destroy_locks(void *lk[3])
 {
-    CHECK(s != NULL);
-    if (strcmp(s, want) != 0)
-        FAIL("describe: \"%s\" != \"%s\"", s, want);
-    mpx_free(s);
+    mpx_lock_destroy(lk[0]);
+    mpx_rlock_destroy(lk[1]);
+    mpx_semaphore_destroy(lk[2]);
 }
 
 /* ---- Lock ----------------------------------------------------------------- */
@@ -133,10 +122,10 @@ MPX_TEST(sync_05_lock_released_by_other_process)
     mpx_lock *l;
     CHECK_OK(mpx_lock_create(&l, NULL));
     CHECK_OK(mpx_lock_acquire(l, MPX_FOREVER));
-    CHECK_EQ(join_code(spawn1(t_release_lock, l, NULL)), 0);
+    CHECK_EQ(join_destroy(spawn1(t_release_lock, l, NULL)), 0);
     CHECK_EQ(mpx_lock_locked(l), 0);
     /* and a child releasing an unlocked lock fails (exit code 1) */
-    CHECK_EQ(join_code(spawn1(t_release_lock, l, NULL)), 1);
+    CHECK_EQ(join_destroy(spawn1(t_release_lock, l, NULL)), 1);
     mpx_lock_destroy(l);
 }
 
@@ -185,16 +174,10 @@ static void contention(void *lk, int procs, int n)
     CHECK_OK(mpx_rawarray_create(&arr, MPX_CT_INT64, 1, NULL));
     mpx_process *p[8];
     for (int i = 0; i < procs; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, lk));
-        CHECK_OK(mpx_args_add_object(a, arr));
-        CHECK_OK(mpx_args_add_int(a, n));
-        p[i] = spawn_with(t_count, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_count, lk, arr, n);
     }
     for (int i = 0; i < procs; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     CHECK_EQ(((int64_t *)mpx_array_ptr(arr))[0], (int64_t)procs * n);
     mpx_array_destroy(arr);
 }
@@ -261,18 +244,11 @@ static void thread_contention(void *lk, int nthreads, int n)
 
 MPX_TEST(sync_02_lock_contention_threads)
 {
-    mpx_lock *l;
-    mpx_rlock *r;
-    mpx_semaphore *s;
-    CHECK_OK(mpx_lock_create(&l, NULL));
-    CHECK_OK(mpx_rlock_create(&r, NULL));
-    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
-    thread_contention(l, 4, 20000);
-    thread_contention(r, 4, 20000);
-    thread_contention(s, 4, 20000);
-    mpx_lock_destroy(l);
-    mpx_rlock_destroy(r);
-    mpx_semaphore_destroy(s);
+    void *lk[3];
+    make_locks(lk);
+    for (int i = 0; i < 3; i++)
+        thread_contention(lk[i], 4, 20000);
+    destroy_locks(lk);
 }
 
 /* ---- RLock ---- */
@@ -352,7 +328,7 @@ MPX_TEST(sync_08_rlock_other_process)
     CHECK_OK(mpx_rlock_create(&r, NULL));
     CHECK_OK(mpx_rlock_acquire(r, MPX_FOREVER));
     CHECK_OK(mpx_rlock_acquire(r, MPX_FOREVER));
-    CHECK_EQ(join_code(spawn1(t_rlock_other_proc, r, NULL)), 0);
+    CHECK_EQ(join_destroy(spawn1(t_rlock_other_proc, r, NULL)), 0);
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_OK(mpx_rlock_release(r));
     CHECK_OK(mpx_rlock_release(r));
@@ -429,7 +405,7 @@ MPX_TEST(sync_09_semaphore_caps_processes)
     for (int i = 0; i < 8; i++)
         p[i] = spawn1(t_sem_cap, s, st);
     for (int i = 0; i < 8; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t mx;
     CHECK_OK(mpx_array_get_i64(st, 1, &mx));
     CHECK(mx >= 1 && mx <= 3);
@@ -490,7 +466,7 @@ MPX_TEST(sync_14_condition_wait_releases_all_levels)
     while (rc == MPX_ETIMEDOUT && mpx_test_now_ms() - t0 < 20000 &&
            mpx_process_is_alive(p) == 1);
     CHECK_ERR(rc, MPX_ETIMEDOUT);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_EQ(mpx_rlock_is_mine(r), 1);
     CHECK_OK(mpx_rlock_release(r));
@@ -632,7 +608,7 @@ MPX_TEST(sync_13_condition_across_processes_wait_for)
     check_describe(mpx_condition_describe(c), "<Condition(<RLock(MainProcess, 2)>, 0)>");
     CHECK_OK(mpx_condition_release(c));
     CHECK_OK(mpx_condition_release(c));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     /* wait_for with a predicate already true returns at once */
     CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
     CHECK_OK(mpx_condition_wait_for(c, flag_set, flag, MPX_NOWAIT));
@@ -687,10 +663,10 @@ static void cond_pingpong(int rounds, int nospin)
     CHECK_OK(mpx_args_add_object(a, turn));
     CHECK_OK(mpx_args_add_int(a, rounds));
     CHECK_OK(mpx_args_add_int(a, nospin));
-    mpx_process *p = spawn_with(t_pingpong, a);
+    mpx_process *p = start_args(t_pingpong, a);
     mpx_args_destroy(a);
     CHECK_EQ(pingpong_side(c, turn, 0, rounds), 0);
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(((int64_t *)mpx_array_ptr(turn))[1], 2 * rounds);
     mpx_array_destroy(turn);
     mpx_condition_destroy(c);
@@ -755,7 +731,7 @@ MPX_TEST(sync_15_event_wakes_processes)
     CHECK_EQ(v, 0);
     CHECK_OK(mpx_event_set(e));
     for (int i = 0; i < 5; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     CHECK_OK(mpx_array_get_i64(cnt, 0, &v));
     CHECK_EQ(v, 5);
     mpx_event_destroy(e);
@@ -841,13 +817,7 @@ MPX_TEST(sync_16_barrier_processes)
     CHECK_OK(mpx_array_create(&seen, MPX_CT_INT64, R * 3, NULL, NULL));
     mpx_process *p[2];
     for (int i = 0; i < 2; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, b));
-        CHECK_OK(mpx_args_add_object(a, seen));
-        CHECK_OK(mpx_args_add_int(a, R));
-        p[i] = spawn_with(t_barrier, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_barrier, b, seen, R);
     }
     atomic_store(&action_runs, 0);
     int mine_last = 0;
@@ -861,7 +831,7 @@ MPX_TEST(sync_16_barrier_processes)
         mpx_array_release(seen);
     }
     for (int i = 0; i < 2; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t *v = mpx_array_ptr(seen);
     for (int i = 0; i < R * 3; i++)
         CHECK_EQ(v[i], 1);
@@ -885,6 +855,17 @@ static void *thr_barrier(void *p)
     struct bar_thr *t = p;
     t->rc = mpx_barrier_wait(t->b, t->timeout);
     return NULL;
+}
+
+/* Start a thread waiting on b without a timeout, and give it up to 5 s to
+ * be counted as waiting. */
+static void start_bar_waiter(mpx_barrier *b, struct bar_thr *t, pthread_t *th)
+{
+    *t = (struct bar_thr){b, MPX_FOREVER, -1};
+    CHECK_OK(pthread_create(th, NULL, thr_barrier, t));
+    int64_t t0 = mpx_test_now_ms();
+    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
+        sleep_ms(1);
 }
 
 static int fail_action(void)
@@ -923,12 +904,9 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
 {
     mpx_barrier *b;
     CHECK_OK(mpx_barrier_create(&b, 3, NULL));
-    struct bar_thr t = {b, MPX_FOREVER, -1};
+    struct bar_thr t;
     pthread_t th;
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    int64_t t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_EQ(mpx_barrier_n_waiting(b), 1);
     CHECK_ERR(mpx_barrier_wait(b, 50), MPX_EBROKEN); /* our timeout breaks it */
     CHECK_OK(pthread_join(th, NULL));
@@ -940,11 +918,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     CHECK_EQ(mpx_barrier_broken(b), 0);
 
     /* reset while a party waits: it gets EBROKEN, the barrier stays usable */
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_OK(mpx_barrier_reset(b));
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -952,11 +926,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     CHECK_EQ(mpx_barrier_n_waiting(b), 0);
 
     /* abort */
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_OK(mpx_barrier_abort(b));
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -972,11 +942,7 @@ MPX_TEST(sync_16_barrier_timeout_reset_abort)
     /* a failing action: its party gets the action's code, others EBROKEN */
     o = (mpx_barrier_opts){.action = fail_action};
     CHECK_OK(mpx_barrier_create(&b, 2, &o));
-    t = (struct bar_thr){b, MPX_FOREVER, -1};
-    CHECK_OK(pthread_create(&th, NULL, thr_barrier, &t));
-    t0 = mpx_test_now_ms();
-    while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 5000)
-        sleep_ms(1);
+    start_bar_waiter(b, &t, &th);
     CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), -ENOSPC);
     CHECK_OK(pthread_join(th, NULL));
     CHECK_ERR(t.rc, MPX_EBROKEN);
@@ -999,13 +965,8 @@ static int t_die_holding(const mpx_args *a)
 
 static void die_holding(void *lk, int levels2)
 {
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, lk));
-    CHECK_OK(mpx_args_add_int(a, levels2));
-    mpx_process *p = spawn_with(t_die_holding, a);
-    mpx_args_destroy(a);
-    CHECK_EQ(join_code(p), -SIGKILL);
+    mpx_process *p = start_objs_int(t_die_holding, lk, NULL, levels2);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
 }
 
 MPX_TEST(sync_20_lock_owner_death)
@@ -1066,7 +1027,7 @@ MPX_TEST(sync_20_owner_death_zombie_holder)
     CHECK_EQ(mpx_rlock_count(r), 2);
     CHECK_OK(mpx_rlock_release(r));
     CHECK_OK(mpx_rlock_release(r));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_rlock_destroy(r);
     mpx_event_destroy(ev);
 }
@@ -1098,7 +1059,7 @@ MPX_TEST(sync_20_owner_pid_reuse_detected)
     CHECK_ERR(mpx_lock_acquire(l, MPX_NOWAIT), MPX_EOWNERDEAD);
     CHECK_OK(mpx_lock_release(l));
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_lock_destroy(l);
     mpx_event_destroy(ev);
 }
@@ -1125,7 +1086,7 @@ MPX_TEST(sync_20_condition_lock_holder_dies)
     mpx_process *p = spawn1(t_hold_and_sleep, mpx_condition_lock(c), ev);
     CHECK_OK(mpx_event_wait(ev, 10000));
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     CHECK_ERR(mpx_condition_acquire(c, MPX_FOREVER), MPX_EOWNERDEAD);
     CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1);
     CHECK_ERR(mpx_condition_wait(c, 20), MPX_ETIMEDOUT); /* usable again */
@@ -1158,7 +1119,7 @@ MPX_TEST(sync_20_condition_waiter_sees_holder_death)
     CHECK_EQ(mpx_rlock_is_mine(mpx_condition_lock(c)), 1);
     CHECK_EQ(mpx_condition_waiters(c), 0);
     CHECK_OK(mpx_condition_release(c));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     mpx_condition_destroy(c);
 }
 
@@ -1179,7 +1140,7 @@ MPX_TEST(sync_20_barrier_party_dies)
         sleep_ms(2);
     CHECK_EQ(mpx_barrier_n_waiting(b), 1);
     CHECK_OK(mpx_process_kill(p));
-    CHECK_EQ(join_code(p), -SIGKILL);
+    CHECK_EQ(join_destroy(p), -SIGKILL);
     CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), MPX_EBROKEN);
     CHECK_EQ(mpx_barrier_broken(b), 1);
     mpx_barrier_destroy(b);
@@ -1227,13 +1188,7 @@ static int t_worker(const mpx_args *a)
 
 static mpx_process *start_worker(void *lk, mpx_array *arr, int id)
 {
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, lk));
-    CHECK_OK(mpx_args_add_object(a, arr));
-    CHECK_OK(mpx_args_add_int(a, id));
-    mpx_process *p = spawn_with(t_worker, a);
-    mpx_args_destroy(a);
+    mpx_process *p = start_objs_int(t_worker, lk, arr, id);
     return p;
 }
 
@@ -1257,13 +1212,13 @@ static void kill_stress(void *lk, pid_t (*owner)(void *), int rounds)
         CHECK_EQ(atomic_load(&st[6]), 1);
         CHECK_OK(mpx_process_kill(victim));
         pid_t vp = mpx_process_pid(victim);
-        CHECK_EQ(join_code(victim), -SIGKILL);
+        CHECK_EQ(join_destroy(victim), -SIGKILL);
         int held = owner(lk) == vp;
         held_total += held;
         atomic_store(&st[4], 0); /* resume: the survivor recovers it */
         sleep_ms(30);
         atomic_store(&st[3], 1);
-        CHECK_EQ(join_code(other), 0);
+        CHECK_EQ(join_destroy(other), 0);
         /* the survivor may not have reached the lock: then we are next */
         int rc = mpx_sync_acquire(lk, MPX_FOREVER);
         CHECK(rc == 0 || rc == MPX_EOWNERDEAD);
@@ -1355,16 +1310,10 @@ static void lost_wakeup_counting(void *lk)
     CHECK_OK(mpx_array_create(&arr, MPX_CT_INT64, 2, NULL, NULL));
     mpx_process *p[3];
     for (int i = 0; i < 3; i++) {
-        mpx_args *a;
-        CHECK_OK(mpx_args_create(&a));
-        CHECK_OK(mpx_args_add_object(a, lk));
-        CHECK_OK(mpx_args_add_object(a, arr));
-        CHECK_OK(mpx_args_add_int(a, 700));
-        p[i] = spawn_with(t_timed_count, a);
-        mpx_args_destroy(a);
+        p[i] = start_objs_int(t_timed_count, lk, arr, 700);
     }
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     int64_t *v = mpx_array_ptr(arr);
     CHECK(v[1] > 0);
     CHECK_EQ(v[0], v[1]);
@@ -1374,19 +1323,12 @@ static void lost_wakeup_counting(void *lk)
 MPX_TEST_T(sync_lost_wakeup_stress_nospin, 60)
 {
     no_spin();
-    mpx_lock *l;
-    mpx_rlock *r;
-    mpx_semaphore *s;
-    CHECK_OK(mpx_lock_create(&l, NULL));
-    CHECK_OK(mpx_rlock_create(&r, NULL));
-    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
-    lost_wakeup_counting(l);
-    lost_wakeup_counting(r);
-    lost_wakeup_counting(s);
+    void *lk[3];
+    make_locks(lk);
+    for (int i = 0; i < 3; i++)
+        lost_wakeup_counting(lk[i]);
     cond_pingpong(2000, 1);
-    mpx_lock_destroy(l);
-    mpx_rlock_destroy(r);
-    mpx_semaphore_destroy(s);
+    destroy_locks(lk);
 }
 
 /* notify_all to several sleeping processes, round after round: every
@@ -1427,7 +1369,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
     CHECK_OK(mpx_args_add_int(a, R));
     mpx_process *p[W];
     for (int i = 0; i < W; i++)
-        p[i] = spawn_with(t_bcast_worker, a);
+        p[i] = start_args(t_bcast_worker, a);
     mpx_args_destroy(a);
     for (int64_t g = 1; g <= R; g++) {
         CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
@@ -1438,7 +1380,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
         CHECK_OK(mpx_condition_release(c));
     }
     for (int i = 0; i < W; i++)
-        CHECK_EQ(join_code(p[i]), 0);
+        CHECK_EQ(join_destroy(p[i]), 0);
     mpx_array_destroy(st);
     mpx_condition_destroy(c);
 }
@@ -1483,12 +1425,12 @@ MPX_TEST_T(sync_lost_wakeup_pingpong_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, ping));
     CHECK_OK(mpx_args_add_object(a, pong));
     CHECK_OK(mpx_args_add_int(a, N));
-    mpx_process *p = spawn_with(t_sem_pong, a);
+    mpx_process *p = start_args(t_sem_pong, a);
     for (int i = 0; i < N; i++) {
         CHECK_OK(mpx_semaphore_release(ping));
         CHECK_OK(mpx_semaphore_acquire(pong, MPX_FOREVER));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_semaphore_destroy(ping);
     mpx_semaphore_destroy(pong);
@@ -1500,13 +1442,13 @@ MPX_TEST_T(sync_lost_wakeup_pingpong_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, e1));
     CHECK_OK(mpx_args_add_object(a, e2));
     CHECK_OK(mpx_args_add_int(a, N));
-    p = spawn_with(t_event_pong, a);
+    p = start_args(t_event_pong, a);
     for (int i = 0; i < N; i++) {
         CHECK_OK(mpx_event_set(e1));
         CHECK_OK(mpx_event_wait(e2, MPX_FOREVER));
         CHECK_OK(mpx_event_clear(e2));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_event_destroy(e1);
     mpx_event_destroy(e2);
@@ -1661,21 +1603,7 @@ MPX_TEST(sync_19_import_rejects_garbage)
         for (int len = 0; len <= 40; len += 8) {
             for (int i = 0; i < len; i++)
                 junk[i] = (unsigned char)(i * 37 + n + len);
-            mpx__buf buf;
-            mpx__buf_init(&buf);
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_u8(&buf, MPX_ARG_OBJECT));
-            CHECK_OK(mpx__buf_put_bytes(&buf, names[n], strlen(names[n])));
-            CHECK_OK(mpx__buf_put_u32(&buf, 0));
-            CHECK_OK(mpx__buf_put_u32(&buf, 1));
-            CHECK_OK(mpx__buf_put_bytes(&buf, junk, (size_t)len));
-            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            CHECK(fd >= 0);
-            mpx__rd rd = {buf.data, buf.len};
-            mpx_args *in = NULL;
-            int rc = mpx__args_import(&rd, &fd, 1, &in);
-            CHECK(rc < 0);
-            mpx__buf_free(&buf);
+            check_import_rejects(names[n], junk, (size_t)len);
         }
     }
 }
@@ -1712,7 +1640,7 @@ MPX_TEST(sync_19_context_of_objects)
     CHECK_OK(mpx_args_add_object(a, ln));
     CHECK_OK(mpx_process_create(&p, t_nothing, a, &po));
     CHECK_OK(mpx_process_start(p));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     mpx_args_destroy(a);
     mpx_lock_destroy(lf);
     mpx_lock_destroy(ln);
@@ -1811,7 +1739,7 @@ MPX_TEST(sync_shared_heap_no_reuse_under_children)
         CHECK_OK(mpx_lock_acquire(fresh[i], MPX_NOWAIT));
     }
     CHECK_OK(mpx_event_set(go));
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     for (int i = 0; i < 64; i++) {
         CHECK_EQ(mpx_lock_locked(fresh[i]), 1);
         CHECK_OK(mpx_lock_release(fresh[i]));
@@ -1864,7 +1792,7 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
     CHECK_OK(mpx_args_add_object(a, c));
     CHECK_OK(mpx_args_add_object(a, st));
     CHECK_OK(mpx_args_add_int(a, N));
-    mpx_process *p = spawn_with(t_cond_turns, a);
+    mpx_process *p = start_args(t_cond_turns, a);
     for (int i = 0; i < N; i++) {
         int how = i % 3;
         CHECK_OK(mpx_condition_acquire(c, MPX_FOREVER));
@@ -1886,7 +1814,7 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
             CHECK_OK(mpx_condition_wait(c, MPX_FOREVER)); /* the child's notify */
         CHECK_OK(mpx_condition_release(c));
     }
-    CHECK_EQ(join_code(p), 0);
+    CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_rlock_count(lk), 0);
     mpx_args_destroy(a);
     mpx_array_destroy(st);

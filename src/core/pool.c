@@ -999,6 +999,17 @@ static void after_jobs(mpx_pool *p, mpx_result **touched, size_t nt)
     }
 }
 
+/* Add j to touched (cap entries, *nt used) for a later after_jobs, running
+ * after_jobs on a full list first. */
+static void touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *nt, mpx_result *j)
+{
+    if (*nt == cap) {
+        after_jobs(p, touched, *nt);
+        *nt = 0;
+    }
+    touched[(*nt)++] = j;
+}
+
 /* Drain every worker's completion ring. */
 static bool harvest(mpx_pool *p, size_t budget)
 {
@@ -1179,11 +1190,7 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
             pthread_mutex_unlock(&j->mu);
             slot_free(p, si);
         }
-        if (nt == MPX__ARRAY_LEN(touched)) {
-            after_jobs(p, touched, nt);
-            nt = 0;
-        }
-        touched[nt++] = j;
+        touch_job(p, touched, MPX__ARRAY_LEN(touched), &nt, j);
     }
     after_jobs(p, touched, nt);
     if (w->proc) {
@@ -1224,11 +1231,7 @@ static void fail_all(mpx_pool *p, int code)
         j->inflight--;
         pthread_mutex_unlock(&j->mu);
         slot_free(p, si);
-        if (nt == MPX__ARRAY_LEN(touched)) {
-            after_jobs(p, touched, nt);
-            nt = 0;
-        }
-        touched[nt++] = j;
+        touch_job(p, touched, MPX__ARRAY_LEN(touched), &nt, j);
     }
     pthread_mutex_lock(&p->mu);
     mpx_result *list = p->jobs;
@@ -1254,11 +1257,7 @@ static void fail_all(mpx_pool *p, int code)
         }
         j->input_done = true;
         pthread_mutex_unlock(&j->mu);
-        if (nt == MPX__ARRAY_LEN(touched)) {
-            after_jobs(p, touched, nt);
-            nt = 0;
-        }
-        touched[nt++] = j;
+        touch_job(p, touched, MPX__ARRAY_LEN(touched), &nt, j);
     }
     after_jobs(p, touched, nt);
 }
