@@ -62,7 +62,7 @@ lib: $(LIB_A) $(LIB_SO) $(BUILD)/mpx.pc
 
 FORCE:
 
-$(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*/*.h) | $(BUILD)
+$(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*/*.h test/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
