@@ -60,8 +60,8 @@
  * lines pulled back from the consumer (the tail and the ring line being
  * written): the producer slows down, so the consumer stays caught up, and
  * 256-byte messages ran at 4-6 M/s. Looking every STREAM_GAP pauses (about
- * 0.7 us here) lets the producer get ahead by a few records: 8-10 M/s in
- * the same runs. Only after a burst: a get that had to wait last time
+ * 0.7 us here) lets the producer get ahead by a few records: 15-17 M/s in
+ * the same runs (docs/queue.md). Only after a burst: a get that waited last time
  * (request/response traffic) looks on every pause, for latency.
  */
 #define STREAM_GAP 64

@@ -243,15 +243,13 @@ static int lockw_takeover(mpx__lockw *w, uint64_t seen, uint64_t me)
  * the waiter sleep while the holder goes on with its cache lines warm
  * (measured by the lock_contended_increment benchmark, docs/sync.md). A
  * thread that comes back to the slow path of the same lock within
- * SAT_WINDOW_NS of its last contended acquisition, SAT_STREAK times in a
- * row, skips the spin and sleeps. Light contention (the holder goes away
- * after releasing) keeps spinning. Thread-local: no shared writes.
+ * SAT_WINDOW_NS of its last contended acquisition skips the spin and
+ * sleeps. Light contention (the holder goes away after releasing) keeps
+ * spinning. Thread-local: no shared writes.
  */
 #define SAT_WINDOW_NS 1000
-#define SAT_STREAK 1
 static __thread __attribute__((tls_model("initial-exec"))) const void *tl_sat_lock;
 static __thread __attribute__((tls_model("initial-exec"))) int64_t tl_sat_exit;
-static __thread __attribute__((tls_model("initial-exec"))) int tl_sat_streak;
 
 static inline int lockw_done(const mpx__lockw *w, int rc)
 {
@@ -266,16 +264,10 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
     int spins = nowait ? 0 : mpx__sync_spin();
     if (spins > 0) {
         int64_t now = mpx__now_ns();
-        if (tl_sat_lock == w && now - tl_sat_exit < SAT_WINDOW_NS) {
-            if (tl_sat_streak < SAT_STREAK)
-                tl_sat_streak++;
-        } else {
-            tl_sat_streak = 0;
-        }
+        if (tl_sat_lock == w && now - tl_sat_exit < SAT_WINDOW_NS)
+            spins = 0; /* saturated: sleep */
         tl_sat_lock = w;
         tl_sat_exit = now;
-        if (tl_sat_streak >= SAT_STREAK)
-            spins = 0;
     }
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
