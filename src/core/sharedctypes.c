@@ -540,11 +540,7 @@ static char *sh_describe(shobj *o, bool array)
         if (!rc)
             rc = mpx__buf_printf(&b, ")%s", o->lock ? ">" : "");
     }
-    if (rc) {
-        mpx__buf_free(&b);
-        return NULL;
-    }
-    return mpx__buf_to_str(&b);
+    return mpx__buf_to_str(&b, rc);
 }
 
 /* ---- Value ---------------------------------------------------------------------- */

@@ -276,9 +276,9 @@ void mpx__obj_drop_nested(void *obj)
         o->type->drop(obj);
 }
 
-char *mpx__buf_to_str(mpx__buf *b)
+char *mpx__buf_to_str(mpx__buf *b, int rc)
 {
-    if (mpx__buf_put_u8(b, 0)) {
+    if (rc || mpx__buf_put_u8(b, 0)) {
         mpx__buf_free(b);
         return NULL;
     }

@@ -639,11 +639,8 @@ static char *lk_describe_str(struct mpx_lock *l)
 {
     mpx__buf b;
     mpx__buf_init(&b);
-    if (mpx__lk_describe(l, &b)) {
-        mpx__buf_free(&b);
-        return NULL;
-    }
-    return mpx__buf_to_str(&b);
+    int rc = mpx__lk_describe(l, &b);
+    return mpx__buf_to_str(&b, rc);
 }
 
 /* Public Lock API. */
@@ -995,11 +992,7 @@ MPX_API char *mpx_semaphore_describe(mpx_semaphore *s)
                              s->s->max & 0x7fffffffu);
     else
         rc = mpx__buf_printf(&b, "<Semaphore(value=%u)>", v);
-    if (rc) {
-        mpx__buf_free(&b);
-        return NULL;
-    }
-    return mpx__buf_to_str(&b);
+    return mpx__buf_to_str(&b, rc);
 }
 
 /* ---- Condition ------------------------------------------------------------------------ */
@@ -1413,11 +1406,7 @@ MPX_API char *mpx_condition_describe(mpx_condition *c)
         rc = mpx__lk_describe(c->lock, &b);
     if (!rc)
         rc = mpx__buf_printf(&b, ", %d)>", mpx_condition_waiters(c));
-    if (rc) {
-        mpx__buf_free(&b);
-        return NULL;
-    }
-    return mpx__buf_to_str(&b);
+    return mpx__buf_to_str(&b, rc);
 }
 
 /* ---- Event ----------------------------------------------------------------------------- */
@@ -1595,11 +1584,8 @@ MPX_API char *mpx_event_describe(mpx_event *e)
         return NULL;
     mpx__buf b;
     mpx__buf_init(&b);
-    if (mpx__buf_printf(&b, "<Event(%s)>", mpx_event_is_set(e) ? "set" : "unset")) {
-        mpx__buf_free(&b);
-        return NULL;
-    }
-    return mpx__buf_to_str(&b);
+    int rc = mpx__buf_printf(&b, "<Event(%s)>", mpx_event_is_set(e) ? "set" : "unset");
+    return mpx__buf_to_str(&b, rc);
 }
 
 /* ---- Barrier ------------------------------------------------------------------------------ */
@@ -1899,13 +1885,10 @@ MPX_API char *mpx_barrier_describe(mpx_barrier *b)
         return NULL;
     mpx__buf buf;
     mpx__buf_init(&buf);
-    if (mpx__buf_printf(&buf, "<Barrier(parties=%d, n_waiting=%d, broken=%s)>",
-                        mpx_barrier_parties(b), mpx_barrier_n_waiting(b),
-                        mpx_barrier_broken(b) ? "True" : "False")) {
-        mpx__buf_free(&buf);
-        return NULL;
-    }
-    return mpx__buf_to_str(&buf);
+    int rc = mpx__buf_printf(&buf, "<Barrier(parties=%d, n_waiting=%d, broken=%s)>",
+                             mpx_barrier_parties(b), mpx_barrier_n_waiting(b),
+                             mpx_barrier_broken(b) ? "True" : "False");
+    return mpx__buf_to_str(&buf, rc);
 }
 
 /* ---- generic dispatch ------------------------------------------------------------------- */

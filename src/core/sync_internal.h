@@ -144,8 +144,9 @@ int mpx__sync_spin(void);
 int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
 bool mpx__sync_interruptible(void);
 
-/* A new string from a buffer (NUL added), or NULL. */
-char *mpx__buf_to_str(mpx__buf *b);
+/* A new string from a buffer (NUL added), or NULL. rc is the status of
+ * the writes into b: nonzero frees b and gives NULL. */
+char *mpx__buf_to_str(mpx__buf *b, int rc);
 int mpx__buf_printf(mpx__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
