@@ -872,6 +872,46 @@ MPX_TEST(pool_cancel_pending)
     finish(p);
 }
 
+/* Beyond Python: cancel while the handler harvests other jobs' slots (the
+ * thread sanitizer caught cancel reading slot state that harvest was
+ * writing under another job's lock). Many small jobs in flight, cancelled
+ * one by one as they run: each ends with its result or MPX_ECANCELED. */
+MPX_TEST_T(pool_cancel_while_harvesting, 60)
+{
+    mpx_pool *p = mkpool(2);
+    enum { JOBS = 64 };
+    int64_t v[JOBS];
+    size_t cancelled = 0, finished = 0;
+    for (int round = 0; round < 30; round++) {
+        mpx_result *r[JOBS];
+        for (int k = 0; k < JOBS; k++) {
+            v[k] = round * JOBS + k;
+            CHECK_OK(mpx_pool_apply_async(p, t_square, &v[k], 8, NULL, &r[k]));
+        }
+        for (int k = JOBS - 1; k >= 0; k -= 2)
+            CHECK(mpx_result_cancel(r[k]) >= 0);
+        for (int k = 0; k < JOBS; k++) {
+            CHECK_OK(mpx_result_wait(r[k], 10000));
+            const void *d;
+            size_t len;
+            int rc = mpx_result_item(r[k], 0, &d, &len);
+            if (rc == 0) {
+                CHECK_EQ(len, 8);
+                CHECK_EQ(get_i64(d), v[k] * v[k]);
+                finished++;
+            } else {
+                CHECK_ERR(rc, MPX_ECANCELED);
+                CHECK(k % 2 == 1); /* only the cancelled ones */
+                cancelled++;
+            }
+            mpx_result_destroy(r[k]);
+        }
+    }
+    CHECK(finished >= 30 * JOBS / 2);
+    CHECK_EQ(cancelled + finished, (size_t)30 * JOBS);
+    finish(p);
+}
+
 /* Beyond Python: progress callback */
 static size_t prog_last_done, prog_total, prog_calls;
 static void on_progress(size_t done, size_t total, void *u)

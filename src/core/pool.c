@@ -181,6 +181,9 @@ struct mpx_pool {
     size_t outstanding;
     size_t replaced;
     _Atomic uint32_t kick;
+    /* bumped by each cancel: the handler, which owns ps[], then flags the
+     * in-flight slots of cancelled jobs (flag_cancelled_slots) */
+    _Atomic uint32_t cancel_gen;
     uint32_t nslots;
     uint32_t timed_inflight;
     int worker_counter;
@@ -1264,20 +1267,24 @@ static void fail_all(mpx_pool *p, int code)
 
 /* ---- cancellation --------------------------------------------------------------- */
 
-/* Cancel a job's queued (unclaimed) slots and stop its input. p->mu held. */
+/*
+ * Stop a job's input and mark it cancelled; the handler thread then flags
+ * its slots in flight so workers skip the items they have not started
+ * (ps[] belongs to the handler: reading it here raced with harvest).
+ * Returns the items cancelled, counting those in flight (some of which are
+ * already running and will finish). p->mu held.
+ */
 static int cancel_job_locked(mpx_pool *p, mpx_result *j)
 {
     int n = 0;
     pthread_mutex_lock(&j->mu);
     if (!j->ready) {
         j->canceled = true;
-        for (uint32_t si = 0; si < p->nslots; si++) {
-            if (p->ps[si].state == PS_QUEUED && p->ps[si].job == j) {
-                px_slot *s = px_slot_of(p->h, si);
-                atomic_store(&s->cancel, 1);
-                n += (int)s->nitems;
-            }
-        }
+        atomic_fetch_add(&p->cancel_gen, 1);
+        if (j->type == J_FIXED)
+            n += (int)j->inflight; /* one item per slot */
+        else if (j->fed > j->done)
+            n += (int)(j->fed - j->done);
         if (j->type == J_MAP || j->type == J_APPLY) {
             size_t rest = j->total != SIZE_MAX ? j->total - j->fed : 0;
             for (size_t i = j->fed; i < j->total; i++)
@@ -1295,6 +1302,22 @@ static int cancel_job_locked(mpx_pool *p, mpx_result *j)
     }
     pthread_mutex_unlock(&j->mu);
     return n;
+}
+
+/* Handler thread: tell workers to skip the unstarted items of slots whose
+ * job was cancelled. */
+static void flag_cancelled_slots(mpx_pool *p)
+{
+    for (uint32_t si = 0; si < p->nslots; si++) {
+        mpx_result *j = p->ps[si].job;
+        if (p->ps[si].state != PS_QUEUED || !j)
+            continue;
+        pthread_mutex_lock(&j->mu);
+        bool c = j->canceled;
+        pthread_mutex_unlock(&j->mu);
+        if (c)
+            atomic_store(&px_slot_of(p->h, si)->cancel, 1);
+    }
 }
 
 /* ---- the handler thread ------------------------------------------------------------- */
@@ -1485,8 +1508,14 @@ static void *handler_main(void *arg)
     pthread_mutex_unlock(&p->mu);
     if (rc)
         return NULL;
+    uint32_t cancel_seen = atomic_load(&p->cancel_gen);
     for (;;) {
         uint32_t kick = atomic_load(&p->kick);
+        uint32_t cg = atomic_load(&p->cancel_gen);
+        if (cg != cancel_seen) {
+            cancel_seen = cg;
+            flag_cancelled_slots(p);
+        }
         bool progress = harvest(p, SIZE_MAX);
         pthread_mutex_lock(&p->mu);
         int state = p->state;
