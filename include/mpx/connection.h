@@ -252,8 +252,9 @@ typedef struct mpx_listener_opts {
     const void *authkey;    /* NULL: no authentication (Python authkey=None) */
     size_t authkey_len;
     int strict;             /* refuse the legacy HMAC-MD5 form */
-    /* Limit for one client's handshake in accept; 0: none beyond the
-     * accept timeout. */
+    /* Limit for one client's handshake in accept. 0 (not set) or
+     * MPX_FOREVER: none beyond the accept timeout; N > 0: N ms; negative:
+     * zero time (a client must have answered already). */
     mpx_duration handshake_timeout;
 } mpx_listener_opts;
 
@@ -262,7 +263,9 @@ typedef struct mpx_client_opts {
     const void *authkey; /* NULL: no authentication */
     size_t authkey_len;
     int strict;             /* refuse the legacy HMAC-MD5 form */
-    mpx_duration timeout;   /* connect + handshake; 0: no limit */
+    /* connect + handshake. 0 (not set, as Python's Client) or MPX_FOREVER:
+     * no limit; N > 0: N ms; negative: zero time. */
+    mpx_duration timeout;
 } mpx_client_opts;
 
 /*

@@ -110,7 +110,9 @@ typedef struct mpx_pool_opts {
     int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
     mpx_context *ctx;           /* POOL-05; NULL: the default context */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
-    mpx_duration task_timeout;  /* per task; 0: none (process pools only) */
+    /* Per task (process pools only): 0 (not set) or MPX_FOREVER none, as
+     * in Python; N > 0 ms; negative MPX_EINVAL. */
+    mpx_duration task_timeout;
     int slots;                  /* tasks in flight; 0: 256 */
     int spin;                   /* spin iterations before sleeping; 0: default, <0: never spin */
 } mpx_pool_opts;
@@ -118,7 +120,9 @@ typedef struct mpx_pool_opts {
 /* Per-call options; zero means default. */
 typedef struct mpx_call_opts {
     size_t chunksize;          /* 0: map as Python (len / (4 * workers), rounded up); imap 1 */
-    mpx_duration timeout;      /* per task: 0 the pool's, MPX_FOREVER none */
+    /* Per task: 0 (not set) the pool's task_timeout; MPX_FOREVER none;
+     * N > 0 ms; negative MPX_EINVAL (no task runs in zero time). */
+    mpx_duration timeout;
     mpx_result_cb callback;    /* on success (POOL-08, POOL-11) */
     mpx_result_cb error_callback; /* on failure */
     void *udata;               /* for the callbacks */

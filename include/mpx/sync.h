@@ -9,10 +9,11 @@
  * last process using it has gone (nothing is left in /dev/shm).
  * The state is a futex word in that mapping (docs/sync.md).
  *
- * Timeouts: every blocking call takes an mpx_duration. MPX_FOREVER waits
- * without limit (Python's timeout=None), MPX_NOWAIT never blocks (Python's
- * block=False), other negative values are MPX_NOWAIT (SYNC-04). A wait
- * that runs out returns MPX_ETIMEDOUT (Python's False).
+ * Timeouts: every blocking call takes an mpx_duration (common.h).
+ * MPX_FOREVER waits without limit (Python's timeout=None); 0 and every
+ * negative value, MPX_NOWAIT included, never block (Python's block=False,
+ * and a negative timeout, SYNC-04). A wait that runs out returns
+ * MPX_ETIMEDOUT (Python's False).
  *
  * Owner death (SYNC-20, an extension): when a process dies (SIGKILL
  * included) while it holds a Lock or an RLock, the next acquirer gets the
@@ -76,8 +77,9 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * mpx_sync_set_owner_check - how often (milliseconds) a blocked waiter
  * checks whether the holder of a Lock/RLock (or a Barrier party) is still
  * alive. MPX_FOREVER disables owner-death detection by waiters (an
- * MPX_NOWAIT acquire still checks). Returns the previous value. Default
- * 50, or the MPX_SYNC_CHECK_MS environment variable.
+ * MPX_NOWAIT acquire still checks). Returns the previous value, or
+ * MPX_EINVAL (nothing changed) for interval_ms <= 0. Default 50, or the
+ * MPX_SYNC_CHECK_MS environment variable (<= 0 there: disabled).
  *
  * Threads: safe.
  * Fork:    inherited by fork children (as mpx_sync_set_spin).
@@ -537,7 +539,10 @@ typedef int (*mpx_barrier_action_fn)(void);
 typedef struct mpx_barrier_opts {
     mpx_context *ctx;             /* NULL: any start method */
     mpx_barrier_action_fn action; /* NULL: none */
-    mpx_duration timeout;         /* default for wait(MPX_FOREVER); 0: none */
+    /* The default for wait(MPX_FOREVER) (Python's timeout=None): 0 (not
+     * set) or MPX_FOREVER none; N > 0 ms; negative zero time (a party
+     * that is not the last to arrive breaks the barrier at once). */
+    mpx_duration timeout;
 } mpx_barrier_opts;
 
 /*

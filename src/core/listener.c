@@ -206,12 +206,9 @@ MPX_API int mpx_listener_accept(mpx_listener *l, mpx_connection **out, mpx_durat
     if (rc)
         return rc;
     if (l->has_key) {
-        mpx__deadline hd = d;
-        if (l->handshake_timeout > 0) {
-            mpx__deadline h = mpx__deadline_from(l->handshake_timeout);
-            if (h < hd)
-                hd = h;
-        }
+        /* handshake_timeout 0: not set (none beyond the accept's) */
+        mpx__deadline h = mpx__deadline_opt(l->handshake_timeout, MPX_FOREVER);
+        mpx__deadline hd = h < d ? h : d;
         rc = mpx__deliver_challenge(c, l->authkey, l->authkey_len, l->strict, hd);
         if (!rc)
             rc = mpx__answer_challenge(c, l->authkey, l->authkey_len, l->strict, hd);
@@ -356,7 +353,7 @@ MPX_API int mpx_client_connect(mpx_connection **out, const char *address,
     int rc = mpx__addr_parse(address, opts->family, &a);
     if (rc)
         return rc;
-    mpx__deadline d = opts->timeout > 0 ? mpx__deadline_from(opts->timeout) : MPX__NEVER;
+    mpx__deadline d = mpx__deadline_opt(opts->timeout, MPX_FOREVER); /* 0: no limit */
     int fd = socket(af_of(a.family), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;

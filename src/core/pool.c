@@ -1588,6 +1588,12 @@ static void pool_free(mpx_pool *p)
     free(p);
 }
 
+/* A task timeout (> 0, or MPX_FOREVER: none) in ns; 0 means none. */
+static int64_t task_timeout_ns(mpx_duration t)
+{
+    return t <= 0 || t >= INT64_MAX / 1000000 ? 0 : t * 1000000;
+}
+
 MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
 {
     mpx__global_init();
@@ -1599,7 +1605,8 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
         o = *opts;
     if (o.processes < 0 || o.maxtasksperchild < 0 || o.slots < 0 || o.task_timeout < 0)
         return MPX_EINVAL;
-    if (o.threads && (o.task_timeout > 0 || o.maxtasksperchild > 0))
+    int64_t tt_ns = task_timeout_ns(o.task_timeout);
+    if (o.threads && (tt_ns > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
     int n = o.processes ? o.processes : mpx_cpu_count_usable();
     if (n > 256)
@@ -1623,7 +1630,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     p->n = n;
     p->threads = o.threads != 0;
     p->maxtasks = o.maxtasksperchild;
-    p->task_timeout_ns = o.task_timeout > 0 ? o.task_timeout * 1000000 : 0;
+    p->task_timeout_ns = tt_ns;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();
     p->init = o.initializer;
     p->nslots = nslots;
@@ -1887,6 +1894,9 @@ static mpx_result *job_new(int type, const mpx_call_opts *o)
     return j;
 }
 
+/* The per-call task timeout (mpx_call_opts.timeout): 0 the pool's,
+ * MPX_FOREVER none, N > 0 ms; negative is MPX_EINVAL (no task runs in
+ * zero time). */
 static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
 {
     mpx_duration t = o ? o->timeout : 0;
@@ -1894,15 +1904,11 @@ static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
         *ns = p->task_timeout_ns;
         return 0;
     }
-    if (t == MPX_FOREVER) {
-        *ns = 0;
-        return 0;
-    }
     if (t < 0)
         return MPX_EINVAL;
-    if (p->threads)
+    *ns = task_timeout_ns(t);
+    if (*ns && p->threads)
         return MPX_ENOTSUP;
-    *ns = t * 1000000;
     return 0;
 }
 
@@ -2349,7 +2355,7 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     mpx__deadline d = mpx__deadline_from(timeout);
     /* a short bounded spin first: a result that is a few microseconds
      * away is not worth a sleep and a cross-CPU wake-up (~25 us here) */
-    if (timeout != MPX_NOWAIT && !in_handler)
+    if (timeout > 0 && !in_handler)
         for (int i = 0; i < 1000 && !__atomic_load_n(&r->announced, __ATOMIC_ACQUIRE); i++)
             mpx__cpu_relax();
     pthread_mutex_lock(&r->mu);

@@ -79,10 +79,9 @@ MPX_API int mpx_sync_set_spin(int iterations)
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms)
 {
     pthread_once(&settings_once, settings_init);
-    int64_t ns = interval_ms < 0 ? INT64_MAX
-                 : interval_ms == 0 ? 1000000LL
-                 : interval_ms > INT64_MAX / 2000000 ? INT64_MAX
-                                                     : interval_ms * 1000000LL;
+    if (interval_ms <= 0)
+        return MPX_EINVAL;
+    int64_t ns = interval_ms >= INT64_MAX / 1000000 ? INT64_MAX : interval_ms * 1000000LL;
     int64_t old = atomic_exchange(&check_ns, ns);
     return old == INT64_MAX ? MPX_FOREVER : old / 1000000;
 }
@@ -260,7 +259,7 @@ static inline int lockw_done(const mpx__lockw *w, int rc)
 
 static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
 {
-    bool nowait = timeout != MPX_FOREVER && timeout <= 0;
+    bool nowait = timeout <= 0;
     int spins = nowait ? 0 : mpx__sync_spin();
     if (spins > 0) {
         int64_t now = mpx__now_ns();
@@ -920,13 +919,13 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
     mpx__semw *w = s->s;
     if (sem_trydown(w))
         return 0;
-    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
+    int spins = timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0)
+    if (timeout <= 0)
         return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
@@ -1546,14 +1545,14 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
     if (v0 & 1)
         return 0;
 #define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
-    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
+    int spins = timeout <= 0 ? 0 : mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
         if (EV_DONE(v))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0)
+    if (timeout <= 0)
         return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
@@ -1705,7 +1704,8 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     atomic_init(&w->broken, 0);
     atomic_init(&w->brk_gen, 0);
     w->parties = parties;
-    w->timeout_ms = opts && opts->timeout > 0 ? opts->timeout : MPX_FOREVER;
+    /* 0: not set (no default timeout, Python's None); negative: zero time */
+    w->timeout_ms = opts && opts->timeout != 0 ? opts->timeout : MPX_FOREVER;
     w->magic = BARW_MAGIC;
     rc = bar_wrap(seg, off, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
     if (rc)
