@@ -57,8 +57,8 @@ static int modify(const mpx_args *args)
     if (!rc)
         rc = mpx_value_set_f64(x, xv * xv);
     /* s and A share one Lock: hold it around the whole update */
-    if (!rc)
-        rc = mpx_array_acquire(A, MPX_FOREVER);
+    if (!rc && (rc = mpx_array_acquire(A, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: acquired */
     if (rc)
         return rc;
     char *str = mpx_array_ptr(s);
@@ -102,8 +102,8 @@ int main(void)
         rc = mpx_process_create(&p, modify, args, NULL);
     if (!rc)
         rc = mpx_process_start(p);
-    if (!rc)
-        rc = mpx_process_join(p, MPX_FOREVER);
+    if (!rc && (rc = mpx_process_join(p, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: it ended */
     int code = -1;
     if (!rc)
         mpx_process_exitcode(p, &code);

@@ -64,8 +64,8 @@ int main(void)
         rc = mpx_process_create(&p, f, args, NULL);
     if (!rc)
         rc = mpx_process_start(p);
-    if (!rc)
-        rc = mpx_process_join(p, MPX_FOREVER);
+    if (!rc && (rc = mpx_process_join(p, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: it ended */
     int code = -1;
     if (!rc)
         mpx_process_exitcode(p, &code);

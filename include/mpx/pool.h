@@ -349,8 +349,9 @@ typedef struct mpx_task_error {
 MPX_API int mpx_result_get(mpx_result *r, mpx_duration timeout, const void **data, size_t *len);
 
 /*
- * mpx_result_wait - wait until ready or timeout (ASYNC-03): 0 or
- * MPX_ETIMEDOUT. mpx_result_ready - 1 when ready, else 0 (ASYNC-04).
+ * mpx_result_wait - wait until ready or timeout (ASYNC-03): 1 when ready,
+ * 0 when the timeout ended first (Python returns None either way), or
+ * MPX_EINVAL. mpx_result_ready - 1 when ready, else 0 (ASYNC-04).
  * mpx_result_successful - 1 / 0, MPX_ESTATE when not ready (ASYNC-05).
  *
  * Threads: safe.

@@ -211,8 +211,10 @@ MPX_API int mpx_process_start(mpx_process *p);
 
 /*
  * mpx_process_join - wait until the process ends, at most timeout
- * (PROC-07). Returns 0 when it has ended (exitcode is then set),
- * MPX_ETIMEDOUT when it is still running, MPX_ESTATE when it was never
+ * (PROC-07; a timeout <= 0, as join(-1) in Python, only checks). Returns
+ * 1 when it has ended (exitcode is then set), 0 when it is still running
+ * at the deadline (Python returns None either way and the caller checks
+ * exitcode; here the answer comes back), MPX_ESTATE when it was never
  * started or p is the current process, MPX_ECLOSED after close. Joinable
  * any number of times.
  *

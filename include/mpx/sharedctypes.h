@@ -18,7 +18,7 @@
  *
  *     int init = 7;
  *     mpx_value *n; mpx_value_create(&n, MPX_CT_INT, &init, NULL);
- *     mpx_value_acquire(n, MPX_FOREVER);
+ *     mpx_value_acquire(n, MPX_FOREVER);      // 1: acquired
  *     *(int *)mpx_value_ptr(n) += 1;
  *     mpx_value_release(n);
  *
@@ -161,7 +161,8 @@ MPX_API int mpx_value_set_f64(mpx_value *v, double x);
  * mpx_value_get_lock - the lock (an mpx_lock or mpx_rlock, borrowed) in
  * *lock; MPX_ESTATE for a raw value (no lock). mpx_value_acquire /
  * mpx_value_release - take / drop that lock (results of
- * mpx_sync_acquire; MPX_ESTATE without a lock).
+ * mpx_sync_acquire: acquire returns 1 acquired, 0 not acquired in time;
+ * MPX_ESTATE without a lock).
  *
  * Threads: safe.
  * Fork:    safe.

@@ -12,8 +12,15 @@
  * Timeouts: every blocking call takes an mpx_duration (common.h).
  * MPX_FOREVER waits without limit (Python's timeout=None); 0 and every
  * negative value, MPX_NOWAIT included, never block (Python's block=False,
- * and a negative timeout, SYNC-04). A wait that runs out returns
- * MPX_ETIMEDOUT (Python's False).
+ * and a negative timeout, SYNC-04).
+ *
+ * Answers (docs/design.md, "Porting contract"): a call that Python answers
+ * with True/False returns 1 (True) or 0 (False: the timeout ended first,
+ * or MPX_NOWAIT found the lock taken), and a negative code on error, so
+ * `if (mpx_lock_acquire(l, t) == 1)` reads as `if l.acquire(timeout=t):`.
+ * An acquire that takes over a lock whose holder died returns
+ * MPX_EOWNERDEAD with the lock held: `rc == 1 || rc == MPX_EOWNERDEAD`
+ * means "acquired".
  *
  * Owner death (SYNC-20, an extension): when a process dies (SIGKILL
  * included) while it holds a Lock or an RLock, the next acquirer gets the
@@ -126,10 +133,10 @@ MPX_API void mpx_lock_destroy(mpx_lock *l);
 
 /*
  * mpx_lock_acquire - lock it, waiting at most timeout (SYNC-03, SYNC-04).
- * Returns 0 (acquired), MPX_ETIMEDOUT (not acquired; MPX_NOWAIT returns it
- * at once when the lock is taken), MPX_EOWNERDEAD (acquired, but the
- * previous holder died holding it: the protected state is suspect),
- * -EINTR (interruptible mode only), MPX_EINVAL.
+ * Returns 1 (acquired: Python's True), 0 (not acquired: the timeout ended,
+ * or MPX_NOWAIT found it taken; Python's False), MPX_EOWNERDEAD (acquired,
+ * but the previous holder died holding it: the protected state is
+ * suspect), -EINTR (interruptible objects only), MPX_EINVAL.
  * A thread that acquires a Lock it already holds waits (deadlock with
  * MPX_FOREVER), as in Python.
  *
@@ -205,9 +212,10 @@ MPX_API void mpx_rlock_destroy(mpx_rlock *l);
 
 /*
  * mpx_rlock_acquire - take the lock or, when the calling thread owns it,
- * add a level (SYNC-07). Returns 0, MPX_ETIMEDOUT (nothing changed),
- * MPX_EOWNERDEAD (acquired at level 1; the previous owner process died
- * holding it), -EINTR (interruptible mode), MPX_EINVAL.
+ * add a level (SYNC-07). Returns 1 (acquired), 0 (not acquired in time:
+ * nothing changed), MPX_EOWNERDEAD (acquired at level 1; the previous
+ * owner process died holding it), -EINTR (interruptible objects),
+ * -EOVERFLOW (recursion level at INT_MAX), MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    see mpx_rlock_create.
@@ -262,7 +270,8 @@ MPX_API char *mpx_rlock_describe(mpx_rlock *l);
  * mpx_sync_acquire / mpx_sync_release - acquire/release a Lock, RLock,
  * Semaphore, BoundedSemaphore or Condition given as void *, or the lock of
  * a synchronized Value/Array (sharedctypes.h; MPX_ESTATE for a raw one).
- * Same results as the typed calls; MPX_EINVAL for anything else.
+ * Same results as the typed calls (acquire: 1 acquired, 0 not acquired);
+ * MPX_EINVAL for anything else.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -313,9 +322,9 @@ MPX_API void mpx_semaphore_destroy(mpx_semaphore *s);
 
 /*
  * mpx_semaphore_acquire - decrement, waiting at most timeout while the
- * value is 0 (SYNC-11). Returns 0, MPX_ETIMEDOUT, -EINTR (interruptible
- * mode), MPX_EINVAL. A semaphore has no owner: a process that dies
- * without releasing leaves the count lowered.
+ * value is 0 (SYNC-11). Returns 1 (acquired), 0 (the timeout ended
+ * first), -EINTR (interruptible objects), MPX_EINVAL. A semaphore has no
+ * owner: a process that dies without releasing leaves the count lowered.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -386,7 +395,7 @@ MPX_API void mpx_condition_destroy(mpx_condition *c);
  * mpx_condition_lock - the underlying lock (an mpx_lock or mpx_rlock,
  * borrowed; use mpx_sync_acquire/mpx_sync_release or the typed calls).
  * mpx_condition_acquire / _release - acquire or release that lock, with
- * its results.
+ * its results (acquire: 1 acquired, 0 not acquired in time).
  *
  * Threads: safe.
  * Fork:    safe.
@@ -399,11 +408,13 @@ MPX_API int mpx_condition_release(mpx_condition *c);
 /*
  * mpx_condition_wait - release the lock (every level of an RLock, SYNC-14),
  * sleep until notified or timeout, and re-acquire it with the same levels.
- * The caller must own the lock (MPX_ESTATE otherwise). Returns 0
- * (notified), MPX_ETIMEDOUT (Python's False), MPX_EOWNERDEAD (the lock is
- * held again, but a holder died while holding it; a waiter also returns
- * this when the lock's holder dies while it sleeps, instead of hanging),
- * -EINTR (interruptible mode; the lock is held again).
+ * The caller must own the lock (MPX_ESTATE otherwise). Returns 1
+ * (notified: Python's True), 0 (the timeout ended first: Python's False),
+ * MPX_EOWNERDEAD (the lock is held again, but a holder died while holding
+ * it; a waiter also returns this when the lock's holder dies while it
+ * sleeps, instead of hanging), -EINTR (interruptible condition; the lock
+ * is held again). The lock is held again on every return but MPX_ESTATE
+ * and MPX_EINVAL.
  * A notify(n) wakes exactly min(n, waiters) of the threads that were
  * waiting when it ran.
  *
@@ -421,11 +432,11 @@ typedef int (*mpx_predicate_fn)(void *arg);
 
 /*
  * mpx_condition_wait_for - wait until pred(arg) is nonzero, at most
- * timeout overall (Python's wait_for, 3.3+). Returns 0 when the predicate
- * holds (the lock held), MPX_ETIMEDOUT when it still does not hold at the
- * deadline (the lock held), MPX_EOWNERDEAD / -EINTR / MPX_ESTATE as
- * mpx_condition_wait (for MPX_EOWNERDEAD the predicate was not evaluated
- * again: check the state yourself).
+ * timeout overall (Python's wait_for, 3.3+). Returns 1 when the predicate
+ * holds (Python's True; the lock held), 0 when it still does not hold at
+ * the deadline (Python's False; the lock held), MPX_EOWNERDEAD / -EINTR /
+ * MPX_ESTATE as mpx_condition_wait (for MPX_EOWNERDEAD the predicate was
+ * not evaluated again: check the state yourself).
  *
  * Threads: safe.
  * Fork:    safe.
@@ -503,10 +514,10 @@ MPX_API int mpx_event_is_set(mpx_event *e);
 
 /*
  * mpx_event_wait - wait until the flag is set, at most timeout. Returns
- * the flag in mpx form: 0 when it is set (Python's True; also when a set()
- * woke the caller and a clear() followed at once), MPX_ETIMEDOUT when it
- * was still clear at the deadline (Python's False), -EINTR (interruptible
- * mode), MPX_EINVAL.
+ * the flag: 1 when it is set (Python's True; also when a set() woke the
+ * caller and a clear() followed at once), 0 when it was still clear at
+ * the deadline (Python's False), -EINTR (interruptible event),
+ * MPX_EINVAL. `if (mpx_event_wait(e, t) == 1)` is `if e.wait(t):`.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -1452,7 +1452,7 @@ static void shutdown_workers(mpx_pool *p, bool kill_them)
     for (int wi = 0; wi < p->n; wi++) {
         pworker *w = &p->w[wi];
         if (w->proc) {
-            if (mpx_process_join(w->proc, kill_them ? 5000 : MPX_FOREVER) == MPX_ETIMEDOUT) {
+            if (mpx_process_join(w->proc, kill_them ? 5000 : MPX_FOREVER) == 0) {
                 mpx_process_kill(w->proc);
                 mpx_process_join(w->proc, MPX_FOREVER);
             }
@@ -2323,6 +2323,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     if (rc)
         return rc;
     rc = mpx_result_wait(keep, MPX_FOREVER);
+    rc = rc == 1 ? 0 : rc;
     int first = 0;
     if (!rc) {
         _Atomic int32_t *st = (_Atomic int32_t *)(void *)(m + off_status);
@@ -2348,7 +2349,7 @@ static bool res_ok(const mpx_result *r)
     return r && r->magic == RES_MAGIC;
 }
 
-MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
+static int result_wait(mpx_result *r, mpx_duration timeout)
 {
     if (!res_ok(r))
         return MPX_EINVAL;
@@ -2376,6 +2377,13 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     return rc;
 }
 
+MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
+{
+    /* yes/no (docs/design.md): 1 ready, 0 not ready at the deadline */
+    int rc = result_wait(r, timeout);
+    return rc == 0 ? 1 : rc == MPX_ETIMEDOUT ? 0 : rc;
+}
+
 static void fill_err(const errrec *e, mpx_task_error *err)
 {
     err->code = e->code;
@@ -2399,7 +2407,7 @@ static const errrec *first_err(mpx_result *r)
 
 MPX_API int mpx_result_get(mpx_result *r, mpx_duration timeout, const void **data, size_t *len)
 {
-    int rc = mpx_result_wait(r, timeout);
+    int rc = result_wait(r, timeout); /* MPX_ETIMEDOUT: Python raises */
     if (rc)
         return rc;
     pthread_mutex_lock(&r->mu);

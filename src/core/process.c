@@ -310,7 +310,7 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     if (state == MPX__P_INITIAL || !mine)
         return MPX_ESTATE; /* can only join a started process, and only its creator */
     if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
-        return 0;
+        return 1;
     mpx__deadline d = mpx__deadline_from(timeout);
     int rc;
     for (;;) {
@@ -330,7 +330,8 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     }
     if (rc == 0)
         MPX__SUBDEBUG("joined process %s", p->name);
-    return rc;
+    /* yes/no (docs/design.md): 1 ended, 0 still running at the deadline */
+    return rc == 0 ? 1 : rc == MPX_ETIMEDOUT ? 0 : rc;
 }
 
 MPX_API int mpx_process_is_alive(mpx_process *p)
@@ -760,7 +761,7 @@ static void shutdown_children(void)
             MPX__INFO("calling join() for process %s", v[i]->name);
         if (v[i]->daemon) {
             /* A daemon that ignores SIGTERM must not hold us forever. */
-            if (mpx_process_join(v[i], 5000) == MPX_ETIMEDOUT) {
+            if (mpx_process_join(v[i], 5000) == 0) { /* still running */
                 mpx_process_kill(v[i]);
                 mpx_process_join(v[i], MPX_FOREVER);
             }

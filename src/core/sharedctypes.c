@@ -408,7 +408,8 @@ static int sh_acquire(shobj *o, mpx_duration timeout)
         return MPX_EINVAL;
     if (!o->lock)
         return MPX_ESTATE;
-    return mpx__lk_acquire(o->lock, timeout);
+    int r = mpx__lk_acquire(o->lock, timeout);
+    return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r; /* yes/no (docs/design.md) */
 }
 
 static int sh_release(shobj *o)

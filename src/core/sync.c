@@ -13,6 +13,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Internal waits answer 0 (done) or MPX_ETIMEDOUT; public calls answer a
+ * yes/no question (docs/design.md, "Porting contract"): 1 yes, 0 no (the
+ * timeout ended first), negative an error (MPX_EOWNERDEAD, -EINTR ...). */
+static inline int yes_no(int r)
+{
+    return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r;
+}
+
 #define W64 ((uint64_t)MPX__LK_WAITERS)
 #define CW64 ((uint64_t)MPX__LK_CONDWAKE)
 #define LKBITS (W64 | CW64) /* the word's flag bits (not part of the owner) */
@@ -663,7 +671,7 @@ MPX_API int mpx_lock_acquire(mpx_lock *l, mpx_duration timeout)
     struct mpx_lock *x = (struct mpx_lock *)l;
     if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__lock_type))
         return MPX_EINVAL;
-    return lockw_acquire(x->w, self_token(), timeout);
+    return yes_no(lockw_acquire(x->w, self_token(), timeout));
 }
 
 MPX_API int mpx_lock_release(mpx_lock *l)
@@ -732,7 +740,7 @@ MPX_API void mpx_rlock_destroy(mpx_rlock *l)
 MPX_API int mpx_rlock_acquire(mpx_rlock *l, mpx_duration timeout)
 {
     struct mpx_lock *x = lock_typed(l, true);
-    return x ? mpx__lk_acquire(x, timeout) : MPX_EINVAL;
+    return x ? yes_no(mpx__lk_acquire(x, timeout)) : MPX_EINVAL;
 }
 
 MPX_API int mpx_rlock_release(mpx_rlock *l)
@@ -912,7 +920,7 @@ static inline bool sem_trydown(mpx__semw *w)
     return false;
 }
 
-MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
+static int sem_acquire(mpx_semaphore *s, mpx_duration timeout)
 {
     if (!sem_of(s))
         return MPX_EINVAL;
@@ -945,6 +953,11 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
     }
     atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
     return rc;
+}
+
+MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
+{
+    return yes_no(sem_acquire(s, timeout));
 }
 
 MPX_API int mpx_semaphore_release(mpx_semaphore *s)
@@ -1158,7 +1171,7 @@ MPX_API void *mpx_condition_lock(mpx_condition *c)
 
 MPX_API int mpx_condition_acquire(mpx_condition *c, mpx_duration timeout)
 {
-    return cond_of(c) ? mpx__lk_acquire(c->lock, timeout) : MPX_EINVAL;
+    return cond_of(c) ? yes_no(mpx__lk_acquire(c->lock, timeout)) : MPX_EINVAL;
 }
 
 MPX_API int mpx_condition_release(mpx_condition *c)
@@ -1180,7 +1193,7 @@ static inline void st64(_Atomic uint64_t *p, uint64_t v)
 #define SPIN_PROBE 16
 static __thread __attribute__((tls_model("initial-exec"))) unsigned tl_spin_probe;
 
-MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
+static int cond_wait(mpx_condition *c, mpx_duration timeout)
 {
     if (!cond_of(c))
         return MPX_EINVAL;
@@ -1282,6 +1295,11 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
     }
 }
 
+MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
+{
+    return yes_no(cond_wait(c, timeout));
+}
+
 MPX_API int mpx_condition_wait_for(mpx_condition *c, mpx_predicate_fn pred, void *arg,
                                    mpx_duration timeout)
 {
@@ -1292,17 +1310,17 @@ MPX_API int mpx_condition_wait_for(mpx_condition *c, mpx_predicate_fn pred, void
     mpx__deadline d = mpx__deadline_from(timeout);
     for (;;) {
         if (pred(arg))
-            return 0;
+            return 1;
         mpx_duration left = MPX_FOREVER;
         if (d != MPX__NEVER) {
             int64_t ns = mpx__deadline_left_ns(d);
             if (ns <= 0)
-                return MPX_ETIMEDOUT;
+                return 0;
             left = (ns + 999999) / 1000000;
         }
-        int rc = mpx_condition_wait(c, left);
+        int rc = cond_wait(c, left);
         if (rc == MPX_ETIMEDOUT)
-            return pred(arg) ? 0 : MPX_ETIMEDOUT;
+            return pred(arg) ? 1 : 0;
         if (rc)
             return rc;
     }
@@ -1536,7 +1554,7 @@ MPX_API int mpx_event_is_set(mpx_event *e)
     return (int)(atomic_load_explicit(&e->e->word, memory_order_acquire) & 1);
 }
 
-MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
+static int ev_wait(mpx_event *e, mpx_duration timeout)
 {
     if (!ev_of(e))
         return MPX_EINVAL;
@@ -1575,6 +1593,11 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
 #undef EV_DONE
     atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
     return rc;
+}
+
+MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
+{
+    return yes_no(ev_wait(e, timeout));
 }
 
 MPX_API char *mpx_event_describe(mpx_event *e)
@@ -1897,14 +1920,14 @@ MPX_API int mpx_sync_acquire(void *lock, mpx_duration timeout)
 {
     struct mpx_lock *l = mpx__lock_of(lock);
     if (l)
-        return mpx__lk_acquire(l, timeout);
+        return yes_no(mpx__lk_acquire(l, timeout));
     if (sem_of(lock))
         return mpx_semaphore_acquire(lock, timeout);
     if (cond_of(lock))
         return mpx_condition_acquire(lock, timeout);
     bool shared;
     if ((l = mpx__shared_lock_of(lock, &shared)))
-        return mpx__lk_acquire(l, timeout);
+        return yes_no(mpx__lk_acquire(l, timeout));
     return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 

@@ -1,0 +1,283 @@
+/* test_porting.c - the porting contract (issue #13, docs/design.md
+ * "Porting contract"): a literal port of a Python line gives Python's
+ * result. Each test is named after the issue item it covers
+ * (issue13_N_...) and, where there is one, the seed item. */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
+
+/* ---- #13 items 2 and 9: durations ------------------------------------------
+ * MPX_FOREVER is INT64_MAX, every duration <= 0 means "do not wait" (Python
+ * treats a negative timeout as 0), so neither -1 nor a computed
+ * `deadline - now` that went negative ever blocks. These tests hang (and
+ * the runner's time limit fails them) if a negative duration waits. */
+
+static __attribute__((noreturn)) int sleeper(const mpx_args *a)
+{
+    (void)a;
+    for (;;)
+        pause();
+}
+
+MPX_TEST_T(issue13_9_proc_07_join_minus_one_returns_at_once, 20)
+{
+    /* p.join(-1) on a running process returns at once (PROC-07) */
+    mpx_process *p = start_args(sleeper, NULL);
+    CHECK_EQ(mpx_process_join(p, -1), 0);
+    CHECK_EQ(mpx_process_join(p, MPX_NOWAIT), 0);
+    CHECK_EQ(mpx_process_join(p, 0), 0);
+    CHECK_EQ(mpx_process_is_alive(p), 1);
+    CHECK_OK(mpx_process_kill(p));
+    CHECK_EQ(mpx_process_join(p, MPX_FOREVER), 1);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST_T(issue13_9_conn_08_poll_minus_one_returns_at_once, 20)
+{
+    /* conn.poll(-1) with nothing to read is False at once (CONN-08) */
+    mpx_connection *a, *b;
+    CHECK_OK(mpx_pipe(&a, &b, 1));
+    CHECK_EQ(mpx_connection_poll(a, -1), 0);
+    CHECK_EQ(mpx_connection_poll(a, MPX_NOWAIT), 0);
+    CHECK_OK(mpx_connection_send_bytes(b, "x", 1));
+    CHECK_EQ(mpx_connection_poll(a, -1), 1);
+    mpx_connection_destroy(a);
+    mpx_connection_destroy(b);
+}
+
+MPX_TEST_T(issue13_9_sync_04_negative_timeouts_do_not_wait, 20)
+{
+    /* lock.acquire(timeout=-1) on a taken lock, e.wait(-1) on a clear
+     * event, sem.acquire(timeout=-1) at 0, cond.wait(-1): all return at
+     * once with Python's False (SYNC-04, SYNC-11, SYNC-13, SYNC-15). */
+    mpx_lock *l;
+    mpx_rlock *r;
+    mpx_semaphore *s;
+    mpx_event *e;
+    mpx_condition *c;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_rlock_create(&r, NULL));
+    CHECK_OK(mpx_semaphore_create(&s, 0, NULL));
+    CHECK_OK(mpx_event_create(&e, NULL));
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_EQ(mpx_lock_acquire(l, -1), 1);
+    CHECK_EQ(mpx_lock_acquire(l, -1), 0);
+    CHECK_EQ(mpx_lock_acquire(l, -1000), 0);
+    CHECK_EQ(mpx_semaphore_acquire(s, -1), 0);
+    CHECK_EQ(mpx_event_wait(e, -1), 0);
+    CHECK_EQ(mpx_condition_acquire(c, MPX_FOREVER), 1);
+    CHECK_EQ(mpx_condition_wait(c, -1), 0);
+    CHECK_OK(mpx_condition_release(c));
+    CHECK_OK(mpx_lock_release(l));
+    mpx_lock_destroy(l);
+    mpx_rlock_destroy(r);
+    mpx_semaphore_destroy(s);
+    mpx_event_destroy(e);
+    mpx_condition_destroy(c);
+}
+
+MPX_TEST_T(issue13_2_computed_deadline_minus_one_does_not_block, 20)
+{
+    /* The trap of #13 item 2: a loop computing `deadline - now` that lands
+     * on exactly -1 (or any negative value) must not wait forever. */
+    mpx_queue *q;
+    CHECK_OK(mpx_queue_create(&q, 0, NULL));
+    int64_t deadline = mpx_test_now_ms() - 1;
+    for (int64_t left = -1; left >= -3; left--) {
+        void *m;
+        size_t n;
+        CHECK_ERR(mpx_queue_get(q, &m, &n, left), MPX_EEMPTY);
+    }
+    mpx_event *e;
+    CHECK_OK(mpx_event_create(&e, NULL));
+    CHECK_EQ(mpx_event_wait(e, deadline - mpx_test_now_ms()), 0);
+    mpx_event_destroy(e);
+    mpx_queue_destroy(q);
+}
+
+MPX_TEST_T(issue13_9_forever_is_int64_max, 10)
+{
+    /* MPX_FOREVER is no longer -1: it is the largest duration, and a huge
+     * finite duration is as good as forever (no overflow). */
+    CHECK(MPX_FOREVER == INT64_MAX);
+    CHECK(MPX_NOWAIT < 0);
+    mpx_event *e;
+    CHECK_OK(mpx_event_create(&e, NULL));
+    CHECK_OK(mpx_event_set(e));
+    CHECK_EQ(mpx_event_wait(e, MPX_FOREVER), 1);
+    CHECK_EQ(mpx_event_wait(e, INT64_MAX - 1), 1);
+    CHECK_EQ(mpx_event_wait(e, INT64_MAX / 1000), 1);
+    mpx_event_destroy(e);
+}
+
+/* ---- #13 item 3: yes/no answers are 1 / 0 / negative -------------------------
+ * `if (mpx_event_wait(e, t))` reads as `if e.wait(t):`. */
+
+MPX_TEST_T(issue13_3_sync_15_if_event_wait_is_true_when_set, 20)
+{
+    mpx_event *e;
+    CHECK_OK(mpx_event_create(&e, NULL));
+    int taken = 0;
+    if (mpx_event_wait(e, 10)) /* Python: if e.wait(0.01): -> False */
+        taken = 1;
+    CHECK_EQ(taken, 0);
+    CHECK_OK(mpx_event_set(e));
+    if (mpx_event_wait(e, 100)) /* Python: if e.wait(0.1): -> True */
+        taken = 1;
+    CHECK_EQ(taken, 1);
+    CHECK_EQ(mpx_event_is_set(e), 1);
+    mpx_event_destroy(e);
+}
+
+static int is_one(void *arg)
+{
+    return *(volatile int *)arg == 1;
+}
+
+MPX_TEST_T(issue13_3_sync_03_acquire_and_wait_answer_true_false, 20)
+{
+    /* lock.acquire() -> True; lock.acquire(False) on a held lock -> False;
+     * sem, rlock, condition, value/array locks and mpx_sync_acquire alike */
+    mpx_lock *l;
+    mpx_rlock *r;
+    mpx_semaphore *s;
+    mpx_condition *c;
+    mpx_array *a;
+    CHECK_OK(mpx_lock_create(&l, NULL));
+    CHECK_OK(mpx_rlock_create(&r, NULL));
+    CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_OK(mpx_array_create(&a, MPX_CT_INT, 4, NULL, NULL));
+    if (!mpx_lock_acquire(l, MPX_FOREVER))
+        FAIL("lock.acquire() should be True");
+    if (mpx_lock_acquire(l, MPX_NOWAIT))
+        FAIL("lock.acquire(False) on a held lock should be False");
+    CHECK_EQ(mpx_sync_acquire(l, 0), 0);
+    CHECK_OK(mpx_lock_release(l));
+    CHECK_EQ(mpx_sync_acquire(l, 0), 1);
+    CHECK_OK(mpx_sync_release(l));
+    CHECK_EQ(mpx_rlock_acquire(r, 0), 1);
+    CHECK_EQ(mpx_rlock_acquire(r, 0), 1); /* recursive: True again */
+    CHECK_OK(mpx_rlock_release(r));
+    CHECK_OK(mpx_rlock_release(r));
+    CHECK_EQ(mpx_semaphore_acquire(s, 10), 1);
+    CHECK_EQ(mpx_semaphore_acquire(s, 10), 0);
+    CHECK_OK(mpx_semaphore_release(s));
+    CHECK_EQ(mpx_array_acquire(a, 10), 1);
+    CHECK_OK(mpx_array_release(a));
+    CHECK_EQ(mpx_condition_acquire(c, 10), 1);
+    /* cond.wait(0.01) with nobody notifying -> False; wait_for -> False,
+     * then True once the predicate holds */
+    volatile int flag = 0;
+    CHECK_EQ(mpx_condition_wait(c, 10), 0);
+    CHECK_EQ(mpx_condition_wait_for(c, is_one, (void *)&flag, 10), 0);
+    flag = 1;
+    CHECK_EQ(mpx_condition_wait_for(c, is_one, (void *)&flag, 10), 1);
+    CHECK_OK(mpx_condition_release(c));
+    mpx_lock_destroy(l);
+    mpx_rlock_destroy(r);
+    mpx_semaphore_destroy(s);
+    mpx_condition_destroy(c);
+    mpx_array_destroy(a);
+}
+
+static void *notifier(void *arg)
+{
+    mpx_condition *c = arg;
+    while (mpx_condition_waiters(c) < 1)
+        sleep_ms(1);
+    if (mpx_condition_acquire(c, MPX_FOREVER) == 1) {
+        mpx_condition_notify(c, 1);
+        mpx_condition_release(c);
+    }
+    return NULL;
+}
+
+#include <pthread.h>
+
+MPX_TEST_T(issue13_3_sync_13_condition_wait_notified_is_true, 20)
+{
+    mpx_condition *c;
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_EQ(mpx_condition_acquire(c, MPX_FOREVER), 1);
+    pthread_t t;
+    CHECK_OK(pthread_create(&t, NULL, notifier, c));
+    CHECK_EQ(mpx_condition_wait(c, 15000), 1); /* if cond.wait(15): True */
+    CHECK_OK(mpx_condition_release(c));
+    CHECK_OK(pthread_join(t, NULL));
+    mpx_condition_destroy(c);
+}
+
+static int quick(const mpx_args *a)
+{
+    (void)a;
+    return 0;
+}
+
+MPX_TEST_T(issue13_3_proc_07_join_answers_whether_it_ended, 20)
+{
+    /* Python: p.join(0.05); if p.exitcode is None: still running. Here the
+     * answer comes back: 0 while running, 1 once it has ended. */
+    mpx_process *p = start_args(sleeper, NULL);
+    CHECK_EQ(mpx_process_join(p, 50), 0);
+    int code;
+    CHECK_EQ(mpx_process_exitcode(p, &code), 0); /* None */
+    CHECK_OK(mpx_process_terminate(p));
+    CHECK_EQ(mpx_process_join(p, 20000), 1);
+    CHECK_EQ(mpx_process_exitcode(p, &code), 1);
+    CHECK_EQ(code, -SIGTERM);
+    mpx_process_destroy(p);
+    p = start_args(quick, NULL);
+    if (!mpx_process_join(p, MPX_FOREVER))
+        FAIL("join(None) of a process that ends must answer 1");
+    CHECK_EQ(mpx_process_is_alive(p), 0);
+    mpx_process_destroy(p);
+}
+
+MPX_TEST_T(issue13_3_queue_23_join_answers_whether_all_done, 20)
+{
+    mpx_queue *q;
+    CHECK_OK(mpx_joinable_queue_create(&q, 0, NULL));
+    CHECK_EQ(mpx_queue_join(q, 0), 1); /* nothing put: done */
+    CHECK_OK(mpx_queue_put(q, "x", 1, MPX_FOREVER));
+    CHECK_EQ(mpx_queue_join(q, 20), 0);
+    CHECK_EQ(mpx_queue_join(q, -1), 0);
+    void *m;
+    size_t n;
+    CHECK_OK(mpx_queue_get(q, &m, &n, MPX_FOREVER));
+    mpx_free(m);
+    CHECK_OK(mpx_queue_task_done(q));
+    CHECK_EQ(mpx_queue_join(q, MPX_FOREVER), 1);
+    CHECK_EQ(mpx_queue_empty(q), 1);
+    CHECK_EQ(mpx_queue_full(q), 0);
+    mpx_queue_destroy(q);
+}
+
+static int t_nap(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)in, (void)len, (void)out;
+    sleep_ms(300);
+    return 0;
+}
+
+MPX_TEST_T(issue13_3_async_03_result_wait_answers_ready, 30)
+{
+    /* r.wait(0.01); r.ready() -> False ... r.wait(); r.ready() -> True */
+    mpx_pool *p;
+    CHECK_OK(mpx_pool_create(&p, &(mpx_pool_opts){.processes = 1}));
+    mpx_result *r;
+    CHECK_OK(mpx_pool_apply_async(p, t_nap, NULL, 0, NULL, &r));
+    CHECK_EQ(mpx_result_wait(r, 10), 0);
+    CHECK_EQ(mpx_result_wait(r, -1), 0);
+    CHECK_EQ(mpx_result_ready(r), 0);
+    CHECK_ERR(mpx_result_get(r, -1, NULL, NULL), MPX_ETIMEDOUT); /* Python raises */
+    CHECK_EQ(mpx_result_wait(r, MPX_FOREVER), 1);
+    CHECK_EQ(mpx_result_ready(r), 1);
+    CHECK_EQ(mpx_result_successful(r), 1);
+    mpx_result_destroy(r);
+    CHECK_OK(mpx_pool_close(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
