@@ -1098,7 +1098,7 @@ static int t_uses_forkserver(const mpx_args *a)
     mpx_args *b;
     if (mpx_args_create(&b) || mpx_args_add_int(b, 100000))
         return 2;
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    mpx_process_opts o = {.daemon = 1};
     if (mpx_get_context(&o.ctx, "forkserver"))
         return 3;
     mpx_process *g;

@@ -281,3 +281,33 @@ MPX_TEST_T(issue13_3_async_03_result_wait_answers_ready, 30)
     CHECK_OK(mpx_pool_join(p));
     mpx_pool_destroy(p);
 }
+
+/* ---- #13 item 1: booleans in options --------------------------------------- */
+
+static int report_daemon(const mpx_args *a)
+{
+    (void)a;
+    return mpx_process_daemon(mpx_current_process()) == 1 ? 7 : 8;
+}
+
+MPX_TEST_T(issue13_1_proc_10_daemon_true_is_daemonic, 20)
+{
+    /* Process(target=f, daemon=True) -> .daemon = 1; daemon=False -> 0 */
+    int want[] = {7, 8, 7, 8};
+    int flag[] = {1, 0, 42, MPX_DAEMON_INHERIT}; /* nonzero is True */
+    for (int i = 0; i < 4; i++) {
+        mpx_process *p;
+        mpx_process_opts o = {.daemon = flag[i]};
+        CHECK_OK(mpx_process_create(&p, report_daemon, NULL, &o));
+        CHECK_EQ(mpx_process_daemon(p), want[i] == 7);
+        CHECK_OK(mpx_process_start(p));
+        CHECK_EQ(join_destroy(p), want[i]);
+    }
+    /* p.daemon = True after create, as mpx_process_set_daemon(p, 1) */
+    mpx_process *p;
+    CHECK_OK(mpx_process_create(&p, report_daemon, NULL, NULL));
+    CHECK_EQ(mpx_process_daemon(p), 0);
+    CHECK_OK(mpx_process_set_daemon(p, 1));
+    CHECK_OK(mpx_process_start(p));
+    CHECK_EQ(join_destroy(p), 7);
+}

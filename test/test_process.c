@@ -313,21 +313,28 @@ MPX_TEST(proc_08_nested_names)
 static int t_daemon_cannot_start(const mpx_args *a)
 {
     (void)a;
-    mpx_process *c;
+    mpx_process *c, *d;
     if (!mpx_process_daemon(mpx_current_process()))
         return 2;
-    if (mpx_process_create(&c, t_nothing, NULL, NULL))
+    mpx_process_opts inherit = {.daemon = MPX_DAEMON_INHERIT};
+    if (mpx_process_create(&c, t_nothing, NULL, &inherit))
         return 3;
     if (mpx_process_daemon(c) != 1) /* inherited */
         return 4;
     int rc = mpx_process_start(c);
     mpx_process_destroy(c);
-    return rc == MPX_ESTATE ? 0 : 5;
+    /* the default (0, False) cannot start either: a daemonic process has
+     * no children, whatever their flag (PROC-12) */
+    if (mpx_process_create(&d, t_nothing, NULL, NULL))
+        return 6;
+    int rc2 = mpx_process_start(d);
+    mpx_process_destroy(d);
+    return rc == MPX_ESTATE && rc2 == MPX_ESTATE ? 0 : 5;
 }
 
 MPX_TEST(proc_12_daemon_may_not_have_children)
 {
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    mpx_process_opts o = {.daemon = 1};
     mpx_process *p;
     CHECK_OK(mpx_process_create(&p, t_daemon_cannot_start, NULL, &o));
     CHECK_EQ(mpx_process_daemon(p), 1);
@@ -560,7 +567,7 @@ static mpx_process *start_daemon_sleeper(void)
     mpx_args *b;
     mpx_args_create(&b);
     mpx_args_add_int(b, 100000);
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    mpx_process_opts o = {.daemon = 1};
     if (mpx_process_create(&c, t_sleep, b, &o) || mpx_process_start(c))
         return NULL;
     mpx_args_destroy(b);

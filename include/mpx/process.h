@@ -154,15 +154,17 @@ typedef int (*mpx_target_fn)(const mpx_args *args);
  */
 typedef int (*mpx_run_fn)(mpx_process *self, const mpx_args *args, void *udata);
 
-enum mpx_daemon {
-    MPX_DAEMON_INHERIT = 0, /* the creating process's daemon flag (PROC-04) */
-    MPX_DAEMON_NO = 1,
-    MPX_DAEMON_YES = 2
-};
+/* mpx_process_opts.daemon: the creating process's flag (PROC-04). For a
+ * process that is the same as 0, since a daemonic process cannot start
+ * children (PROC-12). */
+#define MPX_DAEMON_INHERIT (-1)
 
 typedef struct mpx_process_opts {
     const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
-    int daemon;         /* enum mpx_daemon */
+    /* Python's daemon=: a boolean, 0 False (the default, as Python's None
+     * for a non-daemonic creator), nonzero True; MPX_DAEMON_INHERIT spells
+     * "the creator's flag". `.daemon = 1` is daemon=True. */
+    int daemon;
     mpx_context *ctx;   /* NULL: the default context */
     mpx_run_fn run;     /* overrides target when set */
     void *udata;        /* see mpx_run_fn */
@@ -308,7 +310,9 @@ MPX_API void mpx_process_destroy(mpx_process *p);
 /*
  * Name (PROC-08), daemon flag (PROC-10), authkey (PROC-18).
  * mpx_process_name returns the name (owned by the object). set_name copies
- * it (MPX_EINVAL for NULL). set_daemon is MPX_ESTATE after start.
+ * it (MPX_EINVAL for NULL). mpx_process_daemon answers 1 (daemonic) or
+ * 0; set_daemon takes a boolean (nonzero True, as p.daemon = True) and is
+ * MPX_ESTATE after start.
  * mpx_process_authkey copies up to cap bytes into key and returns the key's
  * length; set_authkey copies 1..1024 bytes (MPX_EINVAL otherwise). The main
  * process's key is 32 random bytes; a new process inherits its creator's.

@@ -492,7 +492,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     }
     char name[48];
     snprintf(name, sizeof name, "PoolWorker-%d", ++p->worker_counter);
-    mpx_process_opts po = {.name = name, .daemon = MPX_DAEMON_YES, .ctx = p->ctx};
+    mpx_process_opts po = {.name = name, .daemon = 1, .ctx = p->ctx};
     mpx_process *proc = NULL;
     if (!rc)
         rc = mpx_process_create(&proc, mpx__pool_worker_main, a, &po);

@@ -176,8 +176,6 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     mpx_process_opts o = {0};
     if (opts)
         o = *opts;
-    if (o.daemon < MPX_DAEMON_INHERIT || o.daemon > MPX_DAEMON_YES)
-        return MPX_EINVAL;
     mpx_process *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -212,7 +210,9 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     mpx_process *cur = current;
     pthread_mutex_lock(&cur->mu);
     int count = ++cur->child_counter;
-    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon == MPX_DAEMON_YES;
+    /* a boolean (docs/design.md): 0 False, nonzero True; MPX_DAEMON_INHERIT
+     * takes the creator's flag (PROC-04) */
+    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon != 0;
     memcpy(p->authkey, cur->authkey, cur->authkey_len);
     p->authkey_len = cur->authkey_len;
     p->identity_len = cur->identity_len < MPX__MAX_IDENTITY ? cur->identity_len + 1
