@@ -105,8 +105,7 @@ static int64_t *range_alloc(size_t n)
 static mpx_pool *mkpool(int n)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = n};
-    CHECK_OK(mpx_pool_create(&p, &o));
+    CHECK_OK(mpx_pool_create(&p, n, NULL));
     return p;
 }
 
@@ -349,11 +348,10 @@ MPX_TEST(pool_17_19_misuse)
     CHECK_OK(mpx_pool_join(p));
     CHECK_OK(mpx_pool_join(p));
     mpx_pool_destroy(p);
-    mpx_pool_opts bad = {.processes = -1};
-    CHECK_ERR(mpx_pool_create(&p, &bad), MPX_EINVAL);
-    bad = (mpx_pool_opts){.maxtasksperchild = -2};
-    CHECK_ERR(mpx_pool_create(&p, &bad), MPX_EINVAL);
-    CHECK_ERR(mpx_pool_create(NULL, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_pool_create(&p, -1, NULL), MPX_EINVAL);
+    mpx_pool_opts bad = {.maxtasksperchild = -2};
+    CHECK_ERR(mpx_pool_create(&p, 2, &bad), MPX_EINVAL);
+    CHECK_ERR(mpx_pool_create(NULL, 2, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_result_get(NULL, 0, NULL, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_pool_close(NULL), MPX_EINVAL);
     mpx_pool_destroy(NULL);
@@ -365,7 +363,7 @@ MPX_TEST(pool_17_19_misuse)
 MPX_TEST(pool_02_default_processes_and_pids)
 {
     mpx_pool *p;
-    CHECK_OK(mpx_pool_create(&p, NULL));
+    CHECK_OK(mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL));
     CHECK_EQ(mpx_pool_processes(p), mpx_cpu_count_usable());
     pid_t pids[64];
     int n = 0;
@@ -467,8 +465,8 @@ MPX_TEST(pool_08_callbacks)
 MPX_TEST_T(pool_task_timeout, 60)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .task_timeout = 200};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.task_timeout = 200};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     int64_t v[4] = {10, 5000, 10, 20};
     mpx_bytes *it = int_items(v, 4);
     mpx_result *r;
@@ -604,8 +602,8 @@ MPX_TEST(pool_imap_gen_finite)
 MPX_TEST(pool_04_maxtasksperchild)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .maxtasksperchild = 3};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.maxtasksperchild = 3};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     enum { N = 60 };
     int64_t v[N];
     mpx_bytes *it = range_items(v, N);
@@ -652,8 +650,8 @@ MPX_TEST(pool_03_initializer)
     CHECK_OK(mpx_args_add_int(a, 40));
     CHECK_OK(mpx_args_add_str(a, "ab"));
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .initializer = t_init, .initargs = a};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     mpx_args_destroy(a);
     int64_t v[8] = {0};
     mpx_bytes *it = int_items(v, 8);
@@ -680,8 +678,8 @@ static int t_init_fail(const mpx_args *a)
 MPX_TEST(pool_03_initializer_failure_breaks_pool)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 1, .initializer = t_init_fail};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init_fail};
+    CHECK_OK(mpx_pool_create(&p, 1, &po));
     int64_t x = 2;
     mpx_result *r = NULL;
     int rc = mpx_pool_apply(p, t_square, &x, 8, NULL, &r);
@@ -979,7 +977,7 @@ MPX_TEST(tpool_01_thread_pool)
     mpx_imap_destroy(im);
     mpx_pool_opts bad = {.threads = 1, .task_timeout = 10};
     mpx_pool *q;
-    CHECK_ERR(mpx_pool_create(&q, &bad), MPX_ENOTSUP);
+    CHECK_ERR(mpx_pool_create(&q, 2, &bad), MPX_ENOTSUP);
     free(it);
     finish(p);
 }
@@ -1140,8 +1138,8 @@ MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
 {
     for (int threads = 0; threads < 2; threads++) {
         mpx_pool *p;
-        mpx_pool_opts po = {.processes = 2, .spin = -1, .threads = threads};
-        CHECK_OK(mpx_pool_create(&p, &po));
+        mpx_pool_opts po = {.spin = -1, .threads = threads};
+        CHECK_OK(mpx_pool_create(&p, 2, &po));
         int64_t v[16];
         mpx_bytes *it = range_items(v, 16);
         int64_t t0 = mpx_test_now_ms();
@@ -1309,8 +1307,7 @@ MPX_TEST(pool_09_callbacks_completion_order)
 static void *make_pool_thread(void *arg)
 {
     mpx_pool **out = arg;
-    mpx_pool_opts o = {.processes = 2};
-    if (mpx_pool_create(out, &o) != 0)
+    if (mpx_pool_create(out, 2, NULL) != 0)
         *out = NULL;
     return NULL;
 }
@@ -1476,8 +1473,8 @@ MPX_TEST(pool_03_initargs_queue_object)
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, q));
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .initializer = t_init_queue, .initargs = a};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init_queue, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     mpx_args_destroy(a);
     int64_t v[20];
     mpx_bytes *it = range_items(v, 20);

@@ -266,7 +266,7 @@ MPX_TEST_T(issue13_3_async_03_result_wait_answers_ready, 30)
 {
     /* r.wait(0.01); r.ready() -> False ... r.wait(); r.ready() -> True */
     mpx_pool *p;
-    CHECK_OK(mpx_pool_create(&p, &(mpx_pool_opts){.processes = 1}));
+    CHECK_OK(mpx_pool_create(&p, 1, NULL));
     mpx_result *r;
     CHECK_OK(mpx_pool_apply_async(p, t_nap, NULL, 0, NULL, &r));
     CHECK_EQ(mpx_result_wait(r, 10), 0);
@@ -310,4 +310,28 @@ MPX_TEST_T(issue13_1_proc_10_daemon_true_is_daemonic, 20)
     CHECK_OK(mpx_process_set_daemon(p, 1));
     CHECK_OK(mpx_process_start(p));
     CHECK_EQ(join_destroy(p), 7);
+}
+
+/* ---- #13 item 6: rejected values (D4) --------------------------------------- */
+
+MPX_TEST_T(issue13_6_pool_01_pool_zero_is_einval, 30)
+{
+    /* Pool(0) and Pool(-1) are ValueError; Pool(None) is the CPU count;
+     * maxtasksperchild=-1 is rejected too (POOL-01, POOL-02, POOL-04) */
+    mpx_pool *p = NULL;
+    CHECK_ERR(mpx_pool_create(&p, 0, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_pool_create(&p, -1, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_thread_pool_create(&p, 0, NULL, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_thread_pool_create(&p, -3, NULL, NULL), MPX_EINVAL);
+    mpx_pool_opts o = {.maxtasksperchild = -1};
+    CHECK_ERR(mpx_pool_create(&p, 1, &o), MPX_EINVAL);
+    CHECK(p == NULL);
+    CHECK_OK(mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL));
+    CHECK_EQ(mpx_pool_processes(p), mpx_cpu_count_usable());
+    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+    CHECK_OK(mpx_thread_pool_create(&p, MPX_POOL_DEFAULT, NULL, NULL));
+    CHECK_EQ(mpx_pool_processes(p), mpx_cpu_count_usable());
+    mpx_pool_destroy(p);
 }

@@ -9,7 +9,7 @@
  *         int64_t x; memcpy(&x, in, 8); x *= x;
  *         return mpx_task_out_set(out, &x, 8);
  *     }
- *     mpx_pool *p; mpx_pool_create(&p, NULL);
+ *     mpx_pool *p; mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL);
  *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
  *     ... mpx_result_item(r, i, &data, &len) ...
  *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
@@ -102,12 +102,18 @@ MPX_API int mpx_task_fail(mpx_task_out *out, const char *fmt, ...)
 #endif
     ;
 
+/* The worker count of Pool(None): one per usable CPU (POOL-02). INT_MIN,
+ * a value no port passes by accident; 0 and negative counts are
+ * MPX_EINVAL, as Pool(0) is a ValueError in Python. */
+#define MPX_POOL_DEFAULT (-2147483647 - 1)
+
 /* Pool options; zero means default everywhere. */
 typedef struct mpx_pool_opts {
-    int processes;              /* workers; 0: mpx_cpu_count_usable() (POOL-02) */
     mpx_init_fn initializer;    /* POOL-03 */
     const mpx_args *initargs;   /* copied; may hold fds and objects */
-    int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
+    /* POOL-04: 0 (not set, Python's None) workers live as long as the
+     * pool; N > 0 tasks per worker; negative MPX_EINVAL. */
+    int maxtasksperchild;
     mpx_context *ctx;           /* POOL-05; NULL: the default context */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
     /* Per task (process pools only): 0 (not set) or MPX_FOREVER none, as
@@ -137,12 +143,15 @@ typedef struct mpx_call_opts {
 } mpx_call_opts;
 
 /*
- * mpx_pool_create - start a pool of worker processes (POOL-01..05), or of
- * threads when opts->threads is set (TPOOL-01). Workers are daemonic
+ * mpx_pool_create - start a pool of processes workers (POOL-01..05;
+ * Python's Pool(processes, ...)), or of threads when opts->threads is set
+ * (TPOOL-01). processes is 1..256, or MPX_POOL_DEFAULT for one per usable
+ * CPU (Pool(None), POOL-02). opts may be NULL. Workers are daemonic
  * mpx_process children started with opts->ctx. Returns 0, MPX_EINVAL
- * (processes < 0, maxtasksperchild < 0), MPX_ENOTSUP (a task timeout or
- * maxtasksperchild on a thread pool), -errno; a failed call leaves
- * nothing behind.
+ * (processes 0, negative other than MPX_POOL_DEFAULT, or over 256, as
+ * Pool(0) is a ValueError; maxtasksperchild < 0; a negative task
+ * timeout), MPX_ENOTSUP (a task timeout or maxtasksperchild on a thread
+ * pool), -errno; a failed call leaves nothing behind.
  *
  * Threads: safe. The pool runs one handler thread (results, callbacks,
  *          worker replacement, timeouts).
@@ -150,11 +159,13 @@ typedef struct mpx_call_opts {
  *          child every call returns MPX_ESTATE.
  * Signals: not async-signal-safe.
  */
-MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts);
+MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *opts);
 
 /*
  * mpx_thread_pool_create - mpx_pool_create with threads set (Python's
- * ThreadPool / multiprocessing.dummy.Pool).
+ * ThreadPool(threads, initializer, initargs) / multiprocessing.dummy.Pool):
+ * threads is 1..256 or MPX_POOL_DEFAULT; 0 and negative counts are
+ * MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    as mpx_pool_create.

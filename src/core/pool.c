@@ -1594,7 +1594,7 @@ static int64_t task_timeout_ns(mpx_duration t)
     return t <= 0 || t >= INT64_MAX / 1000000 ? 0 : t * 1000000;
 }
 
-MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
+MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *opts)
 {
     mpx__global_init();
     pthread_once(&exit_hook_once, register_exit_hook);
@@ -1603,12 +1603,15 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     mpx_pool_opts o = {0};
     if (opts)
         o = *opts;
-    if (o.processes < 0 || o.maxtasksperchild < 0 || o.slots < 0 || o.task_timeout < 0)
+    /* Pool(0) and Pool(-1) are ValueError in Python (D4, docs/design.md);
+     * MPX_POOL_DEFAULT is Pool(None) */
+    if ((processes <= 0 && processes != MPX_POOL_DEFAULT) || o.maxtasksperchild < 0 ||
+        o.slots < 0 || o.task_timeout < 0)
         return MPX_EINVAL;
     int64_t tt_ns = task_timeout_ns(o.task_timeout);
     if (o.threads && (tt_ns > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
-    int n = o.processes ? o.processes : mpx_cpu_count_usable();
+    int n = processes == MPX_POOL_DEFAULT ? mpx_cpu_count_usable() : processes;
     if (n > 256)
         return MPX_EINVAL;
     uint32_t nslots = o.slots ? (uint32_t)o.slots : 256;
@@ -1731,9 +1734,8 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
 MPX_API int mpx_thread_pool_create(mpx_pool **out, int threads, mpx_init_fn initializer,
                                    const mpx_args *initargs)
 {
-    mpx_pool_opts o = {.processes = threads, .initializer = initializer, .initargs = initargs,
-                       .threads = 1};
-    return mpx_pool_create(out, &o);
+    mpx_pool_opts o = {.initializer = initializer, .initargs = initargs, .threads = 1};
+    return mpx_pool_create(out, threads, &o);
 }
 
 MPX_API int mpx_pool_close(mpx_pool *p)
