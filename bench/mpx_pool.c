@@ -23,7 +23,7 @@ static int square_task(const void *in, size_t len, mpx_task_out *out)
     return mpx_task_out_set(out, &x, sizeof x);
 }
 
-static int spin_elem(const void *in, void *out, const void *ctx)
+static int spin_elem(const void *in, void *out, const void *shared)
 {
     int64_t x;
     memcpy(&x, in, sizeof x);

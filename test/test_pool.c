@@ -983,11 +983,11 @@ MPX_TEST(tpool_01_thread_pool)
 }
 
 /* Fixed-size fast path */
-static int t_elem(const void *in, void *out, const void *ctx)
+static int t_elem(const void *in, void *out, const void *shared)
 {
     int32_t x;
     memcpy(&x, in, 4);
-    double k = ctx ? *(const double *)ctx : 1.0;
+    double k = shared ? *(const double *)shared : 1.0;
     double y = k * x + 0.5;
     memcpy(out, &y, 8);
     return x == 777 ? MPX_EINVAL : 0;
@@ -1002,7 +1002,7 @@ MPX_TEST(pool_fixed_fast_path)
     for (int i = 0; i < N; i++)
         in[i] = i;
     double k = 2.0;
-    mpx_call_opts o = {.ctx = &k, .ctx_len = sizeof k};
+    mpx_call_opts o = {.shared = &k, .shared_len = sizeof k};
     CHECK_ERR(mpx_pool_map_fixed(p, t_elem, in, 4, out, 8, N, &o, st), MPX_EINVAL);
     for (int i = 0; i < N; i++) {
         CHECK(out[i] == 2.0 * i + 0.5);
@@ -1018,9 +1018,9 @@ MPX_TEST(pool_fixed_fast_path)
 }
 
 /* fast path survives a crashing element */
-static int t_elem_crash(const void *in, void *out, const void *ctx)
+static int t_elem_crash(const void *in, void *out, const void *shared)
 {
-    (void)ctx;
+    (void)shared;
     int32_t x;
     memcpy(&x, in, 4);
     if (x == 5000)

@@ -335,3 +335,34 @@ MPX_TEST_T(issue13_6_pool_01_pool_zero_is_einval, 30)
     CHECK_EQ(mpx_pool_processes(p), mpx_cpu_count_usable());
     mpx_pool_destroy(p);
 }
+
+/* ---- #13 item 5: names (D5) ---------------------------------------------------
+ * mpx_call_opts.shared / .shared_len are the read-only bytes of the array
+ * fast path; .ctx is a start-method context everywhere. */
+
+static int scale(const void *in, void *out, const void *shared)
+{
+    int32_t x;
+    memcpy(&x, in, 4);
+    int32_t y = x * *(const int32_t *)shared;
+    memcpy(out, &y, 4);
+    return 0;
+}
+
+MPX_TEST_T(issue13_5_call_opts_shared_bytes, 30)
+{
+    mpx_context *ctx;
+    CHECK_OK(mpx_get_context(&ctx, NULL));
+    mpx_pool *p;
+    CHECK_OK(mpx_pool_create(&p, 2, &(mpx_pool_opts){.ctx = ctx}));
+    int32_t in[64], out[64], k = 3;
+    for (int i = 0; i < 64; i++)
+        in[i] = i;
+    mpx_call_opts o = {.shared = &k, .shared_len = sizeof k};
+    CHECK_OK(mpx_pool_map_fixed(p, scale, in, 4, out, 4, 64, &o, NULL));
+    for (int i = 0; i < 64; i++)
+        CHECK_EQ(out[i], 3 * i);
+    o = (mpx_call_opts){.shared_len = 4}; /* bytes without a pointer */
+    CHECK_ERR(mpx_pool_map_fixed(p, scale, in, 4, out, 4, 64, &o, NULL), MPX_EINVAL);
+    mpx_pool_destroy(p);
+}

@@ -56,13 +56,14 @@ typedef struct mpx_bytes {
  * mpx_star_fn: the item is a typed argument list (starmap; bound arguments
  *   of partial application are included).
  * mpx_elem_fn: the fixed-size fast path: read one element at in, write one
- *   result at out; ctx is the call's read-only context bytes (or NULL).
+ *   result at out; shared is the call's read-only bytes given to every
+ *   element (mpx_call_opts.shared), or NULL.
  * mpx_init_fn: a worker initializer, called once with the initargs
  *   (POOL-03); a negative return ends the worker.
  */
 typedef int (*mpx_task_fn)(const void *in, size_t len, mpx_task_out *out);
 typedef int (*mpx_star_fn)(const mpx_args *args, mpx_task_out *out);
-typedef int (*mpx_elem_fn)(const void *in, void *out, const void *ctx);
+typedef int (*mpx_elem_fn)(const void *in, void *out, const void *shared);
 typedef int (*mpx_init_fn)(const mpx_args *args);
 
 /*
@@ -134,8 +135,11 @@ typedef struct mpx_call_opts {
     void *udata;               /* for the callbacks */
     const mpx_args *bound_before; /* starmap: partial application, prepended */
     const mpx_args *bound_after;  /* starmap: appended */
-    const void *ctx;           /* fast path: context bytes given to every element */
-    size_t ctx_len;
+    /* Fast path (mpx_pool_map_fixed): read-only bytes given to every
+     * element (copied once per call); NULL / 0: none. (.ctx is a
+     * start-method context everywhere else, as in mpx_pool_opts.) */
+    const void *shared;
+    size_t shared_len;
     mpx_progress_cb progress;  /* called from the handler thread */
     void *progress_udata;
     int progress_bar;          /* draw a bar on stderr when it is a terminal */

@@ -2268,7 +2268,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     int rc = check_pool(p);
     if (rc)
         return rc;
-    if (!fn || (n && (!in || !out)) || (opts && opts->ctx_len && !opts->ctx))
+    if (!fn || (n && (!in || !out)) || (opts && opts->shared_len && !opts->shared))
         return MPX_EINVAL;
     if (n == 0)
         return 0;
@@ -2281,7 +2281,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     j->src = S_NONE;
     j->total = n;
     j->cap = 1;
-    size_t ctx_len = opts ? opts->ctx_len : 0;
+    size_t ctx_len = opts ? opts->shared_len : 0; /* mpx_call_opts.shared */
     size_t off_ctx = (sizeof(px_fixed_ctl) + 63) & ~(size_t)63;
     size_t off_in = (off_ctx + ctx_len + 63) & ~(size_t)63;
     size_t off_out = (off_in + n * in_size + 63) & ~(size_t)63;
@@ -2317,7 +2317,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     d->off_ctx = off_ctx;
     d->ctx_len = ctx_len;
     if (ctx_len)
-        memcpy(m + off_ctx, opts->ctx, ctx_len);
+        memcpy(m + off_ctx, opts->shared, ctx_len);
     if (n && in_size)
         memcpy(m + off_in, in, n * in_size);
     mpx_result *keep = j;
