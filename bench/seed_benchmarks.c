@@ -599,7 +599,7 @@ static double mpx_figure(const char *name, long *iters, double *secs)
         memset(&o, 0, sizeof o);
         o.raw = strstr(name, "nolock") != NULL;
         mpx_array *seq;
-        if ((rc = mpx_array_create(&seq, MPX_CT_INT32, 10, init, &o)))
+        if ((rc = mpx_array_create(&seq, "i", 10, init, &o)))
             return MPX_FAIL("mpx_array_create", rc);
         double r = seed_loop(o.raw ? mpx_seq_nolock_run : mpx_seq_run, seq, 1, iters, secs);
         mpx_array_destroy(seq);

@@ -4,6 +4,7 @@
  * (issue13_N_...) and, where there is one, the seed item. */
 #include "harness.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -149,7 +150,7 @@ MPX_TEST_T(issue13_3_sync_03_acquire_and_wait_answer_true_false, 20)
     CHECK_OK(mpx_rlock_create(&r, NULL));
     CHECK_OK(mpx_semaphore_create(&s, 1, NULL));
     CHECK_OK(mpx_condition_create(&c, NULL, NULL));
-    CHECK_OK(mpx_array_create(&a, MPX_CT_INT, 4, NULL, NULL));
+    CHECK_OK(mpx_array_create(&a, "i", 4, NULL, NULL));
     if (!mpx_lock_acquire(l, MPX_FOREVER))
         FAIL("lock.acquire() should be True");
     if (mpx_lock_acquire(l, MPX_NOWAIT))
@@ -365,4 +366,105 @@ MPX_TEST_T(issue13_5_call_opts_shared_bytes, 30)
     o = (mpx_call_opts){.shared_len = 4}; /* bytes without a pointer */
     CHECK_ERR(mpx_pool_map_fixed(p, scale, in, 4, out, 4, 64, &o, NULL), MPX_EINVAL);
     mpx_pool_destroy(p);
+}
+
+/* ---- #13 item 4: typed, conversion-safe sharedctypes values ------------------- */
+
+MPX_TEST_T(issue13_4_sct_01_value_d_3_is_3_0, 20)
+{
+    /* Value('d', 3) -> 3.0: an int given for "d" is converted, not
+     * misread as the bytes of a double */
+    mpx_value *v;
+    CHECK_OK(mpx_value_create(&v, "d", 3, NULL));
+    double d = 0;
+    CHECK_OK(mpx_value_get(v, &d));
+    CHECK(d == 3.0);
+    CHECK(*(double *)mpx_value_ptr(v) == 3.0);
+    int i = 0;
+    CHECK_OK(mpx_value_get(v, &i)); /* an exact integer reads into an int */
+    CHECK_EQ(i, 3);
+    CHECK_OK(mpx_value_set(v, 2.5));
+    CHECK_ERR(mpx_value_get(v, &i), MPX_EINVAL); /* 2.5 is no int */
+    CHECK_OK(mpx_value_set(v, 7)); /* v.value = 7 -> 7.0 */
+    CHECK(*(double *)mpx_value_ptr(v) == 7.0);
+    mpx_value_destroy(v);
+    /* Value(c_double, 3), Value('f', 1), Value('Q', 2**64 - 1) */
+    CHECK_OK(mpx_value_create(&v, "c_double", 3L, NULL));
+    CHECK(*(double *)mpx_value_ptr(v) == 3.0);
+    mpx_value_destroy(v);
+    CHECK_OK(mpx_value_create(&v, "f", 1, NULL));
+    CHECK(*(float *)mpx_value_ptr(v) == 1.0f);
+    mpx_value_destroy(v);
+    CHECK_OK(mpx_value_create(&v, "Q", UINT64_MAX, NULL));
+    uint64_t u = 0;
+    CHECK_OK(mpx_value_get(v, &u));
+    CHECK(u == UINT64_MAX);
+    int64_t s;
+    CHECK_ERR(mpx_value_get(v, &s), MPX_EOVERFLOW);
+    mpx_value_destroy(v);
+}
+
+MPX_TEST_T(issue13_4_sct_01_value_i_from_float_like_python, 20)
+{
+    /* Value('i', 2.5) is a TypeError in Python: MPX_EINVAL, nothing made;
+     * an exact 2.0 converts; out of range is MPX_EOVERFLOW */
+    mpx_value *v = NULL;
+    CHECK_ERR(mpx_value_create(&v, "i", 2.5, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_value_create(&v, "i", NAN, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_value_create(&v, "i", INFINITY, NULL), MPX_EOVERFLOW);
+    CHECK_ERR(mpx_value_create(&v, "i", 1e10, NULL), MPX_EOVERFLOW);
+    CHECK_ERR(mpx_value_create(&v, "b", 300, NULL), MPX_EOVERFLOW);
+    CHECK_ERR(mpx_value_create(&v, "B", -1, NULL), MPX_EOVERFLOW);
+    CHECK_ERR(mpx_value_create(&v, "I", 1LL << 32, NULL), MPX_EOVERFLOW);
+    CHECK_ERR(mpx_value_create(&v, "q", UINT64_MAX, NULL), MPX_EOVERFLOW);
+    CHECK(v == NULL);
+    CHECK_OK(mpx_value_create(&v, "i", 2.0, NULL));
+    CHECK_EQ(*(int *)mpx_value_ptr(v), 2);
+    CHECK_ERR(mpx_value_set(v, 3.5), MPX_EINVAL);
+    CHECK_ERR(mpx_value_set(v, 1LL << 40), MPX_EOVERFLOW);
+    CHECK_EQ(*(int *)mpx_value_ptr(v), 2); /* a failed set changes nothing */
+    mpx_value_destroy(v);
+    /* bool takes any number's truth; a float type takes any number */
+    CHECK_OK(mpx_value_create(&v, "?", 0.5, NULL));
+    CHECK_EQ(*(unsigned char *)mpx_value_ptr(v), 1);
+    mpx_value_destroy(v);
+    CHECK_OK(mpx_value_create(&v, "f", 1e300, NULL));
+    CHECK(isinf(*(float *)mpx_value_ptr(v)));
+    mpx_value_destroy(v);
+}
+
+MPX_TEST_T(issue13_4_sct_05_array_elements_convert, 20)
+{
+    /* Array('d', [1, 2, 3]) from C ints; a[0] = 5; a[1] = 2.5 on 'i' */
+    int ints[3] = {1, 2, 3};
+    mpx_array *a;
+    CHECK_OK(mpx_array_create(&a, "d", 3, ints, NULL));
+    double *d = mpx_array_ptr(a);
+    CHECK(d[0] == 1.0 && d[1] == 2.0 && d[2] == 3.0);
+    CHECK_OK(mpx_array_set(a, 0, 5));
+    CHECK(d[0] == 5.0);
+    long out[3];
+    CHECK_OK(mpx_array_read(a, 0, 3, out));
+    CHECK(out[0] == 5 && out[2] == 3);
+    float f[2] = {0.5f, 1.5f};
+    CHECK_OK(mpx_array_write(a, 1, 2, f));
+    CHECK(d[1] == 0.5 && d[2] == 1.5);
+    CHECK_ERR(mpx_array_read(a, 0, 3, out), MPX_EINVAL); /* 0.5 is no long */
+    mpx_array_destroy(a);
+
+    mpx_array *b;
+    CHECK_OK(mpx_array_create(&b, "b", 4, NULL, NULL));
+    CHECK_ERR(mpx_array_set(b, 1, 2.5), MPX_EINVAL);
+    CHECK_ERR(mpx_array_set(b, 1, 128), MPX_EOVERFLOW);
+    CHECK_OK(mpx_array_set(b, 1, -128));
+    int w[4] = {1, 2, 300, 4}; /* one value out of range: nothing written */
+    CHECK_ERR(mpx_array_write(b, 0, 4, w), MPX_EOVERFLOW);
+    signed char got[4];
+    CHECK_OK(mpx_array_read(b, 0, 4, got));
+    CHECK(got[0] == 0 && got[1] == -128 && got[2] == 0 && got[3] == 0);
+    double dw[2] = {1.0, 1.5};
+    mpx_array *c = NULL;
+    CHECK_ERR(mpx_array_create(&c, "h", 2, dw, NULL), MPX_EINVAL);
+    CHECK(c == NULL);
+    mpx_array_destroy(b);
 }

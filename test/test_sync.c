@@ -171,7 +171,7 @@ static int t_count(const mpx_args *a)
 static void contention(void *lk, int procs, int n)
 {
     mpx_array *arr;
-    CHECK_OK(mpx_rawarray_create(&arr, MPX_CT_INT64, 1, NULL));
+    CHECK_OK(mpx_rawarray_create(&arr, "q", 1, NULL));
     mpx_process *p[8];
     for (int i = 0; i < procs; i++) {
         p[i] = start_objs_int(t_count, lk, arr, n);
@@ -400,7 +400,7 @@ MPX_TEST(sync_09_semaphore_caps_processes)
     mpx_semaphore *s;
     mpx_array *st;
     CHECK_OK(mpx_semaphore_create(&s, 3, NULL));
-    CHECK_OK(mpx_array_create(&st, MPX_CT_INT64, 2, NULL, NULL));
+    CHECK_OK(mpx_array_create(&st, "q", 2, NULL, NULL));
     mpx_process *p[8];
     for (int i = 0; i < 8; i++)
         p[i] = spawn1(t_sem_cap, s, st);
@@ -597,7 +597,7 @@ MPX_TEST(sync_13_condition_across_processes_wait_for)
     mpx_condition *c;
     mpx_array *flag;
     CHECK_OK(mpx_condition_create(&c, NULL, NULL));
-    CHECK_OK(mpx_rawarray_create(&flag, MPX_CT_INT64, 1, NULL));
+    CHECK_OK(mpx_rawarray_create(&flag, "q", 1, NULL));
     CHECK_EQ(mpx_condition_acquire(c, MPX_FOREVER), 1);
     CHECK_EQ(mpx_condition_acquire(c, MPX_FOREVER), 1);
     /* wait_for with a false predicate times out */
@@ -655,7 +655,7 @@ static void cond_pingpong(int rounds, int nospin)
     mpx_array *turn;
     CHECK_OK(mpx_lock_create(&l, NULL));
     CHECK_OK(mpx_condition_create(&c, l, NULL));
-    CHECK_OK(mpx_rawarray_create(&turn, MPX_CT_INT64, 2, NULL));
+    CHECK_OK(mpx_rawarray_create(&turn, "q", 2, NULL));
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, c));
@@ -720,7 +720,7 @@ MPX_TEST(sync_15_event_wakes_processes)
     mpx_event *e;
     mpx_array *cnt;
     CHECK_OK(mpx_event_create(&e, NULL));
-    CHECK_OK(mpx_array_create(&cnt, MPX_CT_INT64, 1, NULL, NULL));
+    CHECK_OK(mpx_array_create(&cnt, "q", 1, NULL, NULL));
     mpx_process *p[5];
     for (int i = 0; i < 5; i++)
         p[i] = spawn1(t_event_wait, e, cnt);
@@ -813,7 +813,7 @@ MPX_TEST(sync_16_barrier_processes)
     CHECK_OK(mpx_barrier_create(&b, 3, &o));
     check_describe(mpx_barrier_describe(b), "<Barrier(parties=3, n_waiting=0, broken=False)>");
     mpx_array *seen;
-    CHECK_OK(mpx_array_create(&seen, MPX_CT_INT64, R * 3, NULL, NULL));
+    CHECK_OK(mpx_array_create(&seen, "q", R * 3, NULL, NULL));
     mpx_process *p[2];
     for (int i = 0; i < 2; i++) {
         p[i] = start_objs_int(t_barrier, b, seen, R);
@@ -1194,7 +1194,7 @@ static mpx_process *start_worker(void *lk, mpx_array *arr, int id)
 static void kill_stress(void *lk, pid_t (*owner)(void *), int rounds)
 {
     mpx_array *arr;
-    CHECK_OK(mpx_rawarray_create(&arr, MPX_CT_INT64, 8, NULL));
+    CHECK_OK(mpx_rawarray_create(&arr, "q", 8, NULL));
     _Atomic int64_t *st = mpx_array_ptr(arr);
     unsigned seed = (unsigned)getpid();
     int held_total = 0;
@@ -1306,7 +1306,7 @@ static int t_timed_count(const mpx_args *a)
 static void lost_wakeup_counting(void *lk)
 {
     mpx_array *arr;
-    CHECK_OK(mpx_array_create(&arr, MPX_CT_INT64, 2, NULL, NULL));
+    CHECK_OK(mpx_array_create(&arr, "q", 2, NULL, NULL));
     mpx_process *p[3];
     for (int i = 0; i < 3; i++) {
         p[i] = start_objs_int(t_timed_count, lk, arr, 700);
@@ -1359,7 +1359,7 @@ MPX_TEST_T(sync_lost_wakeup_notify_all_nospin, 60)
     mpx_condition *c;
     mpx_array *st;
     CHECK_OK(mpx_condition_create(&c, NULL, NULL));
-    CHECK_OK(mpx_rawarray_create(&st, MPX_CT_INT64, 2, NULL));
+    CHECK_OK(mpx_rawarray_create(&st, "q", 2, NULL));
     int64_t *v = mpx_array_ptr(st);
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
@@ -1782,7 +1782,7 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
     mpx_condition *c;
     mpx_array *st;
     CHECK_OK(mpx_condition_create(&c, NULL, NULL));
-    CHECK_OK(mpx_array_create(&st, MPX_CT_INT64, 1, NULL, NULL));
+    CHECK_OK(mpx_array_create(&st, "q", 1, NULL, NULL));
     volatile int64_t *v = mpx_array_ptr(st);
     mpx_rlock *lk = mpx_condition_lock(c);
     CHECK(lk != NULL);
