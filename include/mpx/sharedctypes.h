@@ -216,8 +216,9 @@ MPX_API int mpx_value_type(mpx_value *v);
  *   representation (size bytes) out / in, unconverted (structs).
  * Return 0, MPX_EINVAL (bad handle, NULL pointer, a number for a raw
  * element), MPX_EOVERFLOW, MPX_EOWNERDEAD (done, but the lock's previous
- * holder died holding it: the value is suspect). A failed call changes
- * nothing.
+ * holder died holding it: the value is suspect), -EINTR (opts.lock is an
+ * interruptible lock and a signal handler ran while waiting for it). A
+ * failed call changes nothing.
  *
  * Threads: safe with a lock; without one, concurrent access is not atomic.
  * Fork:    safe.

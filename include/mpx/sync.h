@@ -36,10 +36,21 @@
  * MPX_EINVAL.
  *
  * Signals (SYNC-17): by default a signal handler that runs during a wait
- * does not end it; the wait goes on against its deadline. After
- * mpx_sync_set_interruptible(1) blocking calls return -EINTR when a
- * handler ran (the C form of Python's KeyboardInterrupt); Condition waits
- * then return with the lock re-acquired.
+ * does not end it; the wait goes on against its deadline. An object made
+ * with the interruptible option (mpx_sync_opts.interruptible,
+ * mpx_barrier_opts.interruptible: per object, so one library cannot change
+ * another's blocking) ends its blocking calls with -EINTR when a handler
+ * ran during them (the C form of Python's KeyboardInterrupt); Condition
+ * waits then return with the lock re-acquired, Barrier waits break the
+ * barrier. Every time: an interruptible wait holds the asynchronous
+ * signals back between its sleeps and sleeps with the caller's mask
+ * swapped in atomically (io_uring futex waits, Linux 6.7+), so no handler
+ * runs unseen; the handlers run when the call returns. On kernels without
+ * io_uring futex waits (or with io_uring disabled) a handler that runs
+ * within microseconds of a wake-up may not end the wait (docs/sync.md).
+ * A call that succeeds (acquired, notified, set) returns success even
+ * when a handler runs at the same moment; the handler then runs just
+ * after it.
  */
 #ifndef MPX_SYNC_H
 #define MPX_SYNC_H
@@ -61,6 +72,11 @@ typedef struct mpx_barrier mpx_barrier;
 /* Options common to the constructors; zero means default. */
 typedef struct mpx_sync_opts {
     mpx_context *ctx; /* NULL: usable by children of every start method */
+    /* A boolean: nonzero makes the object's blocking calls return -EINTR
+     * when a signal handler runs during them (see the header comment).
+     * 0 (default): handlers do not end waits. Shared with every process
+     * that uses the object. A Condition's new lock follows it. */
+    int interruptible;
 } mpx_sync_opts;
 
 /* ---------------------------------------------------------------------
@@ -93,18 +109,6 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * Signals: async-signal-safe.
  */
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms);
-
-/*
- * mpx_sync_set_interruptible - on (1): blocking calls of this header
- * return -EINTR when a signal handler ran during the wait (SYNC-17);
- * off (0, default): they retry against their deadline. Returns the
- * previous setting.
- *
- * Threads: safe (process-wide).
- * Fork:    inherited.
- * Signals: async-signal-safe.
- */
-MPX_API int mpx_sync_set_interruptible(int on);
 
 /* ---------------------------------------------------------------------
  * Lock (SYNC-02..05): non-recursive; any process or thread may release it.
@@ -554,6 +558,7 @@ typedef struct mpx_barrier_opts {
      * set) or MPX_FOREVER none; N > 0 ms; negative zero time (a party
      * that is not the last to arrive breaks the barrier at once). */
     mpx_duration timeout;
+    int interruptible; /* as mpx_sync_opts.interruptible (-EINTR breaks it) */
 } mpx_barrier_opts;
 
 /*
@@ -579,8 +584,8 @@ MPX_API void mpx_barrier_destroy(mpx_barrier *b);
  *
  * Threads: safe.
  * Fork:    safe.
- * Signals: see the header comment (-EINTR in interruptible mode breaks
- *          the barrier, like Python's KeyboardInterrupt does).
+ * Signals: see the header comment (-EINTR, on an interruptible barrier,
+ *          breaks it, like Python's KeyboardInterrupt does).
  */
 MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout);
 

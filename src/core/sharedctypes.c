@@ -281,11 +281,7 @@ static int sh_lock(shobj *o)
 {
     if (!o->lock)
         return 0;
-    int r;
-    do
-        r = mpx__lk_acquire(o->lock, MPX_FOREVER);
-    while (r == -EINTR && !mpx__sync_interruptible());
-    return r;
+    return mpx__lk_acquire(o->lock, MPX_FOREVER); /* -EINTR: an interruptible lock */
 }
 
 static void sh_unlock(shobj *o)

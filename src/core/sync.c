@@ -3,6 +3,7 @@
  * Barrier on futex words in memfd shared memory (docs/sync.md).
  */
 #include "core/sync_internal.h"
+#include "linux/intr.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -39,7 +40,6 @@ static inline int yes_no(int r)
 
 static _Atomic int spin_n = MPX_SYNC_DEFAULT_SPIN;
 static _Atomic int64_t check_ns = MPX_SYNC_DEFAULT_CHECK_MS * 1000000LL;
-static _Atomic int intr_on;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 static void settings_init(void)
@@ -71,11 +71,6 @@ int64_t mpx__sync_check_ns(void)
     return atomic_load_explicit(&check_ns, memory_order_relaxed);
 }
 
-bool mpx__sync_interruptible(void)
-{
-    return atomic_load_explicit(&intr_on, memory_order_relaxed) != 0;
-}
-
 MPX_API int mpx_sync_set_spin(int iterations)
 {
     pthread_once(&settings_once, settings_init);
@@ -92,11 +87,6 @@ MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms)
     int64_t ns = interval_ms >= INT64_MAX / 1000000 ? INT64_MAX : interval_ms * 1000000LL;
     int64_t old = atomic_exchange(&check_ns, ns);
     return old == INT64_MAX ? MPX_FOREVER : old / 1000000;
-}
-
-MPX_API int mpx_sync_set_interruptible(int on)
-{
-    return atomic_exchange(&intr_on, on ? 1 : 0);
 }
 
 /* ---- identity of the calling process and thread ------------------------ */
@@ -265,9 +255,11 @@ static inline int lockw_done(const mpx__lockw *w, int rc)
     return rc;
 }
 
-static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+static int lockw_slow_wait(mpx__lockw *w, uint64_t me, mpx_duration timeout, mpx__intr *in)
 {
     bool nowait = timeout <= 0;
+    if (!nowait)
+        mpx__intr_begin(in);
     int spins = nowait ? 0 : mpx__sync_spin();
     if (spins > 0) {
         int64_t now = mpx__now_ns();
@@ -317,8 +309,8 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
             if (t < until)
                 until = t;
         }
-        int r = mpx__futex_wait(futex_half(&w->word), (uint32_t)v, until);
-        if (r == -EINTR && mpx__sync_interruptible())
+        int r = mpx__intr_futex_wait(in, futex_half(&w->word), (uint32_t)v, until);
+        if (r == -EINTR)
             return -EINTR;
         if (r == MPX_ETIMEDOUT) {
             uint64_t v2 = atomic_load_explicit(&w->word, memory_order_relaxed);
@@ -337,11 +329,30 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
     }
 }
 
-static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+/* intr_ok: the caller may be interrupted (public acquires); internal
+ * acquisitions that must succeed (re-acquire after a Condition wait, the
+ * Barrier's own lock) pass false. */
+static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout,
+                                                bool intr_ok)
+{
+    mpx__intr in;
+    mpx__intr_init(&in, intr_ok && (atomic_load_explicit(&w->flags, memory_order_relaxed) &
+                                    MPX__LKF_INTR));
+    int r = lockw_slow_wait(w, me, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return r;
+}
+
+static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout, bool intr_ok)
 {
     if (MPX__LIKELY(cas64(&w->word, 0, me)))
         return 0;
-    return lockw_slow(w, me, timeout);
+    return lockw_slow(w, me, timeout, intr_ok);
+}
+
+void mpx__lockw_set_interruptible(mpx__lockw *w)
+{
+    atomic_fetch_or_explicit(&w->flags, MPX__LKF_INTR, memory_order_relaxed);
 }
 
 static void condw_deferred_wake(mpx__lockw *w);
@@ -534,7 +545,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
     mpx__lockw *w = l->w;
     uint64_t me = self_token();
     if (!l->recursive)
-        return lockw_acquire(w, me, timeout);
+        return lockw_acquire(w, me, timeout, true);
     uint32_t tid = self_tid();
     uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
     if ((v & ~LKBITS) == me && atomic_load_explicit(&w->tid, memory_order_relaxed) == tid) {
@@ -544,7 +555,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
         atomic_store_explicit(&w->count, c + 1, memory_order_relaxed);
         return 0;
     }
-    int r = lockw_acquire(w, me, timeout);
+    int r = lockw_acquire(w, me, timeout, true);
     if (r == 0 || r == MPX_EOWNERDEAD) {
         atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
         atomic_store_explicit(&w->count, 1, memory_order_relaxed);
@@ -611,7 +622,7 @@ static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved, bool slept)
     int r;
     uint64_t me = self_token() | (slept ? W64 : 0);
     do
-        r = lockw_acquire(l->w, me, MPX_FOREVER);
+        r = lockw_acquire(l->w, me, MPX_FOREVER, false);
     while (r != 0 && r != MPX_EOWNERDEAD);
     if (l->recursive) {
         atomic_store_explicit(&l->w->tid, self_tid(), memory_order_relaxed);
@@ -652,11 +663,19 @@ static char *lk_describe_str(struct mpx_lock *l)
 
 /* Public Lock API. */
 
-MPX_API int mpx_lock_create(mpx_lock **out, const mpx_sync_opts *opts)
+static int lock_create(struct mpx_lock **out, bool recursive, const mpx_sync_opts *opts)
 {
     if (!out)
         return MPX_EINVAL;
-    return mpx__lock_new((struct mpx_lock **)out, false, NULL, 0, opts ? opts->ctx : NULL);
+    int rc = mpx__lock_new(out, recursive, NULL, 0, opts ? opts->ctx : NULL);
+    if (!rc && opts && opts->interruptible)
+        mpx__lockw_set_interruptible((*out)->w);
+    return rc;
+}
+
+MPX_API int mpx_lock_create(mpx_lock **out, const mpx_sync_opts *opts)
+{
+    return lock_create((struct mpx_lock **)out, false, opts);
 }
 
 MPX_API void mpx_lock_destroy(mpx_lock *l)
@@ -671,7 +690,7 @@ MPX_API int mpx_lock_acquire(mpx_lock *l, mpx_duration timeout)
     struct mpx_lock *x = (struct mpx_lock *)l;
     if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__lock_type))
         return MPX_EINVAL;
-    return yes_no(lockw_acquire(x->w, self_token(), timeout));
+    return yes_no(lockw_acquire(x->w, self_token(), timeout, true));
 }
 
 MPX_API int mpx_lock_release(mpx_lock *l)
@@ -725,9 +744,7 @@ MPX_API char *mpx_lock_describe(mpx_lock *l)
 
 MPX_API int mpx_rlock_create(mpx_rlock **out, const mpx_sync_opts *opts)
 {
-    if (!out)
-        return MPX_EINVAL;
-    return mpx__lock_new((struct mpx_lock **)out, true, NULL, 0, opts ? opts->ctx : NULL);
+    return lock_create((struct mpx_lock **)out, true, opts);
 }
 
 MPX_API void mpx_rlock_destroy(mpx_rlock *l)
@@ -805,6 +822,7 @@ typedef struct mpx__semw {
     _Atomic uint32_t nwait;
     uint32_t max; /* 0: unbounded */
     uint32_t magic;
+    uint32_t flags; /* MPX__LKF_INTR */
 } mpx__semw;
 
 struct mpx_semaphore {
@@ -875,6 +893,7 @@ static int sem_create(mpx_semaphore **out, unsigned value, unsigned max, const m
     atomic_init(&w->value, value);
     atomic_init(&w->nwait, 0);
     w->max = max;
+    w->flags = o && o->interruptible ? MPX__LKF_INTR : 0;
     w->magic = SEMW_MAGIC;
     rc = sem_wrap(seg, off, o ? o->ctx : NULL, out);
     if (rc)
@@ -920,6 +939,8 @@ static inline bool sem_trydown(mpx__semw *w)
     return false;
 }
 
+static int sem_wait_slow(mpx__semw *w, mpx_duration timeout, mpx__intr *in);
+
 static int sem_acquire(mpx_semaphore *s, mpx_duration timeout)
 {
     if (!sem_of(s))
@@ -927,14 +948,24 @@ static int sem_acquire(mpx_semaphore *s, mpx_duration timeout)
     mpx__semw *w = s->s;
     if (sem_trydown(w))
         return 0;
-    int spins = timeout <= 0 ? 0 : mpx__sync_spin();
+    if (timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__intr in;
+    mpx__intr_init(&in, w->flags & MPX__LKF_INTR);
+    mpx__intr_begin(&in);
+    int rc = sem_wait_slow(w, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int sem_wait_slow(mpx__semw *w, mpx_duration timeout, mpx__intr *in)
+{
+    int spins = mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
             return 0;
     }
-    if (timeout <= 0)
-        return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
     int rc;
@@ -943,8 +974,8 @@ static int sem_acquire(mpx_semaphore *s, mpx_duration timeout)
             rc = 0;
             break;
         }
-        rc = mpx__futex_wait(&w->value, 0, d);
-        if (rc == -EINTR && mpx__sync_interruptible())
+        rc = mpx__intr_futex_wait(in, &w->value, 0, d);
+        if (rc == -EINTR)
             break;
         if (rc == MPX_ETIMEDOUT) {
             rc = sem_trydown(w) ? 0 : MPX_ETIMEDOUT;
@@ -1028,6 +1059,7 @@ typedef struct mpx__condw {
     _Atomic uint64_t total, wakeup, woken;
     _Atomic uint32_t defer;  /* wakes deferred to the lock's release */
     _Atomic uint32_t spinmiss; /* waits in a row whose spin found no notify */
+    uint32_t flags;            /* MPX__LKF_INTR */
 } mpx__condw;
 
 /* The default lock of a Condition lives CONDW_LOCK_OFF bytes into the
@@ -1137,12 +1169,16 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     atomic_init(&c->morphs, 0);
     atomic_init(&c->defer, 0);
     atomic_init(&c->spinmiss, 0);
+    c->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     c->magic = CONDW_MAGIC;
     mpx_context *ctx = opts ? opts->ctx : NULL;
     if (l) {
         mpx__lock_ref(l);
     } else {
-        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + CONDW_LOCK_OFF));
+        mpx__lockw *lw = (mpx__lockw *)(void *)((char *)seg->map.addr + off + CONDW_LOCK_OFF);
+        mpx__lockw_init(lw);
+        if (opts && opts->interruptible)
+            mpx__lockw_set_interruptible(lw); /* its acquire too (D6) */
         rc = mpx__lock_new(&l, true, seg, off + CONDW_LOCK_OFF, ctx);
     }
     if (!rc)
@@ -1193,10 +1229,21 @@ static inline void st64(_Atomic uint64_t *p, uint64_t v)
 #define SPIN_PROBE 16
 static __thread __attribute__((tls_model("initial-exec"))) unsigned tl_spin_probe;
 
+static int cond_wait_in(mpx_condition *c, mpx_duration timeout, mpx__intr *in);
+
 static int cond_wait(mpx_condition *c, mpx_duration timeout)
 {
     if (!cond_of(c))
         return MPX_EINVAL;
+    mpx__intr in;
+    mpx__intr_init(&in, c->c->flags & MPX__LKF_INTR);
+    int rc = cond_wait_in(c, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int cond_wait_in(mpx_condition *c, mpx_duration timeout, mpx__intr *in)
+{
     struct mpx_lock *l = c->lock;
     mpx__condw *cw = c->c;
     if (!mpx__lk_is_mine(l))
@@ -1214,6 +1261,7 @@ static int cond_wait(mpx_condition *c, mpx_duration timeout)
         st64(&cw->total, ld64(&cw->total) - 1);
         return rc;
     }
+    mpx__intr_begin(in);
     for (;;) {
         bool timed_out = false, intr = false, owner_dead = false, slept = false;
         /*
@@ -1248,11 +1296,11 @@ static int cond_wait(mpx_condition *c, mpx_duration timeout)
             atomic_fetch_add_explicit(&cw->nsleep, 1, memory_order_seq_cst);
             int r = 0;
             if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv) {
-                r = mpx__futex_wait(&cw->fword, fv, until);
+                r = mpx__intr_futex_wait(in, &cw->fword, fv, until);
                 slept = true;
             }
             atomic_fetch_sub_explicit(&cw->nsleep, 1, memory_order_relaxed);
-            if (r == -EINTR && mpx__sync_interruptible()) {
+            if (r == -EINTR) {
                 intr = true;
                 break;
             }
@@ -1436,6 +1484,7 @@ typedef struct mpx__evw {
     _Atomic uint32_t word;
     _Atomic uint32_t nwait;
     uint32_t magic;
+    uint32_t flags; /* MPX__LKF_INTR */
 } mpx__evw;
 
 struct mpx_event {
@@ -1507,6 +1556,7 @@ MPX_API int mpx_event_create(mpx_event **out, const mpx_sync_opts *opts)
     mpx__evw *e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&e->word, 0);
     atomic_init(&e->nwait, 0);
+    e->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     e->magic = EVW_MAGIC;
     rc = ev_wrap(seg, off, opts ? opts->ctx : NULL, out);
     if (rc)
@@ -1554,6 +1604,8 @@ MPX_API int mpx_event_is_set(mpx_event *e)
     return (int)(atomic_load_explicit(&e->e->word, memory_order_acquire) & 1);
 }
 
+static int ev_wait_slow(mpx__evw *w, uint32_t v0, mpx_duration timeout, mpx__intr *in);
+
 static int ev_wait(mpx_event *e, mpx_duration timeout)
 {
     if (!ev_of(e))
@@ -1562,16 +1614,26 @@ static int ev_wait(mpx_event *e, mpx_duration timeout)
     uint32_t v0 = atomic_load_explicit(&w->word, memory_order_acquire);
     if (v0 & 1)
         return 0;
+    if (timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__intr in;
+    mpx__intr_init(&in, w->flags & MPX__LKF_INTR);
+    mpx__intr_begin(&in);
+    int rc = ev_wait_slow(w, v0, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int ev_wait_slow(mpx__evw *w, uint32_t v0, mpx_duration timeout, mpx__intr *in)
+{
 #define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
-    int spins = timeout <= 0 ? 0 : mpx__sync_spin();
+    int spins = mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
         if (EV_DONE(v))
             return 0;
     }
-    if (timeout <= 0)
-        return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
     int rc;
@@ -1581,8 +1643,8 @@ static int ev_wait(mpx_event *e, mpx_duration timeout)
             rc = 0;
             break;
         }
-        rc = mpx__futex_wait(&w->word, v, d);
-        if (rc == -EINTR && mpx__sync_interruptible())
+        rc = mpx__intr_futex_wait(in, &w->word, v, d);
+        if (rc == -EINTR)
             break;
         if (rc == MPX_ETIMEDOUT) {
             v = atomic_load_explicit(&w->word, memory_order_acquire);
@@ -1631,7 +1693,7 @@ typedef struct mpx__barw {
     uint32_t parties;
     int64_t timeout_ms;
     uint32_t magic;
-    uint32_t pad;
+    uint32_t flags; /* MPX__LKF_INTR */
     _Atomic uint64_t slots[];
 } mpx__barw;
 
@@ -1729,6 +1791,7 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     w->parties = parties;
     /* 0: not set (no default timeout, Python's None); negative: zero time */
     w->timeout_ms = opts && opts->timeout != 0 ? opts->timeout : MPX_FOREVER;
+    w->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     w->magic = BARW_MAGIC;
     rc = bar_wrap(seg, off, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
     if (rc)
@@ -1750,7 +1813,7 @@ static int bar_lock(mpx__barw *w)
 {
     int r;
     do
-        r = lockw_acquire(&w->lk, self_token(), MPX_FOREVER);
+        r = lockw_acquire(&w->lk, self_token(), MPX_FOREVER, false);
     while (r != 0 && r != MPX_EOWNERDEAD);
     return r == MPX_EOWNERDEAD;
 }
@@ -1781,10 +1844,21 @@ static bool bar_dead_party(mpx__barw *w)
     return false;
 }
 
+static int bar_wait_in(mpx_barrier *b, mpx_duration timeout, mpx__intr *in);
+
 MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
 {
     if (!bar_of(b))
         return MPX_EINVAL;
+    mpx__intr in;
+    mpx__intr_init(&in, b->b->flags & MPX__LKF_INTR);
+    int rc = bar_wait_in(b, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int bar_wait_in(mpx_barrier *b, mpx_duration timeout, mpx__intr *in)
+{
     mpx__barw *w = b->b;
     if (timeout == MPX_FOREVER)
         timeout = w->timeout_ms;
@@ -1822,6 +1896,7 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         return (int)idx;
     }
     bar_unlock(w);
+    mpx__intr_begin(in);
     int64_t check = mpx__sync_check_ns();
     int spins = mpx__sync_spin();
     uint32_t checks = 0;
@@ -1843,9 +1918,9 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         atomic_fetch_add_explicit(&w->nsleep, 1, memory_order_seq_cst);
         int r = 0;
         if (atomic_load_explicit(&w->gen, memory_order_seq_cst) == g)
-            r = mpx__futex_wait(&w->gen, g, until);
+            r = mpx__intr_futex_wait(in, &w->gen, g, until);
         atomic_fetch_sub_explicit(&w->nsleep, 1, memory_order_relaxed);
-        bool intr = r == -EINTR && mpx__sync_interruptible();
+        bool intr = r == -EINTR;
         if (r != MPX_ETIMEDOUT && !intr)
             continue;
         bool expired = mpx__deadline_expired(d);
