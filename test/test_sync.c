@@ -1149,6 +1149,73 @@ MPX_TEST(sync_20_barrier_party_dies)
 }
 
 /*
+ * Issue #12 item 6: the last party to arrive must not pass a barrier on
+ * which a party died while waiting, however soon after the death it
+ * arrives (the waiters' own check runs every 50 ms and may not have seen
+ * it yet). Reaped (the death is final) and zombie (killed, not reaped yet)
+ * dead parties, several rounds; and a barrier whose waiters are alive
+ * still passes.
+ */
+static int t_barrier_wait_report(const mpx_args *a)
+{
+    int rc = mpx_barrier_wait(mpx_args_object(a, 0), MPX_FOREVER);
+    return rc == 0 || rc == 1 ? 0 : rc == MPX_EBROKEN ? 5 : 6;
+}
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+MPX_TEST_T(issue12_6_sync_16_last_arrival_sees_dead_party, 60)
+{
+    mpx_sync_set_owner_check(MPX_FOREVER); /* no waiter check: only the last arrival's */
+    for (int round = 0; round < 6; round++) {
+        mpx_barrier *b;
+        CHECK_OK(mpx_barrier_create(&b, 2, NULL));
+        mpx_process *p = spawn1(t_barrier_wait_forever, b, NULL);
+        int64_t t0 = mpx_test_now_ms();
+        while (mpx_barrier_n_waiting(b) < 1 && mpx_test_now_ms() - t0 < 10000)
+            sleep_ms(1);
+        CHECK_EQ(mpx_barrier_n_waiting(b), 1);
+        pid_t pid = mpx_process_pid(p);
+        CHECK_OK(mpx_process_kill(p));
+        if (round % 2 == 0) {
+            CHECK_EQ(join_destroy(p), -SIGKILL); /* reaped */
+            p = NULL;
+        } else {
+            /* dead, not reaped yet (a forkserver child is reaped by the
+             * server: then gone) */
+            char st;
+            while ((st = proc_state(pid)) != 'Z' && st != '?')
+                sleep_ms(1);
+        }
+        CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), MPX_EBROKEN);
+        CHECK_EQ(mpx_barrier_broken(b), 1);
+        CHECK_ERR(mpx_barrier_wait(b, 0), MPX_EBROKEN); /* stays broken until reset */
+        if (p)
+            CHECK_EQ(join_destroy(p), -SIGKILL);
+        /* after reset, live parties pass */
+        CHECK_OK(mpx_barrier_reset(b));
+        p = spawn1(t_barrier_wait_report, b, NULL);
+        int rc = mpx_barrier_wait(b, 20000);
+        CHECK(rc == 0 || rc == 1);
+        CHECK_EQ(join_destroy(p), 0);
+        mpx_barrier_destroy(b);
+    }
+    mpx_sync_set_owner_check(50);
+}
+
+/*
  * Random SIGKILL stress: two workers increment a pair (a, b) under the
  * lock, keeping a == b. A worker is killed at a random moment; the other
  * worker is paused first, so only the victim can hold the lock, and the

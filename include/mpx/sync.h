@@ -28,8 +28,11 @@
  * the lock protects is suspect (mpx_lock_consistent clears the mark). A
  * Condition wait whose lock holder died returns MPX_EOWNERDEAD holding the
  * lock; a Barrier with a party that died while waiting breaks
- * (MPX_EBROKEN). Waiters check the owner's liveness every
- * mpx_sync_set_owner_check() milliseconds (default 50).
+ * (MPX_EBROKEN): the waiters see it at their next liveness check, and
+ * the last party to arrive checks every recorded waiter before it
+ * releases them, so the barrier never passes with a dead party. Waiters
+ * check the owner's liveness every mpx_sync_set_owner_check()
+ * milliseconds (default 50).
  *
  * Errors of misuse (Python's ValueError / AssertionError / RuntimeError):
  * MPX_ESTATE. A pointer that is not a live object of the right type:
@@ -578,7 +581,10 @@ MPX_API void mpx_barrier_destroy(mpx_barrier *b);
  * the caller's arrival index 0..parties-1 (>= 0; the last arrival, which
  * runs the action, gets parties-1); MPX_EBROKEN when the barrier is or
  * becomes broken (abort, reset while waiting, a timeout, a failing action,
- * or a party that died while waiting); MPX_EINVAL. MPX_FOREVER means the
+ * or a party that died while waiting: the last arrival checks every
+ * waiter's process before releasing them, by pid and start time, so a
+ * reused pid does not pass for the dead party; this costs it a few system
+ * calls per waiter of another process); MPX_EINVAL. MPX_FOREVER means the
  * barrier's default timeout (Python's timeout=None), which may itself be
  * none. A timeout breaks the barrier for every party, as in Python.
  *

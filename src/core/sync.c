@@ -1882,6 +1882,15 @@ static int bar_wait_in(mpx_barrier *b, mpx_duration timeout, mpx__intr *in)
     atomic_store_explicit(&w->slots[idx], self_token(), memory_order_relaxed);
     atomic_store_explicit(&w->count, idx + 1, memory_order_relaxed);
     if (idx + 1 == w->parties) {
+        /* #12 item 6: a party that died while waiting breaks the barrier
+         * whenever the last one arrives, not only when a waiter's periodic
+         * check finds it first. The slots hold (pid, start time) tokens,
+         * so a reused pid is not taken for the dead party. */
+        if (bar_dead_party(w)) {
+            bar_break(w, true);
+            bar_unlock(w);
+            return MPX_EBROKEN;
+        }
         int ar = b->action ? b->action() : 0;
         if (ar != 0) {
             bar_break(w, true);
