@@ -180,6 +180,29 @@ MPX_API int mpx_set_executable(const char *path)
     return 0;
 }
 
+/* The path given to mpx_set_executable ("" when none), for a child to
+ * adopt: its own children then run the same program as ours would. */
+int mpx__context_encode_executable(mpx__buf *out)
+{
+    pthread_mutex_lock(&ctx_mu);
+    int rc = mpx__buf_put_bytes(out, exe_path, exe_path ? strlen(exe_path) : 0);
+    pthread_mutex_unlock(&ctx_mu);
+    return rc;
+}
+
+int mpx__context_adopt_executable(const void *path, size_t len)
+{
+    char *copy = len ? strndup(path, len) : NULL;
+    if (len && !copy)
+        return -ENOMEM;
+    pthread_mutex_lock(&ctx_mu);
+    char *old = exe_path;
+    exe_path = copy;
+    pthread_mutex_unlock(&ctx_mu);
+    free(old);
+    return 0;
+}
+
 /*
  * The running program, for exec: its path as seen at first use, when that
  * file is still the same one (under valgrind /proc/self/exe would name the
