@@ -7,6 +7,7 @@
 #   make valgrind        fast subset under valgrind
 #   make install PREFIX=/usr/local DESTDIR=
 #   make demo            run the demonstration
+#   make doc-examples    build and run the headers' and README's examples
 #   make bench           run every benchmark group, rewrite bench/RESULTS.md
 
 VERSION_MAJOR := 0
@@ -54,7 +55,7 @@ LIB_A    := $(BUILD)/libmpx.a
 LIB_SO   := $(BUILD)/libmpx.so.$(VERSION)
 SONAME   := libmpx.so.$(VERSION_MAJOR)
 
-.PHONY: FORCE all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check
+.PHONY: FORCE all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check doc-examples
 
 all: lib tests examples
 
@@ -115,6 +116,11 @@ bench:
 
 fuzz:
 	$(MAKE) -C fuzz
+
+# The code examples of the headers and the README, built and run under
+# every start method (test/doc-examples).
+doc-examples: lib
+	MPX_BUILD=$(BUILD) test/doc-examples
 
 # Headers compile standalone with strict C11 and as C++.
 headers-check:
