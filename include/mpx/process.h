@@ -183,9 +183,10 @@ enum mpx_daemon {
 typedef struct mpx_process_opts {
     const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
     int daemon;         /* enum mpx_daemon */
-    mpx_context *ctx;   /* NULL: the default context at start (Python's
-                         * Process()); given: that method, which also
-                         * becomes the child's default (ctx.Process()) */
+    mpx_context *ctx;   /* NULL: the default context at start, which this
+                         * fixes (Python's Process()); given: that method,
+                         * which also becomes the child's default
+                         * (ctx.Process()) */
     mpx_run_fn run;     /* overrides target when set */
     void *udata;        /* see mpx_run_fn */
     size_t udata_size;

@@ -59,6 +59,16 @@ mpx_context *mpx__context_default(void)
     return c;
 }
 
+mpx_context *mpx__context_default_fix(void)
+{
+    pthread_mutex_lock(&ctx_mu);
+    if (!fixed)
+        fixed = env_default();
+    mpx_context *c = fixed;
+    pthread_mutex_unlock(&ctx_mu);
+    return c;
+}
+
 bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx)
 {
     if (!obj_ctx || !child_ctx)

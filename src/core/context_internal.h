@@ -32,6 +32,9 @@ struct mpx_context {
 };
 
 mpx_context *mpx__context_default(void);
+/* The default context, fixed now when it was not (Python's
+ * DefaultContext.get_context(), as Process.start() calls it). */
+mpx_context *mpx__context_default_fix(void);
 mpx_context *mpx__context_by_method(int method);
 /* May an object made in context a be passed to a child started with b?
  * Under fork everything is inherited. A NULL object context means

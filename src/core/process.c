@@ -256,9 +256,11 @@ MPX_API int mpx_process_start(mpx_process *p)
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     /* Made without a context: the default one at start, as Python's
-     * Process resolves it in start() (set_start_method after create). */
-    if (!p->ctx_explicit && p->state == MPX__P_INITIAL && !p->is_current && !p->is_parent)
-        p->ctx = mpx__context_default();
+     * Process resolves it in start() (set_start_method after create
+     * counts), which also fixes it for this process and its children. */
+    if (!p->ctx_explicit && p->state == MPX__P_INITIAL && !p->is_current && !p->is_parent &&
+        p->creator == mpx__self_pid)
+        p->ctx = mpx__context_default_fix();
     if (p->state == MPX__P_CLOSED)
         rc = MPX_ECLOSED;
     else if (p->state != MPX__P_INITIAL || p->is_current || p->is_parent)
