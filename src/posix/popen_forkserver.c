@@ -128,13 +128,24 @@ static int encode_attrs(mpx__buf *b)
         rc = mpx__buf_put_u64(b, sigset_bits(&blk));
     if (!rc)
         rc = mpx__buf_put_bytes(b, &cpus, cpulen);
+    /* The bootstrap's variable never goes to a child (as spawn's make_env). */
+    static const char boot_var[] = MPX__BOOT_ENV "=";
+    size_t n_at = b->len; /* the count, written once known */
     uint32_t n = 0;
-    for (char **e = environ; e && *e; e++)
-        n++;
     if (!rc)
-        rc = mpx__buf_put_u32(b, n);
-    for (uint32_t i = 0; !rc && i < n && environ[i]; i++)
-        rc = mpx__buf_put_bytes(b, environ[i], strlen(environ[i]) + 1);
+        rc = mpx__buf_put_u32(b, 0);
+    for (char **e = environ; !rc && e && *e; e++)
+        if (strncmp(*e, boot_var, sizeof boot_var - 1) != 0) {
+            rc = mpx__buf_put_bytes(b, *e, strlen(*e) + 1);
+            n++;
+        }
+    if (!rc) {
+        unsigned char *q = b->data + n_at; /* big-endian, as put_u32 */
+        q[0] = (unsigned char)(n >> 24);
+        q[1] = (unsigned char)(n >> 16);
+        q[2] = (unsigned char)(n >> 8);
+        q[3] = (unsigned char)n;
+    }
     return rc;
 }
 
