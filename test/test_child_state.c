@@ -207,7 +207,7 @@ static int t_child_method(const mpx_args *a)
 /* A process made with an explicit context makes that method its default
  * (CPython: ctx.Process has _start_method, forced in _bootstrap), whatever
  * the parent's default is, fixed or not. */
-MPX_TEST(child_state_explicit_context_is_the_childs_default)
+MPX_TEST_T(child_state_explicit_context_is_the_childs_default, 60)
 {
     for (int fixed = 0; fixed < 2; fixed++) {
         if (fixed)
@@ -344,7 +344,7 @@ static int t_registers_handlers(const mpx_args *a)
  * constructor-registered handlers do run (as Python 3.13 runs those of
  * the re-imported main module).
  */
-MPX_TEST(child_state_atexit_handlers_of_the_child_run)
+MPX_TEST_T(child_state_atexit_handlers_of_the_child_run, 120)
 {
     atexit(parent_handler);
     int codes[] = {5, 6, 7};
