@@ -11,6 +11,7 @@
  */
 #include "core/pool_internal.h"
 #include "core/args.h"
+#include "core/backend.h"
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/process_internal.h"
@@ -157,6 +158,9 @@ struct mpx_pool {
     pthread_cond_t cv;
     int n;
     bool threads;
+    /* workers elsewhere (a backend's context, core/backend.h): positions
+     * are threads running be->worker; threads is set too */
+    const mpx__pool_backend *be;
     int maxtasks;
     int64_t task_timeout_ns;
     mpx_context *ctx;
@@ -447,7 +451,8 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     if (p->threads) {
         w->tctx = (px_worker_ctx){.h = p->h, .w = wi, .evfd = p->evfd, .thread = true,
                                   .init = p->init, .initargs = p->initargs};
-        int rc = pthread_create(&w->th, NULL, thread_worker, w);
+        int rc = p->be ? pthread_create(&w->th, NULL, p->be->worker, &w->tctx)
+                       : pthread_create(&w->th, NULL, thread_worker, w);
         if (rc)
             return -rc;
         w->th_running = true;
@@ -1601,7 +1606,16 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
         return MPX_EINVAL;
     if (o.threads && (o.task_timeout > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
-    int n = o.processes ? o.processes : mpx_cpu_count_usable();
+    const mpx__pool_backend *be = o.ctx ? o.ctx->pool : NULL;
+    int n = o.processes;
+    if (be) {
+        int brc = be->prepare(&o, &n);
+        if (brc)
+            return brc;
+        o.threads = 1; /* positions are threads running be->worker */
+    }
+    if (!n)
+        n = mpx_cpu_count_usable();
     if (n > 256)
         return MPX_EINVAL;
     uint32_t nslots = o.slots ? (uint32_t)o.slots : 256;
@@ -1622,6 +1636,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     p->creator = getpid();
     p->n = n;
     p->threads = o.threads != 0;
+    p->be = be;
     p->maxtasks = o.maxtasksperchild;
     p->task_timeout_ns = o.task_timeout > 0 ? o.task_timeout * 1000000 : 0;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();
@@ -1838,7 +1853,7 @@ MPX_API char *mpx_pool_describe(mpx_pool *p)
     char *out = NULL;
     if (asprintf(&out, "<Pool state=%s pool_size=%d %s>",
                  state == P_RUN ? "RUN" : state == P_CLOSED ? "CLOSE" : "TERMINATE", p->n,
-                 p->threads ? "threads" : "processes") < 0)
+                 p->threads && !p->be ? "threads" : "processes") < 0)
         out = NULL;
     return out;
 }
@@ -2262,6 +2277,8 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
         return rc;
     if (!fn || (n && (!in || !out)) || (opts && opts->ctx_len && !opts->ctx))
         return MPX_EINVAL;
+    if (p->be)
+        return MPX_ENOTSUP; /* the arrays are shared memory of this host */
     if (n == 0)
         return 0;
     if (in_size && n > SIZE_MAX / 4 / (in_size + out_size + 4))
