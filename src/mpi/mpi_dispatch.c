@@ -32,6 +32,7 @@
 #define DEPTH 2
 #define MAXS 64
 #define BUDGET_NS 300000
+#define MAX_NAP_US 200
 
 enum { D_NONE = 0, D_OPENING, D_READY, D_FAILED };
 
@@ -879,19 +880,19 @@ static void *dispatcher(void *arg)
             idle = 0;
             continue;
         }
-        /* replies pending: poll, backing off; new work wakes us at once */
-        if (++idle < 200) {
-#if defined(__x86_64__) || defined(__i386__)
-            for (int i = 0; i < 16; i++)
-                __builtin_ia32_pause();
-#endif
+        /* replies pending: poll, backing off (each probe also lets MPI make
+         * progress, and yields the CPU when the job is oversubscribed), then
+         * short sleeps as a sleeper of the work bell, so new work wakes us at
+         * once; a reply waits at most MAX_NAP_US */
+        if (++idle < 64)
             continue;
-        }
-        if (idle < 232) {
+        if (idle < 80) {
             sched_yield();
             continue;
         }
-        int64_t us = 10LL << ((idle - 232) / 16 < 5 ? (idle - 232) / 16 : 5);
+        int64_t us = 20LL << ((idle - 80) / 8 < 4 ? (idle - 80) / 8 : 4);
+        if (us > MAX_NAP_US)
+            us = MAX_NAP_US;
         uint32_t v = atomic_load_explicit(&h->work_bell, memory_order_acquire);
         atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
