@@ -26,10 +26,15 @@
 /* A context's pool backend (mpx_context.pool). */
 typedef struct mpx__pool_backend {
     /* In mpx_pool_create, before anything is made: check the options (a
-     * backend refuses what it cannot do: MPX_ENOTSUP) and set *n, the
-     * number of worker positions (*n is what the caller asked for, 0 for
-     * the default). Returns 0 or an error. */
-    int (*prepare)(const mpx_pool_opts *o, int *n);
+     * backend refuses what it cannot do: MPX_ENOTSUP), set *n, the number
+     * of worker positions (*n is what the caller asked for, 0 for the
+     * default), and make the pool's backend state *state (resources it
+     * holds for the pool, e.g. MPI ranks). Returns 0 or an error. */
+    int (*prepare)(const mpx_pool_opts *o, int *n, void **state);
+    /* Release the state (the pool is freed, or its creation failed): the
+     * position threads have ended; called before the pool's shared
+     * mapping is unmapped. */
+    void (*release)(void *state);
     /* The body of the thread that stands for worker position c->w
      * (argument: the px_worker_ctx). It sets ctl->state to PX_W_READY once
      * the position takes work and PX_W_EXITING (after ringing the parent)
@@ -37,7 +42,7 @@ typedef struct mpx__pool_backend {
      * pool in flight, or when the position failed to start (init_failed
      * set). Slots it takes are claimed with the position's owner tag and
      * completed through the position's completion ring, exactly as a
-     * worker does (pool_internal.h). */
+     * worker does (pool_internal.h). c->backend is the prepared state. */
     void *(*worker)(void *c);
 } mpx__pool_backend;
 

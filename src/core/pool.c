@@ -161,6 +161,7 @@ struct mpx_pool {
     /* workers elsewhere (a backend's context, core/backend.h): positions
      * are threads running be->worker; threads is set too */
     const mpx__pool_backend *be;
+    void *be_state; /* be->prepare's, released by pool_free */
     int maxtasks;
     int64_t task_timeout_ns;
     mpx_context *ctx;
@@ -450,7 +451,8 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     w->timeout_kill = false;
     if (p->threads) {
         w->tctx = (px_worker_ctx){.h = p->h, .w = wi, .evfd = p->evfd, .thread = true,
-                                  .init = p->init, .initargs = p->initargs};
+                                  .init = p->init, .initargs = p->initargs,
+                                  .backend = p->be_state};
         int rc = p->be ? pthread_create(&w->th, NULL, p->be->worker, &w->tctx)
                        : pthread_create(&w->th, NULL, thread_worker, w);
         if (rc)
@@ -1572,6 +1574,8 @@ static void *handler_main(void *arg)
 
 static void pool_free(mpx_pool *p)
 {
+    if (p->be)
+        p->be->release(p->be_state); /* before the mapping goes */
     if (p->ps) {
         for (uint32_t i = 0; i < p->nslots; i++)
             for (int k = 0; k < p->ps[i].nfds; k++)
@@ -1608,24 +1612,26 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
         return MPX_ENOTSUP;
     const mpx__pool_backend *be = o.ctx ? o.ctx->pool : NULL;
     int n = o.processes;
+    void *bst = NULL;
     if (be) {
-        int brc = be->prepare(&o, &n);
+        int brc = be->prepare(&o, &n, &bst);
         if (brc)
             return brc;
         o.threads = 1; /* positions are threads running be->worker */
     }
     if (!n)
         n = mpx_cpu_count_usable();
-    if (n > 256)
-        return MPX_EINVAL;
     uint32_t nslots = o.slots ? (uint32_t)o.slots : 256;
     if (nslots < 4)
         nslots = 4;
     if (nslots > 4096)
         nslots = 4096;
-    mpx_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
+    mpx_pool *p = n > 256 ? NULL : calloc(1, sizeof *p);
+    if (!p) {
+        if (be)
+            be->release(bst);
+        return n > 256 ? MPX_EINVAL : -ENOMEM;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1637,6 +1643,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     p->n = n;
     p->threads = o.threads != 0;
     p->be = be;
+    p->be_state = bst;
     p->maxtasks = o.maxtasksperchild;
     p->task_timeout_ns = o.task_timeout > 0 ? o.task_timeout * 1000000 : 0;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();

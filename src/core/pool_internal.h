@@ -226,6 +226,7 @@ typedef struct px_worker_ctx {
     bool thread;
     mpx_init_fn init;
     mpx_args *initargs;
+    void *backend; /* a backend pool's state (core/backend.h), or NULL */
 } px_worker_ctx;
 
 /* The worker loop; returns when the pool shuts down or the worker's task

@@ -78,9 +78,8 @@ typedef struct mpool {
     mx_buf open_msg; /* fnref of the initializer (padded) + initargs */
     uint32_t open_fl; /* length of that fnref */
     pthread_t thr;
-    int refs; /* proxies attached + 1 (pools_mu); the last proxy out joins
-               * the dispatcher and frees */
-    _Atomic bool orphan; /* no proxy left: the dispatcher ends */
+    bool started;           /* mu: the first proxy started the dispatcher */
+    _Atomic bool released;  /* the pool is being freed: the dispatcher ends */
     pthread_mutex_t mu;
     dpos *pos;
     keep *keeps;
@@ -151,85 +150,6 @@ static void mpool_free(mpool *mp)
     free(mp);
 }
 
-/* Find or make the dispatcher state of c's pool; NULL when it cannot be made. */
-static mpool *attach(px_worker_ctx *c)
-{
-    pthread_mutex_lock(&pools_mu);
-    mpool *mp = pools;
-    while (mp && mp->h != c->h)
-        mp = mp->next;
-    if (mp) {
-        mp->refs++;
-        pthread_mutex_unlock(&pools_mu);
-        return mp;
-    }
-    if (atomic_load(&quitting)) {
-        pthread_mutex_unlock(&pools_mu);
-        return NULL;
-    }
-    mp = calloc(1, sizeof *mp);
-    int n = (int)c->h->nworkers;
-    if (mp) {
-        mp->pos = calloc((size_t)n, sizeof *mp->pos);
-        mp->ranks = calloc((size_t)n, sizeof *mp->ranks);
-    }
-    if (!mp || !mp->pos || !mp->ranks) {
-        if (mp) {
-            free(mp->pos);
-            free(mp->ranks);
-            free(mp);
-        }
-        pthread_mutex_unlock(&pools_mu);
-        return NULL;
-    }
-    pthread_mutex_init(&mp->mu, NULL);
-    mp->h = c->h;
-    mp->evfd = c->evfd;
-    mp->n = n;
-    mp->spawned = mx_size <= 1;
-    mp->comm = MPI_COMM_WORLD;
-    int rc = 0;
-    if (!mp->spawned) {
-        rc = mx_ranks_take(n, mp->ranks);
-        if (rc)
-            mpx_log(MPX_LOG_WARNING, "mpx: mpi pool: %d worker ranks wanted, %d free", n,
-                    mx_ranks_free());
-        mp->have_ranks = rc == 0;
-    } else {
-        for (int w = 0; w < n; w++)
-            mp->ranks[w] = w;
-    }
-    /* T_OPEN payload after the position: fnref of the initializer, initargs */
-    unsigned char fb[PX_FN_SIZE];
-    size_t fl = 0;
-    if (!rc)
-        rc = mx_api->fnref_encode((mpx__fnptr)c->init, fb, sizeof fb, &fl);
-    mp->open_fl = (uint32_t)fl;
-    if (!rc)
-        rc = mx_buf_put(&mp->open_msg, fb, fl);
-    if (!rc)
-        rc = mx_buf_pad8(&mp->open_msg);
-    if (!rc)
-        rc = mx_args_put(&mp->open_msg, c->initargs);
-    mp->setup_failed = rc != 0;
-    for (int w = 0; w < n; w++) {
-        mp->pos[w].rank = mp->ranks[w];
-        mp->pos[w].open_req = MPI_REQUEST_NULL;
-        for (int k = 0; k < DEPTH; k++)
-            mp->pos[w].msg[k].req = MPI_REQUEST_NULL;
-    }
-    mp->refs = 2; /* this proxy and the dispatcher */
-    if (pthread_create(&mp->thr, NULL, dispatcher, mp)) {
-        pthread_mutex_unlock(&pools_mu);
-        mpool_free(mp);
-        return NULL;
-    }
-    mp->next = pools;
-    pools = mp;
-    pthread_mutex_unlock(&pools_mu);
-    return mp;
-}
-
 static void unlink_pool(mpool *mp) /* pools_mu held */
 {
     mpool **pp = &pools;
@@ -240,47 +160,40 @@ static void unlink_pool(mpool *mp) /* pools_mu held */
     pthread_cond_broadcast(&pools_cv);
 }
 
-/* The last proxy of a pool ends its dispatcher (it must not outlive the
- * pool's mapping, which the pool frees once its threads are joined). */
-static void detach(mpool *mp)
-{
-    pthread_mutex_lock(&pools_mu);
-    bool last = --mp->refs == 1;
-    if (last) {
-        unlink_pool(mp);
-        atomic_store(&mp->orphan, true);
-    }
-    pthread_mutex_unlock(&pools_mu);
-    if (last) {
-        kick(mp);
-        pthread_join(mp->thr, NULL);
-        mpool_free(mp);
-    }
-}
-
 static void *proxy(void *arg)
 {
     px_worker_ctx *c = arg;
     px_wctl *ctl = px_wctl_of(c->h, c->w);
     uint32_t gen = atomic_load(&ctl->gen);
-    mpool *mp = attach(c);
+    mpool *mp = c->backend;
+    dpos *d = &mp->pos[c->w];
     bool failed = true;
-    if (mp) {
-        dpos *d = &mp->pos[c->w];
-        pthread_mutex_lock(&mp->mu);
-        bool closed = mp->closed;
-        if (!closed) {
-            atomic_store(&d->done, 0);
-            d->want = gen;
+    pthread_mutex_lock(&mp->mu);
+    if (!mp->started && !mp->closed) {
+        /* the first position of the pool starts its dispatcher */
+        mp->h = c->h;
+        mp->evfd = c->evfd;
+        pthread_mutex_lock(&pools_mu);
+        if (!atomic_load(&quitting) && pthread_create(&mp->thr, NULL, dispatcher, mp) == 0) {
+            mp->started = true;
+            mp->next = pools;
+            pools = mp;
+        } else {
+            mp->closed = true;
         }
-        pthread_mutex_unlock(&mp->mu);
-        if (!closed) {
-            kick(mp);
-            while (!atomic_load(&d->done))
-                mpx__futex_wait(&d->done, 0, MPX__NEVER);
-            failed = d->failed;
-        }
-        detach(mp);
+        pthread_mutex_unlock(&pools_mu);
+    }
+    bool closed = mp->closed;
+    if (!closed) {
+        atomic_store(&d->done, 0);
+        d->want = gen;
+    }
+    pthread_mutex_unlock(&mp->mu);
+    if (!closed) {
+        kick(mp);
+        while (!atomic_load(&d->done))
+            mpx__futex_wait(&d->done, 0, MPX__NEVER);
+        failed = d->failed;
     }
     if (failed)
         atomic_store_explicit(&ctl->init_failed, 1, memory_order_relaxed);
@@ -780,15 +693,13 @@ static void *dispatcher(void *arg)
             mpi_unlock();
         }
     }
-    if (!mp->spawned && !mp->have_ranks)
-        mp->setup_failed = true;
     unsigned idle = 0;
     int closing_left = 0;
     bool closing = false; /* T_CLOSE / T_EXIT sent to every rank */
     for (;;) {
         bool act = false;
         bool quit = atomic_load(&quitting);
-        bool stop = quit || atomic_load(&mp->orphan) ||
+        bool stop = quit || atomic_load(&mp->released) ||
                     atomic_load_explicit(&h->shutdown, memory_order_acquire);
         /* proxies asking for their position */
         int open_w[256], nopen = 0;
@@ -872,7 +783,7 @@ static void *dispatcher(void *arg)
             for (int w = 0; w < mp->n; w++)
                 ready |= mp->pos[w].state == D_READY;
             if (none && !atomic_load(&quitting) && !atomic_load(&h->shutdown) &&
-                !atomic_load(&mp->orphan) &&
+                !atomic_load(&mp->released) &&
                 (!ready || atomic_load_explicit(&h->tail, memory_order_seq_cst) ==
                                atomic_load_explicit(&h->head, memory_order_seq_cst)))
                 mpx__futex_wait(&h->work_bell, v, MPX__NEVER);
@@ -893,6 +804,25 @@ static void *dispatcher(void *arg)
         int64_t us = 20LL << ((idle - 80) / 8 < 4 ? (idle - 80) / 8 : 4);
         if (us > MAX_NAP_US)
             us = MAX_NAP_US;
+        /* not longer than half the work the ranks still have from us, so a
+         * rank with short tasks is sent its next message in time */
+        int64_t work_ns = INT64_MAX;
+        for (int w = 0; w < mp->n; w++) {
+            dpos *d = &mp->pos[w];
+            if (!d->mcount || !d->avg_ns)
+                continue;
+            int64_t k = 0;
+            for (int i = 0; i < d->mcount; i++)
+                k += d->msg[(d->mhead + i) % DEPTH].nslots;
+            if (k * d->avg_ns < work_ns)
+                work_ns = k * d->avg_ns;
+        }
+        if (work_ns != INT64_MAX && us * 1000 > work_ns / 2)
+            us = work_ns / 2000;
+        if (us < 20) {
+            sched_yield();
+            continue;
+        }
         uint32_t v = atomic_load_explicit(&h->work_bell, memory_order_acquire);
         atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
@@ -902,11 +832,10 @@ static void *dispatcher(void *arg)
         atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_seq_cst);
     }
     mx_buf_free(&in);
-    /* out of the list first: a proxy attaching from now on makes a new
-     * dispatcher; one attached before is released below */
     pthread_mutex_lock(&pools_mu);
     unlink_pool(mp);
     pthread_mutex_unlock(&pools_mu);
+    /* every position waiting ends; later ones fail at once (closed) */
     pthread_mutex_lock(&mp->mu);
     mp->closed = true;
     for (int w = 0; w < mp->n; w++)
@@ -933,7 +862,62 @@ void mx_dispatch_quiesce(void)
 
 /* ---- the backend ------------------------------------------------------------- */
 
-static int prepare(const mpx_pool_opts *o, int *n)
+/* The pool's state: ranks reserved now (so pools made one after the other
+ * never count the same free ranks), the T_OPEN payload; the dispatcher
+ * starts with the first position. */
+static int make_pool(const mpx_pool_opts *o, int n, mpool **out)
+{
+    mpool *mp = calloc(1, sizeof *mp);
+    if (mp) {
+        mp->pos = calloc((size_t)n, sizeof *mp->pos);
+        mp->ranks = calloc((size_t)n, sizeof *mp->ranks);
+    }
+    if (!mp || !mp->pos || !mp->ranks) {
+        if (mp) {
+            free(mp->pos);
+            free(mp->ranks);
+            free(mp);
+        }
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&mp->mu, NULL);
+    mp->n = n;
+    mp->spawned = mx_size <= 1;
+    mp->comm = MPI_COMM_WORLD;
+    int rc = 0;
+    if (!mp->spawned) {
+        rc = mx_ranks_take(n, mp->ranks);
+        mp->have_ranks = rc == 0;
+    } else {
+        for (int w = 0; w < n; w++)
+            mp->ranks[w] = w;
+    }
+    unsigned char fb[PX_FN_SIZE];
+    size_t fl = 0;
+    if (!rc)
+        rc = mx_api->fnref_encode((mpx__fnptr)o->initializer, fb, sizeof fb, &fl);
+    mp->open_fl = (uint32_t)fl;
+    if (!rc)
+        rc = mx_buf_put(&mp->open_msg, fb, fl);
+    if (!rc)
+        rc = mx_buf_pad8(&mp->open_msg);
+    if (!rc)
+        rc = mx_args_put(&mp->open_msg, o->initargs);
+    for (int w = 0; w < n; w++) {
+        mp->pos[w].rank = mp->ranks[w];
+        mp->pos[w].open_req = MPI_REQUEST_NULL;
+        for (int k = 0; k < DEPTH; k++)
+            mp->pos[w].msg[k].req = MPI_REQUEST_NULL;
+    }
+    if (rc) {
+        mpool_free(mp);
+        return rc;
+    }
+    *out = mp;
+    return 0;
+}
+
+static int prepare(const mpx_pool_opts *o, int *n, void **state)
 {
     int rc = mx_ensure_init();
     if (rc)
@@ -943,11 +927,6 @@ static int prepare(const mpx_pool_opts *o, int *n)
     if (o->task_timeout > 0 || o->maxtasksperchild > 0)
         return MPX_ENOTSUP; /* a rank cannot be killed or replaced: docs/mpi.md */
     rc = mx_args_check(o->initargs);
-    if (rc)
-        return rc;
-    unsigned char fb[PX_FN_SIZE];
-    size_t fl;
-    rc = mx_api->fnref_encode((mpx__fnptr)o->initializer, fb, sizeof fb, &fl);
     if (rc)
         return rc;
     if (mx_size > 1) {
@@ -965,9 +944,7 @@ static int prepare(const mpx_pool_opts *o, int *n)
                     free_now);
             return -EAGAIN;
         }
-        return 0;
-    }
-    if (*n == 0) {
+    } else if (*n == 0) {
         if (!mpi_lock())
             return MPX_ESTATE;
         int *us = NULL, flag = 0;
@@ -975,7 +952,34 @@ static int prepare(const mpx_pool_opts *o, int *n)
         mpi_unlock();
         *n = flag && us && *us > 1 ? *us - 1 : mpx_cpu_count_usable();
     }
-    return 0;
+    if (*n > 256)
+        return MPX_EINVAL;
+    mpool *mp = NULL;
+    rc = make_pool(o, *n, &mp);
+    if (rc == -EAGAIN)
+        mpx_log(MPX_LOG_WARNING, "mpx: mpi pool: %d worker ranks wanted, %d free", *n,
+                mx_ranks_free());
+    if (!rc)
+        *state = mp;
+    return rc;
 }
 
-const mpx__pool_backend mx_pool_backend = {prepare, proxy};
+/* The pool is freed: its positions have ended; end the dispatcher. */
+static void release_pool(void *state)
+{
+    mpool *mp = state;
+    if (!mp)
+        return;
+    pthread_mutex_lock(&mp->mu);
+    bool started = mp->started;
+    mp->closed = true;
+    pthread_mutex_unlock(&mp->mu);
+    if (started) {
+        atomic_store(&mp->released, true);
+        kick(mp);
+        pthread_join(mp->thr, NULL);
+    }
+    mpool_free(mp);
+}
+
+const mpx__pool_backend mx_pool_backend = {prepare, release_pool, proxy};

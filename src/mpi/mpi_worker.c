@@ -26,7 +26,12 @@ typedef struct wstate {
     wfn fns[PX_FN_MAX];
     mpx_args *initargs; /* kept while the pool lasts: the initializer may keep pointers */
     mpx_task_out *o;
-    mx_buf out;
+    /* T_DONE replies go out with MPI_Isend from two buffers, so the rank
+     * runs its next message while rank 0 takes the reply */
+    mx_buf outs[2];
+    MPI_Request oreq[2];
+    int cur;
+    mx_buf out; /* outs[cur] while a T_WORK is run */
     char host[MX_HOST];
 } wstate;
 
@@ -189,6 +194,7 @@ void mx_serve(MPI_Comm comm, bool spawned)
     if (!ws)
         MPI_Abort(MPI_COMM_WORLD, 1);
     ws->comm = comm;
+    ws->oreq[0] = ws->oreq[1] = MPI_REQUEST_NULL;
     if (gethostname(ws->host, sizeof ws->host - 1) < 0)
         snprintf(ws->host, sizeof ws->host, "?");
     mx_buf in = {0};
@@ -213,28 +219,38 @@ void mx_serve(MPI_Comm comm, bool spawned)
         switch (st.MPI_TAG) {
         case T_OPEN: do_open(ws, in.p, (size_t)cnt); break;
         case T_WORK: {
+            int c = ws->cur;
+            MPI_Wait(&ws->oreq[c], MPI_STATUS_IGNORE); /* its previous reply is out */
+            ws->out = ws->outs[c];
             int rc = do_work(ws, in.p, (size_t)cnt);
+            ws->outs[c] = ws->out;
             if (rc) {
                 fprintf(stderr, "mpx: MPI worker rank %d: bad work message (%s)\n", mx_rank,
                         mpx_strerror(rc));
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
-            reply(ws, T_DONE, ws->out.p, ws->out.len);
+            if (MPI_Isend(ws->out.p, (int)ws->out.len, MPI_BYTE, 0, T_DONE, ws->comm,
+                          &ws->oreq[c]) != MPI_SUCCESS)
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            ws->cur = 1 - c;
             break;
         }
         case T_CLOSE:
+            MPI_Waitall(2, ws->oreq, MPI_STATUSES_IGNORE);
             reset_pool(ws);
             fflush(NULL);
             reply(ws, T_CLOSED, NULL, 0);
             break;
         case T_EXIT:
+            MPI_Waitall(2, ws->oreq, MPI_STATUSES_IGNORE);
             reset_pool(ws);
             fflush(NULL);
             reply(ws, T_BYE, NULL, 0);
             if (spawned)
                 MPI_Comm_disconnect(&comm);
             mx_api->task_out_free(ws->o);
-            mx_buf_free(&ws->out);
+            mx_buf_free(&ws->outs[0]);
+            mx_buf_free(&ws->outs[1]);
             mx_buf_free(&in);
             free(ws);
             return;
