@@ -79,6 +79,7 @@ typedef struct mpool {
     uint32_t open_fl; /* length of that fnref */
     pthread_t thr;
     bool started;           /* mu: the first proxy started the dispatcher */
+    bool detached;          /* mu: it ended at program exit, nobody joins it */
     _Atomic bool released;  /* the pool is being freed: the dispatcher ends */
     pthread_mutex_t mu;
     dpos *pos;
@@ -841,7 +842,13 @@ static void *dispatcher(void *arg)
     for (int w = 0; w < mp->n; w++)
         if (!atomic_load(&mp->pos[w].done) || mp->pos[w].want != mp->pos[w].gen)
             release(mp, w, mp->setup_failed);
-    pthread_mutex_unlock(&mp->mu);
+    /* stopped by the program's exit with the pool still open: the pool may
+     * never be freed, so nobody would join this thread */
+    if (atomic_load(&quitting) && !atomic_load(&mp->released)) {
+        pthread_detach(pthread_self());
+        mp->detached = true;
+    }
+    pthread_mutex_unlock(&mp->mu); /* mp is not touched after this */
     return NULL;
 }
 
@@ -971,11 +978,12 @@ static void release_pool(void *state)
     if (!mp)
         return;
     pthread_mutex_lock(&mp->mu);
-    bool started = mp->started;
+    bool join = mp->started && !mp->detached;
+    if (join)
+        atomic_store(&mp->released, true); /* under mu: it will not detach now */
     mp->closed = true;
     pthread_mutex_unlock(&mp->mu);
-    if (started) {
-        atomic_store(&mp->released, true);
+    if (join) {
         kick(mp);
         pthread_join(mp->thr, NULL);
     }
