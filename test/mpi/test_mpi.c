@@ -709,6 +709,38 @@ static void test_worker_killed(void)
     exit(0);
 }
 
+static int t_pid(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)in;
+    (void)len;
+    int64_t pid = getpid();
+    return mpx_task_out_set(out, &pid, 8);
+}
+
+/* a worker rank SIGKILLed from outside while the pool waits for work: the
+ * job ends with a non-zero exit too (rank 0 must not hang) */
+static void test_worker_killed_from_outside(void)
+{
+    mpx_pool *m = mpi_pool(0, NULL);
+    int64_t v = 0;
+    mpx_result *r;
+    CHECK_OK(mpx_pool_apply(m, t_pid, &v, 8, NULL, &r));
+    const void *d;
+    size_t l;
+    CHECK_OK(mpx_result_get(r, 0, &d, &l));
+    pid_t pid = (pid_t)get_i64(d);
+    CHECK(pid > 0 && pid != getpid());
+    mpx_result_destroy(r);
+    CHECK_OK(kill(pid, SIGKILL));
+    enum { N = 40 };
+    int64_t vals[N];
+    mpx_bytes *it = range_items(vals, N);
+    mpx_call_opts o = {.chunksize = 1};
+    mpx_pool_map(m, t_square, it, N, &o, &r); /* one rank is gone */
+    sleep_ms(60000);
+    exit(0);
+}
+
 /* a task that segfaults: the rank says so on stderr, the job ends */
 static void test_worker_segfault(void)
 {
@@ -770,6 +802,7 @@ static const struct {
     {"mpi_close_terminate_destroy", "mpirun", test_close_terminate_destroy},
     {"mpi_exit_with_pool_open", "mpirun", test_exit_with_pool_open},
     {"mpi_worker_killed", "dies", test_worker_killed},
+    {"mpi_worker_killed_from_outside", "dies", test_worker_killed_from_outside},
     {"mpi_worker_segfault", "dies", test_worker_segfault},
     {"mpi_singleton_spawn", "singleton", test_singleton_spawn},
 };
