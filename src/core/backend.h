@@ -26,11 +26,12 @@
 /* A context's pool backend (mpx_context.pool). */
 typedef struct mpx__pool_backend {
     /* In mpx_pool_create, before anything is made: check the options (a
-     * backend refuses what it cannot do: MPX_ENOTSUP), set *n, the number
-     * of worker positions (*n is what the caller asked for, 0 for the
-     * default), and make the pool's backend state *state (resources it
-     * holds for the pool, e.g. MPI ranks). Returns 0 or an error. */
-    int (*prepare)(const mpx_pool_opts *o, int *n, void **state);
+     * backend refuses what it cannot do: MPX_ENOTSUP; it may set defaults
+     * of its own in *o, e.g. slots), set *n, the number of worker
+     * positions (*n is what the caller asked for, 0 for the default), and
+     * make the pool's backend state *state (resources it holds for the
+     * pool, e.g. MPI ranks). Returns 0 or an error. */
+    int (*prepare)(mpx_pool_opts *o, int *n, void **state);
     /* Release the state (the pool is freed, or its creation failed): the
      * position threads have ended; called before the pool's shared
      * mapping is unmapped. */

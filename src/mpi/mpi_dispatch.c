@@ -33,6 +33,7 @@
 #define MAXS 64
 #define BUDGET_NS 300000
 #define MAX_NAP_US 200
+#define MX_SLOTS 1024 /* the pool's slots unless the caller sets them */
 
 enum { D_NONE = 0, D_OPENING, D_READY, D_FAILED };
 
@@ -464,8 +465,14 @@ static void write_outputs(mpool *mp, uint32_t si, const unsigned char *rp, size_
     px_slot *s = px_slot_of(mp->h, si);
     unsigned char *o = px_out(s);
     size_t pos = 0, off = 0;
-    uint32_t k;
-    for (k = 0; k < nout && off + PX_OUT_REC <= rlen; k++) {
+    uint32_t k = 0;
+    if (rlen <= PX_OUT_CAP) {
+        /* the usual case: every record fits inline, in the same format */
+        memcpy(o, rp, rlen);
+        pos = off = rlen;
+        k = nout;
+    }
+    for (; k < nout && off + PX_OUT_REC <= rlen; k++) {
         const unsigned char *r = rp + off;
         uint32_t len = px_get32(r + 16);
         if (len > rlen - off - PX_OUT_REC)
@@ -924,7 +931,7 @@ static int make_pool(const mpx_pool_opts *o, int n, mpool **out)
     return 0;
 }
 
-static int prepare(const mpx_pool_opts *o, int *n, void **state)
+static int prepare(mpx_pool_opts *o, int *n, void **state)
 {
     int rc = mx_ensure_init();
     if (rc)
@@ -961,6 +968,10 @@ static int prepare(const mpx_pool_opts *o, int *n, void **state)
     }
     if (*n > 256)
         return MPX_EINVAL;
+    /* more slots in flight than a local pool: the ranks keep working while
+     * rank 0's threads wait for a CPU or replies cross a network */
+    if (o->slots == 0)
+        o->slots = MX_SLOTS;
     mpool *mp = NULL;
     rc = make_pool(o, *n, &mp);
     if (rc == -EAGAIN)
