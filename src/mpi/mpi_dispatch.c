@@ -32,7 +32,7 @@
 #define DEPTH 2
 #define MAXS 64
 #define BUDGET_NS 300000
-#define MAX_NAP_US 200
+#define MAX_NAP_US 500
 #define MX_SLOTS 1024 /* the pool's slots unless the caller sets them */
 
 enum { D_NONE = 0, D_OPENING, D_READY, D_FAILED };
@@ -799,44 +799,43 @@ static void *dispatcher(void *arg)
             idle = 0;
             continue;
         }
-        /* replies pending: poll, backing off (each probe also lets MPI make
-         * progress, and yields the CPU when the job is oversubscribed), then
-         * short sleeps as a sleeper of the work bell, so new work wakes us at
-         * once; a reply waits at most MAX_NAP_US */
-        if (++idle < 64)
-            continue;
-        if (idle < 80) {
-            sched_yield();
-            continue;
-        }
-        int64_t us = 20LL << ((idle - 80) / 8 < 4 ? (idle - 80) / 8 : 4);
-        if (us > MAX_NAP_US)
-            us = MAX_NAP_US;
-        /* not longer than half the work the ranks still have from us, so a
-         * rank with short tasks is sent its next message in time */
+        /* replies pending. The least work a rank still holds from us (its
+         * slots in flight times its time per slot) says how long we may look
+         * away: with short work, poll (each probe also drives MPI's progress,
+         * and yields the CPU when the job is oversubscribed), then yield;
+         * with long work, nap at once, for a quarter of it (at most
+         * MAX_NAP_US) - as a sleeper of the work bell, so new work still
+         * wakes us at once. */
         int64_t work_ns = INT64_MAX;
         for (int w = 0; w < mp->n; w++) {
             dpos *d = &mp->pos[w];
-            if (!d->mcount || !d->avg_ns)
+            if (!d->mcount)
                 continue;
             int64_t k = 0;
             for (int i = 0; i < d->mcount; i++)
                 k += d->msg[(d->mhead + i) % DEPTH].nslots;
-            if (k * d->avg_ns < work_ns)
-                work_ns = k * d->avg_ns;
+            int64_t wk = d->avg_ns ? k * d->avg_ns : 0;
+            if (wk < work_ns)
+                work_ns = wk;
         }
-        if (work_ns != INT64_MAX && us * 1000 > work_ns / 2)
-            us = work_ns / 2000;
-        if (us < 20) {
-            sched_yield();
-            continue;
+        int64_t nap_us = work_ns == INT64_MAX ? MAX_NAP_US : work_ns / 4000;
+        if (nap_us > MAX_NAP_US)
+            nap_us = MAX_NAP_US;
+        if (nap_us < 20) {
+            if (++idle < 64)
+                continue;
+            if (idle < 80) {
+                sched_yield();
+                continue;
+            }
+            nap_us = 20;
         }
         uint32_t v = atomic_load_explicit(&h->work_bell, memory_order_acquire);
         atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&h->tail, memory_order_seq_cst) ==
             atomic_load_explicit(&h->head, memory_order_seq_cst))
-            mpx__futex_wait(&h->work_bell, v, mx_now_ns() + us * 1000);
+            mpx__futex_wait(&h->work_bell, v, mx_now_ns() + nap_us * 1000);
         atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_seq_cst);
     }
     mx_buf_free(&in);
