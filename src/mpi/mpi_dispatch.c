@@ -830,12 +830,22 @@ static void *dispatcher(void *arg)
             }
             nap_us = 20;
         }
+        bool credit = false; /* could we send queued work now? */
+        for (int w = 0; w < mp->n; w++)
+            credit |= mp->pos[w].state == D_READY && mp->pos[w].mcount < DEPTH;
+        int64_t until = mx_now_ns() + nap_us * 1000;
+        if (!credit) {
+            /* every rank is full: new work in the ring changes nothing */
+            static _Atomic uint32_t never;
+            mpx__futex_wait(&never, 0, until);
+            continue;
+        }
         uint32_t v = atomic_load_explicit(&h->work_bell, memory_order_acquire);
         atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&h->tail, memory_order_seq_cst) ==
             atomic_load_explicit(&h->head, memory_order_seq_cst))
-            mpx__futex_wait(&h->work_bell, v, mx_now_ns() + nap_us * 1000);
+            mpx__futex_wait(&h->work_bell, v, until);
         atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_seq_cst);
     }
     mx_buf_free(&in);
