@@ -787,6 +787,31 @@ static void test_singleton_spawn(void)
     finish(m);
 }
 
+/* MPX_MPI_AUTO=0: nothing happens before main; main calls mpx_mpi_init,
+ * from which the worker ranks never return */
+static void test_explicit_init(void)
+{
+    int rank = -1, size = 0;
+    CHECK_OK(mpx_mpi_world(&rank, &size));
+    CHECK_EQ(rank, 0);
+    CHECK_EQ(size, 4);
+    mpx_pool *m = mpi_pool(0, NULL);
+    enum { N = 200 };
+    static int64_t v[N];
+    mpx_bytes *it = range_items(v, N);
+    mpx_result *r;
+    CHECK_OK(mpx_pool_map(m, t_square, it, N, NULL, &r));
+    const void *d;
+    size_t l;
+    CHECK_OK(mpx_result_item(r, N - 1, &d, &l));
+    CHECK_EQ(get_i64(d), (N - 1) * (N - 1));
+    mpx_result_destroy(r);
+    free(it);
+    finish(m);
+    CHECK_OK(mpx_mpi_finalize());
+    CHECK_EQ(mpx_mpi_world(&rank, &size), MPX_ESTATE);
+}
+
 static const struct {
     const char *name, *how;
     void (*fn)(void);
@@ -805,6 +830,7 @@ static const struct {
     {"mpi_worker_killed_from_outside", "dies", test_worker_killed_from_outside},
     {"mpi_worker_segfault", "dies", test_worker_segfault},
     {"mpi_singleton_spawn", "singleton", test_singleton_spawn},
+    {"mpi_explicit_init", "noauto", test_explicit_init},
 };
 
 int main(int argc, char **argv)
@@ -818,6 +844,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: mpx_mpi_test --list | TEST (under mpirun -n 4: test/mpi/run)\n");
         return 2;
     }
+    const char *aut = getenv("MPX_MPI_AUTO");
+    if (aut && !strcmp(aut, "0"))
+        CHECK_OK(mpx_mpi_init()); /* worker ranks serve here and exit */
     for (size_t i = 0; i < sizeof TESTS / sizeof TESTS[0]; i++)
         if (!strcmp(argv[1], TESTS[i].name)) {
             TESTS[i].fn();
