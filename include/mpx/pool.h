@@ -9,9 +9,14 @@
  *         int64_t x; memcpy(&x, in, 8); x *= x;
  *         return mpx_task_out_set(out, &x, 8);
  *     }
- *     mpx_pool *p; mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL);
- *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
- *     ... mpx_result_item(r, i, &data, &len) ...
+ *     int64_t xs[] = {1, 2, 3, 4};
+ *     mpx_pool *p; mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL);   // Pool()
+ *     mpx_result *r; mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
+ *     for (size_t i = 0; i < 4; i++) {
+ *         const void *y; size_t len; int64_t v;
+ *         mpx_result_item(r, i, &y, &len); memcpy(&v, y, 8);
+ *         printf("%lld ", (long long)v);       // prints: 1 4 9 16
+ *     }
  *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * A task fails by returning a negative value (mpx_task_fail sets a message,
@@ -115,7 +120,7 @@ typedef struct mpx_pool_opts {
     /* POOL-04: 0 (not set, Python's None) workers live as long as the
      * pool; N > 0 tasks per worker; negative MPX_EINVAL. */
     int maxtasksperchild;
-    mpx_context *ctx;           /* POOL-05; NULL: the default context */
+    mpx_context *ctx;           /* POOL-05; NULL: the default context; "mpi": MPI ranks (mpx/mpi.h) */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
     /* Per task (process pools only): 0 (not set) or MPX_FOREVER none, as
      * in Python; N > 0 ms; negative MPX_EINVAL. */
@@ -150,12 +155,15 @@ typedef struct mpx_call_opts {
  * mpx_pool_create - start a pool of processes workers (POOL-01..05;
  * Python's Pool(processes, ...)), or of threads when opts->threads is set
  * (TPOOL-01). processes is 1..256, or MPX_POOL_DEFAULT for one per usable
- * CPU (Pool(None), POOL-02). opts may be NULL. Workers are daemonic
- * mpx_process children started with opts->ctx. Returns 0, MPX_EINVAL
- * (processes 0, negative other than MPX_POOL_DEFAULT, or over 256, as
- * Pool(0) is a ValueError; maxtasksperchild < 0; a negative task
- * timeout), MPX_ENOTSUP (a task timeout or maxtasksperchild on a thread
- * pool), -errno; a failed call leaves nothing behind.
+ * CPU (Pool(None), POOL-02; an mpi pool: every free worker rank). opts
+ * may be NULL. Workers are daemonic mpx_process children started with
+ * opts->ctx, or MPI ranks with the "mpi" context of libmpx_mpi
+ * (docs/mpi.md). Returns 0, MPX_EINVAL (processes 0, negative other than
+ * MPX_POOL_DEFAULT, or over 256, as Pool(0) is a ValueError;
+ * maxtasksperchild < 0; a negative task timeout), MPX_ENOTSUP (a task
+ * timeout or maxtasksperchild on a thread pool or an mpi pool), -EAGAIN
+ * (mpi: the worker ranks serve other pools), -errno; a failed call leaves
+ * nothing behind.
  *
  * Threads: safe. The pool runs one handler thread (results, callbacks,
  *          worker replacement, timeouts).
