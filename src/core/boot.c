@@ -7,10 +7,13 @@
  *   u8 method, u32 parent pid, u32 log level, u8 log to stderr,
  *   bytes fixed start method ("" when not fixed), u32 number of fds,
  *   process identity (mpx__process_export_self), fnref target, fnref run,
- *   arguments (mpx__args_export).
+ *   u8 mask of the program's shm tracker descriptors (shm_track.c: bit 0
+ *   the liveness pipe, bit 1 the table; they are the LAST fds of the
+ *   list), arguments (mpx__args_export).
  */
 #include "core/boot.h"
 #include "core/fnref.h"
+#include "core/shm_internal.h"
 
 #include <elf.h>
 #include <link.h>
@@ -72,8 +75,14 @@ int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->target, out);
     if (!rc)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->run, out);
+    int prog_fds[2];
+    int mask = mpx__shm_prog_child_fds(prog_fds);
+    if (!rc)
+        rc = mpx__buf_put_u8(out, (uint8_t)mask);
     if (!rc)
         rc = mpx__args_export(p->args, p->ctx, out, fds);
+    for (int i = 0; !rc && i < (mask & 1) + ((mask >> 1) & 1); i++)
+        rc = mpx__fdlist_add(fds, prog_fds[i]);
     if (!rc) {
         uint32_t n = (uint32_t)fds->n;
         unsigned char *q = out->data + nfds_at; /* big-endian, as put_u32 */
@@ -152,10 +161,25 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
     p->run = (mpx_run_fn)run;
     for (int i = 0; i < nfds; i++)
         mpx__set_cloexec(fds[i], true);
+    uint8_t mask = 0;
+    rc = mpx__rd_u8(&r, &mask);
+    int nprog = (mask & 1) + ((mask >> 1) & 1);
+    if (!rc && (mask > 3 || nprog > nfds))
+        rc = MPX_EPROTO;
+    if (rc)
+        fail(status_fd, rc, fds, nfds);
     mpx_args *args = NULL;
-    rc = mpx__args_import(&r, fds, nfds, &args); /* owns fds from here */
+    rc = mpx__args_import(&r, fds, nfds - nprog, &args); /* owns those fds from here */
     if (!rc && r.left)
         rc = MPX_EPROTO;
+    if (rc) {
+        mpx_args_destroy(args);
+        fail(status_fd, rc, fds + nfds - nprog, nprog);
+    }
+    /* The program's shm tracker descriptors: this process is part of the
+     * program (shm_track.c). */
+    if (nprog)
+        rc = mpx__shm_prog_adopt(mask, fds + nfds - nprog, nprog);
     if (rc) {
         mpx_args_destroy(args);
         fail(status_fd, rc, NULL, 0);

@@ -46,6 +46,10 @@ extern const mpx__popen_ops mpx__popen_forkserver;
  * resolve: the path of the running program when it is still the same
  * file), copied into buf. Returns the length or MPX_ETOOSHORT. */
 int mpx__context_executable(char *buf, size_t cap, bool resolve);
+/* The running program itself (never set_executable's): the path used by
+ * resolve above, for helpers that must run this program's own library
+ * (the shm tracker). Returns the length or MPX_ETOOSHORT. */
+int mpx__context_self_executable(char *buf, size_t cap);
 /* The fixed default method's name, or NULL (passed to spawn children). */
 const char *mpx__context_fixed_name(void);
 /* In a new spawn/forkserver child: adopt the parent's fixed method. */
