@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -60,19 +61,35 @@ static void fs_path(char *buf, size_t cap, const char *path)
     snprintf(buf, cap, "%s%s", MPX__SHM_DIR, path);
 }
 
-/* CPython's _make_filename: "psm_" + token_hex(4). */
+/* CPython's _make_filename: "psm_" + token_hex(4). Random bytes are
+ * fetched 64 at a time (a fork child refetches: it must not repeat its
+ * parent's names). */
 static void gen_name(char out[16])
 {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static unsigned char pool[64];
+    static size_t used = sizeof pool;
+    static pid_t owner;
     unsigned char r[4];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-        static uint64_t ctr;
-        uint64_t x = (uint64_t)mpx__now_ns() ^ ((uint64_t)getpid() << 40) ^
-                     (__atomic_add_fetch(&ctr, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ull);
-        x ^= x >> 29;
-        x *= 0xbf58476d1ce4e5b9ull;
-        x ^= x >> 32;
-        memcpy(r, &x, sizeof r);
+    pthread_mutex_lock(&mu);
+    pid_t me = getpid();
+    if (owner != me || used + sizeof r > sizeof pool) {
+        if (getrandom(pool, sizeof pool, GRND_NONBLOCK) != (ssize_t)sizeof pool) {
+            static uint64_t ctr;
+            for (size_t i = 0; i < sizeof pool; i += 8) {
+                uint64_t x = (uint64_t)mpx__now_ns() ^ ((uint64_t)me << 40) ^ (++ctr * 0x9e3779b97f4a7c15ull);
+                x ^= x >> 29;
+                x *= 0xbf58476d1ce4e5b9ull;
+                x ^= x >> 32;
+                memcpy(pool + i, &x, 8);
+            }
+        }
+        owner = me;
+        used = 0;
     }
+    memcpy(r, pool + used, sizeof r);
+    used += sizeof r;
+    pthread_mutex_unlock(&mu);
     snprintf(out, 16, "psm_%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
 }
 

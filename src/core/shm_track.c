@@ -167,8 +167,8 @@ static int table_map(int fd, track_hdr **out)
 
 static int table_ensure_locked(void)
 {
-    if (prog.tab && fd_is(prog.tfd, prog.tdev, prog.tino))
-        return 0;
+    if (prog.tab)
+        return 0; /* checked by tracker_alive_locked: an fd that is not the table fails there */
     if (prog.tab)
         table_drop_locked();
     int fd = memfd_create("mpx-shm-tracker", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -197,6 +197,8 @@ static int table_ensure_locked(void)
 /* 1: a tracker holds the table's lock; 0: none; -errno. */
 static int tracker_alive_locked(void)
 {
+    if (!prog.tab)
+        return MPX_ESTATE;
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
@@ -368,6 +370,21 @@ static int tracker_ensure_locked(void)
                 continue;
             }
         }
+        if (!fd_is(prog.tfd, prog.tdev, prog.tino) || !fd_is(prog.wfd, prog.wdev, prog.wino)) {
+            /* The program closed our descriptor (its number may name
+             * another file now): start over with new ones. */
+            if (!fd_is(prog.wfd, prog.wdev, prog.wino)) {
+                int rc = prog_ensure_locked();
+                if (rc)
+                    return rc;
+            }
+            table_drop_locked();
+            int rc = table_ensure_locked();
+            if (rc)
+                return rc;
+            h = prog.tab;
+            continue;
+        }
         if (!__atomic_compare_exchange_n(&h->starter, &st, (uint32_t)self, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
@@ -411,7 +428,9 @@ int mpx__shm_track(uint64_t ino, int64_t *slot)
     if (!ino || !slot)
         return MPX_EINVAL;
     pthread_mutex_lock(&prog.mu);
-    int rc = prog_ensure_locked();
+    /* The pipe is checked (fstat) at each child start; here it only has
+     * to exist. */
+    int rc = prog.wfd >= 0 ? 0 : prog_ensure_locked();
     if (!rc)
         rc = table_ensure_locked();
     if (!rc)
