@@ -126,6 +126,33 @@ static int wrap(const char *name, char *path, int fd, unsigned char *buf, size_t
 
 #define NO_TMPFILE 1 /* create_tmpfile: the way is not available here */
 
+/* Give the unnamed file fd the name dst: linkat(AT_EMPTY_PATH) where the
+ * kernel allows it (Linux 6.10+, or CAP_DAC_READ_SEARCH), else through
+ * its /proc/self/fd link. -EEXIST when the name is taken; NO_TMPFILE
+ * without /proc. */
+static int link_tmpfile(int fd, const char *dst)
+{
+    static int empty_path = -1; /* 1: works, 0: refused, -1: not known yet */
+    int ep = __atomic_load_n(&empty_path, __ATOMIC_RELAXED);
+    if (ep != 0) {
+        if (linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH) == 0) {
+            __atomic_store_n(&empty_path, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (errno != EPERM && errno != ENOENT && errno != EINVAL)
+            return -errno;
+        __atomic_store_n(&empty_path, 0, __ATOMIC_RELAXED);
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    int rc = -errno;
+    if (rc == -ENOENT && access(proc, F_OK) < 0)
+        rc = NO_TMPFILE; /* no /proc */
+    return rc;
+}
+
 /* Tracked create: see the top of the file. *fd, *ino, *slot on success;
  * NO_TMPFILE when this kernel or file system has no O_TMPFILE (or /proc
  * is missing for linkat), so the caller creates by name instead. */
@@ -143,15 +170,11 @@ static int create_tmpfile(const char *path, size_t size, int *fdp, uint64_t *ino
         rc = mpx__shm_track(*ino, slot);
     }
     if (!rc) {
-        char proc[64], dst[sizeof MPX__SHM_DIR + NAME_MAX + 2];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        char dst[sizeof MPX__SHM_DIR + NAME_MAX + 2];
         fs_path(dst, sizeof dst, path);
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0) {
-            rc = -errno;
+        rc = link_tmpfile(fd, dst);
+        if (rc)
             mpx__shm_untrack(*ino, *slot);
-            if (rc == -ENOENT && access(proc, F_OK) < 0)
-                rc = NO_TMPFILE; /* no /proc */
-        }
     }
     if (rc) {
         mpx__close(fd);
