@@ -1242,7 +1242,10 @@ static void crash_loop(int64_t maxsize, int64_t ovf)
         cons[i] = cs_start(t_cs_consumer, q, fd, i);
     uint64_t rnd = (uint64_t)mpx_test_now_ms();
     int64_t t0 = mpx_test_now_ms();
-    while (mpx_test_now_ms() - t0 < 4000 && next_id < CS_PRODS - NP) {
+    /* About 4 s, and at least 30 kills (a slow start method, a sanitizer
+     * or a loaded machine makes each replacement slower), at most 60 s. */
+    while ((mpx_test_now_ms() - t0 < 4000 || kills_p + kills_c < 30) &&
+           mpx_test_now_ms() - t0 < 60000 && next_id < CS_PRODS - NP) {
         rnd = mix64(rnd + 1);
         struct timespec t = {0, (long)(rnd % 60000) * 1000L}; /* 0-60 ms */
         nanosleep(&t, NULL);

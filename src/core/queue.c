@@ -15,10 +15,20 @@
  *  - A message of up to half the ring is one record, written before the
  *    tail moves (invisible until then) and copied out before the head
  *    moves (stays queued until then).
- *  - A larger message is a stream: BEGIN, CONT..., END records, written
- *    while P is held; a consumer holds C while it assembles it. The put
- *    returns only when a consumer acknowledged the END record, so a
- *    consumer that dies mid-stream costs a resend, never a lost message.
+ *  - When the ring is full (after a short wait for room) or the message
+ *    is larger than the ring, the message goes to the overflow store
+ *    (queue_overflow.c), a second log in the same memfd that grows and
+ *    shrinks with what it holds: a Queue() without maxsize never makes a
+ *    put wait for a consumer, as in Python. The ring takes a message only
+ *    while the store is empty, and a get takes from the store only when
+ *    the ring is empty, so order holds.
+ *  - Ring only (MPX_QUEUE_NO_OVERFLOW): a larger message is a stream:
+ *    BEGIN, CONT..., END records, written while P is held; a consumer
+ *    holds C while it assembles it. The put returns only when a consumer
+ *    acknowledged the END record, so a consumer that dies mid-stream costs
+ *    a resend, never a lost message.
+ *  - mpx_queue_close is per handle and process (Python's close());
+ *    mpx_queue_shutdown ends the queue for everyone.
  */
 #include "core/queue_internal.h"
 #include "linux/futex.h"
@@ -1009,6 +1019,10 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
     for (;;) {
         if (lock_acquire(q, &sh->c_lock, d))
             return MPX_EEMPTY;
+        if (MPX__UNLIKELY(handle_closed(q))) { /* closed while this get waited */
+            lock_release(&sh->c_lock);
+            return MPX_ECLOSED;
+        }
         c_recover(q);
         g->deferred = UINT64_MAX;
         int rc = take(q, g, d);

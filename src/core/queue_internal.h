@@ -84,7 +84,7 @@ typedef struct qshared {
     _Atomic uint64_t opj_tail, opj_put;
     _Atomic uint64_t o_tail;       /* published */
     _Atomic uint64_t o_alloc;      /* [o_tail, o_alloc) is allocated in the memfd */
-    _Atomic uint64_t o_alloc_try;  /* an allocation up to here may be under way */
+    _Atomic uint64_t o_alloc_try;  /* != 0: a put that allocated up to here is under way */
     _Atomic uint64_t o_head_cache; /* a recent o_head (<= the real one) */
     /* owned by the C holder */
     alignas(64) _Atomic uint64_t o_head; /* published */

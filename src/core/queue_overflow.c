@@ -214,7 +214,7 @@ static int o_ensure(mpx_queue *q, uint64_t end)
     if (rc) {
         MPX__DEBUG("queue: cannot allocate %llu bytes for the overflow store: %d",
                    (unsigned long long)(want - alloc), rc);
-        ST(sh->o_alloc_try, alloc);
+        ST(sh->o_alloc_try, 0);
         return -ENOMEM;
     }
     ST(sh->o_alloc, want);
@@ -265,6 +265,8 @@ int mpx__qo_put(mpx_queue *q, const void *data, size_t len)
     if (len)
         o_write(q, base, t + REC_HDR, data, (uint64_t)len);
     op_publish(sh, t + rec, LD(sh->put_count) + 1);
+    if (LD(sh->o_alloc_try))
+        ST(sh->o_alloc_try, 0);
     return 0;
 }
 
@@ -350,10 +352,14 @@ void mpx__qo_p_recover(mpx_queue *q)
         STR(sh->put_count, LD(sh->opj_put));
         STR(sh->opj_valid, 0);
     }
-    /* A producer that died inside a put leaves the range it allocated for
-     * the message: give back more than a put allocates ahead. o_alloc
-     * first: a death before the punch only leaves memory in use. */
-    uint64_t t = LD(sh->o_tail), a = LD(sh->o_alloc), at = LD(sh->o_alloc_try);
+    /* A producer that died inside a put that allocated (o_alloc_try set)
+     * leaves the range it allocated for the message: give back more than
+     * a put allocates ahead. o_alloc first: a death before the punch only
+     * leaves memory in use. */
+    uint64_t at = LD(sh->o_alloc_try);
+    if (!at)
+        return;
+    uint64_t t = LD(sh->o_tail), a = LD(sh->o_alloc);
     if (at > a)
         a = at;
     if (a - t > OVF_CHUNK + page_size()) {
@@ -361,8 +367,10 @@ void mpx__qo_p_recover(mpx_queue *q)
         MPX__DEBUG("queue: returning %llu bytes a dead producer allocated",
                    (unsigned long long)(a - keep));
         ST(sh->o_alloc, keep);
-        ST(sh->o_alloc_try, keep);
+        ST(sh->o_alloc_try, 0);
         o_falloc(q, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, keep, a);
+    } else {
+        ST(sh->o_alloc_try, 0);
     }
 }
 
