@@ -676,9 +676,10 @@ static int put_stream(mpx_queue *q, const unsigned char *data, size_t len, mpx__
         if (r == MPX_ETIMEDOUT)
             return MPX_EFULL;
     }
-restart:
-    if (stopped(q))
-        return stopped(q);
+restart:;
+    int st0 = stopped(q);
+    if (st0)
+        return st0;
     uint64_t s = LD(sh->p_seq) + 1;
     ST(sh->p_seq, s);
     uint64_t off = 0;

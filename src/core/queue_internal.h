@@ -148,9 +148,22 @@ static inline uint64_t align8(uint64_t n)
  * 0 and *size, or MPX_EINVAL. */
 int mpx__qo_size(int64_t opt, uint64_t *size);
 /* P held: is the store empty? (Only the P holder makes it non-empty.) */
-bool mpx__qo_empty_p(mpx_queue *q);
+static inline bool mpx__qo_empty_p(mpx_queue *q)
+{
+    qshared *sh = q->sh;
+    uint64_t t = LD(sh->o_tail);
+    if (t == LD(sh->o_head_cache))
+        return true; /* o_head_cache <= o_head <= o_tail */
+    uint64_t h = atomic_load_explicit(&sh->o_head, memory_order_acquire);
+    ST(sh->o_head_cache, h);
+    return t == h;
+}
+
 /* Any side: does the store hold a message? */
-bool mpx__qo_nonempty(mpx_queue *q);
+static inline bool mpx__qo_nonempty(mpx_queue *q)
+{
+    return atomic_load(&q->sh->o_tail) != atomic_load(&q->sh->o_head);
+}
 /* P held: append one message and publish it. 0, -ENOMEM (store full or
  * no memory: nothing changed). */
 int mpx__qo_put(mpx_queue *q, const void *data, size_t len);
@@ -159,8 +172,18 @@ int mpx__qo_put(mpx_queue *q, const void *data, size_t len);
  * g->deferred is the ring head (wake-ups after the C release). */
 int mpx__qo_take(mpx_queue *q, getdst *g);
 /* Finish or roll back a dead holder's publish (P held / C held). */
-void mpx__qo_p_recover(mpx_queue *q);
-void mpx__qo_c_recover(mpx_queue *q);
+void mpx__qo_p_recover_slow(mpx_queue *q);
+void mpx__qo_c_recover_slow(mpx_queue *q);
+static inline void mpx__qo_p_recover(mpx_queue *q)
+{
+    if (LDA(q->sh->opj_valid) || LD(q->sh->o_alloc_try))
+        mpx__qo_p_recover_slow(q);
+}
+static inline void mpx__qo_c_recover(mpx_queue *q)
+{
+    if (LDA(q->sh->ocj_valid))
+        mpx__qo_c_recover_slow(q);
+}
 /* P and C held: drop every stored message, return the memory. */
 void mpx__qo_discard(mpx_queue *q);
 /* Release this process's mapping of the store. */

@@ -221,22 +221,6 @@ static int o_ensure(mpx_queue *q, uint64_t end)
     return 0;
 }
 
-bool mpx__qo_empty_p(mpx_queue *q)
-{
-    qshared *sh = q->sh;
-    uint64_t t = LD(sh->o_tail);
-    if (t == LD(sh->o_head_cache))
-        return true; /* o_head_cache <= o_head <= o_tail */
-    uint64_t h = atomic_load_explicit(&sh->o_head, memory_order_acquire);
-    ST(sh->o_head_cache, h);
-    return t == h;
-}
-
-bool mpx__qo_nonempty(mpx_queue *q)
-{
-    return atomic_load(&q->sh->o_tail) != atomic_load(&q->sh->o_head);
-}
-
 static void op_publish(qshared *sh, uint64_t tail, uint64_t put)
 {
     ST(sh->opj_tail, tail);
@@ -343,7 +327,7 @@ int mpx__qo_take(mpx_queue *q, getdst *g)
     return 0;
 }
 
-void mpx__qo_p_recover(mpx_queue *q)
+void mpx__qo_p_recover_slow(mpx_queue *q)
 {
     qshared *sh = q->sh;
     if (LDA(sh->opj_valid)) {
@@ -374,7 +358,7 @@ void mpx__qo_p_recover(mpx_queue *q)
     }
 }
 
-void mpx__qo_c_recover(mpx_queue *q)
+void mpx__qo_c_recover_slow(mpx_queue *q)
 {
     qshared *sh = q->sh;
     if (!LDA(sh->ocj_valid))
