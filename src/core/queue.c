@@ -1101,6 +1101,7 @@ static void handle_setup(mpx_queue *q, mpx_context *ctx)
     q->mask = q->size - 1;
     q->osize = q->sh->ovf_size;
     q->omask = q->osize ? q->osize - 1 : 0;
+    q->owin = q->osize ? mpx__qo_window(q->osize) : 0;
     mpx__obj_init(&q->hdr, &queue_type, ctx);
     q->qmagic = Q_MAGIC;
 }

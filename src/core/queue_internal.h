@@ -116,6 +116,8 @@ struct mpx_queue {
     uint64_t osize, omask;
     int64_t spill_ns; /* how long a put waits for ring room before it spills */
     _Atomic(unsigned char *) obase; /* this process's mapping, made on first use */
+    uint64_t owin;                  /* store window: made accessible as a whole */
+    _Atomic(_Atomic uint64_t *) obits; /* windows accessible in this process */
 };
 
 /* Where a get puts the message. */
@@ -147,6 +149,8 @@ static inline uint64_t align8(uint64_t n)
 /* The store size for mpx_queue_opts.overflow_bytes (0 default, < 0 none):
  * 0 and *size, or MPX_EINVAL. */
 int mpx__qo_size(int64_t opt, uint64_t *size);
+/* The window size of a store of osize bytes (mpx_queue.owin). */
+uint64_t mpx__qo_window(uint64_t osize);
 /* P held: is the store empty? (Only the P holder makes it non-empty.) */
 static inline bool mpx__qo_empty_p(mpx_queue *q)
 {

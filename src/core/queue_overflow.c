@@ -5,8 +5,13 @@
  *
  * The store is a second byte log in the same memfd, after the header and
  * the ring: ovf_size bytes (a power of two) at offset ovf_off. Every
- * process maps the whole range once, on first use, with MAP_NORESERVE
- * (address space only; the memfd holds memory only where messages are).
+ * process reserves the whole range once, on first use (PROT_NONE,
+ * MAP_NORESERVE: address space only), and makes windows of it (owin
+ * bytes, 1 MiB or more) readable and writable as it first touches them.
+ * Allocation goes by whole windows, so a window is accessible in a process
+ * only once the memfd covers all of it: no accessible page lies beyond the
+ * end of the file, and what scans a process's memory (valgrind's leak
+ * checker, a core dump) sees only the part of the store in use.
  *
  *  - The P holder appends records at o_tail. Before writing it allocates
  *    the range with fallocate() (o_alloc: allocated through there), so a
@@ -40,7 +45,8 @@
 #define OVF_MIN ((uint64_t)64 << 10)
 #define OVF_MAX ((uint64_t)1 << 44)            /* 16 TiB of address space */
 #define OVF_DEFAULT_MIN ((uint64_t)1 << 30)    /* 1 GiB */
-#define OVF_CHUNK ((uint64_t)1 << 20)          /* allocate ahead by this much */
+#define OVF_CHUNK ((uint64_t)1 << 20)          /* smallest window */
+#define OVF_MAX_WINDOWS ((uint64_t)1 << 16)    /* windows per store, at most */
 #define PUNCH_MIN ((uint64_t)256 << 10)        /* return memory in batches */
 
 static uint64_t page_size(void)
@@ -60,9 +66,22 @@ static uint64_t pg_down(uint64_t x)
     return x & ~(page_size() - 1);
 }
 
-static uint64_t pg_up(uint64_t x)
+/* Windows of 1 MiB, or 1/64 of a small store (at least a page), or more
+ * for a huge one (at most 65536 windows: the bitmap stays small). */
+uint64_t mpx__qo_window(uint64_t osize)
 {
-    return pg_down(x + page_size() - 1);
+    uint64_t w = osize / OVF_MAX_WINDOWS;
+    if (w >= OVF_CHUNK)
+        return w;
+    w = osize / 64;
+    if (w < page_size())
+        w = page_size();
+    return w < OVF_CHUNK ? w : OVF_CHUNK;
+}
+
+static uint64_t w_up(const mpx_queue *q, uint64_t x)
+{
+    return (x + q->owin - 1) & ~(q->owin - 1);
 }
 
 /* The default size: the machine's memory (RAM + swap) rounded up to a power
@@ -113,20 +132,31 @@ int mpx__qo_size(int64_t opt, uint64_t *size)
     return 0;
 }
 
-/* This process's mapping of the store, made on first use (NULL: no
- * address space). Threads race benignly: one mapping wins. */
+/* This process's reservation of the store, made on first use (NULL: no
+ * address space). Threads race benignly: one mapping wins, and one window
+ * bitmap (all windows of a new reservation are inaccessible, so any
+ * bitmap of zeros describes it). */
 static unsigned char *obase(mpx_queue *q)
 {
     unsigned char *b = atomic_load_explicit(&q->obase, memory_order_acquire);
     if (b)
         return b;
-    void *a = mmap(NULL, (size_t)q->osize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                   q->map.fd, (off_t)q->sh->ovf_off);
+    if (!atomic_load(&q->obits)) {
+        _Atomic uint64_t *bits = calloc((size_t)(q->osize / q->owin + 63) / 64, sizeof *bits);
+        if (!bits)
+            return NULL;
+        _Atomic uint64_t *none = NULL;
+        if (!atomic_compare_exchange_strong(&q->obits, &none, bits))
+            free((void *)bits);
+    }
+    void *a = mmap(NULL, (size_t)q->osize, PROT_NONE, MAP_SHARED | MAP_NORESERVE, q->map.fd,
+                   (off_t)q->sh->ovf_off);
     if (a == MAP_FAILED) {
-        MPX__DEBUG("queue: cannot map the overflow store (%llu bytes): errno %d",
+        MPX__DEBUG("queue: cannot reserve the overflow store (%llu bytes): errno %d",
                    (unsigned long long)q->osize, errno);
         return NULL;
     }
+    madvise(a, (size_t)q->osize, MADV_DONTDUMP); /* messages do not belong in a core */
     unsigned char *expect = NULL;
     if (!atomic_compare_exchange_strong(&q->obase, &expect, (unsigned char *)a)) {
         munmap(a, (size_t)q->osize);
@@ -135,11 +165,37 @@ static unsigned char *obase(mpx_queue *q)
     return a;
 }
 
+/* Make the windows over store positions [pos, pos + n) accessible in this
+ * process. They are allocated in the memfd (the caller writes below
+ * o_alloc or reads below o_tail). 0 or -ENOMEM. */
+static int o_access(mpx_queue *q, unsigned char *base, uint64_t pos, uint64_t n)
+{
+    _Atomic uint64_t *bits = atomic_load(&q->obits);
+    uint64_t nwin = q->osize / q->owin;
+    uint64_t first = (pos & q->omask) / q->owin;
+    uint64_t count = n ? ((pos & (q->owin - 1)) + n + q->owin - 1) / q->owin : 1;
+    if (count > nwin)
+        count = nwin;
+    for (uint64_t k = 0; k < count; k++) {
+        uint64_t i = (first + k) % nwin;
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        if (atomic_load_explicit(&bits[i / 64], memory_order_relaxed) & bit)
+            continue;
+        if (mprotect(base + i * q->owin, (size_t)q->owin, PROT_READ | PROT_WRITE) < 0) {
+            MPX__DEBUG("queue: mprotect of a store window failed: errno %d", errno);
+            return -ENOMEM;
+        }
+        atomic_fetch_or(&bits[i / 64], bit);
+    }
+    return 0;
+}
+
 void mpx__qo_unmap(mpx_queue *q)
 {
     unsigned char *b = atomic_exchange(&q->obase, NULL);
     if (b)
         munmap(b, (size_t)q->osize);
+    free((void *)atomic_exchange(&q->obits, NULL));
 }
 
 static void o_write(mpx_queue *q, unsigned char *base, uint64_t pos, const void *src, uint64_t n)
@@ -193,14 +249,15 @@ static int o_ensure(mpx_queue *q, uint64_t end)
     uint64_t alloc = LD(sh->o_alloc);
     if (end <= alloc)
         return 0;
-    /* Never past o_free + size: that range may still be being punched. */
-    uint64_t limit = LDA(sh->o_free) + q->osize;
-    uint64_t need = pg_up(end);
+    /* By whole windows (o_alloc stays window aligned), and never past
+     * o_free + size: that range may still be being punched. */
+    uint64_t limit = (LDA(sh->o_free) & ~(q->owin - 1)) + q->osize;
+    uint64_t need = w_up(q, end);
     if (need > limit) {
         MPX__DEBUG("queue: overflow store full (%llu bytes)", (unsigned long long)q->osize);
         return -ENOMEM;
     }
-    uint64_t want = alloc + OVF_CHUNK > need ? pg_up(alloc + OVF_CHUNK) : need;
+    uint64_t want = alloc + q->owin > need ? alloc + q->owin : need;
     if (want > limit)
         want = limit;
     /* Announced first, so that the recovery after a death in fallocate
@@ -242,6 +299,8 @@ int mpx__qo_put(mpx_queue *q, const void *data, size_t len)
         return -ENOMEM;
     uint64_t t = LD(sh->o_tail);
     int rc = o_ensure(q, t + rec);
+    if (!rc)
+        rc = o_access(q, base, t, rec);
     if (rc)
         return rc;
     rec_hdr h = {K_FULL, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len, 0, (uint64_t)len};
@@ -298,10 +357,14 @@ int mpx__qo_take(mpx_queue *q, getdst *g)
         return -ENOMEM;
     if (ot - oh < REC_HDR || ot - oh > q->osize)
         return MPX_EBROKEN;
+    if (o_access(q, base, oh, REC_HDR))
+        return -ENOMEM;
     rec_hdr h;
     o_read(q, base, oh, &h, REC_HDR);
     if (h.kind != K_FULL || h.total > ot - oh || align8(REC_HDR + h.total) > ot - oh)
         return MPX_EBROKEN;
+    if (o_access(q, base, oh, align8(REC_HDR + h.total)))
+        return -ENOMEM;
     if (h.total > SIZE_MAX)
         return -ENOMEM;
     size_t n = (size_t)h.total;
@@ -346,8 +409,8 @@ void mpx__qo_p_recover_slow(mpx_queue *q)
     uint64_t t = LD(sh->o_tail), a = LD(sh->o_alloc);
     if (at > a)
         a = at;
-    if (a - t > OVF_CHUNK + page_size()) {
-        uint64_t keep = pg_up(t);
+    if (a - t > q->owin) {
+        uint64_t keep = w_up(q, t);
         MPX__DEBUG("queue: returning %llu bytes a dead producer allocated",
                    (unsigned long long)(a - keep));
         ST(sh->o_alloc, keep);
@@ -387,6 +450,8 @@ void mpx__qo_discard(mpx_queue *q)
     if (base) {
         for (uint64_t p = oh; p < ot;) {
             rec_hdr h;
+            if (o_access(q, base, p, REC_HDR))
+                break;
             o_read(q, base, p, &h, REC_HDR);
             if (h.kind != K_FULL || align8(REC_HDR + h.total) > ot - p)
                 break;
