@@ -9,9 +9,14 @@
  *         int64_t x; memcpy(&x, in, 8); x *= x;
  *         return mpx_task_out_set(out, &x, 8);
  *     }
+ *     int64_t xs[] = {1, 2, 3, 4};
  *     mpx_pool *p; mpx_pool_create(&p, NULL);
- *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
- *     ... mpx_result_item(r, i, &data, &len) ...
+ *     mpx_result *r; mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
+ *     for (size_t i = 0; i < 4; i++) {
+ *         const void *y; size_t len; int64_t v;
+ *         mpx_result_item(r, i, &y, &len); memcpy(&v, y, 8);
+ *         printf("%lld ", (long long)v);       // prints: 1 4 9 16
+ *     }
  *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * A task fails by returning a negative value (mpx_task_fail sets a message,
@@ -108,7 +113,7 @@ typedef struct mpx_pool_opts {
     mpx_init_fn initializer;    /* POOL-03 */
     const mpx_args *initargs;   /* copied; may hold fds and objects */
     int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
-    mpx_context *ctx;           /* POOL-05; NULL: the default context */
+    mpx_context *ctx;           /* POOL-05; NULL: the default context; "mpi": MPI ranks (mpx/mpi.h) */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
     mpx_duration task_timeout;  /* per task; 0: none (process pools only) */
     int slots;                  /* tasks in flight; 0: 256 */
@@ -135,10 +140,12 @@ typedef struct mpx_call_opts {
 /*
  * mpx_pool_create - start a pool of worker processes (POOL-01..05), or of
  * threads when opts->threads is set (TPOOL-01). Workers are daemonic
- * mpx_process children started with opts->ctx. Returns 0, MPX_EINVAL
+ * mpx_process children started with opts->ctx, or MPI ranks with the
+ * "mpi" context of libmpx_mpi (docs/mpi.md). Returns 0, MPX_EINVAL
  * (processes < 0, maxtasksperchild < 0), MPX_ENOTSUP (a task timeout or
- * maxtasksperchild on a thread pool), -errno; a failed call leaves
- * nothing behind.
+ * maxtasksperchild on a thread pool or an mpi pool), -EAGAIN (mpi: the
+ * worker ranks serve other pools), -errno; a failed call leaves nothing
+ * behind.
  *
  * Threads: safe. The pool runs one handler thread (results, callbacks,
  *          worker replacement, timeouts).

@@ -7,7 +7,11 @@
 
 #include "core/internal.h"
 
-enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3 };
+/* MPX__BACKEND: a context registered by a backend library (core/backend.h):
+ * it starts no processes (no popen ops), only pools. */
+enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3, MPX__BACKEND = 4 };
+
+struct mpx__pool_backend;
 
 typedef struct mpx__popen_ops {
     /* Start p: set p->pid and p->sentinel (or return an error, leaving
@@ -29,9 +33,15 @@ struct mpx_context {
     int method; /* enum mpx__method */
     const char *name;
     const mpx__popen_ops *ops;
+    const struct mpx__pool_backend *pool; /* MPX__BACKEND: its pools' workers */
 };
 
 mpx_context *mpx__context_default(void);
+/* The default context, fixed now when it was not (Python's
+ * DefaultContext.get_context(), as Process.start() calls it). */
+mpx_context *mpx__context_default_fix(void);
+/* Add a backend's context to the names mpx_get_context knows (backend.h). */
+int mpx__context_register(mpx_context *ctx);
 mpx_context *mpx__context_by_method(int method);
 /* May an object made in context a be passed to a child started with b?
  * Under fork everything is inherited. A NULL object context means
@@ -46,9 +56,15 @@ extern const mpx__popen_ops mpx__popen_forkserver;
  * resolve: the path of the running program when it is still the same
  * file), copied into buf. Returns the length or MPX_ETOOSHORT. */
 int mpx__context_executable(char *buf, size_t cap, bool resolve);
+/* The mpx_set_executable path as bytes ("" when unset), and its adoption
+ * by a spawn/forkserver child (len 0: the default). */
+int mpx__context_encode_executable(mpx__buf *out);
+int mpx__context_adopt_executable(const void *path, size_t len);
 /* The fixed default method's name, or NULL (passed to spawn children). */
 const char *mpx__context_fixed_name(void);
-/* In a new spawn/forkserver child: adopt the parent's fixed method. */
+/* In a new child: adopt the parent's fixed method (NULL: not fixed), or
+ * force the method the child was started with (Python's
+ * _force_start_method, for a process made with an explicit context). */
 void mpx__context_set_fixed(const char *name);
 void mpx__context_atfork_child(void);
 /* Fork server preload list: u32 nlibs, bytes each; u32 ninits, fnref
