@@ -471,6 +471,178 @@ MPX_TEST_T(queue_13_producers_close_and_exit_others_go_on, 120)
     close(fd);
 }
 
+/* A queue in each state a put can meet: cfg 0 overflow store, ring with
+ * room; 1 store holding a message (the next put goes there); 2 ring only,
+ * ring full (a put would wait for room); 3 maxsize 1, full; 4 ring only,
+ * empty (a message larger than the ring would be streamed). *queued: how
+ * many messages it holds. */
+static mpx_queue *stop_cfg(int cfg, int *queued)
+{
+    unsigned char b[3000];
+    mpx_queue *q = cfg == 2 || cfg == 4 ? mkq_ring(0, 4096) : mkq(cfg == 3 ? 1 : 0, 4096);
+    *queued = 0;
+    if (cfg == 1 || cfg == 2) {
+        for (int i = 0; i < 2; i++) { /* 2 x 3000: the second does not fit */
+            fill(b, sizeof b, 20, (uint64_t)i);
+            int rc = mpx_queue_put_nowait(q, b, sizeof b);
+            if (cfg == 2 && i == 1) {
+                CHECK_ERR(rc, MPX_EFULL);
+                break;
+            }
+            CHECK_OK(rc);
+            ++*queued;
+        }
+    } else if (cfg == 3) {
+        fill(b, sizeof b, 20, 0);
+        CHECK_OK(mpx_queue_put_nowait(q, b, sizeof b));
+        *queued = 1;
+    }
+    return q;
+}
+
+/* Every put path after close() or a shutdown fails at once, even with no
+ * time limit (a wait here would hang the test), and queues nothing. */
+static void stop_puts_fail(mpx_queue *q, int want, int queued)
+{
+    static unsigned char big[20000]; /* larger than the 4 KiB ring */
+    CHECK_ERR(mpx_queue_put(q, "s", 1, MPX_FOREVER), want);
+    CHECK_ERR(mpx_queue_put_nowait(q, "s", 1), want);
+    CHECK_ERR(mpx_queue_put(q, big, sizeof big, MPX_FOREVER), want);
+    CHECK_ERR(mpx_queue_put(q, big, sizeof big, 50), want);
+    CHECK_EQ(mpx_queue_qsize(q), queued);
+}
+
+/* Issue #13, QUEUE-13/14, Python 3.13 Queue.shutdown: a put after close()
+ * fails (ValueError: MPX_ECLOSED) and a put after shutdown fails
+ * (ShutDown: MPX_ESHUTDOWN) on every path (ring, store, stream, full
+ * ring, full maxsize); after a shutdown the gets return what is left, in
+ * order, and then fail at once, also on an empty queue; after
+ * shutdown(immediate) they fail at once. */
+MPX_TEST(queue_13_put_after_close_or_shutdown_fails_every_path)
+{
+    for (int cfg = 0; cfg < 5; cfg++) {
+        int queued;
+        mpx_queue *q = stop_cfg(cfg, &queued);
+        CHECK_OK(mpx_queue_close(q));
+        stop_puts_fail(q, MPX_ECLOSED, queued);
+        mpx_queue_destroy(q);
+
+        for (int immediate = 0; immediate < 2; immediate++) {
+            q = stop_cfg(cfg, &queued);
+            CHECK_OK(mpx_queue_shutdown(q, immediate));
+            stop_puts_fail(q, MPX_ESHUTDOWN, immediate ? 0 : queued);
+            unsigned char b[3000];
+            size_t n;
+            for (int i = 0; !immediate && i < queued; i++) {
+                CHECK_OK(mpx_queue_get_into(q, b, sizeof b, &n, MPX_FOREVER));
+                CHECK(n == sizeof b && check_fill(b, n, 20, (uint64_t)i));
+            }
+            void *m;
+            CHECK_ERR(mpx_queue_get(q, &m, &n, MPX_FOREVER), MPX_ESHUTDOWN);
+            CHECK_ERR(mpx_queue_get_into(q, b, sizeof b, &n, MPX_FOREVER), MPX_ESHUTDOWN);
+            CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_ESHUTDOWN);
+            CHECK_EQ(mpx_queue_qsize(q), 0);
+            mpx_queue_destroy(q);
+        }
+    }
+}
+
+/* ---- SimpleQueue.close() is per process too ------------------------------------ */
+
+#define SQ_LEN 3000
+
+static void sq_make(unsigned char *b, uint32_t prod, uint32_t seq)
+{
+    memcpy(b, &prod, 4);
+    memcpy(b + 4, &seq, 4);
+    fill(b + 8, SQ_LEN - 8, prod, seq);
+}
+
+/* def short(q, k): for i in range(n): q.put((k, i, data)); q.close() */
+static int t_sq_short(const mpx_args *a)
+{
+    mpx_simple_queue *q = mpx_args_object(a, 0);
+    uint32_t prod = (uint32_t)mpx_args_int(a, 1);
+    uint32_t count = (uint32_t)mpx_args_int(a, 2);
+    unsigned char b[SQ_LEN];
+    for (uint32_t i = 0; i < count; i++) {
+        sq_make(b, prod, i);
+        if (mpx_simple_queue_put(q, b, sizeof b))
+            return 1;
+    }
+    if (mpx_simple_queue_close(q))
+        return 2;
+    return mpx_simple_queue_put(q, b, sizeof b) == MPX_ECLOSED ? 0 : 3;
+}
+
+/* def long(q, go, k): puts n, waits for go.get(), puts n more: after the
+ * short producers closed their queues and exited. */
+static int t_sq_long(const mpx_args *a)
+{
+    mpx_simple_queue *q = mpx_args_object(a, 0);
+    mpx_simple_queue *go = mpx_args_object(a, 1);
+    uint32_t count = (uint32_t)mpx_args_int(a, 2);
+    unsigned char b[SQ_LEN];
+    for (uint32_t i = 0; i < 2 * count; i++) {
+        if (i == count) {
+            void *m;
+            size_t n;
+            if (mpx_simple_queue_get(go, &m, &n))
+                return 1;
+            mpx_free(m);
+        }
+        sq_make(b, 9, i);
+        if (mpx_simple_queue_put(q, b, sizeof b))
+            return 2;
+    }
+    return 0;
+}
+
+/* Issue #13: SimpleQueue.close() in producers that then exit does not stop
+ * another producer, which goes on putting afterwards; the parent, which
+ * joins every producer before it gets (more than the 4 MiB ring in all),
+ * receives every message intact and in per-producer order. */
+MPX_TEST_T(simplequeue_20_producers_close_others_go_on, 60)
+{
+    const uint32_t N = 800;
+    mpx_simple_queue *q, *go;
+    CHECK_OK(mpx_simple_queue_create(&q, NULL));
+    CHECK_OK(mpx_simple_queue_create(&go, NULL));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, q));
+    CHECK_OK(mpx_args_add_object(a, go));
+    CHECK_OK(mpx_args_add_int(a, N));
+    mpx_process *longp = start_args(t_sq_long, a);
+    mpx_args_destroy(a);
+    mpx_process *shortp[2];
+    for (int k = 0; k < 2; k++) {
+        int64_t args[2] = {k, N};
+        shortp[k] = start_q(t_sq_short, q, 2, args);
+    }
+    for (int k = 0; k < 2; k++)
+        CHECK_EQ(join_destroy(shortp[k]), 0); /* closed its queue and exited */
+    CHECK_OK(mpx_simple_queue_put(go, "go", 2));
+    CHECK_EQ(join_destroy(longp), 0); /* its puts after the closes succeeded */
+    uint32_t next[10] = {0};
+    unsigned char b[SQ_LEN];
+    for (uint32_t i = 0; i < 4 * N; i++) {
+        size_t n;
+        CHECK_OK(mpx_simple_queue_get_into(q, b, sizeof b, &n));
+        uint32_t prod, seq;
+        memcpy(&prod, b, 4);
+        memcpy(&seq, b + 4, 4);
+        CHECK(n == SQ_LEN && (prod < 2 || prod == 9));
+        CHECK_EQ(seq, next[prod]); /* per-producer order */
+        CHECK(check_fill(b + 8, n - 8, prod, seq));
+        next[prod]++;
+    }
+    CHECK(next[0] == N && next[1] == N && next[9] == 2 * N);
+    CHECK_EQ(mpx_simple_queue_empty(q), 1);
+    mpx_simple_queue_destroy(q);
+    mpx_simple_queue_destroy(go);
+}
+
 /* ---- kills ------------------------------------------------------------------------ */
 
 static int t_put_then_wait(const mpx_args *a)

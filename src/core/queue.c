@@ -653,9 +653,11 @@ static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline 
     }
     if (atomic_load_explicit(&q->put_burst, memory_order_relaxed) != burst)
         atomic_store_explicit(&q->put_burst, burst, memory_order_relaxed);
-    int st = stopped(q);
-    if (st)
-        return st;
+    if (!burst) { /* closed or shut down while it waited? */
+        int st = stopped(q);
+        if (st)
+            return st;
+    }
     put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0, deferred);
     return 0;
 }
@@ -776,8 +778,8 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
         return MPX_EFULL;
     p_recover(q);
     uint64_t old_tail = UINT64_MAX;
-    if ((rc = stopped(q)))
-        ;
+    if (atomic_load(&sh->shutdown)) /* while it waited for the lock */
+        rc = MPX_ESHUTDOWN;
     else if (q->osize && (len > inline_max(q) || !mpx__qo_empty_p(q)))
         rc = put_spill(q, data, len, d, &old_tail);
     else if (len <= inline_max(q))
@@ -1020,9 +1022,16 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
     for (;;) {
         if (lock_acquire(q, &sh->c_lock, d))
             return MPX_EEMPTY;
-        if (MPX__UNLIKELY(handle_closed(q))) { /* closed while this get waited */
-            lock_release(&sh->c_lock);
-            return MPX_ECLOSED;
+        if (!burst) { /* closed, or shut down at once, while this get waited */
+            int st = 0;
+            if (handle_closed(q))
+                st = MPX_ECLOSED;
+            else if (atomic_load(&sh->shutdown) == SHUT_IMMEDIATE)
+                st = MPX_ESHUTDOWN; /* as Python: nothing is got past it */
+            if (st) {
+                lock_release(&sh->c_lock);
+                return st;
+            }
         }
         c_recover(q);
         g->deferred = UINT64_MAX;

@@ -50,6 +50,12 @@ typedef struct qshared {
     _Atomic uint64_t pj_tail, pj_put, pj_stream, pj_ended;
     _Atomic uint64_t head_cache; /* a recent head (<= the real one) */
     _Atomic uint64_t get_cache;  /* a recent get_count */
+    /* the overflow store's producer side (queue_overflow.c), read on every
+     * put: in this group's second line, which has room for it */
+    _Atomic uint32_t opj_valid;
+    _Atomic uint64_t o_tail;       /* published */
+    _Atomic uint64_t o_head_cache; /* a recent o_head (<= the real one) */
+    _Atomic uint64_t o_alloc_try;  /* != 0: a put that allocated up to here is under way */
 
     /* published by the P holder */
     alignas(64) _Atomic uint64_t tail;
@@ -62,6 +68,7 @@ typedef struct qshared {
     _Atomic uint64_t c_skip;   /* dropped stream whose records to discard */
     _Atomic uint64_t cj_old_head, cj_head, cj_get, cj_acked, cj_stream, cj_skip, cj_dropped;
     _Atomic uint64_t tail_cache; /* a recent tail (<= the real one) */
+    _Atomic uint32_t ocj_valid; /* the store's consumer journal (queue_overflow.c) */
 
     /* published by the C holder */
     alignas(64) _Atomic uint64_t head;
@@ -79,17 +86,12 @@ typedef struct qshared {
      * holds messages. Positions are monotonic; position p is at offset
      * ovf_off + (p mod ovf_size). ovf_size 0: no store (ring only). */
     alignas(64) uint64_t ovf_size, ovf_off; /* constant */
-    /* owned by the P holder */
-    _Atomic uint32_t opj_valid;
+    /* owned by the P holder (o_tail, opj_valid ... are in the P group) */
     _Atomic uint64_t opj_tail, opj_put;
-    _Atomic uint64_t o_tail;       /* published */
-    _Atomic uint64_t o_alloc;      /* [o_tail, o_alloc) is allocated in the memfd */
-    _Atomic uint64_t o_alloc_try;  /* != 0: a put that allocated up to here is under way */
-    _Atomic uint64_t o_head_cache; /* a recent o_head (<= the real one) */
-    /* owned by the C holder */
+    _Atomic uint64_t o_alloc; /* [o_tail, o_alloc) is allocated in the memfd */
+    /* owned by the C holder (ocj_valid is in the C group) */
     alignas(64) _Atomic uint64_t o_head; /* published */
     _Atomic uint64_t o_free;             /* positions below it are returned (punched) */
-    _Atomic uint32_t ocj_valid;
     _Atomic uint64_t ocj_old_head, ocj_head, ocj_get;
 } qshared;
 
