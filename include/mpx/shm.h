@@ -12,7 +12,6 @@
  *     mpx_shm_open(&s, NULL, 1, 4096, NULL);      // SharedMemory(create=True, size=4096)
  *     memcpy(mpx_shm_buf(s), "hi", 2);
  *     printf("%s\n", mpx_shm_name(s));            // psm_1a2b3c4d
- *     ...
  *     mpx_shm_close(s); mpx_shm_unlink(s); mpx_shm_destroy(s);
  *
  * Beyond Python, no block leaks: a block created with tracking on (the
