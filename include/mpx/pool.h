@@ -20,7 +20,9 @@
  *
  * Beyond Python: a worker that crashes fails only the item it was running
  * (MPX_EWORKER, with the worker's pid, signal and backtrace) and is
- * replaced; a task running past its timeout is stopped by killing its
+ * replaced; an output a task has returned is kept whatever its worker
+ * does next (crashes, exits by maxtasksperchild, is killed), whatever its
+ * size; a task running past its timeout is stopped by killing its
  * worker (MPX_ETIMEDOUT); imap reads its input lazily with a bounded
  * look-ahead; pending tasks can be cancelled; progress callbacks; a
  * fixed-size array fast path. See docs/pool.md.
@@ -89,6 +91,11 @@ typedef void (*mpx_progress_cb)(size_t done, size_t total, void *udata);
  * mpx_task_fail - set an error message (printf format) and return
  *   MPX_ETASK, so a task can end with `return mpx_task_fail(out, ...)`.
  * Return 0, -ENOMEM, or MPX_EINVAL.
+ * Outputs of any size below 4 GiB (larger ones fail the item with
+ * MPX_ETOOBIG): once the task returns, the output is in memory of the
+ * pool's owner (large ones in the pool's output files), so the worker's
+ * later fate cannot lose it. An output that cannot be stored (no memory)
+ * fails the item with that error.
  *
  * Threads: only inside the task, on the out it was given.
  * Fork:    not applicable.

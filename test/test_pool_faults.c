@@ -1,0 +1,435 @@
+/* test_pool_faults.c - regression tests of issue #12 (items 1 and 2):
+ *
+ *  1. results larger than a slot's output area ("spilled" outputs) survive
+ *     whatever their worker does after returning them: a later task on it
+ *     crashes (SIGSEGV, abort), it exits by maxtasksperchild (POOL-04), or
+ *     it is SIGKILLed from outside right after returning;
+ *  2. ThreadPool terminate / destroy (POOL-18, POOL-20, POOL-24, TPOOL-01)
+ *     fail every task not yet started with MPX_ECANCELED instead of
+ *     running it, and let the running ones finish.
+ *
+ * Task functions live in this executable so the same tests run under fork,
+ * spawn and forkserver. Outputs are checked byte by byte, not only by
+ * length. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- big outputs ----------------------------------------------------------- */
+
+/* Input of t_big: what to produce. */
+typedef struct big_in {
+    int64_t index;
+    int64_t size; /* bytes of output */
+    int64_t mode;
+} big_in;
+
+enum {
+    BIG_CRASH = 1,   /* index % 9 == 4: SIGSEGV, index % 13 == 7: abort */
+    BIG_PUBLISH = 2, /* write the worker's pid into pids[index] before returning */
+};
+
+static bool big_crashes(int64_t i)
+{
+    return i % 9 == 4 || i % 13 == 7;
+}
+
+/* The output of item i: 8-byte words that depend on i and their position,
+ * so a truncated, shifted or swapped output shows. */
+static uint64_t big_word(int64_t i, uint64_t k)
+{
+    return (uint64_t)i * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + 1;
+}
+
+static void big_fill(unsigned char *o, size_t size, int64_t i)
+{
+    size_t k = 0;
+    for (; k + 8 <= size; k += 8) {
+        uint64_t w = big_word(i, k / 8);
+        memcpy(o + k, &w, 8);
+    }
+    uint64_t w = big_word(i, k / 8);
+    memcpy(o + k, &w, size - k);
+}
+
+static void big_check(const void *d, size_t len, int64_t i, size_t size)
+{
+    if (len != size)
+        FAIL("item %" PRId64 ": %zu bytes, expected %zu", i, len, size);
+    const unsigned char *o = d;
+    size_t k = 0;
+    for (; k + 8 <= size; k += 8) {
+        uint64_t w = big_word(i, k / 8);
+        if (memcmp(o + k, &w, 8) != 0)
+            FAIL("item %" PRId64 ": wrong bytes at offset %zu of %zu", i, k, size);
+    }
+    uint64_t w = big_word(i, k / 8);
+    if (memcmp(o + k, &w, size - k) != 0)
+        FAIL("item %" PRId64 ": wrong tail bytes", i);
+}
+
+/* pids[index] (BIG_PUBLISH), a shared array set by the initializer */
+static mpx_array *g_pid_array;
+static int t_init_pids(const mpx_args *a)
+{
+    g_pid_array = mpx_args_object(a, 0);
+    return g_pid_array ? 0 : MPX_EINVAL;
+}
+
+static int t_big(const void *in, size_t len, mpx_task_out *out)
+{
+    if (len != sizeof(big_in))
+        return mpx_task_fail(out, "bad input length %zu", len);
+    big_in b;
+    memcpy(&b, in, sizeof b);
+    if ((b.mode & BIG_CRASH) && b.index % 9 == 4)
+        raise(SIGSEGV);
+    if ((b.mode & BIG_CRASH) && b.index % 13 == 7)
+        abort();
+    unsigned char *o = mpx_task_out_buf(out, (size_t)b.size);
+    if (!o)
+        return -ENOMEM;
+    big_fill(o, (size_t)b.size, b.index);
+    if ((b.mode & BIG_PUBLISH) && g_pid_array) {
+        int64_t *pids = mpx_array_ptr(g_pid_array);
+        __atomic_store_n(&pids[b.index], (int64_t)getpid(), __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+static big_in *big_inputs(size_t n, size_t size, int64_t mode, mpx_bytes **items)
+{
+    big_in *v = calloc(n, sizeof *v);
+    mpx_bytes *it = calloc(n, sizeof *it);
+    CHECK(v && it);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (big_in){(int64_t)i, (int64_t)size, mode};
+        it[i] = (mpx_bytes){&v[i], sizeof v[i]};
+    }
+    *items = it;
+    return v;
+}
+
+/* Check a failed item: its worker died while running it (never "result
+ * lost"), with one of the signals allowed. */
+static void check_died(mpx_task_error *e, int64_t i, int sig1, int sig2)
+{
+    if (e->code != MPX_EWORKER)
+        FAIL("item %" PRId64 ": code %s (%s), expected MPX_EWORKER", i, mpx_err_name(e->code),
+             e->message);
+    if (strstr(e->message, "lost"))
+        FAIL("item %" PRId64 ": %s", i, e->message);
+    if (e->signal != sig1 && e->signal != sig2)
+        FAIL("item %" PRId64 ": signal %d (%s)", i, e->signal, e->message);
+}
+
+/* map (results all kept) over n items of `size` bytes; with BIG_CRASH the
+ * crashing items fail with their own signal and every other item comes
+ * back intact. */
+static size_t big_map(mpx_pool *p, size_t n, size_t size, int64_t mode, size_t chunksize)
+{
+    mpx_bytes *it;
+    big_in *v = big_inputs(n, size, mode, &it);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = chunksize};
+    int rc = mpx_pool_map(p, t_big, it, n, &o, &r);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const void *d;
+        size_t l;
+        int irc = mpx_result_item(r, i, &d, &l);
+        if ((mode & BIG_CRASH) && big_crashes((int64_t)i)) {
+            CHECK_ERR(irc, MPX_EWORKER);
+            mpx_task_error e;
+            CHECK_OK(mpx_result_item_error(r, i, &e));
+            check_died(&e, (int64_t)i, SIGSEGV, SIGABRT);
+            bad++;
+        } else {
+            if (irc) {
+                mpx_task_error e = {0};
+                mpx_result_item_error(r, i, &e);
+                FAIL("item %zu of %zu (%zu bytes) failed: %s: %s", i, n, size, mpx_err_name(irc),
+                     e.message ? e.message : "");
+            }
+            big_check(d, l, (int64_t)i, size);
+        }
+    }
+    CHECK_EQ(mpx_result_failed(r), bad);
+    CHECK_ERR(rc, bad ? MPX_EWORKER : 0);
+    mpx_result_destroy(r);
+    free(it);
+    free(v);
+    return bad;
+}
+
+/* imap over n items with a small look-ahead (10 MiB outputs: the results
+ * are checked and freed one by one); same checks as big_map. */
+static void big_imap(mpx_pool *p, size_t n, size_t size, int64_t mode)
+{
+    mpx_bytes *it;
+    big_in *v = big_inputs(n, size, mode, &it);
+    mpx_imap *im;
+    mpx_call_opts o = {.chunksize = 1, .lookahead = 6};
+    CHECK_OK(mpx_pool_imap(p, t_big, it, n, &o, &im));
+    for (size_t i = 0; i < n; i++) {
+        const void *d;
+        size_t l, idx = SIZE_MAX;
+        int irc = mpx_imap_next(im, MPX_FOREVER, &d, &l, &idx);
+        CHECK_EQ(idx, i);
+        mpx_task_error e = {0};
+        if ((mode & BIG_CRASH) && big_crashes((int64_t)i)) {
+            CHECK_ERR(irc, MPX_EWORKER);
+            CHECK_OK(mpx_imap_error(im, &e));
+            check_died(&e, (int64_t)i, SIGSEGV, SIGABRT);
+        } else {
+            if (irc) {
+                mpx_imap_error(im, &e);
+                FAIL("item %zu of %zu (%zu bytes) failed: %s: %s", i, n, size, mpx_err_name(irc),
+                     e.message ? e.message : "");
+            }
+            big_check(d, l, (int64_t)i, size);
+        }
+    }
+    CHECK_ERR(mpx_imap_next(im, 0, NULL, NULL, NULL), MPX_EEOF);
+    mpx_imap_destroy(im);
+    free(it);
+    free(v);
+}
+
+static mpx_pool *pool2(int maxtasks)
+{
+    mpx_pool *p;
+    mpx_pool_opts o = {.processes = 2, .maxtasksperchild = maxtasks};
+    CHECK_OK(mpx_pool_create(&p, &o));
+    return p;
+}
+
+static void finish(mpx_pool *p)
+{
+    CHECK_OK(mpx_pool_close(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
+
+/* 10 MiB outputs: fewer items in the (much slower) sanitizer builds */
+static size_t n_10m(void)
+{
+    return mpx_test_sanitized() ? 30 : 100;
+}
+
+#define KIB100 (100u * 1024u)
+#define MIB10 (10u * 1024u * 1024u)
+
+/* #12.1: a later task on the same worker crashes; every good item,
+ * finished before it, keeps its 100 KiB output. Chunksize 1 and the
+ * default chunksize (25 items of a slot, spilled one by one). */
+MPX_TEST_T(pool_spilled_results_survive_later_crash_100k, 120)
+{
+    mpx_pool *p = pool2(0);
+    size_t crashed = big_map(p, 200, KIB100, BIG_CRASH, 1);
+    crashed += big_map(p, 200, KIB100, BIG_CRASH, 0);
+    CHECK_EQ(crashed, 2 * 36);
+    CHECK(mpx_pool_replaced(p) >= crashed);
+    finish(p);
+}
+
+/* #12.1: the same with 10 MiB outputs */
+MPX_TEST_T(pool_spilled_results_survive_later_crash_10m, 180)
+{
+    mpx_pool *p = pool2(0);
+    big_imap(p, n_10m(), MIB10, BIG_CRASH);
+    finish(p);
+}
+
+/* #12.1: maxtasksperchild=1, no fault at all: each worker exits right
+ * after returning its (spilled) result */
+MPX_TEST_T(pool_spilled_results_survive_maxtasksperchild_100k, 180)
+{
+    mpx_pool *p = pool2(1);
+    big_map(p, 100, KIB100, 0, 1);
+    CHECK(mpx_pool_replaced(p) >= 90);
+    finish(p);
+}
+
+MPX_TEST_T(pool_spilled_results_survive_maxtasksperchild_10m, 180)
+{
+    mpx_pool *p = pool2(1);
+    big_imap(p, n_10m(), MIB10, 0);
+    finish(p);
+}
+
+/* #12.1: workers SIGKILLed from outside right after returning. Each task
+ * writes its worker's pid into a shared array just before it returns; a
+ * killer thread SIGKILLs the worker of every 4th item as soon as that pid
+ * appears. An item fails only when its own worker was killed while running
+ * it, so there are at most as many failures as kills. */
+typedef struct killer {
+    mpx_array *pids;
+    size_t n;
+    atomic_bool stop;
+    int kills;
+} killer;
+
+static void *killer_main(void *arg)
+{
+    killer *k = arg;
+    int64_t *pids = mpx_array_ptr(k->pids);
+    bool *seen = calloc(k->n, 1);
+    pid_t killed[512];
+    int nk = 0;
+    while (!atomic_load(&k->stop)) {
+        for (size_t i = 0; i < k->n; i++) {
+            if (seen[i])
+                continue;
+            pid_t pid = (pid_t)__atomic_load_n(&pids[i], __ATOMIC_ACQUIRE);
+            if (pid <= 0)
+                continue;
+            seen[i] = true;
+            if (i % 4 != 1)
+                continue;
+            bool again = false; /* each worker once: its pid is not reused under us */
+            for (int x = 0; x < nk; x++)
+                again |= killed[x] == pid;
+            if (again || nk == (int)(sizeof killed / sizeof killed[0]))
+                continue;
+            if (kill(pid, SIGKILL) == 0)
+                killed[nk++] = pid;
+        }
+        struct timespec t = {0, 200000};
+        nanosleep(&t, NULL);
+    }
+    k->kills = nk;
+    free(seen);
+    return NULL;
+}
+
+static void sigkill_run(size_t n, size_t size)
+{
+    killer k = {.n = n};
+    CHECK_OK(mpx_rawarray_create(&k.pids, MPX_CT_INT64, n, NULL));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, k.pids));
+    mpx_pool *p;
+    mpx_pool_opts po = {.processes = 2, .initializer = t_init_pids, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_args_destroy(a);
+    mpx_bytes *it;
+    big_in *v = big_inputs(n, size, BIG_PUBLISH, &it);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, killer_main, &k), 0);
+    mpx_imap *im;
+    mpx_call_opts o = {.chunksize = 1, .lookahead = size > KIB100 ? 6 : 0};
+    CHECK_OK(mpx_pool_imap(p, t_big, it, n, &o, &im));
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const void *d;
+        size_t l, idx = SIZE_MAX;
+        int irc = mpx_imap_next(im, MPX_FOREVER, &d, &l, &idx);
+        CHECK_EQ(idx, i);
+        if (irc == 0) {
+            big_check(d, l, (int64_t)i, size);
+            continue;
+        }
+        mpx_task_error e = {0};
+        CHECK_OK(mpx_imap_error(im, &e));
+        check_died(&e, (int64_t)i, SIGKILL, SIGKILL);
+        failed++;
+    }
+    atomic_store(&k.stop, true);
+    pthread_join(th, NULL);
+    CHECK(k.kills > 0);
+    if (failed > (size_t)k.kills)
+        FAIL("%zu items failed, %d kills", failed, k.kills);
+    mpx_imap_destroy(im);
+    free(it);
+    free(v);
+    finish(p);
+    mpx_array_destroy(k.pids);
+}
+
+MPX_TEST_T(pool_spilled_results_survive_sigkill_100k, 120)
+{
+    sigkill_run(200, KIB100);
+}
+
+MPX_TEST_T(pool_spilled_results_survive_sigkill_10m, 180)
+{
+    sigkill_run(n_10m(), MIB10);
+}
+
+/* #12.1: spilled outputs leave no descriptor behind, in the parent or in
+ * a worker, and the pool's output files hold no memory once the results
+ * are in: the memory of a spilled output is freed when its slot is. */
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - (pid == getpid()); /* opendir's own descriptor */
+}
+
+/* Blocks held by the parent's pool output files (memfd "mpx-pool-out"). */
+static long long spill_blocks(int *files)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    long long blocks = 0;
+    *files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], link[300];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t l = readlink(path, link, sizeof link - 1);
+        if (l <= 0)
+            continue;
+        link[l] = 0;
+        if (!strstr(link, "mpx-pool-out"))
+            continue;
+        struct stat st;
+        CHECK_EQ(fstat(atoi(e->d_name), &st), 0);
+        blocks += st.st_blocks;
+        (*files)++;
+    }
+    closedir(d);
+    return blocks;
+}
+
+MPX_TEST_T(pool_spill_no_descriptor_or_memory_leak, 120)
+{
+    mpx_pool *p = pool2(0);
+    pid_t pids[2];
+    int nw = 0;
+    for (int i = 0; i < 400 && nw < 2; i++) {
+        nw = mpx_pool_worker_pids(p, pids, 2);
+        sleep_ms(5);
+    }
+    CHECK_EQ(nw, 2);
+    big_map(p, 20, 40, 0, 1); /* warm-up: small outputs */
+    int fds0 = count_fds(getpid());
+    int wfds0[2] = {count_fds(pids[0]), count_fds(pids[1])};
+    for (int round = 0; round < 3; round++) {
+        big_map(p, 200, KIB100, 0, 1);
+        big_map(p, 200, KIB100, 0, 0);
+    }
+    CHECK_EQ(count_fds(getpid()), fds0);
+    /* the workers hold nothing for results they returned */
+    CHECK_EQ(count_fds(pids[0]), wfds0[0]);
+    CHECK_EQ(count_fds(pids[1]), wfds0[1]);
+    int files = 0;
+    CHECK_EQ(spill_blocks(&files), 0);
+    CHECK(files >= 1);
+    finish(p);
+}
