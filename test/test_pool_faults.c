@@ -20,6 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int64_t rd64(const void *p)
+{
+    int64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 /* ---- big outputs ----------------------------------------------------------- */
 
 /* Input of t_big: what to produce. */
@@ -432,4 +439,145 @@ MPX_TEST_T(pool_spill_no_descriptor_or_memory_leak, 120)
     CHECK_EQ(spill_blocks(&files), 0);
     CHECK(files >= 1);
     finish(p);
+}
+
+/* ---- ThreadPool terminate / destroy (#12.2) -------------------------------- */
+
+static atomic_int tp_started, tp_finished;
+
+static int t_tp_sleep(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)len;
+    atomic_fetch_add(&tp_started, 1);
+    sleep_ms(300);
+    atomic_fetch_add(&tp_finished, 1);
+    int64_t x = rd64(in) * 10 + 1;
+    return mpx_task_out_set(out, &x, 8);
+}
+
+enum { TP_N = 20, TP_THREADS = 3 };
+
+/* Wait until the 3 threads run their first tasks. */
+static void wait_started(int n)
+{
+    for (int i = 0; i < 10000 && atomic_load(&tp_started) < n; i++)
+        sleep_ms(1);
+    CHECK(atomic_load(&tp_started) >= n);
+}
+
+/* After terminate + join (or destroy): every task that started ran to its
+ * end (threads cannot be killed) and kept its own result; every other item
+ * failed with MPX_ECANCELED without running. */
+static void check_tp_items(mpx_result **rs, size_t nres, size_t per)
+{
+    int started = atomic_load(&tp_started);
+    CHECK_EQ(started, atomic_load(&tp_finished));
+    size_t ok = 0, canceled = 0;
+    for (size_t r = 0; r < nres; r++) {
+        CHECK_EQ(mpx_result_ready(rs[r]), 1);
+        for (size_t i = 0; i < per; i++) {
+            const void *d;
+            size_t l;
+            int rc = mpx_result_item(rs[r], i, &d, &l);
+            if (rc == 0) {
+                CHECK_EQ(l, 8);
+                CHECK_EQ(rd64(d), (int64_t)(r * per + i) * 10 + 1);
+                ok++;
+            } else {
+                CHECK_ERR(rc, MPX_ECANCELED);
+                canceled++;
+            }
+        }
+        int want = mpx_result_failed(rs[r]) ? MPX_ECANCELED : 0;
+        CHECK_ERR(mpx_result_get(rs[r], 0, NULL, NULL), want);
+    }
+    CHECK_EQ(ok + canceled, TP_N);
+    CHECK_EQ(ok, (size_t)started);
+    /* the tasks running at terminate, and at most a few that a thread took
+     * before the handler thread saw the terminate: never the whole queue */
+    if (started > 2 * TP_THREADS)
+        FAIL("%d of %d tasks ran after terminate", started, TP_N);
+    CHECK(canceled >= TP_N - 2 * TP_THREADS);
+}
+
+static int64_t tp_vals[TP_N];
+
+static mpx_pool *tp_start(void)
+{
+    atomic_store(&tp_started, 0);
+    atomic_store(&tp_finished, 0);
+    for (int i = 0; i < TP_N; i++)
+        tp_vals[i] = i;
+    mpx_pool *p;
+    CHECK_OK(mpx_thread_pool_create(&p, TP_THREADS, NULL, NULL));
+    return p;
+}
+
+/* map_async of 20 tasks of 300 ms on 3 threads, then terminate + join */
+MPX_TEST_T(tpool_terminate_cancels_queued_map, 60)
+{
+    size_t chunks[2] = {1, 0}; /* default chunksize: 2 items per slot */
+    for (int round = 0; round < 2; round++) {
+        mpx_pool *p = tp_start();
+        mpx_bytes it[TP_N];
+        for (int i = 0; i < TP_N; i++)
+            it[i] = (mpx_bytes){&tp_vals[i], 8};
+        mpx_result *r;
+        mpx_call_opts o = {.chunksize = chunks[round]};
+        CHECK_OK(mpx_pool_map_async(p, t_tp_sleep, it, TP_N, &o, &r));
+        wait_started(TP_THREADS);
+        CHECK_OK(mpx_pool_terminate(p));
+        CHECK_OK(mpx_pool_join(p));
+        check_tp_items(&r, 1, TP_N);
+        CHECK(mpx_result_failed(r) > 0);
+        mpx_result_destroy(r);
+        mpx_pool_destroy(p);
+    }
+}
+
+/* apply_async x 20, then terminate + join */
+MPX_TEST_T(tpool_terminate_cancels_queued_apply, 60)
+{
+    mpx_pool *p = tp_start();
+    mpx_result *rs[TP_N];
+    for (int i = 0; i < TP_N; i++)
+        CHECK_OK(mpx_pool_apply_async(p, t_tp_sleep, &tp_vals[i], 8, NULL, &rs[i]));
+    wait_started(TP_THREADS);
+    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_join(p));
+    check_tp_items(rs, TP_N, 1);
+    for (int i = 0; i < TP_N; i++)
+        mpx_result_destroy(rs[i]);
+    mpx_pool_destroy(p);
+}
+
+/* destroy without terminate: the same (POOL-24); the results outlive the
+ * pool */
+MPX_TEST_T(tpool_destroy_cancels_queued, 60)
+{
+    mpx_pool *p = tp_start();
+    mpx_bytes it[TP_N];
+    for (int i = 0; i < TP_N; i++)
+        it[i] = (mpx_bytes){&tp_vals[i], 8};
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 1};
+    CHECK_OK(mpx_pool_map_async(p, t_tp_sleep, it, TP_N, &o, &r));
+    mpx_imap *im;
+    CHECK_OK(mpx_pool_imap(p, t_tp_sleep, it, TP_N, &o, &im));
+    wait_started(TP_THREADS);
+    mpx_pool_destroy(p);
+    check_tp_items(&r, 1, TP_N);
+    /* the imap behind it never started: every item it yields is cancelled */
+    size_t got = 0;
+    for (;;) {
+        int rc = mpx_imap_next(im, 5000, NULL, NULL, NULL);
+        if (rc == MPX_EEOF)
+            break;
+        CHECK_ERR(rc, MPX_ECANCELED);
+        got++;
+    }
+    CHECK(got <= TP_N);
+    CHECK_EQ(atomic_load(&tp_started), atomic_load(&tp_finished));
+    mpx_imap_destroy(im);
+    mpx_result_destroy(r);
 }

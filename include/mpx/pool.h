@@ -272,6 +272,12 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
  * system calls end; POOL-18). mpx_pool_join - wait for the workers and the
  * handler thread to end; MPX_ESTATE unless close or terminate came first
  * (POOL-19). All bounded in time after terminate. Return 0 or MPX_ESTATE.
+ * Thread pools: a thread cannot be killed. terminate fails every task that
+ * has not started with MPX_ECANCELED without running it (also the rest of
+ * a chunk whose first items are running); a task that is running goes on
+ * to its end and keeps its own result (success or error), and join waits
+ * for exactly those running tasks: it returns when they return (never, if
+ * one never returns).
  *
  * Threads: safe; do not call join from a callback.
  * Fork:    creating process only.
@@ -284,7 +290,8 @@ MPX_API int mpx_pool_join(mpx_pool *p);
 /*
  * mpx_pool_destroy - terminate (when not joined yet: POOL-20, POOL-24),
  * join and free. Result objects stay valid (unfinished ones end with
- * MPX_ECANCELED). NULL does nothing.
+ * MPX_ECANCELED). NULL does nothing. A thread pool waits for the tasks
+ * that are running, as mpx_pool_join after terminate does.
  *
  * Threads: no other thread may use the pool at the same time.
  * Fork:    in a fork child, frees only this process's memory.

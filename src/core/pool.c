@@ -1353,6 +1353,31 @@ static void flag_cancelled_slots(mpx_pool *p)
     }
 }
 
+/*
+ * Terminate, thread pools (#12.2). A thread cannot be killed, so instead of
+ * killing the workers (what a process pool does) take every task that has
+ * not started away from them: a slot still in the ring is stolen with the
+ * CAS a worker would use to claim it (no worker can run it after that;
+ * fail_all then fails its items with MPX_ECANCELED), and every slot gets
+ * its cancel flag, so a worker that has claimed it, or is running one of
+ * its items, reports the items it has not started as cancelled without
+ * running them (run_slot). Running items finish; shutdown_workers then
+ * waits for them only. Handler thread.
+ */
+static void cancel_unstarted(mpx_pool *p)
+{
+    for (uint32_t si = 0; si < p->nslots; si++) {
+        pslot *ps = &p->ps[si];
+        if (ps->state != PS_QUEUED || !ps->job)
+            continue;
+        px_slot *s = px_slot_of(p->h, si);
+        atomic_store(&s->cancel, 1);
+        uint64_t claim = atomic_load(&s->claim);
+        if ((uint32_t)claim == 0)
+            atomic_compare_exchange_strong(&s->claim, &claim, claim | PX_OWNER_STOLEN);
+    }
+}
+
 /* ---- the handler thread ------------------------------------------------------------- */
 
 static void check_timeouts(mpx_pool *p)
@@ -1555,6 +1580,8 @@ static void *handler_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (state == P_TERM) {
             p->terminating = true;
+            if (p->threads)
+                cancel_unstarted(p);
             shutdown_workers(p, true);
             fail_all(p, MPX_ECANCELED);
             break;
