@@ -141,19 +141,20 @@ typedef struct px_slot {
     uint32_t nitems;    /* input records */
     uint32_t start_rec; /* first record to run (after a requeue) */
     uint32_t in_bytes;
-    uint32_t pad0;
+    /* spilled outputs of this run: the worker position whose output file
+     * holds them (spill_w) and the bytes of the slot's region in use
+     * (spill_end), both stored before the bytes are written (so the parent
+     * also frees what a worker that died while writing left); reset by the
+     * parent. In the header's first cache line (it took the place of an
+     * unused job id and padding): the parent reads spill_end for every
+     * slot it frees, and no other line is touched for small outputs. */
+    _Atomic uint32_t spill_w;
     int64_t timeout_ns; /* per item; 0 none */
     _Atomic uint32_t out_items; /* committed output records */
     uint32_t out_bytes;
-    uint64_t job_id;
-    /* spilled outputs of this run: the worker position whose output file
-     * holds them and the bytes of the slot's region in use, both stored
-     * before the bytes are written (so the parent also frees what a worker
-     * that died while writing left); reset by the parent */
-    _Atomic uint32_t spill_w;
     _Atomic uint64_t spill_end;
 } px_slot;
-_Static_assert(sizeof(px_slot) <= PX_SLOT_HDR, "slot header too large");
+_Static_assert(sizeof(px_slot) == 64, "the slot header's hot fields fill one cache line");
 
 /* Fixed fast-path descriptor, the input area of a PX_K_FIXED slot. */
 typedef struct px_fixed_desc {
