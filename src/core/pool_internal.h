@@ -40,8 +40,10 @@
 #include "core/internal.h"
 #include "mpx/pool.h"
 
+#include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #define MPX__POOL_MAGIC 0x6d70706cu
 
@@ -227,6 +229,56 @@ static inline uint32_t px_get32(const unsigned char *p)
     return v;
 }
 
+/* A task's output: straight into the slot's output area when it fits
+ * (dst, cap), else on the heap; msg from mpx_task_fail. */
+struct mpx_task_out {
+    unsigned char *dst; /* room in the slot's output area */
+    size_t cap;
+    size_t len;
+    bool on_heap;
+    unsigned char *heap;
+    size_t heap_cap;
+    char *msg;
+    bool set;
+};
+
+/*
+ * Spill one output of slot si into the parent's output file outfd of
+ * worker position w, at *pos of the slot's region (*pos advances; the
+ * offset used goes to *off). Stores spill_w and spill_end BEFORE writing,
+ * so the parent frees the pages of a write that a crash cut short. The
+ * caller commits the record that points here only after this returns 0:
+ * from then on the output lives in the parent's file, whatever the writer
+ * does next (#12). Shared by the worker loop and pool backends (the MPI
+ * dispatcher), which write output records the same way. Returns 0,
+ * MPX_ETOOBIG (4 GiB or more: result entries hold 32-bit lengths; or the
+ * region is full), -errno.
+ */
+static inline int px_spill_write(px_slot *s, uint32_t si, uint32_t w, int outfd, uint64_t *pos,
+                                 const void *data, size_t len, uint64_t *off)
+{
+    uint64_t at = *pos;
+    if (len > UINT32_MAX || len > PX_SPILL_REGION - at)
+        return MPX_ETOOBIG;
+    uint64_t end = at + PX_PAD8(len);
+    atomic_store_explicit(&s->spill_w, w, memory_order_relaxed);
+    atomic_store_explicit(&s->spill_end, end, memory_order_release);
+    uint64_t base = (uint64_t)si * PX_SPILL_REGION + at;
+    const unsigned char *p = (const unsigned char *)data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pwrite(outfd, p + done, len - done, (off_t)(base + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO; /* the parent frees the pages with the slot */
+        done += (size_t)r;
+    }
+    *pos = end;
+    *off = at;
+    return 0;
+}
+
 /* Open another process's descriptor (memfd) read-only: /proc/pid/fd/N,
  * then pidfd_getfd (flags: O_RDONLY or O_RDWR). Returns a new CLOEXEC fd or -errno. */
 int mpx__pool_fetch_fd(pid_t pid, int fd, int flags);
@@ -245,6 +297,7 @@ typedef struct px_worker_ctx {
     bool thread;
     mpx_init_fn init;
     mpx_args *initargs;
+    void *backend; /* a backend pool's state (core/backend.h), or NULL */
 } px_worker_ctx;
 
 /* The worker loop; returns when the pool shuts down or the worker's task

@@ -22,17 +22,6 @@
 _Atomic uint32_t mpx__pool_fence_word;
 #endif
 
-struct mpx_task_out {
-    unsigned char *dst; /* room in the slot's output area */
-    size_t cap;
-    size_t len;
-    bool on_heap;
-    unsigned char *heap;
-    size_t heap_cap;
-    char *msg;
-    bool set;
-};
-
 /* ---- task output -------------------------------------------------------- */
 
 MPX_API void *mpx_task_out_buf(mpx_task_out *o, size_t len)
@@ -241,39 +230,17 @@ static int resolve(wstate *ws, uint32_t idx, uint32_t gen, mpx__fnptr *fn)
 }
 
 /*
- * Spill an output that does not fit the slot's output area: write it into
- * the parent's output file of this worker position, in slot sidx's region,
- * at the next free offset (returned in *off). The record that points to it
- * is committed only after this returns, so a committed output is in the
- * parent's file whatever this process does next (#12: it used to stay in a
- * memfd of the worker, lost when the worker exited before the parent read
- * it). The extent is published before the write, so the parent frees the
- * pages of a write that a crash interrupted too.
+ * Spill an output that does not fit the slot's output area into the
+ * parent's output file of this worker position (px_spill_write). The
+ * record that points to it is committed only after this returns, so a
+ * committed output is in the parent's file whatever this process does next
+ * (#12: it used to stay in a memfd of the worker, lost when the worker
+ * exited before the parent read it).
  */
 static int spill_out(wstate *ws, px_slot *s, uint32_t sidx, const void *data, size_t len,
                      uint64_t *off)
 {
-    uint64_t at = ws->spill_pos;
-    /* result entries hold 32-bit lengths: a clear error, not a truncation */
-    if (len > UINT32_MAX || len > PX_SPILL_REGION - at)
-        return MPX_ETOOBIG;
-    uint64_t end = at + PX_PAD8(len);
-    atomic_store_explicit(&s->spill_w, ws->c->w, memory_order_relaxed);
-    atomic_store_explicit(&s->spill_end, end, memory_order_release);
-    uint64_t base = (uint64_t)sidx * PX_SPILL_REGION + at;
-    const unsigned char *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t r = pwrite(ws->c->outfd, p + done, len - done, (off_t)(base + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -errno : -EIO; /* the parent frees the pages with the slot */
-        done += (size_t)r;
-    }
-    ws->spill_pos = end;
-    *off = at;
-    return 0;
+    return px_spill_write(s, sidx, ws->c->w, ws->c->outfd, &ws->spill_pos, data, len, off);
 }
 
 /* Append one output record; spills when it does not fit. pos is the
