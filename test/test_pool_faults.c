@@ -39,6 +39,7 @@ typedef struct big_in {
 enum {
     BIG_CRASH = 1,   /* index % 9 == 4: SIGSEGV, index % 13 == 7: abort */
     BIG_PUBLISH = 2, /* write the worker's pid into pids[index] before returning */
+    BIG_SLOW = 4,    /* sleep 100 ms before returning (a chunk's outputs stay spilled a while) */
 };
 
 static bool big_crashes(int64_t i)
@@ -102,6 +103,8 @@ static int t_big(const void *in, size_t len, mpx_task_out *out)
     if (!o)
         return -ENOMEM;
     big_fill(o, (size_t)b.size, b.index);
+    if (b.mode & BIG_SLOW)
+        sleep_ms(100);
     if ((b.mode & BIG_PUBLISH) && g_pid_array) {
         int64_t *pids = mpx_array_ptr(g_pid_array);
         __atomic_store_n(&pids[b.index], (int64_t)getpid(), __ATOMIC_RELEASE);
@@ -280,13 +283,14 @@ typedef struct killer {
     size_t n;
     atomic_bool stop;
     int kills;
+    bool seen[256]; /* not malloc'd: a worker forked meanwhile would report it lost */
 } killer;
 
 static void *killer_main(void *arg)
 {
     killer *k = arg;
     int64_t *pids = mpx_array_ptr(k->pids);
-    bool *seen = calloc(k->n, 1);
+    bool *seen = k->seen;
     pid_t killed[512];
     int nk = 0;
     while (!atomic_load(&k->stop)) {
@@ -311,13 +315,15 @@ static void *killer_main(void *arg)
         nanosleep(&t, NULL);
     }
     k->kills = nk;
-    free(seen);
     return NULL;
 }
 
 static void sigkill_run(size_t n, size_t size)
 {
-    killer k = {.n = n};
+    static killer k; /* static: see seen */
+    memset(&k, 0, sizeof k);
+    k.n = n;
+    CHECK(n <= sizeof k.seen);
     CHECK_OK(mpx_rawarray_create(&k.pids, MPX_CT_INT64, n, NULL));
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
@@ -441,6 +447,202 @@ MPX_TEST_T(pool_spill_no_descriptor_or_memory_leak, 120)
     finish(p);
 }
 
+/* The output files (dev, ino) of this process's pools, up to max. */
+static size_t spill_file_ids(uint64_t *ids, size_t max)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        char path[300], link[300];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t l = readlink(path, link, sizeof link - 1);
+        if (l <= 0)
+            continue;
+        link[l] = 0;
+        struct stat st;
+        if (!strstr(link, "mpx-pool-out") || stat(path, &st) < 0)
+            continue;
+        ids[2 * n] = (uint64_t)st.st_dev;
+        ids[2 * n + 1] = (uint64_t)st.st_ino;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A process (any we may look at) that still holds one of the files
+ * (dev, ino) of ids open, or 0. */
+static pid_t spill_file_holder(const uint64_t *ids, size_t n)
+{
+    DIR *pd = opendir("/proc");
+    CHECK(pd != NULL);
+    pid_t found = 0;
+    struct dirent *pe;
+    while (!found && (pe = readdir(pd))) {
+        pid_t pid = (pid_t)atoi(pe->d_name);
+        if (pid <= 0)
+            continue;
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue; /* gone, or not ours */
+        struct dirent *e;
+        while (!found && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (stat(path, &st) < 0)
+                continue;
+            for (size_t i = 0; i < n; i++)
+                if ((uint64_t)st.st_dev == ids[2 * i] && (uint64_t)st.st_ino == ids[2 * i + 1])
+                    found = pid;
+        }
+        closedir(d);
+    }
+    closedir(pd);
+    return found;
+}
+
+/* Wait (up to 60 s) until no process holds any of the files. */
+static void wait_spill_files_gone(const uint64_t *ids, size_t n)
+{
+    pid_t holder = 0;
+    for (int i = 0; i < 1200; i++) {
+        holder = spill_file_holder(ids, n);
+        if (!holder)
+            return;
+        sleep_ms(50);
+    }
+    char comm[300] = "?";
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)holder);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t l = fread(comm, 1, sizeof comm - 1, f);
+        comm[l] = 0;
+        fclose(f);
+    }
+    FAIL("process %d (%s) still holds a pool output file", (int)holder, comm);
+}
+
+/* Start a map_async of 100 KiB outputs whose chunks (10 items of 100 ms)
+ * keep their finished outputs in the output files a while, and wait until
+ * the files hold some. */
+static mpx_result *spill_in_flight(mpx_pool *p, mpx_bytes **it, big_in **v)
+{
+    *v = big_inputs(40, KIB100, BIG_SLOW, it);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 10};
+    CHECK_OK(mpx_pool_map_async(p, t_big, *it, 40, &o, &r));
+    int files = 0;
+    for (int i = 0; i < 20000 && spill_blocks(&files) == 0; i++)
+        sleep_ms(1);
+    CHECK(spill_blocks(&files) > 0);
+    return r;
+}
+
+/* #12.1: results never read. A result or imap dropped by its caller while
+ * its outputs come in leaves no memory in the output files; a pool
+ * destroyed while spilled outputs are in its files closes them, and no
+ * process (worker, fork server) keeps them. */
+MPX_TEST_T(pool_spill_freed_when_results_unread, 120)
+{
+    mpx_pool *p = pool2(0);
+    mpx_bytes *it;
+    big_in *v = big_inputs(100, KIB100, 0, &it);
+    mpx_result *r;
+    mpx_call_opts o = {.chunksize = 5};
+    CHECK_OK(mpx_pool_map_async(p, t_big, it, 100, &o, &r));
+    mpx_result_destroy(r); /* never read */
+    mpx_imap *im;
+    o.lookahead = 4;
+    CHECK_OK(mpx_pool_imap(p, t_big, it, 100, &o, &im));
+    const void *d;
+    size_t l;
+    CHECK_OK(mpx_imap_next(im, MPX_FOREVER, &d, &l, NULL));
+    big_check(d, l, 0, KIB100);
+    mpx_imap_destroy(im); /* the rest never read */
+    CHECK_OK(mpx_pool_close(p));
+    CHECK_OK(mpx_pool_join(p));
+    int files = 0;
+    CHECK_EQ(spill_blocks(&files), 0);
+    CHECK(files >= 1);
+    mpx_pool_destroy(p);
+    CHECK_EQ(spill_blocks(&files), 0);
+    CHECK_EQ(files, 0);
+    free(it);
+    free(v);
+
+    /* destroyed with spilled outputs in its files, nothing read */
+    p = pool2(0);
+    r = spill_in_flight(p, &it, &v);
+    uint64_t ids[16];
+    size_t n = spill_file_ids(ids, 8);
+    CHECK(n >= 1);
+    CHECK(spill_file_holder(ids, n) != 0); /* this process, at least: the scan sees it */
+    mpx_pool_destroy(p);
+    spill_blocks(&files);
+    CHECK_EQ(files, 0);
+    wait_spill_files_gone(ids, n);
+    CHECK_EQ(mpx_result_ready(r), 1);
+    CHECK(mpx_result_failed(r) > 0); /* cancelled by the destroy */
+    mpx_result_destroy(r);
+    free(it);
+    free(v);
+}
+
+/* The child of pool_spill_freed_when_owner_ends: makes a pool with spilled
+ * outputs in its files, sends their (dev, ino) to the test, then ends
+ * without destroying the pool or reading the result: by returning (mode 0)
+ * or by SIGKILL (mode 1). */
+static mpx_pool *g_owner_pool; /* reachable: the pool is left alive on purpose */
+static mpx_result *g_owner_result;
+static mpx_bytes *g_owner_items;
+static big_in *g_owner_inputs;
+static int t_spill_owner(const mpx_args *a)
+{
+    mpx_connection *c = mpx_args_object(a, 0);
+    int64_t mode = mpx_args_int(a, 1);
+    g_owner_pool = pool2(0);
+    g_owner_result = spill_in_flight(g_owner_pool, &g_owner_items, &g_owner_inputs);
+    uint64_t ids[16];
+    size_t n = spill_file_ids(ids, 8);
+    CHECK(n >= 1);
+    CHECK_OK(mpx_connection_send_bytes(c, ids, n * 16));
+    if (mode == 1)
+        raise(SIGKILL);
+    return 0;
+}
+
+/* #12.1: the pool's owner ends (returns from its process, or is
+ * SIGKILLed) with spilled outputs in its pool's files, never read: the
+ * files go with it and its workers (no process keeps them). */
+MPX_TEST_T(pool_spill_freed_when_owner_ends, 120)
+{
+    for (int64_t mode = 0; mode < 2; mode++) {
+        mpx_connection *rd, *wr;
+        CHECK_OK(mpx_pipe(&rd, &wr, 0));
+        mpx_process *child = start_objs_int(t_spill_owner, wr, NULL, mode);
+        mpx_connection_close(wr);
+        void *m;
+        size_t len;
+        CHECK_OK(mpx_connection_recv_bytes(rd, &m, &len));
+        CHECK(len >= 16 && len % 16 == 0 && len <= 8 * 16);
+        uint64_t ids[16];
+        memcpy(ids, m, len);
+        mpx_free(m);
+        CHECK_EQ(join_destroy(child), mode == 0 ? 0 : -SIGKILL);
+        wait_spill_files_gone(ids, len / 16);
+        mpx_connection_destroy(rd);
+        mpx_connection_destroy(wr);
+    }
+}
+
 /* ---- ThreadPool terminate / destroy (#12.2) -------------------------------- */
 
 static atomic_int tp_started, tp_finished;
@@ -449,7 +651,7 @@ static int t_tp_sleep(const void *in, size_t len, mpx_task_out *out)
 {
     (void)len;
     atomic_fetch_add(&tp_started, 1);
-    sleep_ms(300);
+    sleep_ms(1000); /* issue #12's one-second tasks */
     atomic_fetch_add(&tp_finished, 1);
     int64_t x = rd64(in) * 10 + 1;
     return mpx_task_out_set(out, &x, 8);
@@ -513,7 +715,7 @@ static mpx_pool *tp_start(void)
     return p;
 }
 
-/* map_async of 20 tasks of 300 ms on 3 threads, then terminate + join */
+/* map_async of 20 one-second tasks on 3 threads, then terminate + join */
 MPX_TEST_T(tpool_terminate_cancels_queued_map, 60)
 {
     size_t chunks[2] = {1, 0}; /* default chunksize: 2 items per slot */
