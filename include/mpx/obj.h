@@ -687,7 +687,16 @@ typedef struct mpx_obj_load_opts {
     size_t max_alloc;
     /* Nesting limit; 0: MPX_OBJ_MAX_DEPTH. Deeper values: MPX_EDEPTH. */
     int max_depth;
+    /* Python 2 str (STRING opcodes, written by Python 2 only), as
+     * Unpickler's encoding= says: MPX_OBJ_PY2_ASCII (0, the default: a str,
+     * MPX_EINVAL for a non-ASCII byte), MPX_OBJ_PY2_BYTES (encoding='bytes'),
+     * MPX_OBJ_PY2_LATIN1 (encoding='latin1': a str, byte i = U+00ii). */
+    int py2_str;
 } mpx_obj_load_opts;
+
+#define MPX_OBJ_PY2_ASCII 0
+#define MPX_OBJ_PY2_BYTES 1
+#define MPX_OBJ_PY2_LATIN1 2
 
 /*
  * mpx_obj_loads - pickle.loads(data[0..len)): *out gets a new reference.

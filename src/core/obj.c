@@ -62,6 +62,15 @@ typedef struct vcache {
 } vcache;
 
 static __thread vcache *tcache __attribute__((tls_model("initial-exec")));
+/* Values allocated minus values freed by this thread (tests use it to
+ * prove that nothing leaked). */
+static __thread int64_t live __attribute__((tls_model("initial-exec")));
+
+int64_t mpx__v_live(void);
+int64_t mpx__v_live(void)
+{
+    return live;
+}
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
@@ -101,22 +110,28 @@ static vcache *cache_get(void)
 
 void *mpx__v_alloc(size_t size)
 {
+    void *b;
     if (size <= 128) {
         unsigned cls = (unsigned)((size + 15) / 16) - 1;
         vcache *c = cache_get();
         if (c && c->head[cls]) {
-            void *b = c->head[cls];
+            b = c->head[cls];
             c->head[cls] = *(void **)b;
             c->count[cls]--;
-            return b;
+        } else {
+            b = malloc((cls + 1) * 16);
         }
-        return malloc((cls + 1) * 16);
+    } else {
+        b = malloc(size);
     }
-    return malloc(size);
+    if (b)
+        live++;
+    return b;
 }
 
 void mpx__v_free(void *p, size_t size)
 {
+    live--;
     if (size <= 128) {
         unsigned cls = (unsigned)((size + 15) / 16) - 1;
         vcache *c = tcache;
@@ -264,6 +279,15 @@ int64_t mpx__utf8_scan(const unsigned char *s, size_t n, size_t *bad, const char
     return (int64_t)ncp;
 }
 
+uint32_t mpx__utf8_surrogate_at(const unsigned char *s, size_t n, size_t at)
+{
+    /* ED A0..BF [80..BF]: the third byte may be missing */
+    uint32_t cp = 0xD000 | ((uint32_t)(s[at + 1] & 0x3F) << 6);
+    if (at + 2 < n)
+        cp |= s[at + 2] & 0x3Fu;
+    return cp;
+}
+
 int mpx__utf8_next(const unsigned char *s, uint32_t *cp)
 {
     unsigned c = s[0];
@@ -316,7 +340,7 @@ MPX_API int mpx_obj_utf8_check(const char *s, size_t len, mpx_obj_error *err)
     if (mpx__utf8_scan((const unsigned char *)s, len, &bad, &why) < 0) {
         uint32_t cp = 0;
         if (why[0] == 's')
-            mpx__utf8_next((const unsigned char *)s + bad, &cp);
+            cp = mpx__utf8_surrogate_at((const unsigned char *)s, len, bad);
         if (cp)
             mpx__v_err(err, MPX_EINVAL, bad, "'utf-8' codec can't decode: lone surrogate U+%04X at offset %zu",
                        (unsigned)cp, bad);
@@ -693,11 +717,30 @@ MPX_API int mpx_obj_instance_get(const mpx_obj *v, mpx_obj_reduce *r)
     return 0;
 }
 
+static int class_is(const mpx_obj *c, const char *module, const char *qualname)
+{
+    const mpx__vclass *k = (const mpx__vclass *)c;
+    return c->kind == MPX__K_CLASS && !strcmp(((const mpx__vstr *)k->module)->data, module) &&
+           !strcmp(((const mpx__vstr *)k->name)->data, qualname);
+}
+
+/* The class an instance is of: its callable, or for protocol 0/1's
+ * copyreg._reconstructor(cls, base, state) the cls it makes. */
+static const mpx_obj *inst_class(const mpx__vinst *x)
+{
+    if (x->how == MPX_OBJ_REDUCE && class_is(x->callable, "copyreg", "_reconstructor")) {
+        const mpx__vtuple *a = (const mpx__vtuple *)x->args;
+        if (a->n >= 1 && a->items[0]->kind == MPX__K_CLASS)
+            return a->items[0];
+    }
+    return x->callable;
+}
+
 MPX_API int mpx_obj_instance_of(const mpx_obj *v, const char *module, const char *qualname)
 {
     if (!v || !module || !qualname || v->kind != MPX__K_INSTANCE)
         return 0;
-    const mpx_obj *c = ((const mpx__vinst *)v)->callable;
+    const mpx_obj *c = inst_class((const mpx__vinst *)v);
     if (c->kind != MPX__K_CLASS)
         return 0;
     const mpx__vclass *k = (const mpx__vclass *)c;
@@ -920,7 +963,7 @@ MPX_API const char *mpx_obj_type_name(const mpx_obj *v)
     if (!v)
         return "NULL";
     if (v->kind == MPX__K_INSTANCE) {
-        const mpx_obj *c = ((const mpx__vinst *)v)->callable;
+        const mpx_obj *c = inst_class((const mpx__vinst *)v);
         if (c->kind == MPX__K_CLASS) {
             const char *q = ((const mpx__vstr *)((const mpx__vclass *)c)->name)->data;
             const char *dot = strrchr(q, '.');

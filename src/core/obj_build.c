@@ -679,6 +679,21 @@ static int parse_one(pstate *s, const mpx_obj *v, int skip)
     return rc;
 }
 
+/* A '|' outside brackets: the format describes a tuple's items. */
+static int top_level_bar(const char *p)
+{
+    int level = 0;
+    for (; *p; p++) {
+        if (*p == '(' || *p == '[' || *p == '{')
+            level++;
+        else if (*p == ')' || *p == ']' || *p == '}')
+            level--;
+        else if (*p == '|' && level == 0)
+            return 1;
+    }
+    return 0;
+}
+
 MPX_API int mpx_obj_vparse(const mpx_obj *v, mpx_obj_error *err, const char *fmt, va_list ap)
 {
     if (!v || !fmt) {
@@ -693,7 +708,7 @@ MPX_API int mpx_obj_vparse(const mpx_obj *v, mpx_obj_error *err, const char *fmt
     int rc;
     if (n < 0) {
         rc = pfail(&s, MPX_EINVAL, "unbalanced brackets");
-    } else if (n == 1 && !strchr(fmt, '|')) {
+    } else if (n == 1 && !top_level_bar(fmt)) {
         rc = parse_one(&s, v, 0);
         skip_seps(&s.p);
         if (!rc && *s.p)

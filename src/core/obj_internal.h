@@ -224,6 +224,8 @@ mpx__vinst *mpx__v_inst_new(mpx_obj_how how, mpx_obj *callable, mpx_obj *args, m
 /* Is s[0..n) valid UTF-8 (no surrogates)? Returns the number of code
  * points, or -1 with *bad the offset of the first bad byte. */
 int64_t mpx__utf8_scan(const unsigned char *s, size_t n, size_t *bad, const char **why);
+/* The surrogate that mpx__utf8_scan reported at s[at] (s has n bytes). */
+uint32_t mpx__utf8_surrogate_at(const unsigned char *s, size_t n, size_t at);
 /* Decode one code point at s (valid UTF-8 assumed); returns its length. */
 int mpx__utf8_next(const unsigned char *s, uint32_t *cp);
 /* Encode cp into out (4 bytes room); returns the length. */

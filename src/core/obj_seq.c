@@ -64,7 +64,7 @@ MPX_API int mpx_obj_tuple_set_new(mpx_obj *tuple, size_t i, mpx_obj *item)
         return -ENOMEM;
     }
     int rc = 0;
-    if (!tuple)
+    if (!tuple || item == tuple)
         rc = MPX_EINVAL;
     else if (tuple->kind != MPX__K_TUPLE)
         rc = MPX_ETYPE;
@@ -74,8 +74,6 @@ MPX_API int mpx_obj_tuple_set_new(mpx_obj *tuple, size_t i, mpx_obj *item)
         rc = MPX_ESTATE;
     else if (i >= ((mpx__vtuple *)tuple)->n)
         rc = MPX_EINDEX;
-    else if (item == tuple)
-        rc = MPX_EINVAL;
     if (rc) {
         mpx_obj_decref(item);
         return rc;

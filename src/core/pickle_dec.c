@@ -180,7 +180,7 @@ int mpx__pd_make_str(dec *d, const unsigned char *p, size_t n, mpx_obj **out)
     if (rc == MPX_EINVAL) {
         uint32_t cp = 0;
         if (why[0] == 's')
-            mpx__utf8_next(p + bad, &cp);
+            cp = mpx__utf8_surrogate_at(p, n, bad);
         if (cp)
             return mpx__pd_fail(d, MPX_EINVAL, "str with a lone surrogate U+%04X at byte %zu of the pickle (not representable as UTF-8)",
                         (unsigned)cp, (size_t)(p + bad - d->p0));
@@ -190,9 +190,9 @@ int mpx__pd_make_str(dec *d, const unsigned char *p, size_t n, mpx_obj **out)
     return rc ? mpx__pd_nomem(d) : 0;
 }
 
-static int load_str(dec *d, size_t n)
+static int load_str(dec *d, size_t n, const char *what)
 {
-    int rc = mpx__pd_need(d, n, "str");
+    int rc = mpx__pd_need(d, n, what);
     if (rc)
         return rc;
     mpx_obj *s;
@@ -202,9 +202,9 @@ static int load_str(dec *d, size_t n)
     return mpx__pd_push(d, s);
 }
 
-static int load_bytes(dec *d, size_t n, int bytearray)
+static int load_bytes(dec *d, size_t n, int bytearray, const char *what)
 {
-    int rc = mpx__pd_need(d, n, bytearray ? "bytearray" : "bytes");
+    int rc = mpx__pd_need(d, n, what);
     if (rc)
         return rc;
     mpx_obj *o;
@@ -223,15 +223,42 @@ static int load_bytes(dec *d, size_t n, int bytearray)
 
 /* Python 2 str (STRING/BINSTRING): decoded as ASCII, as CPython's
  * default encoding='ASCII' does. */
-int mpx__pd_push_ascii(dec *d, const unsigned char *p, size_t n)
+int mpx__pd_push_py2str(dec *d, const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] >= 0x80)
+    int rc;
+    if (d->py2_str == MPX_OBJ_PY2_BYTES) {
+        if ((rc = mpx__pd_charge(d, sizeof(mpx__vbytes) + n)))
+            return rc;
+        return mpx__pd_push(d, mpx_obj_bytes(p, n));
+    }
+    size_t wide = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < 0x80)
+            continue;
+        if (d->py2_str != MPX_OBJ_PY2_LATIN1)
             return mpx__pd_fail(d, MPX_EINVAL,
-                        "'ascii' codec can't decode byte 0x%02x in a Python 2 string (position %zu)",
-                        p[i], i);
+                                "'ascii' codec can't decode byte 0x%02x in a Python 2 string (position %zu)",
+                                p[i], i);
+        wide++;
+    }
     mpx_obj *s;
-    int rc = mpx__pd_make_str(d, p, n, &s);
+    if (!wide)
+        rc = mpx__pd_make_str(d, p, n, &s);
+    else {
+        /* latin-1: each byte is a code point */
+        if ((rc = mpx__pd_charge(d, sizeof(mpx__vstr) + n + wide + 1)))
+            return rc;
+        unsigned char *u = malloc(n + wide);
+        if (!u)
+            return mpx__pd_nomem(d);
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)mpx__utf8_put(p[i], u + o);
+        s = mpx__v_str_raw((const char *)u, o, n, 0);
+        free(u);
+        if (!s)
+            return mpx__pd_nomem(d);
+    }
     return rc ? rc : mpx__pd_push(d, s);
 }
 
@@ -566,7 +593,7 @@ static int run(dec *d, mpx_obj **result)
                 return rc;
             const unsigned char *p = d->p;
             d->p += len;
-            rc = mpx__pd_push_ascii(d, p, (size_t)len);
+            rc = mpx__pd_push_py2str(d, p, (size_t)len);
             break;
         }
         case PK_UNICODE:
@@ -574,31 +601,31 @@ static int run(dec *d, mpx_obj **result)
             break;
         case PK_SHORT_BINUNICODE:
             if (!(rc = mpx__pd_need(d, 1, "SHORT_BINUNICODE")))
-                rc = load_str(d, *d->p++);
+                rc = load_str(d, *d->p++, "SHORT_BINUNICODE");
             break;
         case PK_BINUNICODE:
             if (!(rc = mpx__pd_need(d, 4, "BINUNICODE"))) {
                 n = (size_t)mpx__pd_rd_le(d->p, 4);
                 d->p += 4;
-                rc = load_str(d, n);
+                rc = load_str(d, n, "BINUNICODE");
             }
             break;
         case PK_BINUNICODE8:
             if (!(rc = mpx__pd_need(d, 8, "BINUNICODE8"))) {
                 uint64_t len = mpx__pd_rd_le(d->p, 8);
                 d->p += 8;
-                rc = len > left(d) ? mpx__pd_need(d, SIZE_MAX, "BINUNICODE8") : load_str(d, (size_t)len);
+                rc = load_str(d, (size_t)len, "BINUNICODE8");
             }
             break;
         case PK_SHORT_BINBYTES:
             if (!(rc = mpx__pd_need(d, 1, "SHORT_BINBYTES")))
-                rc = load_bytes(d, *d->p++, 0);
+                rc = load_bytes(d, *d->p++, 0, "SHORT_BINBYTES");
             break;
         case PK_BINBYTES:
             if (!(rc = mpx__pd_need(d, 4, "BINBYTES"))) {
                 n = (size_t)mpx__pd_rd_le(d->p, 4);
                 d->p += 4;
-                rc = load_bytes(d, n, 0);
+                rc = load_bytes(d, n, 0, "BINBYTES");
             }
             break;
         case PK_BINBYTES8:
@@ -606,8 +633,8 @@ static int run(dec *d, mpx_obj **result)
             if (!(rc = mpx__pd_need(d, 8, op == PK_BINBYTES8 ? "BINBYTES8" : "BYTEARRAY8"))) {
                 uint64_t len = mpx__pd_rd_le(d->p, 8);
                 d->p += 8;
-                rc = len > left(d) ? mpx__pd_need(d, SIZE_MAX, "BINBYTES8")
-                                   : load_bytes(d, (size_t)len, op == PK_BYTEARRAY8);
+                rc = load_bytes(d, (size_t)len, op == PK_BYTEARRAY8,
+                                op == PK_BYTEARRAY8 ? "BYTEARRAY8" : "BINBYTES8");
             }
             break;
         case PK_NEXT_BUFFER:
@@ -842,6 +869,11 @@ int mpx__pickle_load(mpx_obj **out, const unsigned char *data, size_t len, mpx_o
     d.base = base;
     d.view_min = len / 8 > 4096 ? len / 8 : 4096;
     d.max_depth = opts && opts->max_depth > 0 ? opts->max_depth : MPX_OBJ_MAX_DEPTH;
+    d.py2_str = opts ? opts->py2_str : MPX_OBJ_PY2_ASCII;
+    if (d.py2_str < MPX_OBJ_PY2_ASCII || d.py2_str > MPX_OBJ_PY2_LATIN1) {
+        mpx__v_err(err, MPX_EINVAL, MPX_OBJ_NO_OFFSET, "bad py2_str option");
+        return MPX_EINVAL;
+    }
     size_t limit = opts ? opts->max_alloc : 0;
     if (!limit)
         limit = len > (SIZE_MAX - ((size_t)64 << 20)) / 32 ? SIZE_MAX : ((size_t)64 << 20) + 32 * len;

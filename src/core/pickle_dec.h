@@ -24,6 +24,7 @@ typedef struct dec {
     size_t budget;
     size_t limit;
     int max_depth;
+    int py2_str; /* mpx_obj_load_opts.py2_str */
     mpx_obj_error *err;
 } dec;
 
@@ -58,7 +59,7 @@ int mpx__pd_depth_of(const mpx_obj *o);
 int mpx__pd_nest(dec *d, mpx_obj *parent, const mpx_obj *child);
 int mpx__pd_push_int(dec *d, int64_t v);
 int mpx__pd_make_str(dec *d, const unsigned char *p, size_t n, mpx_obj **out);
-int mpx__pd_push_ascii(dec *d, const unsigned char *p, size_t n);
+int mpx__pd_push_py2str(dec *d, const unsigned char *p, size_t n);
 int mpx__pd_new_container(dec *d, int kind, mpx_obj **out);
 int mpx__pd_add_items(dec *d, mpx_obj *set, size_t at);
 int mpx__pd_make_tuple(dec *d, size_t at, mpx_obj **out);

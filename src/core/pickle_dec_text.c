@@ -205,7 +205,7 @@ int mpx__pd_load_string_text(dec *d)
             break;
         }
     }
-    rc = mpx__pd_push_ascii(d, b, o);
+    rc = mpx__pd_push_py2str(d, b, o);
     free(b);
     return rc;
 }

@@ -44,6 +44,7 @@ typedef struct enc {
     ment *memo;
     size_t mmask, mcount;
     uint32_t memo_n;
+    int keyall; /* > 0: inside a value memoized after its children */
     int max_depth;
     mpx_obj_error *err;
 } enc;
@@ -221,15 +222,19 @@ static int memo_insert(enc *e, const void *key, uint32_t idx)
     return 0;
 }
 
-/* Is o possibly reached again? (count 1: only one reference exists) */
-static inline const void *memo_key(const mpx_obj *o)
+/* Can o be reached again? A value with one reference is reached once,
+ * unless it lies below a value that is memoized after its children (a
+ * tuple, a frozenset, a reduction) and that can itself be reached again
+ * before that: then saving it twice must meet the memo (a tuple in a
+ * cycle, as CPython's save_tuple handles). */
+static inline const void *memo_key(const enc *e, const mpx_obj *o)
 {
-    return __atomic_load_n(&o->refcnt, __ATOMIC_RELAXED) != 1 ? (const void *)o : NULL;
+    return (e->keyall || __atomic_load_n(&o->refcnt, __ATOMIC_RELAXED) != 1) ? (const void *)o : NULL;
 }
 
 static long memo_lookup(const enc *e, const mpx_obj *o)
 {
-    const void *k = memo_key(o);
+    const void *k = memo_key(e, o);
     return k ? memo_find(e, k) : -1;
 }
 
@@ -485,7 +490,7 @@ static int reduce_tail(enc *e, const mpx_obj *obj)
         int rc = w1(e, PK_POP);
         return rc ? rc : (rc = memo_get(e, idx)) ? rc : 1;
     }
-    return memo_put(e, obj ? memo_key(obj) : NULL);
+    return memo_put(e, obj ? memo_key(e, obj) : NULL);
 }
 
 /* The argument tuple of a reduction, written item by item by fn. */
@@ -553,7 +558,7 @@ static int save_bytes_data(enc *e, const mpx_obj *obj, const unsigned char *p, s
         return fail(e, -ERANGE, "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher");
     }
     int rc = write_bytes(e, h, hn, p, n);
-    return rc ? rc : memo_put(e, obj ? memo_key(obj) : NULL);
+    return rc ? rc : memo_put(e, obj ? memo_key(e, obj) : NULL);
 }
 
 /* ---- containers --------------------------------------------------------------- */
@@ -718,14 +723,14 @@ static int save_tuple(enc *e, const mpx_obj *o, int depth)
     static const unsigned char ops[] = {PK_EMPTY_TUPLE, PK_TUPLE1, PK_TUPLE2, PK_TUPLE3};
     if ((rc = w1(e, short_form ? ops[n] : PK_TUPLE)))
         return rc;
-    return memo_put(e, memo_key(o));
+    return memo_put(e, memo_key(e, o));
 }
 
 static int save_list(enc *e, const mpx_obj *o, int depth)
 {
     const mpx__vlist *l = (const mpx__vlist *)o;
     int rc = e->bin ? w1(e, PK_EMPTY_LIST) : w(e, "(l", 2);
-    if (rc || (rc = memo_put(e, memo_key(o))))
+    if (rc || (rc = memo_put(e, memo_key(e, o))))
         return rc;
     return l->n ? batch_list_exact(e, l->items, l->n, depth) : 0;
 }
@@ -734,7 +739,7 @@ static int save_dict(enc *e, const mpx_obj *o, int depth)
 {
     const mpx__vtable *t = &((const mpx__vdict *)o)->t;
     int rc = e->bin ? w1(e, PK_EMPTY_DICT) : w(e, "(d", 2);
-    if (rc || (rc = memo_put(e, memo_key(o))))
+    if (rc || (rc = memo_put(e, memo_key(e, o))))
         return rc;
     return t->used ? batch_dict(e, t, depth, 0) : 0;
 }
@@ -784,9 +789,9 @@ static int save_set(enc *e, const mpx_obj *o, int depth)
         long idx = memo_lookup(e, o);
         if (idx >= 0)
             return (rc = w1(e, PK_POP_MARK)) ? rc : memo_get(e, idx);
-        return (rc = w1(e, PK_FROZENSET)) ? rc : memo_put(e, memo_key(o));
+        return (rc = w1(e, PK_FROZENSET)) ? rc : memo_put(e, memo_key(e, o));
     }
-    if ((rc = w1(e, PK_EMPTY_SET)) || (rc = memo_put(e, memo_key(o))))
+    if ((rc = w1(e, PK_EMPTY_SET)) || (rc = memo_put(e, memo_key(e, o))))
         return rc;
     if (!t->used)
         return 0;
@@ -819,7 +824,7 @@ static int save_bytearray(enc *e, const mpx_obj *o, int depth)
         h[0] = PK_BYTEARRAY8;
         put_le(h + 1, b->len, 8);
         rc = write_bytes(e, h, 9, b->data, b->len);
-        return rc ? rc : memo_put(e, memo_key(o));
+        return rc ? rc : memo_put(e, memo_key(e, o));
     }
     (void)depth;
     if ((rc = save_builtin_class(e, &vk_cls_bytearray, "bytearray")))
@@ -857,7 +862,7 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
         if ((rc = save(e, mod, depth)) || (rc = save(e, name, depth)) ||
             (rc = w1(e, PK_STACK_GLOBAL)))
             return rc;
-        return memo_put(e, obj ? memo_key(obj) : NULL);
+        return memo_put(e, obj ? memo_key(e, obj) : NULL);
     }
     const char *dot = memrchr(q->data, '.', q->len);
     if (dot) {
@@ -878,7 +883,7 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
             rc = w1(e, PK_REDUCE);
         mpx_obj_decref(parent);
         mpx_obj_decref(last);
-        return rc ? rc : memo_put(e, obj ? memo_key(obj) : NULL);
+        return rc ? rc : memo_put(e, obj ? memo_key(e, obj) : NULL);
     }
     const char *ms = m->data, *ns = q->data;
     if (e->proto < 3)
@@ -891,7 +896,7 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
     if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, strlen(ms))) || (rc = w1(e, '\n')) ||
         (rc = w(e, ns, strlen(ns))) || (rc = w1(e, '\n')))
         return rc;
-    return memo_put(e, obj ? memo_key(obj) : NULL);
+    return memo_put(e, obj ? memo_key(e, obj) : NULL);
 }
 
 static int save_instance(enc *e, const mpx_obj *o, int depth)
@@ -976,7 +981,7 @@ static int save(enc *e, const mpx_obj *o, int depth)
     case MPX__K_STR: {
         const mpx__vstr *s = (const mpx__vstr *)o;
         int rc = write_str(e, (const unsigned char *)s->data, s->len, 0);
-        return rc ? rc : memo_put(e, memo_key(o));
+        return rc ? rc : memo_put(e, memo_key(e, o));
     }
     case MPX__K_BYTES:
         return save_bytes_data(e, o, ((const mpx__vbytes *)o)->data, ((const mpx__vbytes *)o)->len);
@@ -987,25 +992,41 @@ static int save(enc *e, const mpx_obj *o, int depth)
         return fail(e, MPX_EDEPTH, "maximum recursion depth (%d) exceeded while pickling an object",
                     e->max_depth);
     depth++;
+    /* values memoized after their children: see memo_key */
+    int late = (o->kind == MPX__K_TUPLE || o->kind == MPX__K_FROZENSET || o->kind == MPX__K_INSTANCE ||
+                (o->kind == MPX__K_SET && e->proto < 4)) &&
+               memo_key(e, o);
+    e->keyall += late;
+    int rc;
     switch (o->kind) {
     case MPX__K_DICT:
-        return save_dict(e, o, depth);
+        rc = save_dict(e, o, depth);
+        break;
     case MPX__K_SET:
     case MPX__K_FROZENSET:
-        return save_set(e, o, depth);
+        rc = save_set(e, o, depth);
+        break;
     case MPX__K_LIST:
-        return save_list(e, o, depth);
+        rc = save_list(e, o, depth);
+        break;
     case MPX__K_TUPLE:
-        return save_tuple(e, o, depth);
+        rc = save_tuple(e, o, depth);
+        break;
     case MPX__K_BYTEARRAY:
-        return save_bytearray(e, o, depth);
+        rc = save_bytearray(e, o, depth);
+        break;
     case MPX__K_CLASS:
-        return save_global(e, o, depth);
+        rc = save_global(e, o, depth);
+        break;
     case MPX__K_INSTANCE:
-        return save_instance(e, o, depth);
+        rc = save_instance(e, o, depth);
+        break;
     default:
-        return fail(e, MPX_ETYPE, "unknown value kind %d", o->kind);
+        rc = fail(e, MPX_ETYPE, "unknown value kind %d", o->kind);
+        break;
     }
+    e->keyall -= late;
+    return rc;
 }
 
 int mpx__pickle_dump(mpx__buf *b, const mpx_obj *v, int protocol, int max_depth,

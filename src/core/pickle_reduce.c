@@ -203,22 +203,6 @@ static int known_reduce(dec *d, const mpx_obj *fn, const mpx_obj *args, mpx_obj 
             return 0;
         return encode_text(d, arg(args, 0), arg(args, 1), out, 0);
     }
-    if (is_name(fn, "copyreg", "_reconstructor")) {
-        if (n == 3 && arg(args, 0)->kind == MPX__K_CLASS && is_name(arg(args, 1), "builtins", "object") &&
-            arg(args, 2)->kind == MPX__K_NONE) {
-            if ((rc = mpx__pd_charge(d, sizeof(mpx__vinst))))
-                return rc;
-            mpx__vinst *x = mpx__v_inst_new(MPX_OBJ_NEWOBJ, mpx__v_incref(arg(args, 0)),
-                                            &mpx__v_empty_tuple.c.h, NULL);
-            if (!x) {
-                mpx_obj_decref(arg(args, 0));
-                return mpx__pd_nomem(d);
-            }
-            *out = MPX__V(x);
-            return 1;
-        }
-        return 0;
-    }
     if (is_name(fn, "copyreg", "__newobj__")) {
         if (n < 1 || arg(args, 0)->kind != MPX__K_CLASS)
             return 0;
