@@ -886,15 +886,19 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
         return rc ? rc : memo_put(e, obj ? memo_key(e, obj) : NULL);
     }
     const char *ms = m->data, *ns = q->data;
-    if (e->proto < 3)
+    size_t ml = m->len, nl = q->len;
+    if (e->proto < 3 && strlen(ms) == ml && strlen(ns) == nl) {
         mpx__pk_fix_imports(mpx__pk_name_3to2, mpx__pk_import_3to2, &ms, &ns);
-    if (memchr(ms, '\n', strlen(ms)) || memchr(ns, '\n', strlen(ns)))
+        ml = strlen(ms);
+        nl = strlen(ns);
+    }
+    if (memchr(ms, '\n', ml) || memchr(ns, '\n', nl))
         return fail(e, MPX_EINVAL, "a global name with a newline cannot be pickled below protocol 4");
     if (e->proto < 3 && (!(m->h.flags & MPX__F_ASCII) || !(q->h.flags & MPX__F_ASCII)))
         return fail(e, MPX_ETYPE, "can't pickle global identifier '%.40s.%.40s' using pickle protocol %d",
                     m->data, q->data, e->proto);
-    if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, strlen(ms))) || (rc = w1(e, '\n')) ||
-        (rc = w(e, ns, strlen(ns))) || (rc = w1(e, '\n')))
+    if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, ml)) || (rc = w1(e, '\n')) || (rc = w(e, ns, nl)) ||
+        (rc = w1(e, '\n')))
         return rc;
     return memo_put(e, obj ? memo_key(e, obj) : NULL);
 }

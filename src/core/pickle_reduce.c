@@ -25,7 +25,7 @@ static int is_name(const mpx_obj *cls, const char *module, const char *name)
 static int make_global(dec *d, mpx_obj *mod, mpx_obj *name)
 {
     const mpx__vstr *m = (const mpx__vstr *)mod, *n = (const mpx__vstr *)name;
-    if (d->proto < 3) {
+    if (d->proto < 3 && strlen(m->data) == m->len && strlen(n->data) == n->len) {
         const char *ms = m->data, *ns = n->data;
         mpx__pk_fix_imports(mpx__pk_name_2to3, mpx__pk_import_2to3, &ms, &ns);
         if (ms != m->data) {
@@ -248,7 +248,15 @@ static int known_reduce(dec *d, const mpx_obj *fn, const mpx_obj *args, mpx_obj 
         const mpx__vstr *q = (const mpx__vstr *)c->name, *last = (const mpx__vstr *)arg(args, 1);
         if ((rc = mpx__pd_charge(d, sizeof(mpx__vclass) + sizeof(mpx__vstr) + q->len + last->len + 2)))
             return rc;
-        mpx_obj *name = mpx_obj_str_printf("%s.%s", q->data, last->data);
+        char *buf = malloc(q->len + last->len + 2);
+        if (!buf)
+            return mpx__pd_nomem(d);
+        memcpy(buf, q->data, q->len);
+        buf[q->len] = '.';
+        memcpy(buf + q->len + 1, last->data, last->len);
+        mpx_obj *name = mpx__v_str_raw(buf, q->len + 1 + last->len, q->ncp + 1 + last->ncp,
+                                       (q->h.flags & last->h.flags & MPX__F_ASCII) != 0);
+        free(buf);
         if (!name)
             return mpx__pd_nomem(d);
         *out = mpx__v_class_new(mpx__v_incref(c->module), name);
