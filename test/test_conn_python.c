@@ -20,6 +20,12 @@
 extern char **environ;
 
 static const size_t sizes[] = {0, 1, 65536, 16 << 20};
+static const size_t small_sizes[] = {0, 1, 1000};
+/* Exchange small messages only (conn_peer.py's "small"): for the tests
+ * that run against every installed CPython. */
+static int small_mode;
+/* Send the peer's stderr to /dev/null (a failure the test expects). */
+static int quiet_peer;
 
 static void pattern(unsigned char *p, size_t size)
 {
@@ -164,8 +170,10 @@ static void py_start(pypeer *py, const char *role, const char *where, const char
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    if (quiet_peer)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     char *argv[] = {(char *)interp, (char *)script, (char *)role, (char *)where, keyhex,
-                    (char *)mode, NULL};
+                    (char *)mode, small_mode ? "small" : NULL, NULL};
     int rc = strchr(interp, '/') ? posix_spawn(&py->pid, interp, &fa, NULL, argv, environ)
                                  : posix_spawnp(&py->pid, interp, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -224,13 +232,16 @@ static void exchange(mpx_connection *c)
 {
     unsigned char *buf = malloc(16 << 20);
     CHECK(buf);
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        pattern(buf, sizes[i]);
-        CHECK_OK(mpx_connection_send_bytes(c, buf, sizes[i]));
+    const size_t *sz = small_mode ? small_sizes : sizes;
+    size_t nsz = small_mode ? sizeof small_sizes / sizeof small_sizes[0]
+                            : sizeof sizes / sizeof sizes[0];
+    for (size_t i = 0; i < nsz; i++) {
+        pattern(buf, sz[i]);
+        CHECK_OK(mpx_connection_send_bytes(c, buf, sz[i]));
         void *m;
         size_t n;
         CHECK_OK(mpx_connection_recv_bytes(c, &m, &n));
-        CHECK_EQ(n, sizes[i]);
+        CHECK_EQ(n, sz[i]);
         CHECK_MEMEQ(m, buf, n);
         mpx_free(m);
     }
@@ -249,8 +260,8 @@ static void exchange_and_finish(pypeer *py, mpx_connection *c)
     CHECK_STREQ(last, "OK");
 }
 
-static void mpx_client_to_python(const char *family, const char *key, const char *mode,
-                                 int strict)
+static void mpx_client_to_python_opts(const char *family, const char *key, const char *mode,
+                                      int strict, int skip)
 {
     pypeer py;
     py_start(&py, "server", family, key, mode);
@@ -261,23 +272,33 @@ static void mpx_client_to_python(const char *family, const char *key, const char
     o.authkey = key;
     o.authkey_len = key ? strlen(key) : 0;
     o.strict = strict;
+    o.empty_key_skips_auth = skip;
     o.timeout = 30000;
     mpx_connection *c;
     CHECK_OK(mpx_client_connect(&c, addr, &o));
     exchange_and_finish(&py, c);
 }
 
-static void python_client_to_mpx(const char *address, const char *key, const char *mode,
+static void mpx_client_to_python(const char *family, const char *key, const char *mode,
                                  int strict)
+{
+    mpx_client_to_python_opts(family, key, mode, strict, 0);
+}
+
+/* pykey: the CPython client's key (may differ from key: NULL against an
+ * empty key the listener skips). */
+static void python_client_to_mpx_opts(const char *address, const char *key, const char *pykey,
+                                      const char *mode, int strict, int skip)
 {
     mpx_listener *l;
     mpx_listener_opts o = {0};
     o.authkey = key;
     o.authkey_len = key ? strlen(key) : 0;
     o.strict = strict;
+    o.empty_key_skips_auth = skip;
     CHECK_OK(mpx_listener_create(&l, address, &o));
     pypeer py;
-    py_start(&py, "client", mpx_listener_address(l), key, mode);
+    py_start(&py, "client", mpx_listener_address(l), pykey, mode);
     mpx_connection *c;
     int rc = mpx_listener_accept(l, &c, 30000);
     if (rc) {
@@ -287,6 +308,12 @@ static void python_client_to_mpx(const char *address, const char *key, const cha
     }
     exchange_and_finish(&py, c);
     mpx_listener_destroy(l);
+}
+
+static void python_client_to_mpx(const char *address, const char *key, const char *mode,
+                                 int strict)
+{
+    python_client_to_mpx_opts(address, key, key, mode, strict, 0);
 }
 
 MPX_TEST_T(py_mpx_client_to_cpython_listener_native_auth, 120)
@@ -392,4 +419,149 @@ MPX_TEST_T(py_cpython312_native_sha256_both_directions, 180)
     python_client_to_mpx(NULL, "secret password", "native", 0);
     wrong_key_mpx_client("native", "python key", "mpx key", 1);
     wrong_key_python_client("native", "python key", "mpx key", 0);
+}
+
+/* ---- the empty key against every installed CPython (#12 item 6) ---------
+ * CPython's Client always authenticates with b''; its Listener does too
+ * from 3.13 (bpo-43952) but skipped authentication for b'' before. Each
+ * installed CPython says which it does (conn_peer.py info, read from its
+ * own Listener.accept); the mpx side is set to match and must work both
+ * ways. */
+
+typedef struct pyver {
+    char path[PATH_MAX];
+    char version[32];
+    int skips;
+} pyver;
+
+/* Run "python conn_peer.py info"; 0 and *v filled, or -1. */
+static int py_info(const char *path, pyver *v)
+{
+    const char *script = script_path();
+    if (!script || access(path, X_OK) != 0)
+        return -1;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    char *argv[] = {(char *)path, (char *)script, "info", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (rc) {
+        close(p[0]);
+        return -1;
+    }
+    pypeer py = {pid, p[0]};
+    char line[128];
+    int code = py_finish(&py, line, sizeof line);
+    char how[32];
+    if (code != 0 || sscanf(line, "%31s %31s", v->version, how) != 2)
+        return -1;
+    snprintf(v->path, sizeof v->path, "%.4000s", path);
+    v->skips = strcmp(how, "skips") == 0;
+    return 0;
+}
+
+/* Every CPython 3 found: /usr/bin/python3*, python3 on PATH, pyenv's. */
+static int installed_pythons(pyver *out, int cap)
+{
+    char cands[40][PATH_MAX];
+    int nc = 0;
+    static const char *fixed[] = {"/usr/bin/python3",     "/usr/bin/python3.11",
+                                  "/usr/bin/python3.12",  "/usr/bin/python3.13",
+                                  "/usr/local/bin/python3"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        snprintf(cands[nc++], PATH_MAX, "%s", fixed[i]);
+    const char *root = getenv("PYENV_ROOT");
+    const char *home = getenv("HOME");
+    char dir[PATH_MAX];
+    if (root)
+        snprintf(dir, sizeof dir, "%s/versions", root);
+    else if (home)
+        snprintf(dir, sizeof dir, "%s/.pyenv/versions", home);
+    else
+        dir[0] = 0;
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) && nc < 40)
+            if (strncmp(e->d_name, "3.", 2) == 0)
+                snprintf(cands[nc++], PATH_MAX, "%.3000s/%.200s/bin/python3", dir, e->d_name);
+        closedir(d);
+    }
+    int n = 0;
+    for (int i = 0; i < nc && n < cap; i++) {
+        pyver v;
+        if (py_info(cands[i], &v))
+            continue;
+        int dup = 0;
+        for (int k = 0; k < n; k++)
+            dup |= strcmp(out[k].version, v.version) == 0;
+        if (!dup)
+            out[n++] = v;
+    }
+    return n;
+}
+
+MPX_TEST_T(py_empty_authkey_every_installed_cpython, 300)
+{
+    pyver vers[32];
+    int n = installed_pythons(vers, 32);
+    if (n == 0)
+        MPX_SKIP("no CPython 3 found");
+    static const char *wanted[] = {"3.11.", "3.12.", "3.13."};
+    for (size_t w = 0; w < 3; w++) {
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            found |= strncmp(vers[i].version, wanted[w], 5) == 0;
+        if (!found)
+            fprintf(stderr, "note: no CPython %.4s installed: not tested\n", wanted[w]);
+    }
+    small_mode = 1;
+    int mismatch_done = 0;
+    for (int i = 0; i < n; i++) {
+        pyver *v = &vers[i];
+        fprintf(stderr, "CPython %s (%s): Listener %s for an empty key\n", v->version, v->path,
+                v->skips ? "skips authentication" : "authenticates");
+        /* what the sources say (3.13 fixed it; 3.10 and older never were) */
+        int minor = atoi(v->version + 2);
+        if (minor >= 13)
+            CHECK(!v->skips);
+        if (minor <= 10)
+            CHECK(v->skips);
+        interp = v->path;
+        /* mpx Client -> CPython Listener(authkey=b''), told what it does */
+        mpx_client_to_python_opts("tcp", "", "native", 0, v->skips);
+        /* CPython Client(authkey=b'') -> mpx Listener(""): always a handshake */
+        python_client_to_mpx_opts("127.0.0.1:0", "", "", "native", 0, 0);
+        if (v->skips) {
+            /* the port of that version's program: Listener(b'') + Client(None) */
+            python_client_to_mpx_opts(NULL, "", NULL, "native", 0, 1);
+        }
+        if (v->skips && !mismatch_done) {
+            /* not told: the client waits for a challenge that never comes,
+             * as CPython's own Client does against this Listener; its
+             * timeout ends it cleanly */
+            mismatch_done = 1;
+            pypeer py;
+            quiet_peer = 1;
+            py_start(&py, "server", "tcp", "", "native");
+            quiet_peer = 0;
+            char addr[512], last[512];
+            py_line(&py, addr, sizeof addr);
+            mpx_client_opts o = {0};
+            o.authkey = "";
+            o.timeout = 1000;
+            mpx_connection *c;
+            CHECK_ERR(mpx_client_connect(&c, addr, &o), MPX_ETIMEDOUT);
+            CHECK(py_finish(&py, last, sizeof last) != 0); /* EOF in its recv */
+        }
+    }
+    small_mode = 0;
+    interp = "python3";
 }

@@ -225,18 +225,47 @@ MPX_API int mpx_connection_recv_connection(mpx_connection *c, mpx_connection **o
 /* ---------------------------------------------------------------------
  * Listener and Client (LIS-01..19, AUTH-01..06)
  *
- * Addresses are strings:
- *   "/path/to/sock", "unix:name"   AF_UNIX path (a string with a '/' or
- *                                  the "unix:" prefix)
- *   "@name"                        Linux abstract AF_UNIX name (Python's
- *                                  "\0name")
- *   "host:port"                    AF_INET ("127.0.0.1:6000",
- *                                  "localhost:0"; port 0 picks a port)
- *   "[v6addr]:port"                AF_INET6 ("[::1]:0")
- *   NULL                           a fresh AF_UNIX path in a private
- *                                  temporary directory (removed on close),
- *                                  or 127.0.0.1:0 / [::1]:0 when the
- *                                  options ask for AF_INET / AF_INET6.
+ * Addresses are strings. The family follows from the string alone, by
+ * these rules, and a string that fits none of them is refused:
+ *   "/path/sock", "./sock", "dir/sock"   AF_UNIX path: any string with a '/'
+ *   "unix:name"                          AF_UNIX path "name" (any name, e.g.
+ *                                        a relative one without "./")
+ *   "@name"                              Linux abstract AF_UNIX name
+ *                                        (Python's "\0name")
+ *   "host:port"                          AF_INET ("127.0.0.1:6000",
+ *                                        "localhost:0", ":6000" = all
+ *                                        interfaces; port 0 picks a port)
+ *   "[v6addr]:port"                      AF_INET6 ("[::1]:0")
+ *   NULL (listener only)                 a fresh AF_UNIX path in a private
+ *                                        temporary directory (removed on
+ *                                        close), or 127.0.0.1:0 / [::1]:0
+ *                                        when the options ask for AF_INET /
+ *                                        AF_INET6.
+ * Refused with MPX_EINVAL, because they could mean two things: a host or
+ * address without a port ("127.0.0.1", "localhost", "::1", "::1:80") and
+ * a bare name ("sock": write "./sock" or "unix:sock"). Refused with
+ * MPX_ENOTSUP: a Windows named pipe, any string starting with two
+ * backslashes ("\\\\.\\pipe\\x"; CPython: "Family AF_PIPE is not
+ * recognized"). With family MPX_AF_UNIX in the options the whole string
+ * is an AF_UNIX path (or "@name"), as Python's family='AF_UNIX'.
+ *
+ * Authentication: authkey != NULL means authenticate (Python 3's rule:
+ * authkey None = no authentication). authenticate != 0 with authkey NULL
+ * uses the current process's key, mpx_process_authkey(
+ * mpx_current_process()) (Python 2's authenticate=True and the managers'
+ * rule, AUTH-03, LIS-05, LIS-10); children inherit that key (PROC-18), so
+ * a parent and its children authenticate each other without passing a
+ * key around.
+ *
+ * An empty key (authkey "" with authkey_len 0) differs between CPython
+ * versions: every CPython Client authenticates with it, and so does the
+ * CPython 3.13+ Listener, but the Listener of CPython 3.12 and earlier
+ * skips authentication for it (`if self._authkey:` in accept; fixed by
+ * bpo-43952). mpx authenticates by default (the 3.13 meaning, and what
+ * every CPython Client expects); empty_key_skips_auth = 1 gives the old
+ * Listener's meaning: set it on an mpx Client that connects to a CPython
+ * <= 3.12 Listener(authkey=b''), or on an mpx Listener serving clients
+ * ported from such a program (they connect with authkey None).
  * ------------------------------------------------------------------- */
 
 enum mpx_family {
@@ -246,51 +275,83 @@ enum mpx_family {
     MPX_AF_INET6 = 3
 };
 
+/* Defaults of mpx_listener_opts.handshake_timeout (ms) and .max_pending. */
+#define MPX_HANDSHAKE_TIMEOUT_DEFAULT 10000
+#define MPX_MAX_PENDING_DEFAULT 256
+
 typedef struct mpx_listener_opts {
-    int family;             /* enum mpx_family; 0: inferred */
-    int backlog;            /* listen() backlog; 0: 16 (Python: 1) */
-    const void *authkey;    /* NULL: no authentication (Python authkey=None) */
+    int family;          /* enum mpx_family; 0: inferred */
+    int backlog;         /* listen() backlog; 0: 16 (Python: 1) */
+    const void *authkey; /* NULL: see authenticate (Python authkey=None) */
     size_t authkey_len;
-    int strict;             /* refuse the legacy HMAC-MD5 form */
-    /* Limit for one client's handshake in accept; 0: none beyond the
-     * accept timeout. */
+    int authenticate;    /* nonzero with authkey NULL: the current process's key */
+    int strict;          /* refuse the legacy HMAC-MD5 form */
+    int empty_key_skips_auth; /* nonzero: an empty authkey means no
+                               * authentication (CPython <= 3.12 Listener) */
+    /* Time one client has to complete its handshake, counted from the
+     * moment accept takes its connection; a client still unauthenticated
+     * then is disconnected (not reported). 0: not set, the default
+     * MPX_HANDSHAKE_TIMEOUT_DEFAULT (10 s); MPX_FOREVER: no limit (CPython
+     * has none); a negative value: zero time. */
     mpx_duration handshake_timeout;
+    /* Handshakes in progress at most; when a new connection arrives with
+     * the set full, the oldest handshake is dropped (its connection
+     * closed) to make room. 0: not set, MPX_MAX_PENDING_DEFAULT (256);
+     * negative: MPX_EINVAL. */
+    int max_pending;
 } mpx_listener_opts;
 
 typedef struct mpx_client_opts {
     int family;          /* enum mpx_family; 0: inferred */
-    const void *authkey; /* NULL: no authentication */
+    const void *authkey; /* NULL: see authenticate (Python authkey=None) */
     size_t authkey_len;
-    int strict;             /* refuse the legacy HMAC-MD5 form */
-    mpx_duration timeout;   /* connect + handshake; 0: no limit */
+    int authenticate;    /* nonzero with authkey NULL: the current process's key */
+    int strict;          /* refuse the legacy HMAC-MD5 form */
+    int empty_key_skips_auth; /* nonzero: with an empty authkey, connect
+                               * without a handshake (what a CPython <= 3.12
+                               * Listener(authkey=b'') expects) */
+    /* connect + handshake. 0: not set, no limit (Python's None);
+     * MPX_FOREVER: no limit; a negative value: zero time. */
+    mpx_duration timeout;
 } mpx_client_opts;
 
 /*
  * mpx_listener_create - bind and listen (LIS-06, LIS-08, LIS-09). address
  * as above (NULL: fresh private path). opts may be NULL. An AF_UNIX path
- * that exists is not replaced (-EADDRINUSE), as in Python.
- * Returns 0, MPX_EINVAL (bad address or options, a host that does not
- * resolve), -EADDRINUSE, -EACCES, -ENOMEM, -errno.
+ * that exists is not replaced (-EADDRINUSE), as in Python. With
+ * authenticate and no authkey, the current process's key is read now.
+ * Returns 0, MPX_EINVAL (bad or ambiguous address, bad options, a host
+ * that does not resolve), MPX_ENOTSUP (a Windows pipe name), -EADDRINUSE,
+ * -EACCES, -ENOMEM, -errno.
  *
  * Threads: safe.
- * Fork:    a fork child inherits the listening socket; only the creating
- *          process unlinks the path.
+ * Fork:    a fork child inherits the listening socket (it may accept on
+ *          it too); handshakes the parent had in progress are closed in
+ *          the child. Only the creating process unlinks the path.
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_listener_create(mpx_listener **out, const char *address,
                                 const mpx_listener_opts *opts);
 
 /*
- * mpx_listener_accept - accept one connection (LIS-11) and, when the
- * listener has an authkey, run the handshake: the listener challenges
- * first, then answers the client's challenge (LIS-02, LIS-03). timeout
- * bounds the whole call (waiting for a client and its handshake), so a
- * silent peer cannot block it forever. A failed handshake closes that
- * connection only: the listener keeps working.
- * Returns 0, MPX_ETIMEDOUT, MPX_EAUTH (wrong key, malformed or oversized
- * handshake message, peer gone during the handshake), MPX_ECLOSED, -errno.
+ * mpx_listener_accept - accept one connection (LIS-11). With an authkey
+ * the listener authenticates each client (it challenges first, then
+ * answers the client's challenge: LIS-02, LIS-03), and handshakes do not
+ * wait for each other: accept takes every connection waiting in the
+ * kernel queue, runs their handshakes side by side and returns the first
+ * that completes, so silent or slow clients never delay a real one.
+ * Handshakes still in progress when accept returns carry on in the next
+ * accept. A client that stays silent is disconnected after
+ * handshake_timeout; beyond max_pending the oldest handshake is dropped.
+ * timeout bounds only this call's wait.
+ * Returns 0, MPX_ETIMEDOUT, MPX_EAUTH (one client's handshake failed:
+ * wrong key, malformed or oversized handshake message, or it closed part
+ * way; Python's accept raises AuthenticationError. That client is
+ * disconnected and the listener keeps working: call accept again),
+ * MPX_ECLOSED, -EMFILE, -ENOMEM, -errno.
  *
- * Threads: safe (concurrent accepts each get a different client).
+ * Threads: safe: several threads may accept at once; each connection is
+ *          returned to one of them.
  * Fork:    safe.
  * Signals: EINTR is retried against the deadline.
  */
@@ -299,15 +360,23 @@ MPX_API int mpx_listener_accept(mpx_listener *l, mpx_connection **out, mpx_durat
 /*
  * mpx_listener_address - the bound address as a string in the forms above
  * (LIS-13); with port 0 it has the chosen port. Owned by the listener.
- * mpx_listener_last_accepted - the peer address of the last accepted
- * connection, "" for an unnamed AF_UNIX peer, NULL before any accept
- * (Python: None). Owned by the listener, valid until the next accept.
+ * mpx_listener_last_accepted - Python's last_accepted: the peer address of
+ * the connection the last accept (in any thread) returned, "" for an
+ * unnamed AF_UNIX peer, NULL before any (Python: None). The string is a
+ * copy in the calling thread's own storage: valid until this thread calls
+ * mpx_listener_last_accepted again, whatever other threads do. With
+ * several accepting threads, mpx_connection_peer_address(c) gives each
+ * connection's own peer.
  * mpx_listener_port - the TCP port, or MPX_EINVAL for AF_UNIX.
- * mpx_listener_fileno - the listening descriptor (for poll / mpx_wait).
+ * mpx_listener_fileno - the listening socket: readable when a client
+ * waits in the kernel queue. (To wait for what accept can return, which
+ * with an authkey includes the handshakes in progress, use mpx_wait on
+ * the listener itself.)
  *
- * Threads: safe (last_accepted: not during a concurrent accept).
+ * Threads: safe.
  * Fork:    safe.
- * Signals: async-signal-safe.
+ * Signals: address, port, fileno: async-signal-safe; last_accepted: not
+ *          (it takes a lock).
  */
 MPX_API const char *mpx_listener_address(const mpx_listener *l);
 MPX_API const char *mpx_listener_last_accepted(const mpx_listener *l);
@@ -315,9 +384,26 @@ MPX_API int mpx_listener_port(const mpx_listener *l);
 MPX_API int mpx_listener_fileno(const mpx_listener *l);
 
 /*
+ * mpx_connection_peer_address - the address of the other end of a socket
+ * connection, in the listener address forms: for a connection from
+ * mpx_listener_accept the client's address (what last_accepted said for
+ * it), for one from mpx_client_connect the listener's ("127.0.0.1:6000",
+ * "/tmp/sock"); "" for an unnamed AF_UNIX peer (a socketpair end, most
+ * AF_UNIX clients). NULL for a pipe end, a closed connection whose
+ * address was never asked for, or when memory runs out. Owned by the
+ * connection, valid until mpx_connection_destroy.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API const char *mpx_connection_peer_address(const mpx_connection *c);
+
+/*
  * mpx_listener_close - close the socket and, for an AF_UNIX path created
  * by this process, unlink it (and remove the private temporary directory)
- * (LIS-12). Closing twice is 0.
+ * (LIS-12). Handshakes in progress and authenticated connections accept
+ * has not returned yet are closed. Closing twice is 0.
  * mpx_listener_destroy - close and free; NULL does nothing.
  *
  * Threads: no other thread may be using l.
@@ -328,10 +414,12 @@ MPX_API int mpx_listener_close(mpx_listener *l);
 MPX_API void mpx_listener_destroy(mpx_listener *l);
 
 /*
- * mpx_client_connect - connect to a listener (LIS-04); with an authkey,
- * answer the listener's challenge then challenge it. opts may be NULL.
+ * mpx_client_connect - connect to a listener (LIS-04); when it
+ * authenticates (see above), answer the listener's challenge then
+ * challenge it. opts may be NULL.
  * Returns 0, -ECONNREFUSED, -ENOENT (no such AF_UNIX path), MPX_EAUTH,
- * MPX_ETIMEDOUT, MPX_EINVAL (bad address), -errno.
+ * MPX_ETIMEDOUT, MPX_EINVAL (bad or ambiguous address), MPX_ENOTSUP (a
+ * Windows pipe name), -errno.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -24,6 +24,8 @@ struct mpx_connection {
     bool pending;         /* a header was consumed; its payload was not */
     uint64_t pending_len; /* length announced by that header */
     int pipe_cap;         /* pipes: capacity as last read/set; 0 unknown; -1 can't grow */
+    char *peer;           /* peer address string (set at accept, or cached on first
+                           * mpx_connection_peer_address); written once, atomically */
 };
 
 /* ---- framing (frame.c): pure functions over buffers --------------------- */
@@ -71,6 +73,29 @@ int mpx__deliver_challenge(mpx_connection *c, const void *key, size_t keylen, in
                            mpx__deadline d);
 int mpx__answer_challenge(mpx_connection *c, const void *key, size_t keylen, int strict,
                           mpx__deadline d);
+
+/* The listener's side of the handshake as a non-blocking state machine
+ * (handshake.c): mpx_listener_accept drives many of them at once. */
+typedef struct mpx__hs {
+    int fd;
+    int state;
+    short want; /* POLLIN or POLLOUT: what the next step waits for */
+    unsigned char challenge[MPX__AUTH_MAXMSG];
+    size_t challenge_len;
+    unsigned char out[MPX__FRAME_HDR_MAX + MPX__AUTH_MAXMSG];
+    size_t out_len, out_off;
+    unsigned char in[MPX__FRAME_HDR_MAX + MPX__AUTH_MAXMSG];
+    size_t in_have, in_need, in_hlen;
+} mpx__hs;
+
+/* Build the challenge and queue it (nothing is sent yet). Returns 0 or
+ * -EIO (no random bytes). */
+int mpx__hs_start(mpx__hs *h, int fd);
+/* Go as far as the socket allows without blocking. Returns 1 when both
+ * sides are authenticated, 0 when waiting (h->want says for what),
+ * MPX_EAUTH when the handshake failed (wrong key, malformed or oversized
+ * message, peer gone). */
+int mpx__hs_step(mpx__hs *h, const void *key, size_t keylen, int strict);
 
 /* ---- connection I/O with deadlines (connection.c) --------------------- */
 

@@ -468,7 +468,32 @@ MPX_API void mpx_connection_destroy(mpx_connection *c)
     mpx_connection_close(c);
     c->magic = 0;
     c->hdr.magic = 0;
+    free(c->peer);
     free(c);
+}
+
+MPX_API const char *mpx_connection_peer_address(const mpx_connection *c)
+{
+    if (!valid(c))
+        return NULL;
+    mpx_connection *m = (mpx_connection *)c; /* a cache: written once */
+    char *p = __atomic_load_n(&m->peer, __ATOMIC_ACQUIRE);
+    if (p || !c->is_socket || c->closed)
+        return p;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+        return NULL;
+    char *s = mpx__addr_format((struct sockaddr *)&ss, len);
+    if (!s)
+        return NULL;
+    char *expected = NULL;
+    if (!__atomic_compare_exchange_n(&m->peer, &expected, s, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        free(s); /* another thread was first: use its copy */
+        return expected;
+    }
+    return s;
 }
 
 /* ---- descriptor passing (Python's reduction.sendfds / recvfds) ------------ */

@@ -1,7 +1,8 @@
 /*
  * sockaddr.c - address strings <-> socket addresses for Listener/Client
- * (LIS-08, LIS-18): "/path", "unix:name", "@abstract", "host:port",
- * "[v6]:port".
+ * (LIS-08, LIS-18): "/path" or "./rel", "unix:name", "@abstract",
+ * "host:port", "[v6]:port"; ambiguous strings and Windows pipe names are
+ * refused (#12).
  */
 #include "core/conn_internal.h"
 
@@ -78,6 +79,17 @@ static int resolve(const char *host, int af, uint16_t port, mpx__addr *out)
     return 0;
 }
 
+/*
+ * Which family a string names (connection.h lists the forms). The rule is
+ * decided by the string alone, and nothing is guessed:
+ *   "unix:" prefix, or (family inferred) a leading '@' or any '/'   AF_UNIX
+ *   a leading '['                                                    AF_INET6
+ *   "host:port" (one ':' and a numeric port)                         AF_INET
+ *   a leading "\\" (a Windows pipe name, Python's AF_PIPE)         MPX_ENOTSUP
+ *   anything else ("127.0.0.1", "localhost", "::1", "sock": no port, or
+ *   a relative path without "./")                                    MPX_EINVAL
+ * With family MPX_AF_UNIX the whole string is a path (or "@name").
+ */
 int mpx__addr_parse(const char *s, int family, mpx__addr *out)
 {
     if (!s || !out || family < 0 || family > MPX_AF_INET6)
@@ -88,7 +100,15 @@ int mpx__addr_parse(const char *s, int family, mpx__addr *out)
             return MPX_EINVAL;
         return parse_unix(s + 5, out);
     }
-    if (family == MPX_AF_UNIX || (family == 0 && (s[0] == '@' || strchr(s, '/'))))
+    if (family == MPX_AF_UNIX)
+        return parse_unix(s, out);
+    if (s[0] == '\\' && s[1] == '\\') {
+        /* Python: address_type() says AF_PIPE, then "Family AF_PIPE is not
+         * recognized" on POSIX. */
+        MPX__DEBUG("address '%s': a Windows named pipe (AF_PIPE) is not supported", s);
+        return MPX_ENOTSUP;
+    }
+    if (family == 0 && (s[0] == '@' || strchr(s, '/')))
         return parse_unix(s, out);
     char host[256];
     uint16_t port;
@@ -104,8 +124,11 @@ int mpx__addr_parse(const char *s, int family, mpx__addr *out)
     }
     const char *colon = strrchr(s, ':');
     if (!colon) {
-        if (family == 0)
-            return parse_unix(s, out); /* a bare name: AF_UNIX, as Python's str */
+        /* "127.0.0.1", "localhost", "sock": a host without a port or a
+         * relative path without "./" -- refused rather than guessed. */
+        MPX__DEBUG("address '%s' is ambiguous: use \"host:port\" for TCP, \"./%s\" or "
+                   "\"unix:%s\" for a relative AF_UNIX path",
+                   s, s, s);
         return MPX_EINVAL;
     }
     if ((size_t)(colon - s) >= sizeof host || parse_port(colon + 1, &port))
@@ -113,7 +136,7 @@ int mpx__addr_parse(const char *s, int family, mpx__addr *out)
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = 0;
     if (strchr(host, ':'))
-        return MPX_EINVAL; /* IPv6 literals need brackets */
+        return MPX_EINVAL; /* "::1", "::1:80": IPv6 literals need brackets */
     return resolve(host, family == MPX_AF_INET6 ? AF_INET6 : AF_INET, port, out);
 }
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """CPython peer for mpx's interoperability tests (test/test_conn_python.c).
 
-    conn_peer.py server tcp|unix KEYHEX MODE   print the address, accept one client
-    conn_peer.py client ADDRESS  KEYHEX MODE   connect to ADDRESS ("host:port" or a path)
+    conn_peer.py server tcp|unix KEYHEX MODE [small]   print the address, accept one client
+    conn_peer.py client ADDRESS  KEYHEX MODE [small]   connect to ADDRESS ("host:port" or a path)
+    conn_peer.py info                                  print "3.11.7 skips" or "3.13.0 authenticates"
 
-KEYHEX "-" means no authkey. MODE is "native" (this CPython's own
-handshake: HMAC-MD5 on 3.11), or "modern" (the CPython 3.12+ handshake,
-written out below and patched into multiprocessing.connection).
+KEYHEX "-" means no authkey ("" is the empty key b''). MODE is "native"
+(this CPython's own handshake: HMAC-MD5 on 3.11), or "modern" (the CPython
+3.12+ handshake, written out below and patched into
+multiprocessing.connection). "small" exchanges small messages only.
+
+info: what this CPython's Listener does with an empty authkey, read from
+its own source: CPython <= 3.12 test `if self._authkey:` (b'' = no
+authentication), 3.13 `if self._authkey is not None:` (bpo-43952).
 
 After authentication, for each size in SIZES: receive a message, check it
 holds pattern(size), send pattern(size) back. Prints "OK" and exits 0;
@@ -98,8 +104,27 @@ def exchange(conn):
         pass
 
 
+def info():
+    import inspect
+    src = inspect.getsource(mc.Listener.accept)
+    if 'self._authkey is not None' in src:
+        how = 'authenticates'
+    elif 'if self._authkey:' in src:
+        how = 'skips'
+    else:
+        print('UNKNOWN accept source', flush=True)
+        sys.exit(3)
+    print('%d.%d.%d %s' % (sys.version_info[:3] + (how,)), flush=True)
+
+
 def main():
+    global SIZES
+    if sys.argv[1] == 'info':
+        info()
+        return
     role, where, keyhex, mode = sys.argv[1:5]
+    if len(sys.argv) > 5 and sys.argv[5] == 'small':
+        SIZES = [0, 1, 1000]
     key = None if keyhex == '-' else bytes.fromhex(keyhex)
     if mode == 'modern':
         mc.deliver_challenge = deliver_challenge
