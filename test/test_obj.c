@@ -822,7 +822,7 @@ MPX_TEST(obj_cycles_freed)
     LIVE_END;
 }
 
-MPX_TEST(obj_equal_cycles_and_depth)
+MPX_TEST_T(obj_equal_cycles_and_depth, 120)
 {
     LIVE_BEGIN;
     mpx_obj *a = mpx_obj_list(), *b = mpx_obj_list();
@@ -833,9 +833,10 @@ MPX_TEST(obj_equal_cycles_and_depth)
     mpx_obj_decref(a);
     mpx_obj_decref(b);
     /* a structure deeper than the limit: repr and dumps refuse, nothing
-     * overflows, and releasing a million levels is fine */
+     * overflows, and releasing 300,000 levels (far more than a recursive
+     * release could take on an 8 MiB stack) is fine */
     mpx_obj *v = mpx_obj_list();
-    for (int i = 0; i < 1000000; i++) {
+    for (int i = 0; i < 300000; i++) {
         mpx_obj *o = mpx_obj_list();
         mpx_obj_list_append_new(o, v);
         v = o;
@@ -894,4 +895,48 @@ MPX_TEST(obj_shared_between_threads)
         pthread_join(t[i], NULL);
     CHECK_REPR(shared_value, "('key string', {'k': [1, 2.5]}, b'bytes')");
     mpx_obj_decref(shared_value);
+}
+
+/* Cycles made and released in several threads at once (the collector's
+ * lock), sharing one value between them: every thread frees all it made. */
+static void *cycler(void *arg)
+{
+    mpx_obj *common = arg;
+    int64_t live0 = mpx__v_live();
+    for (int i = 0; i < 2000; i++) {
+        mpx_obj *a = mpx_obj_list(), *b = mpx_obj_dict();
+        mpx_obj_list_append(a, b);
+        mpx_obj_dict_set_s(b, "back", a);
+        mpx_obj_dict_set_s(b, "common", common);
+        mpx_obj *l = mpx_obj_list();
+        mpx_obj_list_append(l, l);
+        mpx_obj_list_append(l, common);
+        void *buf;
+        size_t n;
+        mpx_obj *w = NULL;
+        if (mpx_obj_dumps(a, 4, &buf, &n, NULL, NULL) == 0) {
+            mpx_obj_loads(&w, buf, n, NULL, NULL);
+            mpx_free(buf);
+        }
+        mpx_obj_decref(b);
+        mpx_obj_decref(a);
+        mpx_obj_decref(l);
+        mpx_obj_decref(w);
+    }
+    return (void *)(intptr_t)(mpx__v_live() - live0);
+}
+
+MPX_TEST_T(obj_cycles_threads, 120)
+{
+    mpx_obj *common = mpx_obj_build("[s,(i,d)]", "shared by every thread", 1, 2.5);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, cycler, common), 0);
+    for (int i = 0; i < 4; i++) {
+        void *leaked;
+        pthread_join(t[i], &leaked);
+        CHECK_EQ((intptr_t)leaked, 0);
+    }
+    CHECK_REPR(common, "['shared by every thread', (1, 2.5)]");
+    mpx_obj_decref(common);
 }

@@ -823,7 +823,7 @@ static void free_leaf(mpx_obj *o)
         mpx__vbytes *b = (mpx__vbytes *)o;
         if (b->base)
             mpx_obj_decref(b->base);
-        else if (o->flags & MPX__F_EXTERN)
+        else if (MPX__FL(o) & MPX__F_EXTERN)
             free((void *)b->data);
         break;
     }
@@ -874,7 +874,7 @@ static void flush_leaves(work *w)
  * loop, so depth never turns into recursion). */
 static inline __attribute__((always_inline)) void release(mpx_obj *o, int from_parent, work *w)
 {
-    if (o->flags & MPX__F_IMMORTAL)
+    if (MPX__FL(o) & MPX__F_IMMORTAL)
         return;
     if (!mpx__v_is_cont(o)) {
         if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) != 1) {
@@ -1006,11 +1006,11 @@ void mpx__v_release_raw(mpx_obj *o, int from_parent)
 
 void mpx__v_decref_local_slow(mpx_obj *o)
 {
-    if (o->flags & MPX__F_IMMORTAL)
+    if (MPX__FL(o) & MPX__F_IMMORTAL)
         return;
     uint32_t rc = o->refcnt;
     if (rc != 1) {
-        if (mpx__v_is_cont(o) && (o->flags & MPX__F_CYC) && rc - 1 == ((mpx__vcont *)o)->nparents &&
+        if (mpx__v_is_cont(o) && (MPX__FL(o) & MPX__F_CYC) && rc - 1 == ((mpx__vcont *)o)->nparents &&
             mpx__gc_consider(o))
             return;
         o->refcnt = rc - 1;
@@ -1028,7 +1028,7 @@ MPX_API mpx_obj *mpx_obj_incref(mpx_obj *v)
 
 MPX_API void mpx_obj_decref(mpx_obj *v)
 {
-    if (!v || (v->flags & MPX__F_IMMORTAL))
+    if (!v || (MPX__FL(v) & MPX__F_IMMORTAL))
         return;
     work w = WORK_INIT;
     release(v, 0, &w);

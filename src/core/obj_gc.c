@@ -83,7 +83,7 @@ static inline mpx__vcont *C(mpx_obj *o)
 
 static inline int tracked(const mpx_obj *o)
 {
-    return mpx__v_is_cont(o) && !(o->flags & MPX__F_IMMORTAL);
+    return mpx__v_is_cont(o) && !(MPX__FL(o) & MPX__F_IMMORTAL);
 }
 
 /* ---- marking on insertion ---------------------------------------------- */
@@ -122,7 +122,7 @@ static void search_child(mpx_obj *c, void *arg)
     search *s = arg;
     if (!tracked(c))
         return;
-    if (!(c->flags & MPX__F_VISIT)) {
+    if (!(MPX__FL(c) & MPX__F_VISIT)) {
         mpx__v_set_flag(c, MPX__F_VISIT);
         C(c)->gc_refs = (int64_t)s->nodes.n;
         vec_push(&s->nodes, c);
@@ -155,7 +155,7 @@ void mpx__gc_link(mpx_obj *parent, mpx_obj *child)
         s.from = x;
         mpx__v_children(x, search_child, &s);
     }
-    int found = (parent->flags & MPX__F_VISIT) != 0;
+    int found = (MPX__FL(parent) & MPX__F_VISIT) != 0;
     if (s.nodes.failed || s.edges.failed) {
         /* out of memory: mark everything seen (safe, only slower) */
         for (size_t i = 0; i < s.nodes.n; i++)
@@ -248,7 +248,7 @@ static void visit_child(mpx_obj *c, void *arg)
     scan *s = arg;
     if (!tracked(c))
         return;
-    if (!(c->flags & MPX__F_VISIT)) {
+    if (!(MPX__FL(c) & MPX__F_VISIT)) {
         mpx__v_set_flag(c, MPX__F_VISIT);
         C(c)->gc_refs = (int64_t)__atomic_load_n(&c->refcnt, __ATOMIC_ACQUIRE);
         C(c)->gc_next = NULL;
@@ -261,7 +261,7 @@ static void visit_child(mpx_obj *c, void *arg)
 static void alive_child(mpx_obj *c, void *arg)
 {
     vec *stack = arg;
-    if (tracked(c) && (c->flags & MPX__F_VISIT) && !(c->flags & MPX__F_ALIVE)) {
+    if (tracked(c) && (MPX__FL(c) & MPX__F_VISIT) && !(MPX__FL(c) & MPX__F_ALIVE)) {
         mpx__v_set_flag(c, MPX__F_ALIVE);
         vec_push(stack, c);
     }
@@ -272,7 +272,7 @@ static void alive_child(mpx_obj *c, void *arg)
 static void drop_child(mpx_obj *c, void *arg)
 {
     (void)arg;
-    if (tracked(c) && (c->flags & MPX__F_VISIT))
+    if (tracked(c) && (MPX__FL(c) & MPX__F_VISIT))
         return;
     mpx__v_release_raw(c, 1);
 }
@@ -286,7 +286,7 @@ static void collect(mpx_obj **roots, size_t n)
     scan s = {NULL};
     for (size_t i = 0; i < n; i++) {
         mpx_obj *r = roots[i];
-        if (!(r->flags & MPX__F_VISIT)) {
+        if (!(MPX__FL(r) & MPX__F_VISIT)) {
             mpx__v_set_flag(r, MPX__F_VISIT);
             C(r)->gc_refs = (int64_t)__atomic_load_n(&r->refcnt, __ATOMIC_ACQUIRE);
             C(r)->gc_next = NULL;
@@ -304,7 +304,7 @@ static void collect(mpx_obj **roots, size_t n)
     /* what is held from outside, and all it reaches, is alive */
     vec stack = {0};
     for (mpx__vcont *x = head; x; x = x->gc_next)
-        if (x->gc_refs > 0 && !(x->h.flags & MPX__F_ALIVE)) {
+        if (x->gc_refs > 0 && !(MPX__FL(&x->h) & MPX__F_ALIVE)) {
             mpx__v_set_flag(&x->h, MPX__F_ALIVE);
             vec_push(&stack, &x->h);
         }
@@ -321,7 +321,7 @@ static void collect(mpx_obj **roots, size_t n)
     for (mpx__vcont *x = head, *next; x; x = next) {
         next = x->gc_next;
         mpx_obj *o = &x->h;
-        if (o->flags & MPX__F_ALIVE) {
+        if (MPX__FL(o) & MPX__F_ALIVE) {
             uint32_t rc = __atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE);
             if (x->gc_refs > 0 && (int64_t)rc - x->gc_refs > 0)
                 mpx__v_set_flag(o, MPX__F_CYC); /* held from outside and inside */
@@ -333,7 +333,7 @@ static void collect(mpx_obj **roots, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         mpx_obj *r = roots[i];
-        if (!(r->flags & MPX__F_VISIT)) { /* alive */
+        if (!(MPX__FL(r) & MPX__F_VISIT)) { /* alive */
             mpx__v_clear_flag(r, MPX__F_PENDING);
             __atomic_fetch_sub(&r->refcnt, 1, __ATOMIC_ACQ_REL);
         }
