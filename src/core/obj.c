@@ -903,11 +903,24 @@ static inline __attribute__((always_inline)) void release(mpx_obj *o, int from_p
     if (rc != 1) {
         if (from_parent)
             __atomic_fetch_sub(&c->nparents, 1, __ATOMIC_RELAXED);
-        if ((mpx__v_flags(o) & MPX__F_CYC) &&
-            rc - 1 == __atomic_load_n(&c->nparents, __ATOMIC_RELAXED) && mpx__gc_consider(o))
-            return;
-        if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
-            return;
+        if (!(mpx__v_flags(o) & MPX__F_CYC)) {
+            if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+                return;
+        } else {
+            /* decide on the very count this drop changes (compare and
+             * swap): two threads dropping the last two outside references
+             * at once must not both see the other's and leave the cycle
+             * unchecked */
+            for (;;) {
+                if (rc == 1)
+                    break; /* the last reference: free */
+                if (rc - 1 == __atomic_load_n(&c->nparents, __ATOMIC_RELAXED) && mpx__gc_consider(o))
+                    return;
+                if (__atomic_compare_exchange_n(&o->refcnt, &rc, rc - 1, 0, __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE))
+                    return;
+            }
+        }
     }
     c->gc_next = w->head;
     w->head = c;

@@ -48,6 +48,9 @@ enum {
 #define MPX__F_PENDING 0x04  /* container queued for a cycle check */
 #define MPX__F_HASHED 0x08   /* str/bytes/tuple: hash cached */
 #define MPX__F_ASCII 0x10    /* str: every byte < 0x80 */
+#define MPX__F_GARBAGE 0x10  /* container: garbage of a collection (being freed) */
+/* ASCII and GARBAGE share a bit: ASCII is only set and read on str values,
+ * GARBAGE only on tracked containers (obj_gc.c), never on a str. */
 #define MPX__F_EXTERN 0x20   /* bytes: data is a malloc'd block owned here */
 #define MPX__F_VISIT 0x40    /* collector: in the examined set */
 #define MPX__F_ALIVE 0x80    /* collector: reachable from outside */
