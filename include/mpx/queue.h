@@ -319,8 +319,9 @@ MPX_API int mpx_queue_task_done(mpx_queue *q);
 /*
  * mpx_queue_join - JoinableQueue.join (QUEUE-23): wait until every message
  * ever put has been marked with task_done, at most timeout (Python has no
- * timeout: pass MPX_FOREVER). Returns 0, MPX_ETIMEDOUT, MPX_ENOTSUP on a
- * queue that is not joinable, MPX_EINVAL.
+ * timeout: pass MPX_FOREVER). Returns 1 when every message is done, 0
+ * when the timeout ended first, MPX_ENOTSUP on a queue that is not
+ * joinable, MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    safe.
