@@ -189,6 +189,8 @@ MPX_TEST(dummy_03_process_is_a_thread)
     CHECK_STREQ(mpx_process_name(mpx_current_process()), "MainProcess");
     CHECK_OK(mpx_process_close(p));
     CHECK_ERR(mpx_process_is_alive(p), MPX_ECLOSED);
+    CHECK_ERR(mpx_process_terminate(p), MPX_ECLOSED); /* as for a process */
+    CHECK_ERR(mpx_process_join(p, 0), MPX_ECLOSED);
     mpx_process_destroy(p);
     mpx_lock_destroy(l);
 }

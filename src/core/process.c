@@ -447,12 +447,12 @@ static int send_signal(mpx_process *p, int sig)
 {
     if (!valid(p))
         return MPX_EINVAL;
-    if (p->ctx && p->ctx->ops && !p->ctx->ops->signal && !p->is_current && !p->is_parent)
-        return MPX_ENOTSUP; /* a thread (thread context) cannot be stopped */
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     if (p->state == MPX__P_CLOSED)
         rc = MPX_ECLOSED;
+    else if (p->ctx && p->ctx->ops && !p->ctx->ops->signal && !p->is_current && !p->is_parent)
+        rc = MPX_ENOTSUP; /* a thread (thread context) cannot be stopped, at any state */
     else if (p->state == MPX__P_INITIAL || p->is_current || p->is_parent ||
              p->creator != mpx__self_pid)
         rc = MPX_ESTATE;
