@@ -117,6 +117,8 @@ typedef struct seen {
     char s[16];
     char bytes[4];
     void *obj;
+    char state[16];
+    int alive;
 } seen;
 
 static int t_record(mpx_process *self, const mpx_args *a, void *udata)
@@ -136,6 +138,9 @@ static int t_record(mpx_process *self, const mpx_args *a, void *udata)
     CHECK_EQ(bl, 4);
     memcpy(s->bytes, b, 4);
     s->obj = mpx_args_object(a, 3);
+    /* started as soon as it runs (Python's Thread.start) */
+    snprintf(s->state, sizeof s->state, "%s", mpx_process_state(self));
+    s->alive = mpx_process_is_alive(self);
     return 0;
 }
 
@@ -183,6 +188,8 @@ MPX_TEST(dummy_03_process_is_a_thread)
     CHECK_STREQ(s.s, "hello");
     CHECK_MEMEQ(s.bytes, "\x01\x02\x03\x04", 4);
     CHECK(s.obj == l); /* the very object, not a copy */
+    CHECK_STREQ(s.state, "started");
+    CHECK_EQ(s.alive, 1);
     snprintf(want, sizeof want, "<DummyProcess(%s, stopped)>", nm);
     check_describe(mpx_process_describe(p), want);
     /* the main thread's current process is still MainProcess */

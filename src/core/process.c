@@ -324,10 +324,14 @@ MPX_API int mpx_process_start(mpx_process *p)
     if (!rc) {
         fflush(stdout);
         fflush(stderr);
+        /* started before the start: a thread of the thread context runs
+         * at once and must see itself started (Python's Thread.start) */
+        p->state = MPX__P_STARTED;
         rc = p->ctx->ops->start(p);
+        if (rc)
+            p->state = MPX__P_INITIAL; /* nothing left behind: start again */
     }
     if (!rc) {
-        p->state = MPX__P_STARTED;
         /* Descriptors passed in the arguments now live in the child. */
         registry_add(p);
         MPX__DEBUG("started process %s (pid %d, %s)", p->name, (int)p->pid, p->ctx->name);
