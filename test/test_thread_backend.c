@@ -948,7 +948,7 @@ MPX_TEST(dummy_literal_port)
     CHECK_OK(mpx_lock_create(&lock, &so));
     mpx_process *ps[4];
     for (int i = 0; i < 4; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "w%d", i);
         mpx_args *a;
         CHECK_OK(mpx_args_create(&a));
