@@ -363,6 +363,68 @@ def pool_array_10us():
     return n / t
 
 
+# -------------------------------------------------------------------- shm
+
+SHM_BLOCK = 4096
+SHM_SUM_N = 10000000
+
+
+def shm_create_close_unlink():
+    from multiprocessing import shared_memory
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+            s.close()
+            s.unlink()
+        return now() - t
+
+    return calibrate(run, 200) * 1e6
+
+
+def shm_attach_close():
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(blk.name)
+            s.close()
+        return now() - t
+
+    try:
+        return calibrate(run, 200) * 1e6
+    finally:
+        blk.close()
+        blk.unlink()
+
+
+def shm_sum_10m():
+    # without numpy: sum() over the block cast to doubles (Python's way)
+    from array import array
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_SUM_N * 8)
+    try:
+        blk.buf[:] = array("d", (i * 0.5 for i in range(SHM_SUM_N))).tobytes()
+        view = blk.buf.cast("d")
+
+        def run(n):
+            t = now()
+            for _ in range(n):
+                acc = sum(view)
+            return now() - t
+
+        try:
+            return calibrate(run, 1) * 1e3
+        finally:
+            view.release()
+    finally:
+        blk.close()
+        blk.unlink()
+
+
 # ---------------------------------------------------------------- figures
 
 FIGURES = {
@@ -387,6 +449,9 @@ FIGURES = {
     "pool_map_default": lambda: pool_map(POOL_TASKS_QUICK if QUICK else POOL_TASKS_FULL, None),
     "pool_apply_async": pool_apply_async,
     "pool_array_10us": pool_array_10us,
+    "shm_create_close_unlink": shm_create_close_unlink,
+    "shm_attach_close": shm_attach_close,
+    "shm_sum_10m": shm_sum_10m,
 }
 
 

@@ -269,7 +269,8 @@ MPX_TEST(ctx_02_child_inherits_only_given_fds)
         close(pfd[1]);
         int code = run_in(child_methods[i], t_fd_scan, a);
         mpx_args_destroy(a);
-        /* the given fd, the parent's pidfd: nothing else (a few spare) */
+        /* the given fd, the parent's pidfd, the program's shm liveness pipe
+         * (docs/shm.md): nothing else (a spare) */
         CHECK(code >= 1 && code <= 4);
         char buf[4] = {0};
         CHECK_EQ(read(pfd[0], buf, 2), 2);

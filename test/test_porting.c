@@ -468,3 +468,136 @@ MPX_TEST_T(issue13_4_sct_05_array_elements_convert, 20)
     CHECK(c == NULL);
     mpx_array_destroy(b);
 }
+
+/* ---- #13 item 2: durations in options structs (D1) ---------------------------
+ * One rule for every duration field: 0 is "not set" (the documented
+ * default, Python's where Python has the option), MPX_FOREVER no limit, N > 0
+ * milliseconds, a negative value (MPX_NOWAIT) zero time -- never "forever". */
+
+static void *bar_party(void *arg)
+{
+    mpx_barrier *b = arg;
+    return (void *)(intptr_t)mpx_barrier_wait(b, MPX_FOREVER);
+}
+
+MPX_TEST_T(issue13_2_sync_16_barrier_opts_timeout_one_rule, 20)
+{
+    /* Barrier(2, timeout=None): 0 and MPX_FOREVER wait for the other party */
+    mpx_duration dflt[] = {0, MPX_FOREVER};
+    for (int i = 0; i < 2; i++) {
+        mpx_barrier *b;
+        CHECK_OK(mpx_barrier_create(&b, 2, &(mpx_barrier_opts){.timeout = dflt[i]}));
+        pthread_t t;
+        CHECK_OK(pthread_create(&t, NULL, bar_party, b));
+        sleep_ms(50); /* the other party is usually waiting by now; either way both pass */
+        int me = mpx_barrier_wait(b, MPX_FOREVER);
+        void *other;
+        CHECK_OK(pthread_join(t, &other));
+        CHECK(me >= 0 && (intptr_t)other >= 0 && me + (intptr_t)other == 1);
+        CHECK_EQ(mpx_barrier_broken(b), 0);
+        mpx_barrier_destroy(b);
+    }
+    /* a negative default is zero time: the first party breaks it at once
+     * (this hangs until the runner's limit if it waited) */
+    mpx_barrier *b;
+    CHECK_OK(mpx_barrier_create(&b, 2, &(mpx_barrier_opts){.timeout = MPX_NOWAIT}));
+    CHECK_ERR(mpx_barrier_wait(b, MPX_FOREVER), MPX_EBROKEN);
+    CHECK_EQ(mpx_barrier_broken(b), 1);
+    mpx_barrier_destroy(b);
+    /* b.wait(timeout=-1) on a barrier without a default: broken at once */
+    CHECK_OK(mpx_barrier_create(&b, 2, NULL));
+    CHECK_ERR(mpx_barrier_wait(b, -1), MPX_EBROKEN);
+    CHECK_EQ(mpx_barrier_broken(b), 1);
+    mpx_barrier_destroy(b);
+}
+
+typedef struct lis_client {
+    char address[256];
+    mpx_duration timeout;
+    int rc;
+} lis_client;
+
+static void *lis_client_main(void *arg)
+{
+    lis_client *j = arg;
+    mpx_client_opts o = {.authkey = "key", .authkey_len = 3, .timeout = j->timeout};
+    mpx_connection *c;
+    int rc = mpx_client_connect(&c, j->address, &o);
+    if (!rc)
+        mpx_connection_destroy(c);
+    __atomic_store_n(&j->rc, rc, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+MPX_TEST_T(issue13_2_lis_client_and_handshake_timeouts_one_rule, 60)
+{
+    mpx_listener *l;
+    mpx_listener_opts lo = {.authkey = "key", .authkey_len = 3};
+    CHECK_OK(mpx_listener_create(&l, NULL, &lo));
+    /* client timeout 0 (not set: Python's None) and MPX_FOREVER: no limit,
+     * the handshake completes once the listener accepts */
+    mpx_duration ok[] = {0, MPX_FOREVER, 30000};
+    for (int i = 0; i < 3; i++) {
+        lis_client j = {.timeout = ok[i]};
+        snprintf(j.address, sizeof j.address, "%s", mpx_listener_address(l));
+        pthread_t t;
+        CHECK_OK(pthread_create(&t, NULL, lis_client_main, &j));
+        mpx_connection *c;
+        CHECK_OK(mpx_listener_accept(l, &c, 30000));
+        CHECK_OK(pthread_join(t, NULL));
+        CHECK_OK(j.rc);
+        mpx_connection_destroy(c);
+    }
+    /* a negative client timeout is zero time: nobody accepts, so the
+     * challenge cannot have come -- MPX_ETIMEDOUT, not a wait forever */
+    lis_client z = {.timeout = -1};
+    snprintf(z.address, sizeof z.address, "%s", mpx_listener_address(l));
+    lis_client_main(&z);
+    CHECK_ERR(z.rc, MPX_ETIMEDOUT);
+    mpx_listener_destroy(l);
+
+    /* handshake_timeout negative: zero time, every handshake is dropped */
+    lo.handshake_timeout = MPX_NOWAIT;
+    CHECK_OK(mpx_listener_create(&l, NULL, &lo));
+    lis_client j = {.timeout = 30000};
+    snprintf(j.address, sizeof j.address, "%s", mpx_listener_address(l));
+    pthread_t t;
+    CHECK_OK(pthread_create(&t, NULL, lis_client_main, &j));
+    mpx_connection *c;
+    int rc;
+    do /* until the client has been turned away */
+        rc = mpx_listener_accept(l, &c, 100);
+    while (rc == MPX_ETIMEDOUT && !__atomic_load_n(&j.rc, __ATOMIC_ACQUIRE));
+    CHECK_ERR(rc, MPX_ETIMEDOUT);
+    CHECK_OK(pthread_join(t, NULL));
+    CHECK(j.rc < 0);
+    mpx_listener_destroy(l);
+}
+
+static int t_id(const void *in, size_t len, mpx_task_out *out)
+{
+    (void)in, (void)len, (void)out;
+    return 0;
+}
+
+MPX_TEST_T(issue13_2_pool_task_timeouts_one_rule, 30)
+{
+    /* task_timeout: 0 and MPX_FOREVER none; negative MPX_EINVAL (no task
+     * runs in zero time), per pool and per call */
+    mpx_pool *p = NULL;
+    CHECK_ERR(mpx_pool_create(&p, 1, &(mpx_pool_opts){.task_timeout = -1}), MPX_EINVAL);
+    CHECK(p == NULL);
+    CHECK_OK(mpx_pool_create(&p, 1, &(mpx_pool_opts){.task_timeout = MPX_FOREVER}));
+    mpx_result *r = NULL;
+    mpx_call_opts neg = {.timeout = MPX_NOWAIT};
+    CHECK_ERR(mpx_pool_apply_async(p, t_id, NULL, 0, &neg, &r), MPX_EINVAL);
+    CHECK(r == NULL);
+    mpx_call_opts dflt[] = {{.timeout = 0}, {.timeout = MPX_FOREVER}};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(mpx_pool_apply(p, t_id, NULL, 0, &dflt[i], &r));
+        mpx_result_destroy(r);
+    }
+    CHECK_OK(mpx_pool_close(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}

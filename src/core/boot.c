@@ -9,13 +9,16 @@
  *   stderr, bytes fixed start method ("" when not fixed), bytes
  *   executable ("" when not set), u32 sync spin, u64 sync owner-check
  *   interval (ns), process identity (mpx__process_export_self), fnref
- *   target, fnref run, arguments (mpx__args_export).
+ *   target, fnref run, u8 mask of the program's shm tracker descriptors
+ *   (shm_track.c: bit 0 the liveness pipe, bit 1 the table; they are the
+ *   LAST fds of the list), arguments (mpx__args_export).
  * Everything a child takes from its parent's settings is read from the
  * parent at the time of the start (issue #12): the fork server's own
  * settings never leak into its children.
  */
 #include "core/boot.h"
 #include "core/fnref.h"
+#include "core/shm_internal.h"
 #include "core/sync_internal.h"
 
 #include <elf.h>
@@ -90,8 +93,14 @@ int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->target, out);
     if (!rc)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->run, out);
+    int prog_fds[2];
+    int mask = mpx__shm_prog_child_fds(prog_fds);
+    if (!rc)
+        rc = mpx__buf_put_u8(out, (uint8_t)mask);
     if (!rc)
         rc = mpx__args_export(p->args, p->ctx, out, fds);
+    for (int i = 0; !rc && i < (mask & 1) + ((mask >> 1) & 1); i++)
+        rc = mpx__fdlist_add(fds, prog_fds[i]);
     if (!rc) {
         uint32_t n = (uint32_t)fds->n;
         unsigned char *q = out->data + nfds_at; /* big-endian, as put_u32 */
@@ -190,10 +199,25 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
     p->run = (mpx_run_fn)run;
     for (int i = 0; i < nfds; i++)
         mpx__set_cloexec(fds[i], true);
+    uint8_t mask = 0;
+    rc = mpx__rd_u8(&r, &mask);
+    int nprog = (mask & 1) + ((mask >> 1) & 1);
+    if (!rc && (mask > 3 || nprog > nfds))
+        rc = MPX_EPROTO;
+    if (rc)
+        fail(status_fd, rc, fds, nfds);
     mpx_args *args = NULL;
-    rc = mpx__args_import(&r, fds, nfds, &args); /* owns fds from here */
+    rc = mpx__args_import(&r, fds, nfds - nprog, &args); /* owns those fds from here */
     if (!rc && r.left)
         rc = MPX_EPROTO;
+    if (rc) {
+        mpx_args_destroy(args);
+        fail(status_fd, rc, fds + nfds - nprog, nprog);
+    }
+    /* The program's shm tracker descriptors: this process is part of the
+     * program (shm_track.c). */
+    if (nprog)
+        rc = mpx__shm_prog_adopt(mask, fds + nfds - nprog, nprog);
     if (rc) {
         mpx_args_destroy(args);
         fail(status_fd, rc, NULL, 0);

@@ -320,6 +320,16 @@ int mpx__context_executable(char *buf, size_t cap, bool resolve)
     return rc;
 }
 
+int mpx__context_self_executable(char *buf, size_t cap)
+{
+    const char *p = self_exe();
+    size_t n = strlen(p);
+    if (n >= cap)
+        return MPX_ETOOSHORT;
+    memcpy(buf, p, n + 1);
+    return (int)n;
+}
+
 MPX_API int mpx_get_executable(char *buf, size_t cap)
 {
     if (!buf)

@@ -76,6 +76,10 @@ int mpx__context_executable(char *buf, size_t cap, bool resolve);
  * by a spawn/forkserver child (len 0: the default). */
 int mpx__context_encode_executable(mpx__buf *out);
 int mpx__context_adopt_executable(const void *path, size_t len);
+/* The running program itself (never set_executable's): the path used by
+ * resolve above, for helpers that must run this program's own library
+ * (the shm tracker). Returns the length or MPX_ETOOSHORT. */
+int mpx__context_self_executable(char *buf, size_t cap);
 /* The fixed default method's name, or NULL (passed to spawn children). */
 const char *mpx__context_fixed_name(void);
 /* In a new child: adopt the parent's fixed method (NULL: not fixed), or

@@ -8,6 +8,7 @@
  * the registry list. Never take p->mu while holding children_mu.
  */
 #include "core/boot.h"
+#include "core/shm_internal.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -321,6 +322,10 @@ MPX_API int mpx_process_start(mpx_process *p)
     sweep(); /* GUIDE-04: reap finished children on each start */
     pthread_mutex_lock(&p->mu);
     rc = mpx__args_check_context(p->args, p->ctx);
+    /* Every process of the program holds the shm tracker's liveness pipe
+     * (shm_track.c): made before the first child. */
+    if (!rc)
+        rc = mpx__shm_prog_ensure();
     if (!rc) {
         fflush(stdout);
         fflush(stderr);
