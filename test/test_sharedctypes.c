@@ -112,7 +112,7 @@ MPX_TEST(sct_01_value_types_and_conversions)
     CHECK_OK(mpx_value_create(&v, "h", h, NULL));
     CHECK_OK(mpx_value_get_i64(v, &i));
     CHECK_EQ(i, -2);
-    CHECK_ERR(mpx_value_set_i64(v, 70000), MPX_EOVERFLOW); /* does not fit: unchanged */
+    CHECK_ERR(mpx_value_set_i64(v, 70000), -ERANGE); /* does not fit: unchanged */
     CHECK_EQ(*(short *)mpx_value_ptr(v), -2);
     mpx_value_destroy(v);
 

@@ -9,8 +9,8 @@
  * ValueError on a closed object -> MPX_ECLOSED, AssertionError or
  * RuntimeError on misuse -> MPX_ESTATE, AuthenticationError -> MPX_EAUTH,
  * BufferTooShort -> MPX_ETOOSHORT, RemoteError -> MPX_EREMOTE,
- * OverflowError -> MPX_EOVERFLOW, TypeError/ValueError on a bad argument
- * -> MPX_EINVAL.
+ * queue.ShutDown (3.13) -> MPX_ESHUTDOWN, TypeError/ValueError on a bad
+ * argument -> MPX_EINVAL, OverflowError -> -ERANGE.
  */
 #ifndef MPX_ERRORS_H
 #define MPX_ERRORS_H
@@ -43,7 +43,7 @@ MPX_BEGIN_DECLS
     X(MPX_ECONTEXT, -4018, "object belongs to an incompatible context")       \
     X(MPX_ERESOLVE, -4019, "function cannot be resolved in the child")        \
     X(MPX_ECANCELED, -4020, "canceled")                                       \
-    X(MPX_EOVERFLOW, -4021, "value out of range for the type")
+    X(MPX_ESHUTDOWN, -4021, "queue has been shut down")
 
 enum mpx_error {
 #define MPX__ERR_ENUM(name, value, msg) name = value,

@@ -36,9 +36,9 @@
  * from the C type of the argument (a C11 _Generic; overloads in C++), so
  * mpx_value_create(&v, "d", 3, NULL) stores 3.0 and an int given for "d"
  * cannot be misread. An integer that does not fit the element type is
- * MPX_EOVERFLOW; a float stored into an integer type must be an exact
+ * -ERANGE; a float stored into an integer type must be an exact
  * integer in range (MPX_EINVAL for a fraction or NaN, where Python raises
- * TypeError; MPX_EOVERFLOW when too large); a float type takes any number
+ * TypeError; -ERANGE when too large); a float type takes any number
  * (+-inf beyond float's range); bool takes any number's truth value.
  * The _bytes forms copy the element's own representation unconverted.
  */
@@ -157,7 +157,7 @@ MPX_API const char *mpx_ctype_name(int type);
  * copied unconverted. mpx_value_create_sized - a raw element of size
  * bytes (a struct: Python's Value(MyStruct, ...)). opts may be NULL.
  * Return 0, MPX_EINVAL (unknown type, size 0, opts.lock not a Lock/RLock,
- * a float with a fraction or NaN for an integer type), MPX_EOVERFLOW
+ * a float with a fraction or NaN for an integer type), -ERANGE
  * (init does not fit the type), -ENOMEM, -errno from memfd/mmap; nothing
  * is created on failure.
  *
@@ -211,13 +211,13 @@ MPX_API int mpx_value_type(mpx_value *v);
  *   converted (mpx_value_set_i64 / _u64 / _f64 by the C type of x).
  * mpx_value_get(v, &x) - generic: read the value converted into x, whose
  *   C type (int, double, int64_t, char ...) the macro passes on
- *   (mpx_value_get_as with MPX_CTYPE_OF(&x)): MPX_EOVERFLOW when it does
+ *   (mpx_value_get_as with MPX_CTYPE_OF(&x)): -ERANGE when it does
  *   not fit x, MPX_EINVAL when a float with a fraction is read into an
  *   integer. _i64 / _u64 / _f64 are the typed forms.
  * mpx_value_get_bytes / mpx_value_set_bytes - copy the element's own
  *   representation (size bytes) out / in, unconverted (structs).
  * Return 0, MPX_EINVAL (bad handle, NULL pointer, a number for a raw
- * element), MPX_EOVERFLOW, MPX_EOWNERDEAD (done, but the lock's previous
+ * element), -ERANGE, MPX_EOWNERDEAD (done, but the lock's previous
  * holder died holding it: the value is suspect), -EINTR (opts.lock is an
  * interruptible lock and a signal handler ran while waiting for it). A
  * failed call changes nothing.
@@ -295,7 +295,7 @@ MPX_API char *mpx_value_describe(mpx_value *v);
  * elements of elem_size bytes (arrays of structures, SCT-16). A length of
  * 0 is allowed. Return 0, MPX_EINVAL (unknown type, a non-NULL void *
  * init for the generic form: use _bytes, a value that is not an exact
- * integer for an integer type), MPX_EOVERFLOW (a value does not fit),
+ * integer for an integer type), -ERANGE (a value does not fit),
  * -ENOMEM (also when the size overflows), -errno; nothing is created on
  * failure.
  *
@@ -353,7 +353,7 @@ MPX_API int mpx_array_type(mpx_array *a);
  * unconverted (structs; Python's .raw for char arrays).
  * Return 0, MPX_EINVAL (bad handle, index or range out of bounds, NULL
  * buffer, void * given to a generic form, a number for a raw element, a
- * fraction for an integer type), MPX_EOVERFLOW, MPX_EOWNERDEAD (done;
+ * fraction for an integer type), -ERANGE, MPX_EOWNERDEAD (done;
  * data suspect). A failed call changes nothing.
  *
  * Threads: safe with a lock.

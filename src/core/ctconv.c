@@ -48,13 +48,13 @@ static void int_range(int t, int64_t *lo, uint64_t *hi)
 }
 
 /* A float as an exact integer (signed or unsigned form in *w), or an
- * error: MPX_EINVAL for NaN or a fraction, MPX_EOVERFLOW beyond 64 bits. */
+ * error: MPX_EINVAL for NaN or a fraction, -ERANGE beyond 64 bits. */
 static int float_to_int(double f, mpx__num *w)
 {
     if (isnan(f))
         return MPX_EINVAL;
     if (isinf(f) || f >= 18446744073709551616.0 || f < -9223372036854775808.0)
-        return MPX_EOVERFLOW;
+        return -ERANGE;
     if (f != trunc(f))
         return MPX_EINVAL; /* Python: TypeError (int expected) */
     if (f >= 9223372036854775808.0) {
@@ -83,9 +83,9 @@ int mpx__ct_check(int t, const mpx__num *v)
     uint64_t hi;
     int_range(t, &lo, &hi);
     if (w.kind == MPX__NUM_U)
-        return w.u <= hi ? 0 : MPX_EOVERFLOW;
+        return w.u <= hi ? 0 : -ERANGE;
     if (w.s < lo || (w.s > 0 && (uint64_t)w.s > hi))
-        return MPX_EOVERFLOW;
+        return -ERANGE;
     return 0;
 }
 

@@ -2,9 +2,9 @@
  * core/ctconv.h - conversion between the scalar element types of
  * sharedctypes (MPX_CT_*), as Python converts a number assigned to a
  * ctypes value (#13 item 4, docs/sync.md): an integer fits or is
- * MPX_EOVERFLOW; a float goes into an integer type only when it is an
+ * -ERANGE; a float goes into an integer type only when it is an
  * exact integer in range (MPX_EINVAL when it has a fraction or is NaN,
- * MPX_EOVERFLOW when it is infinite or too large); anything goes into a
+ * -ERANGE when it is infinite or too large); anything goes into a
  * float type (a double too large for a float becomes +-inf, as in
  * Python) and into bool (its truth value).
  */
@@ -26,7 +26,7 @@ typedef struct mpx__num {
 bool mpx__ct_scalar(int type);
 /* Read the element of type at p (scalar types only). */
 mpx__num mpx__ct_load(int type, const void *p);
-/* Can v be stored in an element of type? 0, MPX_EOVERFLOW or MPX_EINVAL. */
+/* Can v be stored in an element of type? 0, -ERANGE or MPX_EINVAL. */
 int mpx__ct_check(int type, const mpx__num *v);
 /* Store v (checked) into the element of type at p. */
 void mpx__ct_store(int type, void *p, const mpx__num *v);
