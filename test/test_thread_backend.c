@@ -835,6 +835,72 @@ MPX_TEST(dummy_queues)
     mpx_simple_queue_destroy(s);
 }
 
+static int t_put_close(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    int64_t v = mpx_args_int(a, 1);
+    int rc = mpx_queue_put(q, &v, sizeof v, MPX_FOREVER);
+    if (rc)
+        return rc;
+    /* q.close(); q.join_thread(): this thread "process" only */
+    CHECK_OK(mpx_queue_close(q));
+    CHECK_EQ(mpx_queue_is_closed(q), 1);
+    CHECK_ERR(mpx_queue_put(q, &v, sizeof v, MPX_NOWAIT), MPX_ECLOSED);
+    CHECK_OK(mpx_queue_join_thread(q));
+    return 0;
+}
+
+static int t_after_main_closed(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    CHECK_EQ(mpx_queue_is_closed(q), 0); /* the process closed it, not this one */
+    int64_t v = 99;
+    return mpx_queue_put(q, &v, sizeof v, MPX_FOREVER);
+}
+
+/* close() is per process (issue #13): on threads, per thread "process",
+ * though they share the handle: producers that close at their end leave
+ * the others (and the consumer) going. */
+MPX_TEST(dummy_queue_close_is_per_thread_process)
+{
+    mpx_queue_opts qo = {.ctx = thread_ctx()};
+    mpx_queue *q;
+    CHECK_OK(mpx_queue_create(&q, 0, &qo));
+    mpx_process *p[4];
+    for (int i = 0; i < 4; i++) {
+        mpx_args *a;
+        CHECK_OK(mpx_args_create(&a));
+        CHECK_OK(mpx_args_add_object(a, q));
+        CHECK_OK(mpx_args_add_int(a, i));
+        p[i] = tstart(t_put_close, a, NULL, 0);
+        mpx_args_destroy(a);
+    }
+    int got = 0;
+    for (int i = 0; i < 4; i++) {
+        int64_t v;
+        size_t len;
+        CHECK_OK(mpx_queue_get_into(q, &v, sizeof v, &len, MPX_FOREVER));
+        got |= 1 << v;
+    }
+    CHECK_EQ(got, 15);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(join_destroy(p[i]), 0);
+    CHECK_EQ(mpx_queue_is_closed(q), 0);
+    /* the process closes its handle: a thread "process" goes on */
+    CHECK_OK(mpx_queue_close(q));
+    mpx_args *a;
+    CHECK_OK(mpx_args_create(&a));
+    CHECK_OK(mpx_args_add_object(a, q));
+    mpx_process *t = tstart(t_after_main_closed, a, NULL, 0);
+    mpx_args_destroy(a);
+    CHECK_EQ(join_destroy(t), 0);
+    CHECK_EQ(mpx_queue_qsize(q), 1);
+    int64_t v;
+    size_t len;
+    CHECK_ERR(mpx_queue_get_into(q, &v, sizeof v, &len, MPX_NOWAIT), MPX_ECLOSED);
+    mpx_queue_destroy(q);
+}
+
 static int t_square(const void *in, size_t len, mpx_task_out *out)
 {
     int64_t x;
