@@ -324,7 +324,7 @@ static void sigkill_run(size_t n, size_t size)
     memset(&k, 0, sizeof k);
     k.n = n;
     CHECK(n <= sizeof k.seen);
-    CHECK_OK(mpx_rawarray_create(&k.pids, MPX_CT_INT64, n, NULL));
+    CHECK_OK(mpx_rawarray_create(&k.pids, "q", n, NULL));
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, k.pids));
