@@ -27,6 +27,7 @@
  */
 #include "core/boot.h"
 #include "core/fnref.h"
+#include "os/anonfd.h"
 #include "os/fdpass.h"
 #include "os/pidfd.h"
 
@@ -426,9 +427,9 @@ static int fs_start(mpx_process *p)
         rc = -errno;
     req_hdr h = {REQ_MAGIC, 0, (uint32_t)args.n, p->daemon, b.len};
     if (!rc && b.len > INLINE_MAX) {
-        memfd = memfd_create("mpx-boot", MFD_CLOEXEC);
+        memfd = mpx__memfd_create("mpx-boot", 0);
         if (memfd < 0)
-            rc = -errno;
+            rc = memfd;
         else
             rc = mpx__write_all(memfd, b.data, b.len);
         h.flags |= F_MEMFD;
