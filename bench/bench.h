@@ -122,4 +122,14 @@ int bench_wait_ok(pid_t pid);
 /* Path of the running executable (static buffer). */
 const char *bench_self_exe(void);
 
+/* Memory figures (group memory). bench_smaps_kib: a field of
+ * /proc/PID/smaps_rollup in KiB ("Pss", "Rss", "Pss_Shmem"...; pid 0: this
+ * process), or -1. PSS (proportional set size) charges a page shared by k
+ * processes 1/k to each, so the PSS of a parent and its workers add up to
+ * the memory they use together. bench_shm_kib: KiB allocated to the
+ * shared-memory files PID holds open (memfds, /dev/shm entries: st_blocks
+ * of each file once), or -1. */
+long bench_smaps_kib(pid_t pid, const char *field);
+long bench_shm_kib(pid_t pid);
+
 #endif /* MPX_BENCH_H */

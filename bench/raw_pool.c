@@ -17,6 +17,11 @@
  *   pool_apply_async   one task per message, calibrated count
  *   pool_array_10us    the "same loop in 2 threads": 2 threads claim
  *                      chunks of 10 us tasks from an atomic counter
+ *   pool_apply_latency one task's round trip through the loop: push it,
+ *                      wait for its result (the raw ping-pong with a
+ *                      pre-started worker)
+ *   pool_map10_latency a map of 10 tasks in Python's default chunks
+ *                      (ceil(10 / (4 * 2)) = 2 per message), waited for
  */
 #include "figures.h"
 #include "ring.h"
@@ -229,6 +234,51 @@ SIDE(raw_pool_apply_async)
         return BENCH_WHY("raw pool failed");
     *out = 1 / s;
     return 0;
+}
+
+/* ---- the interactive case: one round trip at a time ---- */
+
+typedef struct {
+    rpool p;
+    int64_t items, chunk;
+    int err;
+} lat_ctx;
+
+static double run_latency(void *c, long n)
+{
+    lat_ctx *lc = c;
+    double t = bench_now();
+    for (long i = 0; i < n; i++)
+        if (rpool_map(&lc->p, lc->items, lc->chunk) < 0)
+            return lc->err = 1, -1;
+    return bench_now() - t;
+}
+
+static int latency_side(const bench_cfg *cfg, int64_t items, double *out, char *why, size_t whylen)
+{
+    lat_ctx lc;
+    lc.items = items;
+    lc.chunk = (items + 4 * POOL_WORKERS - 1) / (4 * POOL_WORKERS); /* Python's default */
+    lc.err = 0;
+    if (rpool_start(&lc.p, POOL_LATENCY_MAP_ITEMS)) {
+        rpool_stop(&lc.p);
+        return BENCH_WHY("raw pool set-up failed: %s", strerror(errno));
+    }
+    double s = run_latency(&lc, 100) < 0 ? -1 : bench_calibrate(run_latency, &lc, 100, 100000000L, cfg->target);
+    if (rpool_stop(&lc.p) || s < 0)
+        return BENCH_WHY("raw pool failed");
+    *out = s * 1e6;
+    return 0;
+}
+
+SIDE(raw_pool_apply_latency)
+{
+    return latency_side(cfg, 1, out, why, whylen);
+}
+
+SIDE(raw_pool_map10_latency)
+{
+    return latency_side(cfg, POOL_LATENCY_MAP_ITEMS, out, why, whylen);
 }
 
 /* ---- the array loop in 2 threads ---- */
