@@ -357,27 +357,36 @@ def pool_apply_async():
         return 1 / calibrate(run, 1000)
 
 
+def call_median(call, warm=100):
+    """The median duration (s) of single calls, made one after another for
+    the target time (at least 20): as bench_call_median in bench/util.c."""
+    for _ in range(warm):
+        call()
+    v = []
+    end = now() + target()
+    while len(v) < 20 or (now() < end and len(v) < 1000000):
+        t = now()
+        call()
+        v.append(now() - t)
+    v.sort()
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def pool_latency(map10):
     """One apply (or one map of 10 items) at a time on a started pool of 2:
-    the interactive case. us per call."""
+    the interactive case. The median call, in us."""
     with mp.get_context("fork").Pool(WORKERS) as pool:
-        pool.apply(square, (1,))
         items = range(POOL_LATENCY_MAP_ITEMS)
 
-        def run(n):
-            t = now()
+        def one():
             if map10:
-                for _ in range(n):
-                    if pool.map(square, items)[-1] != 81:
-                        raise RuntimeError("wrong result")
-            else:
-                for i in range(n):
-                    if pool.apply(square, (i,)) != i * i:
-                        raise RuntimeError("wrong result")
-            return now() - t
+                if pool.map(square, items)[-1] != 81:
+                    raise RuntimeError("wrong result")
+            elif pool.apply(square, (7,)) != 49:
+                raise RuntimeError("wrong result")
 
-        run(100)
-        return calibrate(run, 100) * 1e6
+        return call_median(one) * 1e6
 
 
 def pool_array_10us():

@@ -10,6 +10,7 @@
  *   pool_array_10us   mpx_pool_map_fixed over 10 us tasks (the fast path)
  *   pool_apply_latency    one mpx_pool_apply (x*x) and reading its result
  *   pool_map10_latency    one mpx_pool_map_array of 10 items, default chunksize
+ *                         (both: the median of single calls, bench_call_median)
  *   mem_pool{2,32}_parent PSS of the parent of an idle pool of 2 (32) workers
  *   mem_pool{2,32}_worker the workers' mean PSS
  */
@@ -204,8 +205,8 @@ SIDE(mpxb_pool_array_10us)
 typedef struct {
     mpx_pool *p;
     int map; /* 0: apply, 1: map of POOL_LATENCY_MAP_ITEMS */
+    int64_t next;
     int64_t in[POOL_LATENCY_MAP_ITEMS];
-    int err;
 } lat_ctx;
 
 static int one_apply(mpx_pool *p, int64_t x)
@@ -226,17 +227,10 @@ static int one_apply(mpx_pool *p, int64_t x)
     return rc;
 }
 
-static double run_latency(void *c, long n)
+static int one_call(void *c)
 {
     lat_ctx *lc = c;
-    int rc = 0;
-    double t = bench_now();
-    for (long i = 0; i < n && !rc; i++)
-        rc = lc->map ? do_map(lc->p, lc->in, POOL_LATENCY_MAP_ITEMS, 0) : one_apply(lc->p, i);
-    t = bench_now() - t;
-    if (rc)
-        return lc->err = rc, -1;
-    return t;
+    return lc->map ? do_map(lc->p, lc->in, POOL_LATENCY_MAP_ITEMS, 0) : one_apply(lc->p, lc->next++);
 }
 
 static int latency_side(const bench_cfg *cfg, int map, double *out, char *why, size_t whylen)
@@ -249,11 +243,10 @@ static int latency_side(const bench_cfg *cfg, int map, double *out, char *why, s
     int rc = make_pool(&lc.p);
     if (rc)
         return BENCH_WHY("mpx_pool_create: %s", mpx_strerror(rc));
-    double s = run_latency(&lc, 100) < 0 ? -1
-                                         : bench_calibrate(run_latency, &lc, 100, 100000000L, cfg->target);
+    double s = bench_call_median(one_call, &lc, 100, cfg->target, &rc);
     end_pool(lc.p);
     if (s < 0)
-        return BENCH_WHY("mpx pool %s failed: %s", map ? "map" : "apply", mpx_strerror(lc.err));
+        return BENCH_WHY("mpx pool %s failed: %s", map ? "map" : "apply", mpx_strerror(rc));
     *out = s * 1e6;
     return 0;
 }

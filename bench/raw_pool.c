@@ -19,7 +19,7 @@
  *                      chunks of 10 us tasks from an atomic counter
  *   pool_apply_latency one task's round trip through the loop: push it,
  *                      wait for its result (the raw ping-pong with a
- *                      pre-started worker)
+ *                      pre-started worker); the median of single calls
  *   pool_map10_latency a map of 10 tasks in Python's default chunks
  *                      (ceil(10 / (4 * 2)) = 2 per message), waited for
  */
@@ -241,17 +241,12 @@ SIDE(raw_pool_apply_async)
 typedef struct {
     rpool p;
     int64_t items, chunk;
-    int err;
 } lat_ctx;
 
-static double run_latency(void *c, long n)
+static int one_round_trip(void *c)
 {
     lat_ctx *lc = c;
-    double t = bench_now();
-    for (long i = 0; i < n; i++)
-        if (rpool_map(&lc->p, lc->items, lc->chunk) < 0)
-            return lc->err = 1, -1;
-    return bench_now() - t;
+    return rpool_map(&lc->p, lc->items, lc->chunk) < 0 ? -1 : 0;
 }
 
 static int latency_side(const bench_cfg *cfg, int64_t items, double *out, char *why, size_t whylen)
@@ -259,12 +254,12 @@ static int latency_side(const bench_cfg *cfg, int64_t items, double *out, char *
     lat_ctx lc;
     lc.items = items;
     lc.chunk = (items + 4 * POOL_WORKERS - 1) / (4 * POOL_WORKERS); /* Python's default */
-    lc.err = 0;
     if (rpool_start(&lc.p, POOL_LATENCY_MAP_ITEMS)) {
         rpool_stop(&lc.p);
         return BENCH_WHY("raw pool set-up failed: %s", strerror(errno));
     }
-    double s = run_latency(&lc, 100) < 0 ? -1 : bench_calibrate(run_latency, &lc, 100, 100000000L, cfg->target);
+    int err = 0;
+    double s = bench_call_median(one_round_trip, &lc, 100, cfg->target, &err);
     if (rpool_stop(&lc.p) || s < 0)
         return BENCH_WHY("raw pool failed");
     *out = s * 1e6;

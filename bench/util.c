@@ -138,3 +138,43 @@ long bench_shm_kib(pid_t pid)
     closedir(d);
     return kib;
 }
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_call_median(int (*call)(void *ctx), void *ctx, int warm, double target, int *err)
+{
+    enum { MIN_CALLS = 20, MAX_CALLS = 1000000 };
+    for (int i = 0; i < warm; i++)
+        if ((*err = call(ctx)))
+            return -1;
+    size_t cap = 4096, n = 0;
+    double *v = malloc(cap * sizeof *v);
+    if (!v)
+        return *err = -ENOMEM, -1;
+    double end = bench_now() + target;
+    while (n < MIN_CALLS || (bench_now() < end && n < MAX_CALLS)) {
+        if (n == cap) {
+            double *nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                free(v);
+                return *err = -ENOMEM, -1;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        double t = bench_now();
+        if ((*err = call(ctx))) {
+            free(v);
+            return -1;
+        }
+        v[n++] = bench_now() - t;
+    }
+    qsort(v, n, sizeof *v, cmp_dbl);
+    double m = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    free(v);
+    return m;
+}
