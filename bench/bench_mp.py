@@ -399,6 +399,47 @@ def pool_array_10us():
     return n / t
 
 
+# ---------------------------------------------------------------- obj
+
+def obj_value(which):
+    """The values of the obj group, built as bench/mpx_obj.c builds them."""
+    if which == "ints1k":
+        return list(range(1000))
+    if which == "bytes1m":
+        return bytes(i & 0xff for i in range(1 << 20))
+    return {
+        'id': 12345, 'name': 'worker-7', 'active': True, 'score': 98.625,
+        'tags': ['alpha', 'beta', 'gamma', 'delta'],
+        'owner': {'user': 'alice', 'uid': 1001, 'groups': ['staff', 'dev'], 'quota': None},
+        'position': (12.5, -3.25, 7.0),
+        'history': [{'t': 1700000000 + i, 'value': i * 1.5, 'ok': i % 2 == 0} for i in range(26)],
+        'blob': bytes(range(64)),
+        'note': 'a short note about the job and where it runs',
+    }
+
+
+def obj_codec(which, decode):
+    import pickle
+    v = obj_value(which)
+    data = pickle.dumps(v, 4)
+    if decode:
+        def run(n):
+            loads = pickle.loads
+            t = now()
+            for _ in range(n):
+                loads(data)
+            return now() - t
+    else:
+        def run(n):
+            dumps = pickle.dumps
+            t = now()
+            for _ in range(n):
+                dumps(v, 4)
+            return now() - t
+    s = calibrate(run, 16 if which == "bytes1m" else 1000)
+    return len(data) / s / 1e6 if which == "bytes1m" else 1 / s
+
+
 # -------------------------------------------------------------------- shm
 
 SHM_BLOCK = 4096
@@ -556,6 +597,14 @@ FIGURES = {
     "mem_pool32_worker": lambda: mem_pool(MEM_POOL_BIG, True),
     "mem_queue_1g_parent": lambda: mem_queue_1g(False),
     "mem_queue_1g_shm": lambda: mem_queue_1g(True),
+    "obj_encode_dict1k": lambda: obj_codec("dict1k", False),
+    "obj_decode_dict1k": lambda: obj_codec("dict1k", True),
+    "obj_encode_ints1k": lambda: obj_codec("ints1k", False),
+    "obj_decode_ints1k": lambda: obj_codec("ints1k", True),
+    "obj_encode_bytes1m": lambda: obj_codec("bytes1m", False),
+    "obj_decode_bytes1m": lambda: obj_codec("bytes1m", True),
+
+
     "shm_create_close_unlink": shm_create_close_unlink,
     "shm_attach_close": shm_attach_close,
     "shm_sum_10m": shm_sum_10m,

@@ -44,6 +44,9 @@
 #ifndef MPXB_HAVE_POOL
 #define MPXB_HAVE_POOL 0
 #endif
+#ifndef MPXB_HAVE_OBJ
+#define MPXB_HAVE_OBJ 0
+#endif
 #ifndef MPXB_HAVE_SHM
 #define MPXB_HAVE_SHM 0
 #endif
@@ -71,6 +74,7 @@ typedef struct figure {
 #define SCT "sharedctypes (include/mpx/sharedctypes.h)"
 #define QUEUE "queue (include/mpx/queue.h)"
 #define POOL "pool (include/mpx/pool.h)"
+#define OBJ "obj (include/mpx/obj.h)"
 #define SHM "shm (include/mpx/shm.h)"
 #define MPI "mpi (include/mpx/mpi.h, libmpx_mpi)"
 
@@ -148,6 +152,19 @@ static const figure FIGS[] = {
      QUEUE, MPXB_HAVE_QUEUE, 0, 0, 0},
     {"mem_queue_1g_shm", "memory", "MiB", "lower", mpxb_mem_queue_1g_shm, raw_mem_queue_1g_shm, QUEUE,
      MPXB_HAVE_QUEUE, 0, 0, 0},
+    /* obj: the pickle codec; raw = memcpy of the encoded bytes */
+    {"obj_encode_dict1k", "obj", "ops/s", "higher", mpxb_obj_encode_dict1k, raw_obj_copy_dict1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_dict1k", "obj", "ops/s", "higher", mpxb_obj_decode_dict1k, raw_obj_copy_dict1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_encode_ints1k", "obj", "ops/s", "higher", mpxb_obj_encode_ints1k, raw_obj_copy_ints1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_ints1k", "obj", "ops/s", "higher", mpxb_obj_decode_ints1k, raw_obj_copy_ints1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_encode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_encode_bytes1m, raw_obj_copy_bytes1m, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
     /* shm: named blocks (4 KiB) and memory speed through one */
     {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
      raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},
@@ -163,7 +180,7 @@ static const figure FIGS[] = {
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
 static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array", "queue",
-                                     "pool",    "memory", "mpi",  "manager", "shm", "seed"};
+                                     "pool",    "memory", "obj", "mpi",  "manager", "shm", "seed"};
 
 /* ------------------------------------------------------------------ */
 
@@ -566,7 +583,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         } else if (!known_group(argv[i])) {
             fprintf(stderr, "mpxbench: unknown group %s (process pipe lock condition array queue pool "
-                            "memory mpi manager shm seed all, or a figure's name)\n",
+                            "memory obj mpi manager shm seed all, or a figure's name)\n",
                     argv[i]);
             return 2;
         } else if (ng < 32) {

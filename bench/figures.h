@@ -86,6 +86,17 @@ WEAK_SIDE(mpxb_mem_pool32_worker);
 WEAK_SIDE(mpxb_mem_queue_1g_parent);
 WEAK_SIDE(mpxb_mem_queue_1g_shm);
 
+/* obj (mpx_obj.c): the pickle codec; the raw side (memcpy of the encoded
+ * bytes) needs the encoder too, so it lives there and is weak as well */
+WEAK_SIDE(mpxb_obj_encode_dict1k);
+WEAK_SIDE(mpxb_obj_decode_dict1k);
+WEAK_SIDE(raw_obj_copy_dict1k);
+WEAK_SIDE(mpxb_obj_encode_ints1k);
+WEAK_SIDE(mpxb_obj_decode_ints1k);
+WEAK_SIDE(raw_obj_copy_ints1k);
+WEAK_SIDE(mpxb_obj_encode_bytes1m);
+WEAK_SIDE(mpxb_obj_decode_bytes1m);
+WEAK_SIDE(raw_obj_copy_bytes1m);
 /* shm (raw_shm.c, mpx_shm.c) */
 SIDE(raw_shm_create_close_unlink);
 SIDE(raw_shm_attach_close);

@@ -19,6 +19,7 @@
 #include "mpx/queue.h"
 #include "mpx/connection.h"
 #include "mpx/pool.h"
+#include "mpx/obj.h"
 #include "mpx/shm.h"
 
 #endif /* MPX_H */
