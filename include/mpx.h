@@ -19,5 +19,6 @@
 #include "mpx/queue.h"
 #include "mpx/connection.h"
 #include "mpx/pool.h"
+#include "mpx/obj.h"
 
 #endif /* MPX_H */
