@@ -142,6 +142,11 @@ static const figure FIGS[] = {
      MPXB_HAVE_OBJ, 0, 0, 0},
     {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
+    /* obj: values carried (mpx_obj_carry.c); raw = the byte path with the same pickles */
+    {"obj_conn_small", "obj", "msgs/s", "higher", mpxb_obj_conn_small, raw_obj_conn_small, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_pool_map_small", "obj", "tasks/s", "higher", mpxb_obj_pool_map_small,
+     raw_obj_pool_map_small, OBJ, MPXB_HAVE_OBJ, 0, 0, 0},
     /* mpi: 4 ranks under mpirun; cpython = mpi4py.futures, raw = a plain MPI loop */
     {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
     {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},

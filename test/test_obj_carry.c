@@ -44,7 +44,7 @@ static mpx_obj *make_values(void)
     mpx_obj_decref(dtc);
     mpx_obj_decref(dta);
     mpx_obj *l = mpx_obj_build(
-        "[OOOiiLdddsss#y#NNNN(OO){s:O,i:[d],(ii):s}OOO]", mpx_obj_none(), mpx_obj_true(),
+        "[OOOiiLdddsss#y#NNNN(OO){s:O,i:[d],(ii):s}OON]", mpx_obj_none(), mpx_obj_true(),
         mpx_obj_false(), 0, -1, (long long)INT64_MIN, 2.5, -0.0, 1e-310, "", "h\xc3\xa9 \xf0\x9f\x98\x80",
         "a\0b", (size_t)3, "\0\xff", (size_t)2, big, mpx_obj_bytearray("ba", 2),
         mpx_obj_bytes_take(mib, 1 << 20), deep(200), shared, shared, "k", mpx_obj_none(), 7, 1.5, 1, 2,

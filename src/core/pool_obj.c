@@ -12,11 +12,13 @@
  * result is ready, or after mpx_result_cancel.
  */
 #include "core/pickle_internal.h"
+#include "core/obj_internal.h"
 #include "core/pool_obj.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define OR_MAGIC 0x6f627273u
 
@@ -32,13 +34,15 @@ struct mpx_obj_result {
     pthread_mutex_t mu;
     /* decoded once ready (mu) */
     bool decoded;
-    mpx_obj **vals; /* item i's value, or its error value */
-    int *codes;     /* 0, or item i's error code */
-    bool *own_err;  /* error value from the task ('E' output) */
-    char **msgs;    /* error texts, made on demand */
-    size_t first_fail; /* SIZE_MAX: none */
-    size_t nfailed;
-    mpx_obj *list; /* map: the result list, made on demand */
+    mpx_obj *list; /* item i's value, or its error value; map's result */
+    struct fail {
+        size_t index;
+        int code;
+        bool own;     /* an error value from the task ('E' output) */
+        mpx_obj *value;
+        char *msg;    /* its text, made on demand */
+    } *fails;         /* ascending index */
+    size_t nfails, capfails;
     /* callbacks */
     mpx_obj_cb cb, ecb;
     void *udata;
@@ -70,12 +74,23 @@ int mpx__po_encode_item(mpx__buf *b, const mpx__buf *hdr, int kind, const mpx_ob
     }
     int rc = mpx__buf_append(b, hdr->data, hdr->len);
     if (!rc)
-        rc = mpx__pickle_dump(b, v, MPX__PO_PROTOCOL, 0, NULL);
+        rc = mpx__po_dump(b, v, NULL);
     if (!rc && kwargs)
-        rc = mpx__pickle_dump(b, kwargs, MPX__PO_PROTOCOL, 0, NULL);
+        rc = mpx__po_dump(b, kwargs, NULL);
     if (rc)
         b->len = at;
     return rc;
+}
+
+/* A big input buffer is written once, front to back: with transparent
+ * huge pages (madvise mode) it takes one page fault per 2 MiB instead of
+ * one per 4 KiB, which is most of the cost of encoding small items. */
+void mpx__po_hugepages(void *p, size_t len)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + len) & ~(huge - 1);
+    if (len >= 2 * huge && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }
 
 /* Encode every item of items into in; *items points into it. */
@@ -94,6 +109,11 @@ static int encode_all(mpx__buf *in, mpx_bytes **items, size_t *n, int kind, mpx_
     size_t *off = rc ? NULL : malloc(((size_t)len + 1) * sizeof *off);
     if (!rc && !off)
         rc = -ENOMEM;
+    /* room for small items: no copy while the buffer grows */
+    if (!rc && (size_t)len < SIZE_MAX / 64 / 2)
+        rc = mpx__buf_reserve(in, (size_t)len * (hdr.len + 24));
+    if (!rc)
+        mpx__po_hugepages(in->data, in->cap);
     size_t pos = 0, k = 0;
     mpx_obj *v;
     while (!rc && mpx_obj_next(seq, &pos, &v) == 1 && k < (size_t)len) {
@@ -122,51 +142,80 @@ static int encode_all(mpx__buf *in, mpx_bytes **items, size_t *n, int kind, mpx_
 
 /* ---- decoding ---------------------------------------------------------------- */
 
-/* Decode every item once the byte result is ready (r->mu held). */
+static int add_fail(mpx_obj_result *o, size_t i, int code, bool own, mpx_obj *value)
+{
+    if (o->nfails == o->capfails) {
+        size_t cap = o->capfails ? o->capfails * 2 : 4;
+        struct fail *f = realloc(o->fails, cap * sizeof *f);
+        if (!f)
+            return -ENOMEM;
+        o->fails = f;
+        o->capfails = cap;
+    }
+    o->fails[o->nfails++] = (struct fail){i, code, own, mpx_obj_incref(value), NULL};
+    return 0;
+}
+
+static struct fail *find_fail(mpx_obj_result *o, size_t i)
+{
+    size_t lo = 0, hi = o->nfails;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->fails[mid].index < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < o->nfails && o->fails[lo].index == i ? &o->fails[lo] : NULL;
+}
+
+/* Decode every item once the byte result is ready (o->mu held): into one
+ * list, values and error values alike, with a record per failed item. */
 static int decode_locked(mpx_obj_result *o, mpx_result *r)
 {
     if (o->decoded)
         return 0;
     size_t n = o->n;
-    o->vals = calloc(n ? n : 1, sizeof *o->vals);
-    o->codes = calloc(n ? n : 1, sizeof *o->codes);
-    o->own_err = calloc(n ? n : 1, sizeof *o->own_err);
-    o->msgs = calloc(n ? n : 1, sizeof *o->msgs);
-    if (!o->vals || !o->codes || !o->own_err || !o->msgs) {
-        free(o->vals);
-        free(o->codes);
-        free(o->own_err);
-        free(o->msgs);
-        o->vals = NULL;
-        o->codes = NULL;
-        o->own_err = NULL;
-        o->msgs = NULL;
+    mpx_obj *list = mpx__v_list_new(n);
+    if (!list)
         return -ENOMEM;
-    }
-    o->first_fail = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc != -ENOMEM; i++) {
         const void *data;
         size_t len;
-        int rc = mpx_result_item(r, i, &data, &len);
-        if (rc == 0) {
+        mpx_obj *v = NULL;
+        bool own = false;
+        int code = mpx_result_item(r, i, &data, &len);
+        if (code == 0) {
             int failed;
-            rc = mpx__pool_obj_output(data, len, &o->vals[i], &failed);
-            if (rc == 0 && failed) {
-                rc = MPX_ETASK;
-                o->own_err[i] = true;
+            code = mpx__pool_obj_output(data, len, &v, &failed);
+            if (code == 0 && failed) {
+                code = MPX_ETASK;
+                own = true;
             }
         } else {
             mpx_task_error e;
-            const char *msg = mpx_result_item_error(r, i, &e) == 0 ? e.message : NULL;
-            o->vals[i] = mpx__obj_exception_for(rc, msg);
+            v = mpx__obj_exception_for(code, mpx_result_item_error(r, i, &e) == 0 ? e.message : NULL);
         }
-        o->codes[i] = rc;
-        if (rc) {
-            o->nfailed++;
-            if (o->first_fail == SIZE_MAX)
-                o->first_fail = i;
+        if (!v) {
+            v = mpx_obj_none();
+            code = code ? code : -ENOMEM;
         }
+        if (code)
+            rc = add_fail(o, i, code, own, v);
+        if (!rc)
+            rc = mpx_obj_list_append_new(list, v);
+        else
+            mpx_obj_decref(v);
     }
+    if (rc) {
+        for (size_t k = 0; k < o->nfails; k++)
+            mpx_obj_decref(o->fails[k].value);
+        o->nfails = 0;
+        mpx_obj_decref(list);
+        return rc;
+    }
+    o->list = list;
     o->decoded = true;
     /* nothing reads the inputs any more */
     mpx__buf_free(&o->in);
@@ -178,25 +227,13 @@ static int decode_locked(mpx_obj_result *o, mpx_result *r)
 /* The value of the whole result (new reference), or its error. */
 static int outcome_locked(mpx_obj_result *o, mpx_obj **out)
 {
-    if (o->first_fail != SIZE_MAX) {
-        size_t i = o->first_fail;
-        *out = mpx_obj_incref(o->vals[i]);
-        return o->codes[i];
+    if (o->nfails) {
+        *out = mpx_obj_incref(o->fails[0].value);
+        return o->fails[0].code;
     }
     if (o->kind == OR_APPLY) {
-        *out = mpx_obj_incref(o->vals[0]);
-        return *out ? 0 : -ENOMEM;
-    }
-    if (!o->list) {
-        mpx_obj *l = mpx_obj_list();
-        for (size_t i = 0; l && i < o->n; i++)
-            if (mpx_obj_list_append(l, o->vals[i])) {
-                mpx_obj_decref(l);
-                l = NULL;
-            }
-        if (!l)
-            return -ENOMEM;
-        o->list = l;
+        *out = mpx_obj_incref(mpx_obj_item(o->list, 0));
+        return *out ? 0 : MPX_ESTATE;
     }
     *out = mpx_obj_incref(o->list);
     return 0;
@@ -224,14 +261,11 @@ static void on_ready(mpx_result *r, void *udata)
 
 static void result_free(mpx_obj_result *o)
 {
-    for (size_t i = 0; o->vals && i < o->n; i++)
-        mpx_obj_decref(o->vals[i]);
-    for (size_t i = 0; o->msgs && i < o->n; i++)
-        free(o->msgs[i]);
-    free(o->vals);
-    free(o->codes);
-    free(o->own_err);
-    free(o->msgs);
+    for (size_t i = 0; i < o->nfails; i++) {
+        mpx_obj_decref(o->fails[i].value);
+        free(o->fails[i].msg);
+    }
+    free(o->fails);
     mpx_obj_decref(o->list);
     mpx__buf_free(&o->in);
     free(o->items);
@@ -495,7 +529,7 @@ MPX_API int mpx_obj_result_successful(mpx_obj_result *o)
     if (rc)
         return rc;
     pthread_mutex_lock(&o->mu);
-    int v = o->first_fail == SIZE_MAX;
+    int v = o->nfails == 0;
     pthread_mutex_unlock(&o->mu);
     return v;
 }
@@ -515,10 +549,9 @@ MPX_API int mpx_obj_result_item(mpx_obj_result *o, size_t i, mpx_obj **out)
     if (i >= o->n)
         return MPX_EINVAL;
     pthread_mutex_lock(&o->mu);
-    *out = mpx_obj_incref(o->vals[i]);
-    rc = o->codes[i];
-    if (!rc && !*out)
-        rc = -ENOMEM;
+    struct fail *f = find_fail(o, i);
+    *out = mpx_obj_incref(f ? f->value : mpx_obj_item(o->list, (int64_t)i));
+    rc = f ? f->code : *out ? 0 : MPX_ESTATE; /* the list was changed by its user */
     pthread_mutex_unlock(&o->mu);
     return rc;
 }
@@ -550,12 +583,9 @@ MPX_API int mpx_obj_result_error(mpx_obj_result *o, mpx_task_error *err)
     if (rc)
         return rc;
     pthread_mutex_lock(&o->mu);
-    size_t i = o->first_fail;
-    if (i == SIZE_MAX)
-        rc = MPX_EEMPTY;
-    else
-        rc = mpx__po_error_info(o->r, NULL, i, o->codes[i], o->own_err[i], o->vals[i], &o->msgs[i],
-                                err);
+    struct fail *f = o->nfails ? &o->fails[0] : NULL;
+    rc = f ? mpx__po_error_info(o->r, NULL, f->index, f->code, f->own, f->value, &f->msg, err)
+           : MPX_EEMPTY;
     pthread_mutex_unlock(&o->mu);
     return rc;
 }

@@ -6,20 +6,24 @@
  *
  * Values ride on the byte pool: every task runs mpx__pool_obj_task, a
  * byte task (so the pool's function table holds one entry for every value
- * call), and the user's function travels in each item as a portable
- * function reference (core/fnref.h), resolved once per worker and cached.
+ * call), and the user's function travels in each item as a compact
+ * portable function reference (core/fnref.h: registered name, module
+ * identity, offset), resolved once per worker thread and cached.
  *
  * An input item:
  *   u8  kind         'M' mpx_obj_fn on one value
  *                    'S' mpx_obj_star_fn on an argument tuple
  *                    'K' mpx_obj_star_fn on an argument tuple and a dict
  *   u16 ref_len      little endian
- *   ref_len bytes    the function reference (mpx__fnref_encode, ctx NULL)
+ *   ref_len bytes    the function reference (mpx__fnref_encode_compact)
  *   pickle           the value ('M') or the argument tuple ('S', 'K'),
  *   [pickle]         then the keyword dict ('K')
  * An output (a successful byte task, whatever the value task did):
  *   u8  tag          'R' the task's result, 'E' its error value
  *   pickle
+ * Pickles are protocol 5 (mpx__po_dump); small ones without their PROTO
+ * header and their single FRAME, which CPython and mpx decode alike (the
+ * opcodes need neither).
  * A failure of the byte task itself (a crash, a timeout, a cancellation,
  * no memory for the output) has no value: the parent makes an exception
  * for it (mpx__obj_exception_for).
@@ -41,6 +45,9 @@ enum { MPX__PO_RESULT = 'R', MPX__PO_ERROR = 'E' };
 /* The byte task every value call runs (pool_obj_task.c). */
 int mpx__pool_obj_task(const void *in, size_t len, mpx_task_out *out);
 
+/* Append the pickle of v (see above). */
+int mpx__po_dump(mpx__buf *b, const mpx_obj *v, mpx_obj_error *err);
+
 /* The item header for fn: kind, length, reference (appended to b). */
 int mpx__pool_obj_header(mpx__buf *b, int kind, mpx__fnptr fn);
 
@@ -57,6 +64,8 @@ int mpx__po_check_items(const mpx_obj *items);
  * failure b is as before. */
 int mpx__po_encode_item(mpx__buf *b, const mpx__buf *hdr, int kind, const mpx_obj *v,
                         const mpx_obj *kwargs);
+/* Ask for transparent huge pages over the aligned middle of a big buffer. */
+void mpx__po_hugepages(void *p, size_t len);
 /* The byte options for a value call (callbacks only when cbs). */
 void mpx__po_call_opts(const mpx_obj_call_opts *in, mpx_call_opts *out, void *udata, bool cbs);
 /* mpx_task_error of a failed item: the byte pool's details (r's item, or

@@ -7,12 +7,13 @@
 #include "core/pickle_internal.h"
 #include "core/pool_obj.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* ---- function references, resolved once per worker thread ---------------- */
 
 #define FC_N 8
-#define FC_MAX 240
+#define FC_MAX 280 /* every compact reference (core/fnref.h) */
 
 typedef struct fc_ent {
     uint32_t len;
@@ -31,7 +32,7 @@ static int resolve(const unsigned char *ref, size_t len, mpx__fnptr *fn)
             return 0;
         }
     mpx__rd rd = {ref, len};
-    int rc = mpx__fnref_decode(&rd, fn);
+    int rc = mpx__fnref_decode_compact(&rd, fn);
     if (!rc && (rd.left || !*fn))
         rc = MPX_EPROTO;
     if (rc)
@@ -54,7 +55,7 @@ int mpx__pool_obj_header(mpx__buf *b, int kind, mpx__fnptr fn)
     if (!rc)
         rc = mpx__buf_put_u8(b, 0);
     if (!rc)
-        rc = mpx__fnref_encode(NULL, fn, b);
+        rc = mpx__fnref_encode_compact(fn, b);
     if (rc)
         return rc;
     size_t n = b->len - at - MPX__PO_HDR;
@@ -65,19 +66,82 @@ int mpx__pool_obj_header(mpx__buf *b, int kind, mpx__fnptr fn)
     return 0;
 }
 
+/* ---- the pickles ------------------------------------------------------- */
+
+int mpx__po_dump(mpx__buf *b, const mpx_obj *v, mpx_obj_error *err)
+{
+    size_t at = b->len;
+    int rc = mpx__pickle_dump(b, v, MPX__PO_PROTOCOL, 0, err);
+    if (rc)
+        return rc;
+    /* Small pickles lose their PROTO header and their one FRAME: for one
+     * int that is 11 of 17 bytes (and a result of at most 8 bytes is kept
+     * by the byte pool without an allocation). */
+    size_t n = b->len - at, cut = 2;
+    unsigned char *p = b->data + at;
+    if (n > 4096 || n < 3 || p[0] != 0x80)
+        return 0;
+    if (n >= 11 && p[2] == 0x95) {
+        uint64_t flen;
+        memcpy(&flen, p + 3, 8); /* little endian: elsewhere the FRAME stays, harmless */
+        if (flen == n - 11)
+            cut = 11;
+    }
+    memmove(p, p + cut, n - cut);
+    b->len -= cut;
+    return 0;
+}
+
 /* ---- the task ----------------------------------------------------------- */
+
+/* The encoding buffer of a worker thread, kept between tasks (no malloc
+ * per item); freed when a thread of a thread pool ends. Large ones are
+ * not kept. */
+static pthread_key_t outbuf_key;
+static pthread_once_t outbuf_once = PTHREAD_ONCE_INIT;
+
+static void outbuf_free(void *p)
+{
+    mpx__buf *b = p;
+    mpx__buf_free(b);
+    free(b);
+}
+
+static void outbuf_init(void)
+{
+    if (pthread_key_create(&outbuf_key, outbuf_free))
+        outbuf_key = (pthread_key_t)-1;
+}
+
+#define OUTBUF_KEEP (64u * 1024u)
 
 /* Set the output: tag + pickle of v. */
 static int put_output(mpx_task_out *out, int tag, const mpx_obj *v, mpx_obj_error *err)
 {
-    mpx__buf b;
-    mpx__buf_init(&b);
-    int rc = mpx__buf_put_u8(&b, (uint8_t)tag);
+    pthread_once(&outbuf_once, outbuf_init);
+    mpx__buf *b = outbuf_key != (pthread_key_t)-1 ? pthread_getspecific(outbuf_key) : NULL;
+    if (!b && outbuf_key != (pthread_key_t)-1 && (b = malloc(sizeof *b)) != NULL) {
+        mpx__buf_init(b);
+        if (pthread_setspecific(outbuf_key, b)) {
+            free(b);
+            b = NULL;
+        }
+    }
+    mpx__buf local;
+    if (!b) {
+        mpx__buf_init(&local);
+        b = &local;
+    }
+    b->len = 0;
+    int rc = mpx__buf_put_u8(b, (uint8_t)tag);
     if (!rc)
-        rc = mpx__pickle_dump(&b, v, MPX__PO_PROTOCOL, 0, err);
+        rc = mpx__po_dump(b, v, err);
     if (!rc)
-        rc = mpx_task_out_set(out, b.data, b.len);
-    mpx__buf_free(&b);
+        rc = mpx_task_out_set(out, b->data, b->len);
+    if (b == &local || b->cap > OUTBUF_KEEP) {
+        mpx__buf_free(b);
+        mpx__buf_init(b);
+    }
     return rc;
 }
 
