@@ -375,6 +375,9 @@ MPX_TEST(proc_03_args_obj_bad_input)
     CHECK(mpx_args_kwargs(a) != kw); /* a copy */
     CHECK_OK(mpx_args_set_kwargs(a, NULL));
     CHECK(mpx_args_kwargs(a) == NULL);
+    mpx_obj_decref(bad);
+    mpx_obj_decref(kw);
+    mpx_obj_decref(one);
     /* a value the pickler refuses: start fails where args are pickled */
     mpx_obj *d = deep(MPX_OBJ_MAX_DEPTH + 10);
     CHECK_OK(mpx_args_add_obj_new(a, d));
@@ -388,9 +391,6 @@ MPX_TEST(proc_03_args_obj_bad_input)
         CHECK_ERR(rc, MPX_EDEPTH);
     }
     mpx_process_destroy(p);
-    mpx_obj_decref(bad);
-    mpx_obj_decref(kw);
-    mpx_obj_decref(one);
     mpx_args_destroy(a);
 }
 
