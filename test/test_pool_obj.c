@@ -661,3 +661,72 @@ MPX_TEST(pool_obj_initargs_value)
     mpx_obj_decref(want);
     finish(p);
 }
+
+/* A task known by a registered name (CV-5): its reference carries the name,
+ * which the worker prefers to the module and offset. */
+static mpx_obj *named_task(mpx_obj *x, mpx_obj **error)
+{
+    (void)error;
+    return mpx_obj_build("(sO)", "named", x);
+}
+MPX_REGISTER_FUNCTION(named_task);
+
+MPX_TEST(pool_obj_registered_task)
+{
+    mpx_pool *p = mkpool(2);
+    mpx_obj *xs = mpx_obj_build("[is]", 1, "two"), *r;
+    CHECK_OK(mpx_pool_map_obj(p, named_task, xs, NULL, &r));
+    check_repr(r, "[('named', 1), ('named', 'two')]");
+    mpx_obj_decref(r);
+    mpx_obj_decref(xs);
+    finish(p);
+}
+
+/* A generator whose item cannot travel stops the input like a generator's
+ * error (mpx_obj_gen_fn): the items before it, then its code. */
+typedef struct badgen {
+    int next, bad_at;
+    int kind; /* 0: a NULL item, 1: an item too deep to pickle */
+} badgen;
+
+static int bad_gen(void *state, mpx_obj **item)
+{
+    badgen *g = state;
+    if (g->next == g->bad_at) {
+        g->next++;
+        if (g->kind == 0) {
+            *item = NULL;
+        } else {
+            mpx_obj *d = mpx_obj_int(0);
+            for (int i = 0; i < MPX_OBJ_MAX_DEPTH + 10; i++)
+                d = mpx_obj_build("[N]", d);
+            *item = d;
+        }
+        return 1;
+    }
+    *item = mpx_obj_int(g->next++);
+    return 1;
+}
+
+MPX_TEST_T(pool_obj_imap_generator_bad_items, 60)
+{
+    mpx_pool *p = mkpool(2);
+    for (int kind = 0; kind < 2; kind++) {
+        badgen g = {0, 5, kind};
+        mpx_obj_imap *it;
+        CHECK_OK(mpx_pool_imap_obj_gen(p, square, bad_gen, &g, NULL, &it));
+        for (int64_t i = 0; i < 5; i++) {
+            mpx_obj *v;
+            CHECK_OK(mpx_obj_imap_next(it, 30000, &v, NULL));
+            int64_t x;
+            CHECK_OK(mpx_obj_get_int(v, &x));
+            CHECK_EQ(x, i * i);
+            mpx_obj_decref(v);
+        }
+        mpx_obj *v = NULL;
+        CHECK_ERR(mpx_obj_imap_next(it, 30000, &v, NULL), kind == 0 ? -ENOMEM : MPX_EDEPTH);
+        CHECK(v == NULL);
+        mpx_obj_imap_destroy(it);
+    }
+    finish(p);
+}

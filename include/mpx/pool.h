@@ -491,8 +491,9 @@ typedef mpx_obj *(*mpx_obj_star_fn)(mpx_obj *args, mpx_obj *kwargs, mpx_obj **er
  * An input generator for imap over a lazy or endless source: store the
  * next item in *item as a new reference (the pool takes it) and return 1;
  * return 0 at the end; a negative value stops the input (the iterator
- * reports that code after the items before it). Called from the pool's
- * handler thread, never concurrently.
+ * reports that code after the items before it), and so does an item the
+ * pickler refuses (its error) or a NULL item (-ENOMEM: a constructor that
+ * failed). Called from the pool's handler thread, never concurrently.
  */
 typedef int (*mpx_obj_gen_fn)(void *state, mpx_obj **item);
 
@@ -614,9 +615,11 @@ MPX_API int mpx_pool_imap_unordered_obj_gen(mpx_pool *p, mpx_obj_fn fn, mpx_obj_
 /*
  * mpx_obj_result_get - AsyncResult.get(timeout) (ASYNC-02): 0 with *out
  * the value (a new reference: the list for map and starmap, the result
- * for apply); the error code of the failing item with the lowest index
- * with *out its error value (a new reference); MPX_ETIMEDOUT when not
- * ready in time (*out untouched; the tasks go on); MPX_EINVAL.
+ * for apply; the same list each time, as Python's get returns the same
+ * list, and mpx_obj_result_item reads it); the error code of the failing
+ * item with the lowest index with *out its error value (a new reference);
+ * MPX_ETIMEDOUT when not ready in time (*out untouched; the tasks go on);
+ * MPX_EINVAL; -ENOMEM.
  * mpx_obj_result_wait - wait(timeout) (ASYNC-03): 1 ready, 0 the timeout
  * ended first. mpx_obj_result_ready - 1 / 0 (ASYNC-04).
  * mpx_obj_result_successful - 1 / 0, MPX_ESTATE when not ready (ASYNC-05).

@@ -326,8 +326,10 @@ static int submit(mpx_pool *p, mpx_obj_result *o, const mpx_obj_call_opts *opts,
     }
     o->r = r;
     if (o->kind == OR_APPLY) {
-        /* apply copied its input */
+        /* apply copied its input (a callback may be decoding already) */
+        pthread_mutex_lock(&o->mu);
         mpx__buf_free(&o->in);
+        pthread_mutex_unlock(&o->mu);
     }
     *out = o;
     return 0;
