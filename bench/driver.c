@@ -3,6 +3,7 @@
  * measures every figure three ways (mpx, cpython, raw), interleaved.
  *
  *   mpxbench run [--quick] [--reps N] GROUP...   the table on stdout
+ *                                                (a GROUP may also be one figure's name)
  *   mpxbench one FIGURE SIDE [--quick]           one measurement (internal)
  *   mpxbench list                                figures and groups
  *   mpxbench exit0                               exit at once (raw spawn)
@@ -526,7 +527,7 @@ static int in_group(const figure *f, const char *g)
         return 1;
     if (!strcmp(g, "seed"))
         return f->seed;
-    return !strcmp(f->group, g);
+    return !strcmp(f->group, g) || !strcmp(f->name, g);
 }
 
 static int known_group(const char *g)
@@ -535,6 +536,9 @@ static int known_group(const char *g)
         return 1;
     for (size_t i = 0; i < sizeof GROUPS / sizeof GROUPS[0]; i++)
         if (!strcmp(GROUPS[i], g))
+            return 1;
+    for (size_t i = 0; i < NFIGS; i++)
+        if (!strcmp(FIGS[i].name, g)) /* one figure by its name */
             return 1;
     return 0;
 }
