@@ -434,6 +434,68 @@ def obj_conn_small():
     return 1 / calibrate(run, 1000)
 
 
+# -------------------------------------------------------------------- shm
+
+SHM_BLOCK = 4096
+SHM_SUM_N = 10000000
+
+
+def shm_create_close_unlink():
+    from multiprocessing import shared_memory
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+            s.close()
+            s.unlink()
+        return now() - t
+
+    return calibrate(run, 200) * 1e6
+
+
+def shm_attach_close():
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(blk.name)
+            s.close()
+        return now() - t
+
+    try:
+        return calibrate(run, 200) * 1e6
+    finally:
+        blk.close()
+        blk.unlink()
+
+
+def shm_sum_10m():
+    # without numpy: sum() over the block cast to doubles (Python's way)
+    from array import array
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_SUM_N * 8)
+    try:
+        blk.buf[:] = array("d", (i * 0.5 for i in range(SHM_SUM_N))).tobytes()
+        view = blk.buf.cast("d")
+
+        def run(n):
+            t = now()
+            for _ in range(n):
+                acc = sum(view)
+            return now() - t
+
+        try:
+            return calibrate(run, 1) * 1e3
+        finally:
+            view.release()
+    finally:
+        blk.close()
+        blk.unlink()
+
+
 # ---------------------------------------------------------------- figures
 
 FIGURES = {
@@ -467,6 +529,9 @@ FIGURES = {
     "obj_conn_small": obj_conn_small,
     # the same as pool_map_chunk1: map of small ints, chunksize=1
     "obj_pool_map_small": lambda: pool_map(POOL_CHUNK1_TASKS_QUICK if QUICK else POOL_CHUNK1_TASKS_FULL, 1),
+    "shm_create_close_unlink": shm_create_close_unlink,
+    "shm_attach_close": shm_attach_close,
+    "shm_sum_10m": shm_sum_10m,
 }
 
 

@@ -9,9 +9,14 @@
  *         int64_t x; memcpy(&x, in, 8); x *= x;
  *         return mpx_task_out_set(out, &x, 8);
  *     }
+ *     int64_t xs[] = {1, 2, 3, 4};
  *     mpx_pool *p; mpx_pool_create(&p, NULL);
- *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
- *     ... mpx_result_item(r, i, &data, &len) ...
+ *     mpx_result *r; mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
+ *     for (size_t i = 0; i < 4; i++) {
+ *         const void *y; size_t len; int64_t v;
+ *         mpx_result_item(r, i, &y, &len); memcpy(&v, y, 8);
+ *         printf("%lld ", (long long)v);       // prints: 1 4 9 16
+ *     }
  *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * A task fails by returning a negative value (mpx_task_fail sets a message,
@@ -20,7 +25,9 @@
  *
  * Beyond Python: a worker that crashes fails only the item it was running
  * (MPX_EWORKER, with the worker's pid, signal and backtrace) and is
- * replaced; a task running past its timeout is stopped by killing its
+ * replaced; an output a task has returned is kept whatever its worker
+ * does next (crashes, exits by maxtasksperchild, is killed), whatever its
+ * size; a task running past its timeout is stopped by killing its
  * worker (MPX_ETIMEDOUT); imap reads its input lazily with a bounded
  * look-ahead; pending tasks can be cancelled; progress callbacks; a
  * fixed-size array fast path. See docs/pool.md.
@@ -90,6 +97,11 @@ typedef void (*mpx_progress_cb)(size_t done, size_t total, void *udata);
  * mpx_task_fail - set an error message (printf format) and return
  *   MPX_ETASK, so a task can end with `return mpx_task_fail(out, ...)`.
  * Return 0, -ENOMEM, or MPX_EINVAL.
+ * Outputs of any size below 4 GiB (larger ones fail the item with
+ * MPX_ETOOBIG): once the task returns, the output is in memory of the
+ * pool's owner (large ones in the pool's output files), so the worker's
+ * later fate cannot lose it. An output that cannot be stored (no memory)
+ * fails the item with that error.
  *
  * Threads: only inside the task, on the out it was given.
  * Fork:    not applicable.
@@ -268,6 +280,12 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
  * system calls end; POOL-18). mpx_pool_join - wait for the workers and the
  * handler thread to end; MPX_ESTATE unless close or terminate came first
  * (POOL-19). All bounded in time after terminate. Return 0 or MPX_ESTATE.
+ * Thread pools: a thread cannot be killed. terminate fails every task that
+ * has not started with MPX_ECANCELED without running it (also the rest of
+ * a chunk whose first items are running); a task that is running goes on
+ * to its end and keeps its own result (success or error), and join waits
+ * for exactly those running tasks: it returns when they return (never, if
+ * one never returns).
  *
  * Threads: safe; do not call join from a callback.
  * Fork:    creating process only.
@@ -280,7 +298,8 @@ MPX_API int mpx_pool_join(mpx_pool *p);
 /*
  * mpx_pool_destroy - terminate (when not joined yet: POOL-20, POOL-24),
  * join and free. Result objects stay valid (unfinished ones end with
- * MPX_ECANCELED). NULL does nothing.
+ * MPX_ECANCELED). NULL does nothing. A thread pool waits for the tasks
+ * that are running, as mpx_pool_join after terminate does.
  *
  * Threads: no other thread may use the pool at the same time.
  * Fork:    in a fork child, frees only this process's memory.
@@ -446,10 +465,12 @@ MPX_API void mpx_imap_destroy(mpx_imap *it);
  *             return mpx_task_raise(error, "TypeError", "not an int");
  *         return mpx_obj_int(v * v);
  *     }
+ *     mpx_pool *p; mpx_pool_create(&p, NULL);
  *     mpx_obj *xs = mpx_obj_build("[iii]", 1, 2, 3), *r;
  *     if (mpx_pool_map_obj(p, f, xs, NULL, &r) == 0)
- *         mpx_obj_print(r);                       // [1, 4, 9]
+ *         mpx_obj_print(r);                       // prints: [1, 4, 9]
  *     mpx_obj_decref(r); mpx_obj_decref(xs);
+ *     mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * A value task takes a value and returns one; it fails by returning NULL
  * with *error set to a value, the analogue of the exception Python's
