@@ -138,9 +138,8 @@ static int make_pool(mpx_pool **p)
 {
     mpx_pool_opts o;
     memset(&o, 0, sizeof o);
-    o.processes = POOL_WORKERS;
     int rc = mpx_get_context(&o.ctx, "fork");
-    return rc ? rc : mpx_pool_create(p, &o);
+    return rc ? rc : mpx_pool_create(p, POOL_WORKERS, &o);
 }
 
 static int map_values(mpx_pool *p, const mpx_obj *xs)

@@ -201,8 +201,8 @@ static void print_str(const char *prefix, const mpx_obj *v)
 static mpx_pool *new_pool(int n, int threads)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = n, .threads = threads};
-    CHECK(mpx_pool_create(&p, &o) == 0);
+    mpx_pool_opts o = {.threads = threads};
+    CHECK(mpx_pool_create(&p, n, &o) == 0);
     return p;
 }
 

@@ -24,7 +24,7 @@ int main(void)
 {
     mpx_pool *p;
     mpx_obj *xs = mpx_obj_build("[iii]", 1, 2, 3), *r;
-    if (mpx_pool_create(&p, &(mpx_pool_opts){.processes = 5}))
+    if (mpx_pool_create(&p, 5, NULL))
         return 1;
     int rc = mpx_pool_map_obj(p, f, xs, NULL, &r);
     mpx_obj_print(r); /* [1, 4, 9], or the exception the map raised */

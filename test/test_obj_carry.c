@@ -204,6 +204,38 @@ MPX_TEST(queue_obj_errors)
     mpx_queue_destroy(q);
 }
 
+/* The duration rules (D1) on value puts and gets: <= 0 only tries
+ * (block=False), MPX_FOREVER waits; a shut-down queue drains its values,
+ * then MPX_ESHUTDOWN (queue.ShutDown). */
+MPX_TEST(queue_obj_durations_and_shutdown)
+{
+    mpx_queue *q = mkq(1, 0);
+    mpx_obj *v = NULL, *one = mpx_obj_int(1);
+    const mpx_duration nows[] = {MPX_NOWAIT, 0, -5, INT64_MIN};
+    for (size_t i = 0; i < sizeof nows / sizeof nows[0]; i++)
+        CHECK_ERR(mpx_queue_get_obj(q, &v, nows[i]), MPX_EEMPTY);
+    CHECK_OK(mpx_queue_put_obj(q, one, 0));
+    for (size_t i = 0; i < sizeof nows / sizeof nows[0]; i++)
+        CHECK_ERR(mpx_queue_put_obj(q, one, nows[i]), MPX_EFULL);
+    CHECK_EQ(mpx_queue_full(q), 1);
+    CHECK_OK(mpx_queue_get_obj(q, &v, -1));
+    CHECK_EQ(mpx_obj_equal(v, one), 1);
+    mpx_obj_decref(v);
+    v = NULL;
+    CHECK_EQ(mpx_queue_empty(q), 1);
+    CHECK_OK(mpx_queue_put_obj(q, one, MPX_FOREVER));
+    CHECK_OK(mpx_queue_shutdown(q, 0));
+    CHECK_ERR(mpx_queue_put_obj(q, one, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK_OK(mpx_queue_get_obj(q, &v, MPX_FOREVER));
+    CHECK_EQ(mpx_obj_equal(v, one), 1);
+    mpx_obj_decref(v);
+    v = NULL;
+    CHECK_ERR(mpx_queue_get_obj(q, &v, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK(v == NULL);
+    mpx_obj_decref(one);
+    mpx_queue_destroy(q);
+}
+
 /* A child takes values from one queue and puts them into another. */
 static int echo_child(const mpx_args *a)
 {
@@ -488,8 +520,7 @@ static void carry_with(const char *version)
     CHECK_EQ(mpx_obj_instance_of(mpx_obj_item(got, k + 1), "decimal", "Decimal"), 1);
     CHECK_EQ(mpx_obj_instance_of(mpx_obj_item(got, k + 2), "builtins", "ValueError"), 1);
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    CHECK_OK(mpx_pool_create(&p, 2, NULL));
     mpx_obj *mapped;
     mpx_obj_call_opts o = {.chunksize = 1};
     CHECK_OK(mpx_pool_map_obj(p, identity, got, &o, &mapped));

@@ -14,8 +14,7 @@
 static mpx_pool *mkpool(int n)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = n};
-    CHECK_OK(mpx_pool_create(&p, &o));
+    CHECK_OK(mpx_pool_create(&p, n, NULL));
     return p;
 }
 
@@ -649,8 +648,8 @@ MPX_TEST(pool_obj_initargs_value)
     mpx_obj *want = mpx_obj_build("{s:[i,s,O]}", "cfg", 1, "two", mpx_obj_none());
     CHECK_OK(mpx_args_add_obj(ia, want));
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = 2, .initializer = init_keep, .initargs = ia};
-    CHECK_OK(mpx_pool_create(&p, &o));
+    mpx_pool_opts o = {.initializer = init_keep, .initargs = ia};
+    CHECK_OK(mpx_pool_create(&p, 2, &o));
     mpx_args_destroy(ia);
     mpx_obj *xs = range_list(4), *r;
     CHECK_OK(mpx_pool_map_obj(p, get_init, xs, NULL, &r));
@@ -728,5 +727,62 @@ MPX_TEST_T(pool_obj_imap_generator_bad_items, 60)
         CHECK(v == NULL);
         mpx_obj_imap_destroy(it);
     }
+    finish(p);
+}
+
+/* The duration rules (docs/design.md, D1) on the value calls: a wait of
+ * <= 0 only checks (Python's get(-1), wait(0), next(timeout=0)), and the
+ * answers are yes/no (D2): wait 1 ready / 0 not yet, get MPX_ETIMEDOUT as
+ * Python raises; a negative per-task timeout is MPX_EINVAL, MPX_FOREVER
+ * none. */
+MPX_TEST_T(pool_obj_durations, 60)
+{
+    mpx_pool *p = mkpool(1);
+    mpx_obj *slow = mpx_obj_build("[i]", 1500), *quick = mpx_obj_build("[ii]", 1, 2), *r = NULL;
+    mpx_obj_result *ar;
+    mpx_obj_call_opts c = {.chunksize = 1};
+    CHECK_OK(mpx_pool_map_obj_async(p, sleeper, slow, &c, &ar));
+    const mpx_duration nows[] = {MPX_NOWAIT, 0, -5, INT64_MIN};
+    for (size_t i = 0; i < sizeof nows / sizeof nows[0]; i++) {
+        CHECK_EQ(mpx_obj_result_wait(ar, nows[i]), 0);
+        CHECK_ERR(mpx_obj_result_get(ar, nows[i], &r), MPX_ETIMEDOUT);
+        CHECK(r == NULL);
+    }
+    CHECK_EQ(mpx_obj_result_wait(ar, MPX_FOREVER), 1);
+    CHECK_EQ(mpx_obj_result_wait(ar, MPX_NOWAIT), 1);
+    CHECK_OK(mpx_obj_result_get(ar, MPX_NOWAIT, &r));
+    check_repr(r, "[1500]");
+    mpx_obj_decref(r);
+    r = NULL;
+    mpx_obj_result_destroy(ar);
+    /* imap: nothing ready yet, then the item */
+    mpx_obj_imap *it;
+    CHECK_OK(mpx_pool_imap_obj(p, sleeper, slow, NULL, &it));
+    CHECK_ERR(mpx_obj_imap_next(it, MPX_NOWAIT, &r, NULL), MPX_ETIMEDOUT);
+    CHECK_ERR(mpx_obj_imap_next(it, -1, &r, NULL), MPX_ETIMEDOUT);
+    CHECK(r == NULL);
+    CHECK_OK(mpx_obj_imap_next(it, MPX_FOREVER, &r, NULL));
+    check_repr(r, "1500");
+    mpx_obj_decref(r);
+    r = NULL;
+    CHECK_ERR(mpx_obj_imap_next(it, MPX_NOWAIT, &r, NULL), MPX_EEOF);
+    mpx_obj_imap_destroy(it);
+    /* per-task timeouts: negative refused, MPX_FOREVER no limit */
+    mpx_obj_call_opts neg = {.timeout = MPX_NOWAIT};
+    CHECK_ERR(mpx_pool_map_obj(p, square, quick, &neg, &r), MPX_EINVAL);
+    CHECK(r == NULL);
+    ar = NULL;
+    CHECK_ERR(mpx_pool_map_obj_async(p, square, quick, &neg, &ar), MPX_EINVAL);
+    CHECK(ar == NULL);
+    CHECK_ERR(mpx_pool_apply_obj(p, square, mpx_obj_item(quick, 0), &neg, &r), MPX_EINVAL);
+    it = NULL;
+    CHECK_ERR(mpx_pool_imap_obj(p, square, quick, &neg, &it), MPX_EINVAL);
+    CHECK(it == NULL && r == NULL);
+    mpx_obj_call_opts forever = {.timeout = MPX_FOREVER};
+    CHECK_OK(mpx_pool_map_obj(p, square, quick, &forever, &r));
+    check_repr(r, "[1, 4]");
+    mpx_obj_decref(r);
+    mpx_obj_decref(slow);
+    mpx_obj_decref(quick);
     finish(p);
 }

@@ -229,15 +229,17 @@ typedef int (*mpx_target_fn)(const mpx_args *args);
  */
 typedef int (*mpx_run_fn)(mpx_process *self, const mpx_args *args, void *udata);
 
-enum mpx_daemon {
-    MPX_DAEMON_INHERIT = 0, /* the creating process's daemon flag (PROC-04) */
-    MPX_DAEMON_NO = 1,
-    MPX_DAEMON_YES = 2
-};
+/* mpx_process_opts.daemon: the creating process's flag (PROC-04). For a
+ * process that is the same as 0, since a daemonic process cannot start
+ * children (PROC-12). */
+#define MPX_DAEMON_INHERIT (-1)
 
 typedef struct mpx_process_opts {
     const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
-    int daemon;         /* enum mpx_daemon */
+    /* Python's daemon=: a boolean, 0 False (the default, as Python's None
+     * for a non-daemonic creator), nonzero True; MPX_DAEMON_INHERIT spells
+     * "the creator's flag". `.daemon = 1` is daemon=True. */
+    int daemon;
     mpx_context *ctx;   /* NULL: the default context at start, which this
                          * fixes (Python's Process()); given: that method,
                          * which also becomes the child's default
@@ -289,8 +291,10 @@ MPX_API int mpx_process_start(mpx_process *p);
 
 /*
  * mpx_process_join - wait until the process ends, at most timeout
- * (PROC-07). Returns 0 when it has ended (exitcode is then set),
- * MPX_ETIMEDOUT when it is still running, MPX_ESTATE when it was never
+ * (PROC-07; a timeout <= 0, as join(-1) in Python, only checks). Returns
+ * 1 when it has ended (exitcode is then set), 0 when it is still running
+ * at the deadline (Python returns None either way and the caller checks
+ * exitcode; here the answer comes back), MPX_ESTATE when it was never
  * started or p is the current process, MPX_ECLOSED after close. Joinable
  * any number of times. On the mpx_parent_process object it waits for the
  * parent's end (Python's parent_process().join(timeout); its exitcode
@@ -388,7 +392,9 @@ MPX_API void mpx_process_destroy(mpx_process *p);
 /*
  * Name (PROC-08), daemon flag (PROC-10), authkey (PROC-18).
  * mpx_process_name returns the name (owned by the object). set_name copies
- * it (MPX_EINVAL for NULL). set_daemon is MPX_ESTATE after start.
+ * it (MPX_EINVAL for NULL). mpx_process_daemon answers 1 (daemonic) or
+ * 0; set_daemon takes a boolean (nonzero True, as p.daemon = True) and is
+ * MPX_ESTATE after start.
  * mpx_process_authkey copies up to cap bytes into key and returns the key's
  * length; set_authkey copies 1..1024 bytes (MPX_EINVAL otherwise). The main
  * process's key is 32 random bytes; a new process inherits its creator's.
@@ -447,8 +453,8 @@ MPX_API mpx_process *mpx_current_process(void);
 /*
  * mpx_parent_process - the parent's object in a child (its name and pid;
  * sentinel ready when the parent ends), NULL in the main process (MISC-04).
- * mpx_process_join waits for the parent's end and mpx_process_is_alive
- * follows it; both tell the parent from a later process with the same pid
+ * mpx_process_join waits for the parent's end (1 ended, 0 not yet) and
+ * mpx_process_is_alive follows it; both tell the parent from a later process with the same pid
  * (under forkserver, where the fork server is the real parent, by the
  * parent's start time). Without pidfds (valgrind) the object has no
  * sentinel (MPX_ESTATE) and join looks every 10 ms.

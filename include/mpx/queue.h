@@ -320,8 +320,9 @@ MPX_API int mpx_queue_task_done(mpx_queue *q);
 /*
  * mpx_queue_join - JoinableQueue.join (QUEUE-23): wait until every message
  * ever put has been marked with task_done, at most timeout (Python has no
- * timeout: pass MPX_FOREVER). Returns 0, MPX_ETIMEDOUT, MPX_ENOTSUP on a
- * queue that is not joinable, MPX_EINVAL.
+ * timeout: pass MPX_FOREVER). Returns 1 when every message is done, 0
+ * when the timeout ended first, MPX_ENOTSUP on a queue that is not
+ * joinable, MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -421,9 +422,11 @@ MPX_API int mpx_simple_queue_close(mpx_simple_queue *q);
  * q.put_nowait(v) (QUEUE-08). The value is encoded before anything is
  * queued: a value the pickler refuses (MPX_EDEPTH past MPX_OBJ_MAX_DEPTH)
  * fails without touching the queue, and the caller may change or release
- * v as soon as the call returns. Returns 0, MPX_EINVAL (q or v NULL), the
- * encoder's errors (MPX_EDEPTH, MPX_ETYPE, -ENOMEM), and whatever
- * mpx_queue_put returns (MPX_EFULL, MPX_ECLOSED ...).
+ * v as soon as the call returns. timeout as mpx_queue_put's: ms,
+ * MPX_FOREVER (block=True, timeout=None), <= 0 (MPX_NOWAIT) only tries.
+ * Returns 0, MPX_EINVAL (q or v NULL), the encoder's errors (MPX_EDEPTH,
+ * MPX_ETYPE, -ENOMEM), and whatever mpx_queue_put returns (MPX_EFULL,
+ * MPX_ECLOSED, MPX_ESHUTDOWN ...).
  *
  * Threads: safe; v must not be changed by another thread during the call.
  * Fork:    safe.
@@ -438,10 +441,11 @@ MPX_API int mpx_queue_put_obj_nowait(mpx_queue *q, const mpx_obj *v);
  * mpx_queue_get_obj_nowait is q.get_nowait() (QUEUE-10). A message that is
  * not a pickle (put with the byte calls) is consumed and reported as
  * MPX_EPROTO (Python's UnpicklingError); the next get reads the next
- * message. Decoding uses mpx_obj_loads's default limits. Returns 0,
- * MPX_EINVAL, whatever mpx_queue_get returns (MPX_EEMPTY, MPX_ECLOSED
- * ...), and the decoder's errors (MPX_EPROTO, MPX_ENOTSUP, MPX_ETOOBIG,
- * MPX_EDEPTH, -ENOMEM); *out is untouched on failure.
+ * message. Decoding uses mpx_obj_loads's default limits. timeout as
+ * mpx_queue_get's (<= 0 only tries). Returns 0, MPX_EINVAL, whatever
+ * mpx_queue_get returns (MPX_EEMPTY, MPX_ECLOSED, MPX_ESHUTDOWN ...), and
+ * the decoder's errors (MPX_EPROTO, MPX_ENOTSUP, MPX_ETOOBIG, MPX_EDEPTH,
+ * -ENOMEM); *out is untouched on failure.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -180,8 +180,6 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     mpx_process_opts o = {0};
     if (opts)
         o = *opts;
-    if (o.daemon < MPX_DAEMON_INHERIT || o.daemon > MPX_DAEMON_YES)
-        return MPX_EINVAL;
     mpx_process *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -217,7 +215,9 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     mpx_process *cur = current;
     pthread_mutex_lock(&cur->mu);
     int count = ++cur->child_counter;
-    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon == MPX_DAEMON_YES;
+    /* a boolean (docs/design.md): 0 False, nonzero True; MPX_DAEMON_INHERIT
+     * takes the creator's flag (PROC-04) */
+    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon != 0;
     memcpy(p->authkey, cur->authkey, cur->authkey_len);
     p->authkey_len = cur->authkey_len;
     p->identity_len = cur->identity_len < MPX__MAX_IDENTITY ? cur->identity_len + 1
@@ -317,8 +317,10 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
 {
     if (!valid(p))
         return MPX_EINVAL;
-    if (p->is_parent)
-        return parent_join(p, timeout); /* MISC-04: wait for the parent's end */
+    if (p->is_parent) { /* MISC-04: wait for the parent's end */
+        int r = parent_join(p, timeout);
+        return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r; /* yes/no, as below */
+    }
     pthread_mutex_lock(&p->mu);
     int state = p->state;
     bool mine = p->creator == mpx__self_pid && !p->is_current && !p->is_parent;
@@ -330,7 +332,7 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     if (state == MPX__P_INITIAL || !mine)
         return MPX_ESTATE; /* can only join a started process, and only its creator */
     if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
-        return 0;
+        return 1;
     mpx__deadline d = mpx__deadline_from(timeout);
     int rc;
     for (;;) {
@@ -350,7 +352,8 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     }
     if (rc == 0)
         MPX__SUBDEBUG("joined process %s", p->name);
-    return rc;
+    /* yes/no (docs/design.md): 1 ended, 0 still running at the deadline */
+    return rc == 0 ? 1 : rc == MPX_ETIMEDOUT ? 0 : rc;
 }
 
 MPX_API int mpx_process_is_alive(mpx_process *p)
@@ -864,7 +867,7 @@ static void shutdown_children(void)
             MPX__INFO("calling join() for process %s", v[i]->name);
         if (v[i]->daemon) {
             /* A daemon that ignores SIGTERM must not hold us forever. */
-            if (mpx_process_join(v[i], 5000) == MPX_ETIMEDOUT) {
+            if (mpx_process_join(v[i], 5000) == 0) { /* still running */
                 mpx_process_kill(v[i]);
                 mpx_process_join(v[i], MPX_FOREVER);
             }

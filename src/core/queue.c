@@ -1510,9 +1510,9 @@ MPX_API int mpx_queue_join(mpx_queue *q, mpx_duration timeout)
     for (;;) {
         int r = qwait(q, &q->sh->jq, cond_joined, NULL, d, 0);
         if (r == 0)
-            return 0;
+            return 1; /* all tasks done */
         if (r == MPX_ETIMEDOUT)
-            return MPX_ETIMEDOUT;
+            return 0;
     }
 }
 
