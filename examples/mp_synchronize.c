@@ -5,10 +5,17 @@
  * test_join_timeout, test_event, test_sharedvalues. Sleeps are shortened so the run takes a few seconds; the
  * printed shape is the seed's.
  *
- * Usage: mp_synchronize [processes]
+ * Usage: mp_synchronize [processes | threads]
+ *
+ * "threads" is the seed's `import multiprocessing.dummy as namespace`:
+ * one call, mpx_set_start_method("thread", 1), makes the default context
+ * the thread backend, and every Process below is then a thread of this
+ * program (docs/thread-backend.md); nothing else changes. (The seed's
+ * "manager" mode needs managers.)
  */
 #include <mpx.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +43,7 @@ static void sleep_s(double s)
 
 static double random01(void)
 {
-    static unsigned seed;
+    static _Thread_local unsigned seed; /* threads mode: one per thread */
     if (!seed)
         seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     return rand_r(&seed) / ((double)RAND_MAX + 1);
@@ -401,12 +408,19 @@ static void test_sharedvalues(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && strcmp(argv[1], "processes") != 0)) {
-        printf("Usage:\n\t%s [processes]\n", argv[0]);
+    bool threads = argc == 2 && !strcmp(argv[1], "threads");
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "processes") != 0 && !threads)) {
+        printf("Usage:\n\t%s [processes | threads]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("------------------------------- Using processes -------------------------------\n");
+    if (threads) {
+        /* import multiprocessing.dummy as namespace */
+        printf("-------------------------------- Using threads --------------------------------\n");
+        TRY(mpx_set_start_method("thread", 1));
+    } else {
+        printf("------------------------------- Using processes -------------------------------\n");
+    }
     static const struct {
         const char *name;
         void (*fn)(void);

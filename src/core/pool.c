@@ -1692,6 +1692,9 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
         o.slots < 0 || o.task_timeout < 0)
         return MPX_EINVAL;
     int64_t tt_ns = task_timeout_ns(o.task_timeout);
+    /* the thread context (dummy.Pool): a ThreadPool */
+    if ((o.ctx ? o.ctx : mpx__context_default())->threads)
+        o.threads = 1;
     if (o.threads && (tt_ns > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
     if (!tt_ns)
