@@ -604,13 +604,14 @@ MPX_API void mpx_obj_result_destroy(mpx_obj_result *o)
     if (!res_ok(o))
         return;
     if (!is_ready(o)) {
-        /* after cancel the pool reads no more items; a result with
-         * callbacks waits for the running items, whose callback still
-         * names this object (and calls nobody: gone) */
-        mpx_result_cancel(o->r);
+        /* gone first: cancelling makes the result ready, and its callback
+         * (in the handler thread) must then call nobody. After cancel the
+         * pool reads no more items; a result with callbacks waits for the
+         * running items, whose callback still names this object. */
         pthread_mutex_lock(&o->mu);
         o->gone = true;
         pthread_mutex_unlock(&o->mu);
+        mpx_result_cancel(o->r);
         if (o->cb || o->ecb)
             mpx_result_wait(o->r, MPX_FOREVER);
     }
