@@ -165,6 +165,11 @@ static const figure FIGS[] = {
      MPXB_HAVE_OBJ, 0, 0, 0},
     {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
+    /* obj: values carried (mpx_obj_carry.c); raw = the byte path with the same pickles */
+    {"obj_conn_small", "obj", "msgs/s", "higher", mpxb_obj_conn_small, raw_obj_conn_small, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_pool_map_small", "obj", "tasks/s", "higher", mpxb_obj_pool_map_small,
+     raw_obj_pool_map_small, OBJ, MPXB_HAVE_OBJ, 0, 0, 0},
     /* shm: named blocks (4 KiB) and memory speed through one */
     {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
      raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},

@@ -97,6 +97,12 @@ WEAK_SIDE(raw_obj_copy_ints1k);
 WEAK_SIDE(mpxb_obj_encode_bytes1m);
 WEAK_SIDE(mpxb_obj_decode_bytes1m);
 WEAK_SIDE(raw_obj_copy_bytes1m);
+/* obj (mpx_obj_carry.c): values through a pipe and a pool; raw = the byte
+ * path with the same pickles, which needs mpx too */
+WEAK_SIDE(mpxb_obj_conn_small);
+WEAK_SIDE(raw_obj_conn_small);
+WEAK_SIDE(mpxb_obj_pool_map_small);
+WEAK_SIDE(raw_obj_pool_map_small);
 /* shm (raw_shm.c, mpx_shm.c) */
 SIDE(raw_shm_create_close_unlink);
 SIDE(raw_shm_attach_close);

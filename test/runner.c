@@ -3,8 +3,11 @@
  * limit, in parallel jobs, and ends with "N passed, N failed[, N skipped]".
  *
  *   mpx_test [--jobs N] [--start METHOD] [--list] [--timeout-scale X]
- *            [--one NAME] [PATTERN...]
+ *            [--one NAME] [--skip-once] [PATTERN...]
  *
+ * --skip-once leaves out the tests declared with MPX_TEST_ONCE (those whose
+ * behaviour does not depend on the default start method): test/run-tests
+ * --start all runs them under the first method only.
  * PATTERN selects tests whose name contains it. --one runs a single test in
  * this process (for gdb and valgrind). Each test runs in a new process group;
  * when it ends, anything left in the group is a failure ("left processes
@@ -251,12 +254,13 @@ static pid_t launch(mpx_test_case *tc)
     return pid;
 }
 
+/* A pattern matches names containing it; "=NAME" matches NAME only. */
 static bool matches(const char *name, int npat, char **pats)
 {
     if (npat == 0)
         return true;
     for (int i = 0; i < npat; i++)
-        if (strstr(name, pats[i]))
+        if (pats[i][0] == '=' ? !strcmp(name, pats[i] + 1) : strstr(name, pats[i]) != NULL)
             return true;
     return false;
 }
@@ -265,7 +269,7 @@ int main(int argc, char **argv)
 {
     int jobs = 1;
     double scale = 1.0;
-    bool list = false;
+    bool list = false, skip_once = false;
     const char *one = NULL;
     char **pats = calloc((size_t)argc, sizeof *pats);
     int npat = 0;
@@ -284,6 +288,8 @@ int main(int argc, char **argv)
             scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--list"))
             list = true;
+        else if (!strcmp(argv[i], "--skip-once"))
+            skip_once = true;
         else if (!strcmp(argv[i], "--one") && i + 1 < argc)
             one = argv[++i];
         else
@@ -331,13 +337,25 @@ int main(int argc, char **argv)
     printf("# mpx tests, start method %s, %d job(s)\n", start_method, jobs);
     fflush(stdout);
     int passed = 0, failed = 0, skipped = 0;
+    /* An exact name that names no test (a list gone stale) fails. */
+    for (int i = 0; i < npat; i++) {
+        if (pats[i][0] != '=')
+            continue;
+        size_t k = 0;
+        while (k < n && strcmp(all[k]->name, pats[i] + 1) != 0)
+            k++;
+        if (k == n) {
+            printf("FAIL %s: no such test\n", pats[i] + 1);
+            failed++;
+        }
+    }
     slot *slots = calloc((size_t)jobs, sizeof *slots);
     size_t next = 0;
     int running = 0;
     for (;;) {
         while (running < jobs && next < n) {
             mpx_test_case *tc = all[next++];
-            if (!matches(tc->name, npat, pats))
+            if (!matches(tc->name, npat, pats) || (skip_once && tc->once))
                 continue;
             for (int j = 0; j < jobs; j++)
                 if (!slots[j].tc) {
