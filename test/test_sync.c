@@ -2157,3 +2157,34 @@ MPX_TEST(sync_condition_rlock_owner_pid_reuse)
     mpx_condition_destroy(c);
     mpx_rlock_destroy(r);
 }
+
+/* The one spin setting (docs/design.md "Spinning"): MPX_SPIN for every
+ * component, the older names as aliases that win for theirs, the
+ * component defaults when nothing is set. */
+MPX_TEST(spin_setting_one_name_aliases)
+{
+    unsetenv("MPX_SPIN");
+    unsetenv("MPX_SYNC_SPIN");
+    unsetenv("MPX_QUEUE_SPIN");
+    long v;
+    CHECK(!mpx__spin_env(MPX__SPIN_QUEUE, &v));
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 200);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 2000);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), sysconf(_SC_NPROCESSORS_ONLN) == 1 ? 0 : 100);
+    setenv("MPX_SPIN", "7", 1);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 7);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 7);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 7);
+    setenv("MPX_QUEUE_SPIN", "0", 1);
+    setenv("MPX_SYNC_SPIN", "3", 1);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 3);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 7);
+    setenv("MPX_SPIN", "-5", 1); /* out of range: clamped (sync, pool) or ignored (queue) */
+    unsetenv("MPX_QUEUE_SPIN");
+    unsetenv("MPX_SYNC_SPIN");
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 200);
+    unsetenv("MPX_SPIN");
+}
