@@ -31,8 +31,8 @@
 #define MPX__LK_FLAGBITS (MPX__LK_W64 | MPX__LK_CW64) /* not part of the owner */
 
 /* The token cache of this process (lockword.c); refreshed after a fork. */
-extern _Atomic pid_t mpx__tok_pid;
-extern _Atomic uint64_t mpx__tok_val;
+extern MPX__HIDDEN _Atomic pid_t mpx__tok_pid;
+extern MPX__HIDDEN _Atomic uint64_t mpx__tok_val;
 uint64_t mpx__self_token_refresh(pid_t pid);
 
 /* This process's token: what a lock word holds while we own it. */
