@@ -1,6 +1,9 @@
 /*
- * core/sync_internal.h - the shared heap (memfd segments), lock words and
- * nested object export, shared by sync.c and sharedctypes.c.
+ * core/sync_internal.h - what the sync primitives (sync.c, sync_*.c) and
+ * sharedctypes.c share: the shared heap (memfd segments, shheap.c), nested
+ * object export, Lock/RLock objects, the glue of segment-backed handles.
+ * The lock word and the owner-death check: core/lockword.h; settings:
+ * core/tuning.h.
  */
 #ifndef MPX_CORE_SYNC_INTERNAL_H
 #define MPX_CORE_SYNC_INTERNAL_H
