@@ -5,7 +5,10 @@
 #include "harness.h"
 #include "queue_util.h"
 
+#include "core/lockword.h"
 #include "core/object.h"
+#include "core/queue_internal.h"
+#include "os/proc.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -1536,4 +1539,63 @@ MPX_TEST(queue_ex04_spawn_context_hello)
         CHECK_EQ(join_destroy(p), 0);
         mpx_queue_destroy(q);
     }
+}
+
+/* ---- owner death immune to pid reuse (#14) ------------------------------------------------------ */
+
+/* The token (core/lockword.h) of live process pid as it would be after
+ * its pid was reused: the pid with a start time that is not its own. With
+ * right set, its real token. */
+static uint64_t token_of(pid_t pid, bool right)
+{
+    char state;
+    uint64_t start = 0;
+    CHECK_OK(mpx__proc_stat(pid, &state, &start));
+    uint32_t st = (uint32_t)start;
+    if (!right)
+        st = st ^ 0x5a5a5a5au ? st ^ 0x5a5a5a5au : 1u;
+    return ((uint64_t)st << 32) | ((uint32_t)pid & MPX__LK_PIDMASK);
+}
+
+/* A producer (consumer) lock whose word names a process that died while
+ * holding it, its pid now used by another live process (here: our parent,
+ * the test runner, with another start time), is taken over: the put (get)
+ * succeeds. Before #14 the queue's lock word held the pid only and such a
+ * lock looked held forever. A word naming the live process with its own
+ * start time stays held (the call ends with its timeout, nothing taken). */
+MPX_TEST_T(queue_lock_owner_pid_reuse_taken_over, 300)
+{
+    pid_t other = getppid();
+    CHECK(other > 1 && other != getpid());
+    mpx_queue *q = mkq(0, 0);
+    qshared *sh = q->sh;
+
+    /* live holder: its own token; nothing is taken over */
+    atomic_store(&sh->p_lock, token_of(other, true) | MPX__LK_W64);
+    CHECK_ERR(mpx_queue_put(q, "x", 1, 50), MPX_EFULL);
+    CHECK_EQ(atomic_load(&sh->p_lock) & ~MPX__LK_FLAGBITS, token_of(other, true));
+    CHECK_EQ(mpx_queue_qsize(q), 0);
+
+    /* the same pid with another start time: a dead holder's pid, reused */
+    atomic_store(&sh->p_lock, token_of(other, false) | MPX__LK_W64);
+    CHECK_OK(mpx_queue_put(q, "reused-p", 8, 60000));
+    CHECK_EQ(atomic_load(&sh->p_lock), 0);
+
+    atomic_store(&sh->c_lock, token_of(other, true) | MPX__LK_W64);
+    void *m = NULL;
+    size_t n = 0;
+    CHECK_ERR(mpx_queue_get(q, &m, &n, 50), MPX_EEMPTY);
+    CHECK(m == NULL);
+    atomic_store(&sh->c_lock, token_of(other, false) | MPX__LK_W64);
+    CHECK_OK(mpx_queue_get(q, &m, &n, 60000));
+    CHECK_EQ(n, 8);
+    CHECK(memcmp(m, "reused-p", 8) == 0);
+    mpx_free(m);
+    CHECK_EQ(atomic_load(&sh->c_lock), 0);
+
+    /* our own pid with another start time: an earlier process with our pid */
+    atomic_store(&sh->p_lock, token_of(getpid(), false));
+    CHECK_OK(mpx_queue_put(q, "own", 3, 60000));
+    get_expect(q, "own");
+    mpx_queue_destroy(q);
 }

@@ -6,6 +6,7 @@
 
 #include "core/args.h" /* export/import round trip (spawn readiness) */
 #include "core/sync_internal.h" /* lock words, for the pid-reuse test */
+#include "os/proc.h"
 #include "linux/intr.h"             /* mpx__intr_exact */
 
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -2089,4 +2091,97 @@ MPX_TEST_T(sync_13_condition_wake_on_unlock_paths_nospin, 60)
     mpx_args_destroy(a);
     mpx_array_destroy(st);
     mpx_condition_destroy(c);
+}
+
+/* ---- the one owner-death check (#14) ------------------------------------------------------- */
+
+/* Token (core/lockword.h) of live process pid; with right unset, as if
+ * its pid had been reused (another start time). */
+static uint64_t owner_token_of(pid_t pid, bool right)
+{
+    char state;
+    uint64_t start = 0;
+    CHECK_OK(mpx__proc_stat(pid, &state, &start));
+    uint32_t st = (uint32_t)start;
+    if (!right)
+        st = st ^ 0x5a5a5a5au ? st ^ 0x5a5a5a5au : 1u;
+    return ((uint64_t)st << 32) | ((uint32_t)pid & MPX__LK_PIDMASK);
+}
+
+/* mpx__owner_alive, used by locks, conditions, barriers and queues: a
+ * live process is alive under its own token only; a reaped one is dead. */
+MPX_TEST(sync_owner_alive_pid_reuse)
+{
+    pid_t other = getppid();
+    CHECK(other > 1);
+    CHECK(mpx__owner_alive(owner_token_of(other, true)));
+    CHECK(mpx__owner_alive(owner_token_of(other, true) | MPX__LK_FLAGBITS));
+    CHECK(!mpx__owner_alive(owner_token_of(other, false)));
+    CHECK(mpx__owner_alive(mpx__self_token()));
+    CHECK(!mpx__owner_alive(owner_token_of(getpid(), false)));
+    CHECK(mpx__owner_alive(0)); /* no owner */
+    pid_t c = fork();
+    CHECK(c >= 0);
+    if (c == 0)
+        _exit(0);
+    uint64_t dead = owner_token_of(c, true);
+    CHECK_EQ(waitpid(c, NULL, 0), c);
+    CHECK(!mpx__owner_alive(dead));
+}
+
+/* A Condition (its default RLock) and an RLock whose word names a live
+ * process under another start time (a dead owner's reused pid) are taken
+ * over; under the live process's own token they stay held. */
+MPX_TEST(sync_condition_rlock_owner_pid_reuse)
+{
+    pid_t other = getppid();
+    mpx_condition *c;
+    mpx_rlock *r;
+    CHECK_OK(mpx_condition_create(&c, NULL, NULL));
+    CHECK_OK(mpx_rlock_create(&r, NULL));
+    struct mpx_lock *locks[2] = {mpx_condition_lock(c), (struct mpx_lock *)r};
+    for (int i = 0; i < 2; i++) {
+        _Atomic uint64_t *word = &locks[i]->w->word;
+        atomic_store(word, owner_token_of(other, true));
+        CHECK_EQ(mpx_sync_acquire(locks[i], MPX_NOWAIT), 0);
+        atomic_store(word, owner_token_of(other, false));
+        CHECK_ERR(mpx_sync_acquire(locks[i], MPX_NOWAIT), MPX_EOWNERDEAD);
+        CHECK_EQ(atomic_load(word) & ~MPX__LK_FLAGBITS, mpx__self_token());
+        CHECK_OK(mpx_sync_release(locks[i]));
+    }
+    CHECK_EQ(mpx_condition_acquire(c, MPX_NOWAIT), 1);
+    CHECK_OK(mpx_condition_release(c));
+    mpx_condition_destroy(c);
+    mpx_rlock_destroy(r);
+}
+
+/* The one spin setting (docs/design.md "Spinning"): MPX_SPIN for every
+ * component, the older names as aliases that win for theirs, the
+ * component defaults when nothing is set. */
+MPX_TEST(spin_setting_one_name_aliases)
+{
+    unsetenv("MPX_SPIN");
+    unsetenv("MPX_SYNC_SPIN");
+    unsetenv("MPX_QUEUE_SPIN");
+    long v;
+    CHECK(!mpx__spin_env(MPX__SPIN_QUEUE, &v));
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 200);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 2000);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), sysconf(_SC_NPROCESSORS_ONLN) == 1 ? 0 : 100);
+    setenv("MPX_SPIN", "7", 1);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 7);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 7);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 7);
+    setenv("MPX_QUEUE_SPIN", "0", 1);
+    setenv("MPX_SYNC_SPIN", "3", 1);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 3);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 7);
+    setenv("MPX_SPIN", "-5", 1); /* out of range: clamped (sync, pool) or ignored (queue) */
+    unsetenv("MPX_QUEUE_SPIN");
+    unsetenv("MPX_SYNC_SPIN");
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_SYNC), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_POOL), 0);
+    CHECK_EQ(mpx__spin_default(MPX__SPIN_QUEUE), 200);
+    unsetenv("MPX_SPIN");
 }

@@ -90,7 +90,9 @@ typedef struct mpx_sync_opts {
  * mpx_sync_set_spin - how many times a contended wait polls (with a CPU
  * pause) before it sleeps in the kernel; 0 disables spinning. Returns the
  * previous value. The default is 100 (0 on a single-CPU machine), or the
- * MPX_SYNC_SPIN environment variable read at the first use.
+ * MPX_SPIN environment variable (the spin setting of every component,
+ * docs/design.md "Spinning"; MPX_SYNC_SPIN is its older name and wins
+ * when both are set) read at the first use.
  *
  * Threads: safe (applies to waits that start afterwards).
  * Fork:    children of every start method start with the value of the

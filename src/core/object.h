@@ -16,6 +16,10 @@
  *   drop(obj)                in the child, at exit of the target: free an
  *                            imported object
  *
+ * Optional hooks let generic calls reach the object without knowing its
+ * component: wait_fd/ready (mpx_wait), acquire/release/describe
+ * (mpx_sync_acquire ...).
+ *
  * Under fork the child uses the parent's object as it is (the pointer is
  * valid in the copy), so no export happens.
  *
@@ -49,6 +53,13 @@ typedef struct mpx__objtype {
      * readable descriptor means ready). */
     int (*wait_fd)(void *obj);
     int (*ready)(void *obj);
+    /* The generic sync calls (mpx_sync_acquire / mpx_sync_release /
+     * mpx_sync_describe, sync.h) on this object; NULL: not supported
+     * (MPX_EINVAL / NULL). acquire answers yes/no: 1 acquired, 0 not (the
+     * timeout ended), negative an error. */
+    int (*acquire)(void *obj, mpx_duration timeout);
+    int (*release)(void *obj);
+    char *(*describe)(void *obj);
     struct mpx__objtype *next; /* registry link */
 } mpx__objtype;
 

@@ -10,6 +10,7 @@
 #include "core/boot.h"
 #include "core/shm_internal.h"
 #include "os/pidfd.h"
+#include "os/proc.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -675,7 +676,7 @@ static bool parent_alive(void)
     int rc = mpx__proc_stat(parent_pid_v, &state, &start);
     if (rc)
         return !(rc == -ENOENT || rc == -ESRCH);
-    return start == parent_start_v && state != 'Z' && state != 'X' && state != 'x';
+    return start == parent_start_v && !mpx__proc_state_ended(state);
 }
 
 /* A descriptor that is readable at once: the sentinel of a parent that

@@ -5,10 +5,11 @@
  *
  * In short:
  *  - One producer lock P and one consumer lock C (futex words holding the
- *    owner's pid). P serialises writers of the ring (so order is global),
- *    C serialises readers. A lock whose owner is dead (kill ESRCH, or a
- *    zombie) is taken over after a bounded wait, and the new owner runs
- *    recovery.
+ *    owner's token: pid and start time, core/lockword.h). P serialises
+ *    writers of the ring (so order is global), C serialises readers. A
+ *    lock whose owner is dead (mpx__owner_alive: gone, a zombie, or its
+ *    pid reused by another process) is taken over after a bounded wait,
+ *    and the new owner runs recovery.
  *  - Every change of the shared state a lock protects is published through
  *    a redo journal in that lock's cache line (valid flag, new values), so
  *    a death at any instruction leaves either the old or the new state.
@@ -30,8 +31,10 @@
  *  - mpx_queue_close is per handle and process (Python's close());
  *    mpx_queue_shutdown ends the queue for everyone.
  */
-#include "core/queue_internal.h"
+#include "core/lockword.h"
 #include "core/process_internal.h"
+#include "core/queue_internal.h"
+#include "core/tuning.h"
 #include "linux/futex.h"
 
 #include <fcntl.h>
@@ -55,10 +58,8 @@
 #define DEFAULT_RING (4u << 20)
 #define MIN_RING 4096u
 #define MAX_RING (1u << 30)
-#define LOCK_WAITBIT 0x80000000u
 #define SLICE_NS (20 * 1000000LL)     /* liveness checks while waiting */
 #define GRACE_NS (1000 * 1000000LL)   /* mid-stream: how long without progress */
-#define DEFAULT_SPIN 200
 #define DEFAULT_YIELDS 64
 /*
  * Pauses between two looks at the other side's position while a waiter
@@ -84,7 +85,8 @@
 #define DEFER_OVF (UINT64_MAX - 1)
 
 /* Spin count for every new handle; tests set it to 0 (lost wake-up stress).
- * The environment variable MPX_QUEUE_SPIN overrides the default; 0 also
+ * The spin setting (MPX_SPIN, or its alias MPX_QUEUE_SPIN; core/tuning.h)
+ * overrides the default (200); 0 also
  * turns off the sched_yield rounds (MPX_QUEUE_YIELD, default 16) that a
  * waiter makes after spinning and before it sleeps. */
 int mpx__queue_spin_override = -1;
@@ -147,31 +149,6 @@ static int stopped(mpx_queue *q)
     if (handle_closed(q))
         return MPX_ECLOSED;
     return atomic_load(&q->sh->shutdown) ? MPX_ESHUTDOWN : 0;
-}
-
-/* ---- liveness ------------------------------------------------------------ */
-
-static bool pid_dead(pid_t pid)
-{
-    if (pid <= 0 || pid == mpx__self_pid)
-        return false;
-    if (kill(pid, 0) < 0 && errno == ESRCH)
-        return true;
-    /* A killed child that is not reaped yet is a zombie: kill() succeeds. */
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    mpx__close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    if (!rp || rp[1] != ' ')
-        return false;
-    return rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x';
 }
 
 /* ---- waiting and waking -------------------------------------------------- */
@@ -264,15 +241,25 @@ static int qwait(mpx_queue *q, waitq *w, qcond cond, void *arg, mpx__deadline d,
 
 /* ---- locks with dead-owner takeover ------------------------------------------ */
 
-static inline uint32_t me(void)
+/* A lock word holds its owner's token (core/lockword.h) | MPX__LK_W64; the
+ * futex is its low half. */
+static inline uint64_t me(void)
 {
-    return (uint32_t)mpx__self_pid;
+    return mpx__self_token();
+}
+
+/* Is the holder named by c (not us) dead? The one owner-death check of
+ * locks and queues: immune to pid reuse. */
+static bool holder_dead(uint64_t c)
+{
+    uint64_t owner = c & ~MPX__LK_FLAGBITS;
+    return c != 0 && owner != me() && !mpx__owner_alive(owner);
 }
 
 /* 0 acquired, MPX_ETIMEDOUT. */
-static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
+static int lock_acquire(mpx_queue *q, _Atomic uint64_t *w, mpx__deadline d)
 {
-    uint32_t c = 0;
+    uint64_t c = 0;
     if (atomic_compare_exchange_strong(w, &c, me()))
         return 0;
     for (int i = 0; i < q->spin + q->yields; i++) {
@@ -287,24 +274,24 @@ static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
     for (;;) {
         c = atomic_load(w);
         if (c == 0) {
-            if (atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT))
+            if (atomic_compare_exchange_strong(w, &c, me() | MPX__LK_W64))
                 return 0;
             continue;
         }
-        if (!(c & LOCK_WAITBIT)) {
-            if (!atomic_compare_exchange_strong(w, &c, c | LOCK_WAITBIT))
+        if (!(c & MPX__LK_W64)) {
+            if (!atomic_compare_exchange_strong(w, &c, c | MPX__LK_W64))
                 continue;
-            c |= LOCK_WAITBIT;
+            c |= MPX__LK_W64;
         }
         mpx__deadline sd = mpx__now_ns() + SLICE_NS;
         if (d < sd)
             sd = d;
-        int r = mpx__futex_wait(w, c, sd);
+        int r = mpx__futex_wait(mpx__lk_futex_half(w), (uint32_t)c, sd);
         if (r == MPX_ETIMEDOUT || mpx__deadline_expired(sd)) {
-            uint32_t owner = c & ~LOCK_WAITBIT;
-            if (atomic_load(w) == c && owner != me() && pid_dead((pid_t)owner)) {
-                MPX__DEBUG("queue: lock owner %u died, taking over", owner);
-                if (atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT))
+            if (atomic_load(w) == c && holder_dead(c)) {
+                MPX__DEBUG("queue: lock owner %u died, taking over",
+                           (unsigned)(c & MPX__LK_PIDMASK));
+                if (atomic_compare_exchange_strong(w, &c, me() | MPX__LK_W64))
                     return 0;
             }
             if (mpx__deadline_expired(d))
@@ -314,21 +301,20 @@ static int lock_acquire(mpx_queue *q, _Atomic uint32_t *w, mpx__deadline d)
 }
 
 /* Take the lock only when its owner is dead. */
-static bool lock_take_if_dead(_Atomic uint32_t *w)
+static bool lock_take_if_dead(_Atomic uint64_t *w)
 {
-    uint32_t c = atomic_load(w);
-    uint32_t owner = c & ~LOCK_WAITBIT;
-    if (c == 0 || owner == me() || !pid_dead((pid_t)owner))
+    uint64_t c = atomic_load(w);
+    if (!holder_dead(c))
         return false;
-    MPX__DEBUG("queue: lock owner %u died, taking over", owner);
-    return atomic_compare_exchange_strong(w, &c, me() | LOCK_WAITBIT);
+    MPX__DEBUG("queue: lock owner %u died, taking over", (unsigned)(c & MPX__LK_PIDMASK));
+    return atomic_compare_exchange_strong(w, &c, me() | MPX__LK_W64);
 }
 
-static void lock_release(_Atomic uint32_t *w)
+static void lock_release(_Atomic uint64_t *w)
 {
-    uint32_t old = atomic_exchange(w, 0);
-    if (old & LOCK_WAITBIT)
-        mpx__futex_wake(w, 1);
+    uint64_t old = atomic_exchange(w, 0);
+    if (old & MPX__LK_W64)
+        mpx__futex_wake(mpx__lk_futex_half(w), 1);
 }
 
 /* ---- ring access ----------------------------------------------------------- */
@@ -1111,13 +1097,7 @@ static int spin_default(void)
 {
     if (mpx__queue_spin_override >= 0)
         return mpx__queue_spin_override;
-    const char *e = getenv("MPX_QUEUE_SPIN");
-    if (e && *e) {
-        long v = strtol(e, NULL, 10);
-        if (v >= 0 && v <= 10000000)
-            return (int)v;
-    }
-    return DEFAULT_SPIN;
+    return mpx__spin_default(MPX__SPIN_QUEUE); /* MPX_SPIN, alias MPX_QUEUE_SPIN */
 }
 
 static mpx_queue *handle_new(void)

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 
 #define SH_MAGIC 0x4d505851u /* shared: "MPXQ" */
-#define SH_VERSION 2u        /* 2: overflow store */
+#define SH_VERSION 3u        /* 2: overflow store; 3: 64-bit lock words (owner tokens) */
 #define REC_HDR 24u          /* record header bytes */
 
 enum { K_FULL = 1, K_BEGIN = 2, K_CONT = 3, K_END = 4, K_ABORT = 5 };
@@ -41,8 +41,10 @@ typedef struct qshared {
     _Atomic uint32_t shutdown; /* SHUT_*: mpx_queue_shutdown, for everyone */
     _Atomic uint32_t interest; /* handles that announced mpx_wait interest */
 
-    /* producer side: owned by the P holder */
-    alignas(64) _Atomic uint32_t p_lock;
+    /* producer side: owned by the P holder. p_lock and c_lock hold the
+     * holder's owner token (core/lockword.h: pid and start time, so a
+     * reused pid is not taken for the holder) | MPX__LK_WAITERS. */
+    alignas(64) _Atomic uint64_t p_lock;
     _Atomic uint32_t pj_valid;
     _Atomic uint64_t p_seq;    /* last stream id handed out */
     _Atomic uint64_t p_stream; /* stream whose records are in the ring, 0 none */
@@ -62,7 +64,7 @@ typedef struct qshared {
     _Atomic uint64_t put_count;
 
     /* consumer side: owned by the C holder */
-    alignas(64) _Atomic uint32_t c_lock;
+    alignas(64) _Atomic uint64_t c_lock;
     _Atomic uint32_t cj_valid;
     _Atomic uint64_t c_stream; /* stream being assembled by the C holder */
     _Atomic uint64_t c_skip;   /* dropped stream whose records to discard */

@@ -115,10 +115,23 @@ static int value_import(mpx__rd *rd, const int *fds, int nfds, void **out);
 static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out);
 static void sh_drop(void *obj);
 
-static mpx__objtype value_type = {
-    .name = "value", .export_ = sh_export, .import_ = value_import, .drop = sh_drop};
-static mpx__objtype array_type = {
-    .name = "array", .export_ = sh_export, .import_ = array_import, .drop = sh_drop};
+static int sh_sync_acquire(void *obj, mpx_duration timeout);
+static int sh_sync_release(void *obj);
+
+/* mpx_sync_acquire / mpx_sync_release reach a Value's or Array's lock
+ * through the acquire / release hooks (MPX_ESTATE when it has none). */
+static mpx__objtype value_type = {.name = "value",
+                                  .export_ = sh_export,
+                                  .import_ = value_import,
+                                  .drop = sh_drop,
+                                  .acquire = sh_sync_acquire,
+                                  .release = sh_sync_release};
+static mpx__objtype array_type = {.name = "array",
+                                  .export_ = sh_export,
+                                  .import_ = array_import,
+                                  .drop = sh_drop,
+                                  .acquire = sh_sync_acquire,
+                                  .release = sh_sync_release};
 
 static shobj *sh_of(void *p, const mpx__objtype *t)
 {
@@ -266,15 +279,6 @@ static int array_import(mpx__rd *rd, const int *fds, int nfds, void **out)
     return sh_import(&array_type, rd, fds, nfds, out);
 }
 
-struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared)
-{
-    shobj *o = sh_of(p, &value_type);
-    if (!o)
-        o = sh_of(p, &array_type);
-    *is_shared = o != NULL;
-    return o ? o->lock : NULL;
-}
-
 /* ---- locked access ---------------------------------------------------------- */
 
 static int sh_lock(shobj *o)
@@ -408,6 +412,16 @@ static int sh_release(shobj *o)
     if (!o->lock)
         return MPX_ESTATE;
     return mpx__lk_release(o->lock);
+}
+
+static int sh_sync_acquire(void *obj, mpx_duration timeout)
+{
+    return sh_acquire(obj, timeout);
+}
+
+static int sh_sync_release(void *obj)
+{
+    return sh_release(obj);
 }
 
 static int sh_copy(shobj *o, const mpx__objtype *t, shobj **out)

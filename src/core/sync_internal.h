@@ -1,12 +1,16 @@
 /*
- * core/sync_internal.h - the shared heap (memfd segments), lock words and
- * nested object export, shared by sync.c and sharedctypes.c.
+ * core/sync_internal.h - what the sync primitives (sync.c, sync_*.c) and
+ * sharedctypes.c share: the shared heap (memfd segments, shheap.c), nested
+ * object export, Lock/RLock objects, the glue of segment-backed handles.
+ * The lock word and the owner-death check: core/lockword.h; settings:
+ * core/tuning.h.
  */
 #ifndef MPX_CORE_SYNC_INTERNAL_H
 #define MPX_CORE_SYNC_INTERNAL_H
 
+#include "core/lockword.h"
 #include "core/object.h"
-#include "linux/futex.h"
+#include "core/tuning.h"
 #include "linux/shmap.h"
 #include "mpx/sync.h"
 
@@ -70,34 +74,15 @@ void mpx__obj_drop_nested(void *obj);
 /* The part of mpx__obj_import_nested after the u8 "present" (== 1). */
 int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 
-/* ---- lock words ----------------------------------------------------------- */
+/* ---- lock objects ------------------------------------------------------- */
 
-#define MPX__LK_WAITERS 0x80000000u
-#define MPX__LK_CONDWAKE 0x40000000u /* a Condition wake waits for this release */
-#define MPX__LK_PIDMASK 0x3fffffffu
-#define MPX__LKF_SUSPECT 1u
-#define MPX__LKF_INTR 2u /* interruptible (mpx_sync_opts.interruptible; set at creation) */
-#define MPX__LOCKW_MAGIC 0x6c6f636bu /* "lock" */
-
-/*
- * The shared state of a Lock or RLock (docs/sync.md):
- *   word  bits 0..29  owner pid (0: unlocked)
- *         bit  30     CONDWAKE: the release must wake the sleepers of the
- *                     Condition whose block holds this lock (notify
- *                     deferred its wake to the release; docs/sync.md)
- *         bit  31     waiters may be sleeping
- *         bits 32..63 low 32 bits of the owner's start time (/proc/pid/stat
- *                     field 22), so a reused pid is not taken for the owner
- *   The futex is the low 32-bit half of word.
- *   tid, count: RLock owner thread and recursion level (owner-written).
- */
-typedef struct mpx__lockw {
-    _Atomic uint64_t word;
-    _Atomic uint32_t tid;
-    _Atomic uint32_t count;
-    _Atomic uint32_t flags;
-    uint32_t magic;
-} mpx__lockw;
+/* Internal waits answer 0 (done) or MPX_ETIMEDOUT; public calls answer a
+ * yes/no question (docs/design.md, "Porting contract"): 1 yes, 0 no (the
+ * timeout ended first), negative an error (MPX_EOWNERDEAD, -EINTR ...). */
+static inline int mpx__yes_no(int r)
+{
+    return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r;
+}
 
 struct mpx_lock {
     mpx__obj hdr;
@@ -115,9 +100,6 @@ extern mpx__objtype mpx__rlock_type;
  * own). Takes a reference on seg. */
 int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t off,
                   mpx_context *ctx);
-/* Make the lock at w interruptible (before it is shared). */
-void mpx__lockw_set_interruptible(mpx__lockw *w);
-void mpx__lockw_init(mpx__lockw *w);
 /* The Lock/RLock behind p, or NULL. */
 struct mpx_lock *mpx__lock_of(void *p);
 struct mpx_lock *mpx__lock_ref(struct mpx_lock *l);
@@ -140,14 +122,64 @@ bool mpx__lk_is_mine(struct mpx_lock *l);
 /* Append the describe text of l to b (NUL not included). */
 int mpx__lk_describe(struct mpx_lock *l, mpx__buf *b);
 
-/* sharedctypes.c: the lock of a Value/Array (*is_shared set), or NULL. */
-struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared);
+/* Release every level (Condition.wait); *saved gets the level. */
+int mpx__lk_release_save(struct mpx_lock *l, uint32_t *saved);
+/*
+ * Re-acquire at the saved level, without limit: 0 or MPX_EOWNERDEAD.
+ * slept: the caller slept in the kernel and may have been requeued onto
+ * the lock's futex by a notify (wait morphing). Like any thread woken from
+ * the lock's futex, it must then take the lock with WAITERS set, or other
+ * requeued sleepers would miss their wake-up at the next release.
+ */
+int mpx__lk_acquire_restore(struct mpx_lock *l, uint32_t saved, bool slept);
 
-/* Process-wide settings. */
-int mpx__sync_spin(void);
-int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
-/* A spawn or forkserver child adopts its parent's tuning (boot.c). */
-void mpx__sync_settings_adopt(int spin, int64_t check_ns);
+/* ---- the glue every segment-backed primitive shares ------------------------ */
+
+/*
+ * Semaphore, Condition, Event and Barrier handles begin with this: the
+ * object header, the segment (one reference) and the offset of their
+ * shared words in it. w points at the words.
+ */
+typedef struct mpx__segobj {
+    mpx__obj hdr;
+    mpx__seg *seg;
+    size_t off;
+    void *w;
+} mpx__segobj;
+
+/* The members of such a handle: base, and over it the same fields with
+ * the shared words typed (wtype *wname). */
+#define MPX__SEGOBJ_FIELDS(wtype, wname)                                                       \
+    union {                                                                                    \
+        mpx__segobj base;                                                                      \
+        struct {                                                                               \
+            mpx__obj hdr;                                                                      \
+            mpx__seg *seg;                                                                     \
+            size_t off;                                                                        \
+            wtype *wname;                                                                      \
+        };                                                                                     \
+    }
+
+/* A new handle of size bytes (>= sizeof(mpx__segobj)) and type t over
+ * the words at off in seg; takes over the caller's reference on seg (kept
+ * by the caller on failure). */
+int mpx__segobj_new(size_t size, const mpx__objtype *t, mpx__seg *seg, size_t off,
+                    mpx_context *ctx, void **out);
+/* The handle of type t behind p, or NULL. */
+void *mpx__segobj_of(void *p, const mpx__objtype *t);
+/* Free a handle (its segment reference). */
+void mpx__segobj_free(void *obj);
+/* The export hook of a handle whose shared words are all it needs. */
+int mpx__segobj_export(void *obj, mpx__buf *data, mpx__fdlist *fds);
+/* The first part of every import: the segment with need bytes at *off
+ * whose u32 at magic_off is magic. cur keeps the descriptors not taken. */
+int mpx__segobj_import_seg(mpx__rd *rd, mpx__fdcur *cur, size_t need, size_t magic_off,
+                           uint32_t magic, mpx__seg **seg, size_t *off);
+/* A describe string (printf format), or NULL when out of memory. */
+char *mpx__describef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The object types (registered by sync.c). */
+extern mpx__objtype mpx__sem_type, mpx__cond_type, mpx__ev_type, mpx__bar_type;
 
 /* A new string from a buffer (NUL added), or NULL. rc is the status of
  * the writes into b: nonzero frees b and gives NULL. */
