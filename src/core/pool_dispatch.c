@@ -342,12 +342,14 @@ int mpx__pool_feed(mpx_pool *p)
 
 /* ---- completion of jobs ------------------------------------------------------------ */
 
-static void draw_bar(mpx_result *j, bool final)
+/* Draw the bar of a job that has done `done` of `total` items (0: unknown),
+ * counters read under j->mu (#14: reading the job's here, with no lock
+ * held, raced with a cancel). */
+static void draw_bar(size_t done, size_t total, bool final)
 {
-    size_t total = j->total == SIZE_MAX ? 0 : j->total;
     char line[128];
     int width = 40;
-    int filled = total ? (int)((double)j->done / (double)total * width) : 0;
+    int filled = total ? (int)((double)done / (double)total * width) : 0;
     if (filled > width)
         filled = width;
     int n = snprintf(line, sizeof line, "\r[");
@@ -355,10 +357,10 @@ static void draw_bar(mpx_result *j, bool final)
         line[n++] = i < filled ? '#' : '.';
     if (total)
         n += snprintf(line + n, sizeof line - (size_t)n, "] %3d%% %zu/%zu%s",
-                      (int)(100.0 * (double)j->done / (double)total), j->done, total,
+                      (int)(100.0 * (double)done / (double)total), done, total,
                       final ? "\n" : "");
     else
-        n += snprintf(line + n, sizeof line - (size_t)n, "] %zu%s", j->done, final ? "\n" : "");
+        n += snprintf(line + n, sizeof line - (size_t)n, "] %zu%s", done, final ? "\n" : "");
     ssize_t wr = write(STDERR_FILENO, line, (size_t)n);
     (void)wr;
 }
@@ -388,6 +390,8 @@ static void job_after(mpx_pool *p, mpx_result *j)
             __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
         }
     }
+    /* the bar shows the total as it is now (a finished imap's is known) */
+    size_t bar_total = j->total == SIZE_MAX ? 0 : j->total;
     /* Waiters of map/apply results sleep until the job is announced (the
      * broadcast below, after the callbacks); only an imap consumer waits
      * for single items. Broadcasting on every harvest pass would wake a
@@ -399,7 +403,7 @@ static void job_after(mpx_pool *p, mpx_result *j)
     if (report && j->o.progress)
         j->o.progress(done, total, j->o.progress_udata);
     if (report && j->bar)
-        draw_bar(j, complete);
+        draw_bar(done, bar_total, complete);
     if (!complete)
         return;
     if (j->type == J_APPLY || j->type == J_MAP) {

@@ -204,7 +204,11 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
     if (start_failed) {
         if (++p->init_failures >= 3 && !p->broken) {
             MPX__WARNING("pool: workers keep failing to start; pool broken");
+            /* under p->mu: submissions read it (#14: it was written
+             * without, a data race with submit) */
+            pthread_mutex_lock(&p->mu);
             p->broken = true;
+            pthread_mutex_unlock(&p->mu);
         }
     } else {
         p->init_failures = 0;
