@@ -3,6 +3,7 @@
  * measures every figure three ways (mpx, cpython, raw), interleaved.
  *
  *   mpxbench run [--quick] [--reps N] GROUP...   the table on stdout
+ *                                                (a GROUP may also be one figure's name)
  *   mpxbench one FIGURE SIDE [--quick]           one measurement (internal)
  *   mpxbench list                                figures and groups
  *   mpxbench exit0                               exit at once (raw spawn)
@@ -133,6 +134,24 @@ static const figure FIGS[] = {
      MPXB_HAVE_POOL, 0, 0, 0},
     {"pool_array_10us", "pool", "tasks/s", "higher", mpxb_pool_array_10us, raw_pool_array_10us, POOL,
      MPXB_HAVE_POOL, 0, 0, 0},
+    /* the interactive case: one call on a started pool of 2, waited for */
+    {"pool_apply_latency", "pool", "us", "lower", mpxb_pool_apply_latency, raw_pool_apply_latency, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"pool_map10_latency", "pool", "us", "lower", mpxb_pool_map10_latency, raw_pool_map10_latency, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    /* memory: PSS (smaps_rollup) of an idle pool's parent and workers, a queue holding 1 GiB */
+    {"mem_pool2_parent", "memory", "KiB", "lower", mpxb_mem_pool2_parent, raw_mem_pool2_parent, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool2_worker", "memory", "KiB", "lower", mpxb_mem_pool2_worker, raw_mem_pool2_worker, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool32_parent", "memory", "KiB", "lower", mpxb_mem_pool32_parent, raw_mem_pool32_parent, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool32_worker", "memory", "KiB", "lower", mpxb_mem_pool32_worker, raw_mem_pool32_worker, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_queue_1g_parent", "memory", "MiB", "lower", mpxb_mem_queue_1g_parent, raw_mem_queue_1g_parent,
+     QUEUE, MPXB_HAVE_QUEUE, 0, 0, 0},
+    {"mem_queue_1g_shm", "memory", "MiB", "lower", mpxb_mem_queue_1g_shm, raw_mem_queue_1g_shm, QUEUE,
+     MPXB_HAVE_QUEUE, 0, 0, 0},
     /* obj: the pickle codec; raw = memcpy of the encoded bytes */
     {"obj_encode_dict1k", "obj", "ops/s", "higher", mpxb_obj_encode_dict1k, raw_obj_copy_dict1k, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
@@ -146,6 +165,11 @@ static const figure FIGS[] = {
      MPXB_HAVE_OBJ, 0, 0, 0},
     {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
+    /* obj: values carried (mpx_obj_carry.c); raw = the byte path with the same pickles */
+    {"obj_conn_small", "obj", "msgs/s", "higher", mpxb_obj_conn_small, raw_obj_conn_small, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_pool_map_small", "obj", "tasks/s", "higher", mpxb_obj_pool_map_small,
+     raw_obj_pool_map_small, OBJ, MPXB_HAVE_OBJ, 0, 0, 0},
     /* shm: named blocks (4 KiB) and memory speed through one */
     {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
      raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},
@@ -161,7 +185,7 @@ static const figure FIGS[] = {
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
 static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array", "queue",
-                                     "pool",    "obj",  "mpi",  "manager", "shm", "seed"};
+                                     "pool",    "memory", "obj", "mpi",  "manager", "shm", "seed"};
 
 /* ------------------------------------------------------------------ */
 
@@ -532,7 +556,7 @@ static int in_group(const figure *f, const char *g)
         return 1;
     if (!strcmp(g, "seed"))
         return f->seed;
-    return !strcmp(f->group, g);
+    return !strcmp(f->group, g) || !strcmp(f->name, g);
 }
 
 static int known_group(const char *g)
@@ -541,6 +565,9 @@ static int known_group(const char *g)
         return 1;
     for (size_t i = 0; i < sizeof GROUPS / sizeof GROUPS[0]; i++)
         if (!strcmp(GROUPS[i], g))
+            return 1;
+    for (size_t i = 0; i < NFIGS; i++)
+        if (!strcmp(FIGS[i].name, g)) /* one figure by its name */
             return 1;
     return 0;
 }
@@ -561,7 +588,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         } else if (!known_group(argv[i])) {
             fprintf(stderr, "mpxbench: unknown group %s (process pipe lock condition array queue pool "
-                            "obj mpi manager shm seed all)\n",
+                            "memory obj mpi manager shm seed all, or a figure's name)\n",
                     argv[i]);
             return 2;
         } else if (ng < 32) {

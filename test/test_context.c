@@ -963,12 +963,12 @@ static void many_children_with_threads(const char *method)
     CHECK(busy_counter > 0);
 }
 
-MPX_TEST_T(ctx_multithreaded_parent_200_spawn_children, 180)
+MPX_TEST_ONCE_T(ctx_multithreaded_parent_200_spawn_children, 180)
 {
     many_children_with_threads("spawn");
 }
 
-MPX_TEST_T(ctx_multithreaded_parent_200_forkserver_children, 180)
+MPX_TEST_ONCE_T(ctx_multithreaded_parent_200_forkserver_children, 180)
 {
     many_children_with_threads("forkserver");
 }

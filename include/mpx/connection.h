@@ -36,6 +36,7 @@
 #define MPX_CONNECTION_H
 
 #include "common.h"
+#include "obj.h"
 
 MPX_BEGIN_DECLS
 
@@ -224,6 +225,57 @@ MPX_API int mpx_connection_recv_handle(mpx_connection *c, int *fd);
  */
 MPX_API int mpx_connection_send_connection(mpx_connection *c, mpx_connection *other);
 MPX_API int mpx_connection_recv_connection(mpx_connection *c, mpx_connection **out);
+
+/* ---------------------------------------------------------------------
+ * Values: Python's conn.send(obj) / conn.recv() (CONN-03..05)
+ * ------------------------------------------------------------------- */
+
+/* Options of mpx_connection_recv_obj; zero means default. */
+typedef struct mpx_recv_obj_opts {
+    /* Longest message accepted, in bytes; 0: no limit. A longer message
+     * is MPX_ETOOBIG without being read, and the connection is no longer
+     * readable afterwards (as mpx_connection_recv_bytes_max). */
+    size_t maxlength;
+    /* Decoding limits (allocation, nesting, Python 2 strings), as for
+     * mpx_obj_loads; zero fields are the defaults. */
+    mpx_obj_load_opts load;
+} mpx_recv_obj_opts;
+
+/*
+ * mpx_connection_send_obj - Python's conn.send(obj): send the pickle of
+ * obj (protocol 4, the bytes CPython's conn.send writes for the same
+ * value) as one message, which CPython's recv() and mpx_connection_recv_obj
+ * read back. A value the pickler refuses (nesting deeper than
+ * MPX_OBJ_MAX_DEPTH: MPX_EDEPTH) fails before anything is sent.
+ * Returns 0, MPX_EINVAL (NULL), MPX_EDEPTH, MPX_ETYPE, -ENOMEM, and the
+ * errors of mpx_connection_send_bytes.
+ *
+ * Threads: as send_bytes; obj must not be changed by another thread meanwhile.
+ * Fork:    safe.
+ * Signals: retries EINTR; not async-signal-safe.
+ */
+MPX_API int mpx_connection_send_obj(mpx_connection *c, const mpx_obj *obj);
+
+/*
+ * mpx_connection_recv_obj - Python's conn.recv(): receive one message and
+ * unpickle it; *out gets a new reference. The message is consumed even when
+ * it does not decode: a message that is not a pickle (one sent with
+ * send_bytes, say) is MPX_EPROTO with err->text as Python's
+ * UnpicklingError ("invalid load key, 'z'." for b"zzz"), and the next message can be
+ * received normally. (The other way round, mpx_connection_recv_bytes of a
+ * message sent by send_obj gives the pickle's bytes, as Python's
+ * recv_bytes does.) opts and err may be NULL.
+ * Returns 0, the errors of mpx_connection_recv_bytes_max (MPX_EEOF when
+ * the other end closed, MPX_ETOOBIG past opts->maxlength ...) and of
+ * mpx_obj_loads (MPX_EPROTO, MPX_ENOTSUP, MPX_ETOOBIG past
+ * opts->load.max_alloc, MPX_EDEPTH, MPX_EINVAL).
+ *
+ * Threads: as recv_bytes.
+ * Fork:    safe.
+ * Signals: retries EINTR; not async-signal-safe.
+ */
+MPX_API int mpx_connection_recv_obj(mpx_connection *c, mpx_obj **out,
+                                    const mpx_recv_obj_opts *opts, mpx_obj_error *err);
 
 /* ---------------------------------------------------------------------
  * Listener and Client (LIS-01..19, AUTH-01..06)
