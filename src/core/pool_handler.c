@@ -26,6 +26,8 @@
 /* Set in the handler thread: a callback may read and wait on its result. */
 __thread bool mpx__pool_in_handler;
 
+/* ---- the input records of a slot ------------------------------------------------ */
+
 /* Items of the slot not run: from record `from` on; mark them failed with
  * code (terminate, cancel). j->mu held. */
 static void fail_records(mpx_pool *p, uint32_t si, mpx_result *j, uint32_t from, int code)
@@ -263,6 +265,8 @@ static void fail_all(mpx_pool *p, int code)
     }
     mpx__pool_after_jobs(p, touched, nt);
 }
+
+/* ---- cancellation and terminate: flags on the slots in flight ------------------ */
 
 /* Handler thread: tell workers to skip the unstarted items of slots whose
  * job was cancelled. */

@@ -132,6 +132,10 @@ void mpx__pool_fn_release(mpx_pool *p, int idx)
         p->fns[idx].refs--;
 }
 
+/* ---- a new job ------------------------------------------------------------------- */
+
+/* A job of type J_* with the call's options, two references (the user's
+ * and the pool's). The submitting thread; NULL without memory. */
 mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
 {
     mpx_result *j = calloc(1, sizeof *j);
