@@ -1620,11 +1620,11 @@ static void broken_while_submitting(int threads)
     CHECK_OK(mpx_pool_join(p));
     mpx_pool_destroy(p);
 }
-MPX_TEST_T(pool_14_broken_while_submitting, 120)
+MPX_TEST_T(issue14_pool_broken_while_submitting, 120)
 {
     broken_while_submitting(0);
 }
-MPX_TEST_T(tpool_14_broken_while_submitting, 120)
+MPX_TEST_T(issue14_tpool_broken_while_submitting, 120)
 {
     broken_while_submitting(1);
 }
@@ -1646,7 +1646,7 @@ static void count_report(size_t done, size_t total, void *u)
     while (!atomic_load_explicit(&bar_cancelled, memory_order_relaxed))
         sleep_ms(1);
 }
-MPX_TEST_T(pool_14_progress_bar_cancel_while_drawing, 120)
+MPX_TEST_T(issue14_pool_progress_bar_cancel_while_drawing, 120)
 {
     int master, slave;
     if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
