@@ -529,7 +529,8 @@ void mpx__pool_after_jobs(mpx_pool *p, mpx_result **touched, size_t nt)
 
 /* Add j to touched (cap entries, *nt used) for a later after_jobs, running
  * after_jobs on a full list first. */
-void mpx__pool_touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *nt, mpx_result *j)
+void mpx__pool_touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *nt,
+                         mpx_result *j)
 {
     if (*nt == cap) {
         mpx__pool_after_jobs(p, touched, *nt);
