@@ -1591,3 +1591,97 @@ MPX_TEST(pool_progress_bar_on_a_terminal)
     free(it);
     finish(p);
 }
+
+/* #14: a pool breaks (its workers' initializer keeps failing) while another
+ * thread keeps submitting. The handler marks the pool broken, which every
+ * submission reads under p->mu: the write took no lock (a data race that
+ * the TSan run reports). Each submission here is an empty map, ready at
+ * once, so the loop can run flat out without piling up jobs. */
+static void broken_while_submitting(int threads)
+{
+    mpx_pool *p;
+    mpx_pool_opts po = {.initializer = t_init_fail, .threads = threads};
+    CHECK_OK(mpx_pool_create(&p, 1, &po));
+    int rc;
+    do {
+        mpx_result *r = NULL;
+        rc = mpx_pool_map_async(p, t_square, NULL, 0, NULL, &r);
+        CHECK(rc == 0 || rc == MPX_EBROKEN);
+        if (rc == 0) {
+            CHECK_EQ(mpx_result_ready(r), 1);
+            mpx_result_destroy(r);
+        }
+    } while (rc == 0);
+    int64_t x = 2;
+    mpx_result *r = NULL;
+    CHECK_ERR(mpx_pool_apply_async(p, t_square, &x, 8, NULL, &r), MPX_EBROKEN);
+    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
+MPX_TEST_T(issue14_pool_broken_while_submitting, 120)
+{
+    broken_while_submitting(0);
+}
+MPX_TEST_T(issue14_tpool_broken_while_submitting, 120)
+{
+    broken_while_submitting(1);
+}
+
+/* #14: cancelling an imap while the handler draws its progress bar. The bar
+ * read the job's counters after dropping the job's lock, while a cancel
+ * writes them under it (a data race that the TSan run reports); it now
+ * draws the counters read under the lock, as the progress callback gets.
+ * The first progress callback (which runs just before the bar is drawn)
+ * waits until the test has cancelled; relaxed atomics, so that the wait
+ * orders nothing for ThreadSanitizer. */
+static atomic_int bar_reports, bar_cancelled;
+static void count_report(size_t done, size_t total, void *u)
+{
+    (void)done;
+    (void)total;
+    (void)u;
+    atomic_fetch_add_explicit(&bar_reports, 1, memory_order_relaxed);
+    while (!atomic_load_explicit(&bar_cancelled, memory_order_relaxed))
+        sleep_ms(1);
+}
+MPX_TEST_T(issue14_pool_progress_bar_cancel_while_drawing, 120)
+{
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
+        MPX_SKIP("no pty");
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    CHECK(saved >= 0);
+    dup2(slave, STDERR_FILENO);
+    close(slave);
+    mpx_pool *p = mkpool(1);
+    enum { N = 8 };
+    int64_t v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = 100; /* ms each: the bar is drawn after the first one */
+    mpx_bytes *items = int_items(v, N);
+    mpx_call_opts o = {.chunksize = 1, .progress = count_report, .progress_bar = 1};
+    mpx_imap *it;
+    CHECK_OK(mpx_pool_imap(p, t_sleep, items, N, &o, &it));
+    while (atomic_load_explicit(&bar_reports, memory_order_relaxed) == 0)
+        sleep_ms(1);
+    CHECK(mpx_imap_cancel(it) >= 0);
+    atomic_store_explicit(&bar_cancelled, 1, memory_order_relaxed);
+    int rc, k = 0;
+    while ((rc = mpx_imap_next(it, MPX_FOREVER, NULL, NULL, NULL)) != MPX_EEOF && k <= N) {
+        CHECK(rc == 0 || rc == MPX_ECANCELED);
+        k++;
+    }
+    CHECK_EQ(rc, MPX_EEOF);
+    mpx_imap_destroy(it);
+    finish(p); /* the handler has drawn its last bar */
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char buf[8192];
+    struct pollfd pf = {.fd = master, .events = POLLIN};
+    while (poll(&pf, 1, 200) == 1 && read(master, buf, sizeof buf) > 0)
+        ;
+    close(master);
+    free(items);
+}

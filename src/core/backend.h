@@ -4,12 +4,12 @@
  * src/mpi/; docs/mpi.md). Not installed.
  *
  * A backend registers a context (mpx_get_context(&ctx, NAME)) whose pools
- * run their workers somewhere else. pool.c then treats each worker
+ * run their workers somewhere else. The pool then treats each worker
  * position as a thread worker (same slot ring, same completion rings,
  * same death handling: state PX_W_EXITING ends a position), except that
  * the thread it starts for a position runs the backend's body instead of
  * running tasks itself. Everything about jobs, results, callbacks,
- * chunking and imap stays in pool.c.
+ * chunking and imap stays in the pool's parent side (pool_parent.h).
  *
  * libmpx exports no internal symbol (test/install-check): the backend
  * reaches the few internals it needs through one table of function

@@ -1,6 +1,11 @@
 /*
- * core/pool_internal.h - the pool's shared-memory layout, shared by the
- * parent (pool.c) and the workers (pool_worker.c). See docs/pool.md.
+ * core/pool_internal.h - the pool's shared-memory layout: what the parent
+ * (pool.c and the files of pool_parent.h) and the workers (pool_worker.c,
+ * and a backend's workers: core/backend.h) share. Parent-only structures
+ * are in pool_parent.h. See docs/pool.md. Each field below says who writes
+ * it: "parent" is the handler thread unless said (create writes the header
+ * before any worker exists), "worker" the worker that owns the position or
+ * has claimed the slot.
  *
  * One memfd mapping per pool:
  *
@@ -94,6 +99,7 @@ enum { PX_W_STARTING = 0, PX_W_READY = 1, PX_W_EXITING = 2 };
 #define PX_PAD8(x) (((x) + 7u) & ~(size_t)7u)
 
 typedef struct px_hdr {
+    /* magic .. spin: written by create, read-only after */
     uint32_t magic;
     uint32_t nslots;
     uint32_t nworkers;
@@ -103,41 +109,49 @@ typedef struct px_hdr {
     int32_t spin;
     alignas(64) _Atomic uint64_t tail; /* written by the parent */
     alignas(64) _Atomic uint64_t head; /* CAS by workers */
-    alignas(64) _Atomic uint32_t work_bell;
-    _Atomic uint32_t sleepers;
-    _Atomic uint32_t shutdown;
-    alignas(64) _Atomic uint32_t parent_sleeping;
-    _Atomic uint32_t bell_pending;
+    alignas(64) _Atomic uint32_t work_bell; /* bumped by the parent (futex) */
+    _Atomic uint32_t sleepers;              /* workers asleep on work_bell */
+    _Atomic uint32_t shutdown;              /* parent */
+    alignas(64) _Atomic uint32_t parent_sleeping; /* parent (its doorbell) */
+    _Atomic uint32_t bell_pending;          /* set by workers, cleared by the parent */
 } px_hdr;
 
+/* written by the parent under p->mu (fn_acquire), published by gen */
 typedef struct px_fn {
     _Atomic uint32_t gen;
     uint32_t len;
     unsigned char data[PX_FN_SIZE - 8];
 } px_fn;
 
+/* One worker position. The parent (mpx__pool_start_worker) resets every
+ * field before it starts the position's worker; then: */
 typedef struct px_wctl {
-    _Atomic uint32_t gen;
-    _Atomic int32_t pid;
-    _Atomic uint32_t state;
-    _Atomic uint32_t cur_slot;
-    _Atomic uint64_t cur_item; /* record number in the slot, or element (fixed) */
-    _Atomic uint64_t cur_end;  /* fixed: end of the claimed range */
-    _Atomic int64_t item_start_ns;
-    uint32_t max_tasks; /* 0: unlimited */
-    _Atomic uint32_t tasks_done;
-    _Atomic uint32_t bt_len;
-    _Atomic int32_t crash_sig;
-    _Atomic uint32_t init_failed; /* thread workers: the initializer failed */
-    _Atomic uint32_t avg_ns;      /* the worker's running mean time per slot (0: unknown) */
+    _Atomic uint32_t gen;      /* parent (at start) */
+    _Atomic int32_t pid;       /* worker (its pid); parent resets it at death */
+    _Atomic uint32_t state;    /* worker: PX_W_* */
+    _Atomic uint32_t cur_slot; /* worker; the parent reads (timeouts, deaths) */
+    _Atomic uint64_t cur_item; /* worker: record number in the slot, or element (fixed) */
+    _Atomic uint64_t cur_end;  /* worker: fixed: end of the claimed range */
+    _Atomic int64_t item_start_ns; /* worker; the parent reads (timeouts) */
+    uint32_t max_tasks; /* parent, before the worker starts: 0 unlimited */
+    _Atomic uint32_t tasks_done;  /* worker */
+    _Atomic uint32_t bt_len;      /* worker (crash handler); the parent reads after its death */
+    _Atomic int32_t crash_sig;    /* worker (crash handler) */
+    _Atomic uint32_t init_failed; /* worker: thread workers: the initializer failed */
+    _Atomic uint32_t avg_ns;      /* worker: its running mean time per slot (0: unknown) */
     alignas(64) _Atomic uint64_t c_tail; /* worker */
     alignas(64) _Atomic uint64_t c_head; /* parent */
-    alignas(64) char bt[PX_BT_SIZE];
+    alignas(64) char bt[PX_BT_SIZE];     /* worker (crash handler), published by bt_len */
 } px_wctl;
 
+/* A slot's header. kind .. in_bytes and timeout_ns: written by the parent
+ * while the slot is free, published by the ring (tail, release); the
+ * outputs (out_items, out_bytes, spill_*): the worker that claimed it,
+ * reset by the parent when it frees or requeues the slot. */
 typedef struct px_slot {
-    _Atomic uint64_t claim; /* seq << 32 | owner (0 unclaimed, w+1, STOLEN) */
-    _Atomic uint32_t cancel;
+    _Atomic uint64_t claim; /* seq << 32 | owner (0 unclaimed, w+1, STOLEN):
+                             * parent sets seq, workers CAS the owner in */
+    _Atomic uint32_t cancel; /* parent */
     uint32_t kind;
     uint32_t fn_idx, fn_gen;
     uint32_t nitems;    /* input records */

@@ -14,7 +14,7 @@
  * fit into the pool's output file of the position, as a worker does:
  * px_spill_write), then completes them through the position's
  * completion ring and rings the pool's handler. Results, callbacks,
- * errors, chunking and imap are pool.c's, unchanged.
+ * errors, chunking and imap are the pool's (pool_parent.h), unchanged.
  *
  * How many slots go into one message adapts as in the worker loop: one
  * until the rank has reported how long its slots take, then enough for
