@@ -141,6 +141,26 @@ MPX_TEST(ctx_07_get_context_fixes_the_default)
     CHECK(cur == NULL);
 }
 
+/* CTX-07: so does Pool() (context or get_context() in Python's Pool):
+ * its workers' method cannot change under it. */
+MPX_TEST(ctx_07_pool_fixes_the_default)
+{
+    const char *cur = "x";
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK(cur == NULL);
+    mpx_pool *p = NULL;
+    CHECK_ERR(mpx_pool_create(&p, 0, NULL), MPX_EINVAL); /* refused: fixes nothing */
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK(cur == NULL);
+    CHECK_OK(mpx_pool_create(&p, 1, NULL));
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK_STREQ(cur, mpx_test_start_method());
+    CHECK_ERR(mpx_set_start_method("spawn", 0), MPX_ESTATE);
+    CHECK_OK(mpx_pool_close(p));
+    CHECK_OK(mpx_pool_join(p));
+    mpx_pool_destroy(p);
+}
+
 /* MISC-10: a child made with the default context adopts the parent's
  * fixed start method (a spawn child is a fresh program: it would otherwise
  * fall back to the default); one made with an explicit context has that

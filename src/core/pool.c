@@ -14,6 +14,7 @@
 #include "core/args.h"
 #include "core/context_internal.h"
 #include "core/process_internal.h"
+#include "core/tuning.h"
 #include "linux/futex.h"
 
 #include <fcntl.h>
@@ -206,8 +207,14 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
         o.slots < 0 || o.task_timeout < 0)
         return MPX_EINVAL;
     int64_t tt_ns = task_timeout_ns(o.task_timeout);
+    /* Made without a context: the default one, fixed now as Python's
+     * Pool does (context or get_context(): a later set_start_method
+     * without force is "already set", CTX-07). Only once the arguments
+     * are known to be valid. */
+    if (!o.ctx)
+        o.ctx = mpx__context_default_fix();
     /* the thread context (dummy.Pool): a ThreadPool */
-    if ((o.ctx ? o.ctx : mpx__context_default())->threads)
+    if (o.ctx->threads)
         o.threads = 1;
     if (o.threads && (tt_ns > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
@@ -249,7 +256,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
     p->be_state = bst;
     p->maxtasks = o.maxtasksperchild;
     p->task_timeout_ns = tt_ns;
-    p->ctx = o.ctx ? o.ctx : mpx__context_default();
+    p->ctx = o.ctx;
     p->init = o.initializer;
     p->nslots = nslots;
     int rc = 0;
@@ -292,7 +299,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
     h->off_wctl = off_wctl;
     h->off_comp = off_comp;
     h->off_slots = off_slots;
-    h->spin = o.spin < 0 ? 0 : o.spin ? o.spin : 2000;
+    h->spin = o.spin < 0 ? 0 : o.spin ? o.spin : mpx__spin_default(MPX__SPIN_POOL);
     p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->ps = calloc(nslots, sizeof *p->ps);
     p->freel = calloc(nslots, sizeof *p->freel);
