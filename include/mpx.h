@@ -20,5 +20,6 @@
 #include "mpx/connection.h"
 #include "mpx/pool.h"
 #include "mpx/obj.h"
+#include "mpx/manager.h"
 
 #endif /* MPX_H */

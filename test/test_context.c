@@ -321,8 +321,8 @@ static void tc_drop(void *obj)
     free(c);
 }
 
-static mpx__objtype tcounter_type = {"test_counter", tc_export, tc_import, tc_drop,
-                                     NULL, NULL, NULL};
+static mpx__objtype tcounter_type = {
+    .name = "test_counter", .export_ = tc_export, .import_ = tc_import, .drop = tc_drop};
 
 /* Same, but its import always fails in the child. */
 static int tc_import_fails(mpx__rd *data, const int *fds, int nfds, void **out)
@@ -333,8 +333,8 @@ static int tc_import_fails(mpx__rd *data, const int *fds, int nfds, void **out)
         close(fds[i]);
     return -EIO;
 }
-static mpx__objtype tfail_type = {"test_failimport", tc_export, tc_import_fails, tc_drop,
-                                  NULL, NULL, NULL};
+static mpx__objtype tfail_type = {
+    .name = "test_failimport", .export_ = tc_export, .import_ = tc_import_fails, .drop = tc_drop};
 
 __attribute__((constructor)) static void register_test_types(void)
 {

@@ -15,6 +15,8 @@
  *                            those it does not keep, also on failure)
  *   drop(obj)                in the child, at exit of the target: free an
  *                            imported object
+ *   forked(obj)              (optional) in a fork child, before the target
+ *                            runs, for an object inherited as it is
  *
  * Under fork the child uses the parent's object as it is (the pointer is
  * valid in the copy), so no export happens.
@@ -49,6 +51,10 @@ typedef struct mpx__objtype {
      * readable descriptor means ready). */
     int (*wait_fd)(void *obj);
     int (*ready)(void *obj);
+    /* In a fork child, before the target runs, for each argument object
+     * inherited as it is (not imported): take what the child needs of its
+     * own (a manager proxy takes its own reference). NULL: nothing. */
+    void (*forked)(void *obj);
     struct mpx__objtype *next; /* registry link */
 } mpx__objtype;
 
