@@ -950,7 +950,84 @@ static const mpx_manager_method list_methods[] = {
 /* ---- value classes ------------------------------------------------------------------- */
 
 void mpx__mgr_value_release(void *self) { mpx_obj_decref(self); }
-static char *value_repr(void *self) { return mpx_obj_repr(self); }
+/* Does v hold a proxy value (RebuildProxy) anywhere? */
+static bool has_proxy(const mpx_obj *v, int depth)
+{
+    mpx_obj_type t = mpx_obj_typeof(v);
+    if (t == MPX_OBJ_INSTANCE)
+        return mpx_proxy_is_proxy_obj(v) == 1;
+    if (depth > 64 || (t != MPX_OBJ_LIST && t != MPX_OBJ_TUPLE && t != MPX_OBJ_DICT))
+        return false;
+    size_t pos = 0;
+    mpx_obj *k, *it;
+    if (t == MPX_OBJ_DICT) {
+        while (mpx_obj_dict_next(v, &pos, &k, &it) == 1)
+            if (has_proxy(it, depth + 1))
+                return true;
+    } else {
+        while (mpx_obj_next(v, &pos, &it) == 1)
+            if (has_proxy(it, depth + 1))
+                return true;
+    }
+    return false;
+}
+
+/* repr(v) where a stored proxy prints as the proxy object it is in
+ * CPython's server: "<DictProxy object, typeid 'dict' at 0x...>". */
+static int repr_into(mpx__buf *b, const mpx_obj *v, int depth)
+{
+    mpx_obj_type t = mpx_obj_typeof(v);
+    const mpx_obj *tok, *kw;
+    const char *mod, *qn, *typeid, *ident;
+    if (t == MPX_OBJ_INSTANCE && mpx__mgr_rebuild_parts(v, &tok, &mod, &qn, &kw) == 0 &&
+        mpx__mgr_token_parts(tok, &typeid, NULL, &ident) == 0) {
+        char s[512];
+        int n;
+        if (!qn || strcmp(qn, "AutoProxy") == 0)
+            n = snprintf(s, sizeof s, "<AutoProxy[%s] object, typeid '%s' at 0x%s>", typeid,
+                         typeid, ident);
+        else
+            n = snprintf(s, sizeof s, "<%s object, typeid '%s' at 0x%s>", qn, typeid, ident);
+        return mpx__buf_append(b, s, n < (int)sizeof s ? (size_t)n : sizeof s - 1);
+    }
+    bool is_list = t == MPX_OBJ_LIST, is_tuple = t == MPX_OBJ_TUPLE, is_dict = t == MPX_OBJ_DICT;
+    if (depth > 64 || !(is_list || is_tuple || is_dict) || !has_proxy(v, 0)) {
+        char *r = mpx_obj_repr(v);
+        int rc = r ? mpx__buf_append(b, r, strlen(r)) : -ENOMEM;
+        mpx_free(r);
+        return rc;
+    }
+    int rc = mpx__buf_append(b, is_list ? "[" : is_tuple ? "(" : "{", 1);
+    size_t pos = 0, i = 0;
+    mpx_obj *k, *it;
+    while (!rc && (is_dict ? mpx_obj_dict_next(v, &pos, &k, &it) : mpx_obj_next(v, &pos, &it)) == 1) {
+        if (i++)
+            rc = mpx__buf_append(b, ", ", 2);
+        if (!rc && is_dict) {
+            rc = repr_into(b, k, depth + 1);
+            if (!rc)
+                rc = mpx__buf_append(b, ": ", 2);
+        }
+        if (!rc)
+            rc = repr_into(b, it, depth + 1);
+    }
+    if (!rc && is_tuple && i == 1)
+        rc = mpx__buf_append(b, ",", 1);
+    if (!rc)
+        rc = mpx__buf_append(b, is_list ? "]" : is_tuple ? ")" : "}", 1);
+    return rc;
+}
+
+static char *value_repr(void *self)
+{
+    mpx__buf b;
+    mpx__buf_init(&b);
+    if (repr_into(&b, self, 0) || mpx__buf_append(&b, "", 1)) {
+        mpx__buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
 
 static int value_getvalue(void *self, mpx_obj **out)
 {
