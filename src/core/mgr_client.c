@@ -19,6 +19,7 @@
  * BaseProxy._after_fork).
  */
 #include "core/mgr_client.h"
+#include "core/process_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,10 +72,13 @@ static void tls_dtor(void *p)
     t_tab = NULL;
 }
 
+static void register_exit(void);
+
 static void g_init(void)
 {
     pthread_key_create(&g_key, tls_dtor);
     pthread_atfork(prep, unprep, unprep);
+    register_exit();
 }
 
 /* ---- client states -------------------------------------------------------------------- */
@@ -609,26 +613,44 @@ void mpx__mgr_client_touch(mpx__mgr_client *cl)
         pthread_mutex_unlock(&g_mu);
 }
 
-/* At exit: release the references this process holds in CPython managers
- * (an mpx manager releases them itself when our connections close), as
- * CPython's proxy finalizers do. */
-void mpx__mgr_client_at_exit(void)
+/* At exit (before children are joined): release the references this
+ * process holds, as CPython's proxy finalizers do, so that a parent that
+ * joined us sees them gone: one request per mpx manager, a decref per
+ * proxy for a CPython one. */
+static void client_at_exit(void)
 {
-    pthread_mutex_lock(&g_mu);
-    size_t n = 0;
-    for (mpx__mgr_client *cl = g_clients; cl; cl = cl->next)
-        if (cl->pid == getpid() && cl->kind == MPX__MGR_PLAIN)
-            for (mpx_proxy *p = cl->proxies; p; p = p->next)
-                n += p->has_ref;
-    mpx_proxy **v = n ? calloc(n, sizeof *v) : NULL;
-    size_t k = 0;
-    for (mpx__mgr_client *cl = g_clients; v && cl; cl = cl->next)
-        if (cl->pid == getpid() && cl->kind == MPX__MGR_PLAIN)
-            for (mpx_proxy *p = cl->proxies; p; p = p->next)
-                if (p->has_ref)
-                    v[k++] = p;
-    pthread_mutex_unlock(&g_mu);
-    for (size_t i = 0; i < k; i++)
-        mpx__mgr_proxy_drop_ref(v[i]);
-    free(v);
+    pid_t me = getpid();
+    for (;;) {
+        pthread_mutex_lock(&g_mu);
+        mpx__mgr_client *cl = NULL;
+        mpx_proxy *p = NULL;
+        for (cl = g_clients; cl; cl = cl->next) {
+            if (cl->pid != me)
+                continue;
+            for (p = cl->proxies; p && !p->has_ref; p = p->next)
+                ;
+            if (p)
+                break;
+        }
+        if (!cl) {
+            pthread_mutex_unlock(&g_mu);
+            return;
+        }
+        int kind = cl->kind;
+        if (kind == MPX__MGR_MPX)
+            for (mpx_proxy *q = cl->proxies; q; q = q->next)
+                q->has_ref = false;
+        cl->refs++;
+        pthread_mutex_unlock(&g_mu);
+        if (kind == MPX__MGR_MPX) {
+            mpx_obj *r = NULL;
+            mpx__mgr_control(cl, "mpx_release", NULL, NULL, &r, NULL);
+            mpx_obj_decref(r);
+        } else {
+            mpx__mgr_proxy_drop_ref(p);
+        }
+        mpx__mgr_client_unref(cl);
+    }
 }
+
+static void register_exit(void) { mpx__process_on_exit(client_at_exit); }

@@ -66,7 +66,6 @@ void mpx__mgr_client_link(mpx__mgr_client *cl, mpx_proxy *p);
 void mpx__mgr_client_unlink(mpx__mgr_client *cl, mpx_proxy *p);
 bool mpx__mgr_client_stale(mpx__mgr_client *cl);
 void mpx__mgr_client_touch(mpx__mgr_client *cl);
-void mpx__mgr_client_at_exit(void);
 
 /* Proxies (mgr_proxy.c). */
 /* A proxy for (typeid, ident) at cl's address. owns_ref: a reference made

@@ -219,6 +219,8 @@ mpx__mgr_session *mpx__mgr_session_get(mpx_manager_server *s, const unsigned cha
  * (referents to release outside the lock are appended to *drop). */
 void mpx__mgr_session_leave(mpx_manager_server *s, mpx__mgr_session *sess,
                             mpx_referent ***drop, size_t *ndrop);
+void mpx__mgr_session_release(mpx_manager_server *s, mpx__mgr_session *sess,
+                              mpx_referent ***drop, size_t *ndrop);
 /* Free everything (server stopped). */
 void mpx__mgr_table_clear(mpx_manager_server *s);
 

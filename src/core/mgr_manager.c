@@ -418,11 +418,10 @@ MPX_API void mpx_manager_destroy(mpx_manager *m)
     free(m);
 }
 
-/* At exit, before children are joined: CPython's finalizers, the
- * proxies' (exit priority 10) then the managers' (0). */
+/* At exit, before children are joined: CPython's manager finalizers
+ * (exit priority 0; the proxies' are mgr_client.c's). */
 static void at_exit(void)
 {
-    mpx__mgr_client_at_exit();
     for (;;) {
         pthread_mutex_lock(&started_mu);
         mpx_manager *m = started;

@@ -305,20 +305,16 @@ static mpx_referent *at_zero(mpx_manager_server *s, mpx__mgr_entry *e)
     return r;
 }
 
-void mpx__mgr_session_leave(mpx_manager_server *s, mpx__mgr_session *ss, mpx_referent ***drop,
-                            size_t *ndrop)
+/* Release every reference of ss (it stays, empty). */
+void mpx__mgr_session_release(mpx_manager_server *s, mpx__mgr_session *ss, mpx_referent ***drop,
+                              size_t *ndrop)
 {
-    if (!ss || --ss->nconns > 0)
-        return;
-    for (mpx__mgr_session **pp = &s->sessions; *pp; pp = &(*pp)->next)
-        if (*pp == ss) {
-            *pp = ss->next;
-            break;
-        }
     size_t released = 0;
     for (size_t i = 0; i < ss->cap; i++) {
         mpx__mgr_entry *e = ss->slot[i].e;
         int64_t n = ss->slot[i].n;
+        ss->slot[i].e = NULL;
+        ss->slot[i].n = 0;
         if (!e || n <= 0)
             continue;
         released += (size_t)n;
@@ -330,8 +326,22 @@ void mpx__mgr_session_leave(mpx_manager_server *s, mpx__mgr_session *ss, mpx_ref
                 mpx_referent_decref(r); /* no memory: release here */
         }
     }
+    ss->used = 0;
     if (released)
-        MPX__DEBUG("client session ended: %zu reference(s) released", released);
+        MPX__DEBUG("client session: %zu reference(s) released", released);
+}
+
+void mpx__mgr_session_leave(mpx_manager_server *s, mpx__mgr_session *ss, mpx_referent ***drop,
+                            size_t *ndrop)
+{
+    if (!ss || --ss->nconns > 0)
+        return;
+    for (mpx__mgr_session **pp = &s->sessions; *pp; pp = &(*pp)->next)
+        if (*pp == ss) {
+            *pp = ss->next;
+            break;
+        }
+    mpx__mgr_session_release(s, ss, drop, ndrop);
     free(ss->slot);
     free(ss);
 }

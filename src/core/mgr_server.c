@@ -29,7 +29,7 @@
 static const char *const public_requests[] = {"shutdown",     "create",     "accept_connection",
                                               "get_methods",  "debug_info", "number_of_objects",
                                               "dummy",        "incref",     "decref",
-                                              "mpx_session",  NULL};
+                                              "mpx_session",  "mpx_release", NULL};
 
 /* ---- replies ------------------------------------------------------------------------- */
 
@@ -394,6 +394,19 @@ static int control(mpx__mgr_sconn *sc, const char *method, const mpx_obj *args,
         pthread_mutex_unlock(&s->mu);
         *keep = true;
         return ok ? reply("#RETURN", mpx_obj_build("(si)", "mpx", 1), out, len) : -ENOMEM;
+    }
+    if (strcmp(method, "mpx_release") == 0) {
+        /* a client process at exit: all its references at once */
+        mpx_referent **drop = NULL;
+        size_t ndrop = 0;
+        pthread_mutex_lock(&s->mu);
+        if (sc->sess)
+            mpx__mgr_session_release(s, sc->sess, &drop, &ndrop);
+        pthread_mutex_unlock(&s->mu);
+        for (size_t i = 0; i < ndrop; i++)
+            mpx_referent_decref(drop[i]);
+        free(drop);
+        return reply("#RETURN", mpx_obj_none(), out, len);
     }
     /* shutdown */
     MPX__DEBUG("manager received shutdown message");
