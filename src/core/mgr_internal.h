@@ -103,6 +103,8 @@ struct mpx_referent {
     pthread_mutex_t mu; /* one method at a time unless cls->concurrent */
 };
 
+/* Idents start again from 7f0000000001 (the fuzz target's fixtures). */
+void mpx__mgr_reset_serial(void);
 /* The class of value referents of a given mpx_obj type (dict, list, other). */
 const mpx_manager_class *mpx__mgr_value_class(const mpx_obj *v);
 /* Built-in classes (mgr_types.c, mgr_sync.c). */
@@ -272,6 +274,10 @@ const char *mpx__mgr_type_method_typeid(const mpx__mgr_type *t, const char *meth
 int mpx__mgr_server_new(mpx_manager_server **out, const mpx_manager_registry *reg,
                         const char *address, int family, const void *key, size_t keylen,
                         int parent_fd);
+/* The request path on bytes, for the fuzz target (mgr_server.c). */
+int mpx__mgr_server_handle_bytes(mpx_manager_server *s, bool channel, int fd,
+                                 mpx__mgr_session *sess, const void *msg, size_t n, void **out,
+                                 size_t *len);
 /* The server process's target (mgr_manager.c builds its arguments). */
 int mpx__mgr_server_main(const mpx_args *a);
 

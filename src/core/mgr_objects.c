@@ -31,6 +31,11 @@ static int ref_new(mpx_referent **out, const mpx_manager_class *cls, void *self)
     return 0;
 }
 
+void mpx__mgr_reset_serial(void)
+{
+    __atomic_store_n(&next_serial, 1, __ATOMIC_RELAXED);
+}
+
 MPX_API int mpx_referent_create(mpx_referent **out, const mpx_manager_class *cls, void *self)
 {
     if (!out || !cls || !cls->name)

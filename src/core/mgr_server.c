@@ -611,6 +611,40 @@ static int handle(mpx__mgr_sconn *sc, void *msg, size_t n, void **out, size_t *l
     return rc;
 }
 
+/* The request decoder and dispatcher on bytes (the fuzz target's entry):
+ * one message as the first on a connection (channel false) or on a
+ * method-call channel; fd is the client's socket (waits end when it is
+ * closed), sess the session to count references in (NULL: none). */
+int mpx__mgr_server_handle_bytes(mpx_manager_server *s, bool channel, int fd,
+                                 mpx__mgr_session *sess, const void *msg, size_t n, void **out,
+                                 size_t *len)
+{
+    mpx__mgr_sconn sc;
+    memset(&sc, 0, sizeof sc);
+    sc.srv = s;
+    sc.fd = fd;
+    sc.channel = channel;
+    sc.sess = sess;
+    snprintf(sc.name, sizeof sc.name, "fuzz");
+    void *copy = malloc(n ? n : 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, msg, n);
+    bool keep;
+    int rc = handle(&sc, copy, n, out, len, &keep);
+    if (sc.sess && sc.sess != sess) { /* an 'mpx_session' request made one */
+        mpx_referent **drop = NULL;
+        size_t ndrop = 0;
+        pthread_mutex_lock(&s->mu);
+        mpx__mgr_session_leave(s, sc.sess, &drop, &ndrop);
+        pthread_mutex_unlock(&s->mu);
+        for (size_t i = 0; i < ndrop; i++)
+            mpx_referent_decref(drop[i]);
+        free(drop);
+    }
+    return rc;
+}
+
 /* ---- connection threads ------------------------------------------------------------------ */
 
 static void *serve_conn(void *arg)
