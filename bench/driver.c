@@ -58,6 +58,7 @@ typedef struct figure {
     const char *row2;
     bench_side_fn raw2;
     int full_only; /* skipped by --quick (a figure beyond the list) */
+    int mpi;       /* run under mpirun by separate programs (bench/mpi_figs.h) */
 } figure;
 
 #define PROC "process (include/mpx/process.h)"
@@ -66,6 +67,7 @@ typedef struct figure {
 #define SCT "sharedctypes (include/mpx/sharedctypes.h)"
 #define QUEUE "queue (include/mpx/queue.h)"
 #define POOL "pool (include/mpx/pool.h)"
+#define MPI "mpi (include/mpx/mpi.h, libmpx_mpi)"
 
 static const figure FIGS[] = {
     /* process: start+join latency of a process that does nothing */
@@ -123,11 +125,15 @@ static const figure FIGS[] = {
      MPXB_HAVE_POOL, 0, 0, 0},
     {"pool_array_10us", "pool", "tasks/s", "higher", mpxb_pool_array_10us, raw_pool_array_10us, POOL,
      MPXB_HAVE_POOL, 0, 0, 0},
+    /* mpi: 4 ranks under mpirun; cpython = mpi4py.futures, raw = a plain MPI loop */
+    {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    {"mpi_map_1ms", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
 };
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
-static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array",
-                                     "queue",   "pool", "manager", "shm", "seed"};
+static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array", "queue",
+                                     "pool",    "mpi",  "manager", "shm", "seed"};
 
 /* ------------------------------------------------------------------ */
 
@@ -167,6 +173,50 @@ static void find_python(void)
     free(copy);
 }
 
+/* The mpi group: mpirun and the two programs (bench/Makefile builds them
+ * where MPI is installed). */
+static char mpirun[PATH_MAX];
+static const char *mpi_missing; /* why the group is skipped, or NULL */
+
+static int find_in_path(const char *name, char *out, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char *copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+    int found = 0;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char cand[PATH_MAX];
+        snprintf(cand, sizeof cand, "%s/%s", *d ? d : ".", name);
+        if (access(cand, X_OK) == 0) {
+            snprintf(out, cap, "%s", cand);
+            found = 1;
+        }
+    }
+    free(copy);
+    return found;
+}
+
+static void find_mpi(void)
+{
+    char p[PATH_MAX + 32];
+    if (!find_in_path("mpirun", mpirun, sizeof mpirun)) {
+        mpi_missing = "MPI is not installed (scripts/deps.sh --mpi: openmpi-bin libopenmpi-dev "
+                      "python3-mpi4py)";
+        return;
+    }
+    snprintf(p, sizeof p, "%s/build/mpxbench_mpi", bench_dir);
+    if (access(p, X_OK) != 0) {
+        mpi_missing = "bench/build/mpxbench_mpi was not built (libopenmpi-dev missing, or "
+                      "libmpx_mpi not built)";
+        return;
+    }
+    /* root needs these, also for the ranks mpirun starts */
+    if (getuid() == 0) {
+        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    }
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+}
+
 static double seed_delta(void)
 {
     return opt_quick ? 0.05 : 0.25;
@@ -184,7 +234,34 @@ static double run_side(const figure *f, const char *side, char *why, size_t whyl
     snprintf(delta, sizeof delta, "%g", seed_delta());
     why[0] = 0;
 
-    if (!strcmp(side, "cpython")) {
+    char mpiprog[PATH_MAX + 32], nranks[16];
+    if (f->mpi) {
+        /* mpirun --oversubscribe -n 4 PROGRAM FIGURE [--quick] */
+        snprintf(nranks, sizeof nranks, "%d", 4);
+        argv[argc++] = mpirun;
+        argv[argc++] = "--oversubscribe";
+        argv[argc++] = "-n";
+        argv[argc++] = nranks;
+        if (!strcmp(side, "cpython")) {
+            /* Debian's mpi4py works with Debian's own interpreter only */
+            if (access("/usr/bin/python3", X_OK) != 0) {
+                snprintf(why, whylen, "/usr/bin/python3 missing: mpi4py column not measured");
+                return NAN;
+            }
+            argv[argc++] = "/usr/bin/python3";
+            argv[argc++] = "-m";
+            argv[argc++] = "mpi4py.futures";
+            snprintf(script, sizeof script, "%s/bench_mpi.py", bench_dir);
+            argv[argc++] = script;
+        } else {
+            snprintf(mpiprog, sizeof mpiprog, "%s/build/%s", bench_dir,
+                     !strcmp(side, "mpx") ? "mpxbench_mpi" : "rawbench_mpi");
+            argv[argc++] = mpiprog;
+        }
+        argv[argc++] = (char *)f->name;
+        if (opt_quick)
+            argv[argc++] = "--quick";
+    } else if (!strcmp(side, "cpython")) {
         if (!python[0]) {
             snprintf(why, whylen, "python3 not found: cpython column not measured");
             return NAN;
@@ -456,7 +533,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         } else if (!known_group(argv[i])) {
             fprintf(stderr, "mpxbench: unknown group %s (process pipe lock condition array queue pool "
-                            "manager shm seed all)\n",
+                            "mpi manager shm seed all)\n",
                     argv[i]);
             return 2;
         } else if (ng < 32) {
@@ -470,12 +547,14 @@ static int cmd_run(int argc, char **argv)
     if (opt_reps > 64)
         opt_reps = 64;
     find_python();
+    find_mpi();
     if (!python[0])
         fprintf(stderr, "mpxbench: python3 not found: the cpython column is nan\n");
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
 
+    int mpi_warned = 0;
     printf("figure\tunit\tbetter\tmpx\tcpython\traw\tmpx/cpython\tmpx/raw\n");
     fflush(stdout);
     for (int g = 0; g < ng; g++) {
@@ -483,6 +562,12 @@ static int cmd_run(int argc, char **argv)
         for (size_t i = 0; i < NFIGS; i++) {
             if (!in_group(&FIGS[i], groups[g]))
                 continue;
+            if (FIGS[i].mpi && mpi_missing) {
+                if (!mpi_warned++)
+                    fprintf(stderr, "mpxbench: group mpi skipped: %s\n", mpi_missing);
+                any = 1;
+                continue;
+            }
             /* a figure asked for twice (e.g. "lock seed") is measured once */
             int dup = 0;
             for (int h = 0; h < g; h++)

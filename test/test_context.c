@@ -1229,3 +1229,19 @@ MPX_TEST(ctx_child_works_in_parent_cwd)
     CHECK_EQ(chdir(old), 0);
     CHECK_EQ(rmdir(dir), 0);
 }
+
+/* #19: "mpi" names the context of the MPI backend (libmpx_mpi, not linked
+ * into this program): MPX_ENOTSUP, and it is no start method */
+MPX_TEST(ctx_mpi_needs_its_library)
+{
+    mpx_context *c = NULL;
+    CHECK_ERR(mpx_get_context(&c, "mpi"), MPX_ENOTSUP);
+    CHECK(c == NULL);
+    CHECK_ERR(mpx_get_context(&c, "mpich"), MPX_EINVAL);
+    CHECK_ERR(mpx_set_start_method("mpi", 1), MPX_EINVAL);
+    const char *names[8];
+    size_t n = 0;
+    CHECK_OK(mpx_get_all_start_methods(names, 8, &n));
+    for (size_t i = 0; i < n && i < 8; i++)
+        CHECK(strcmp(names[i], "mpi") != 0);
+}

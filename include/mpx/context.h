@@ -21,8 +21,13 @@ MPX_BEGIN_DECLS
 /*
  * mpx_get_context - the context for a start method name ("fork", "spawn",
  * "forkserver"), or the default context when method is NULL (MISC-07).
+ * "mpi" is the context of pools whose workers are MPI ranks, registered
+ * by libmpx_mpi (mpx/mpi.h, docs/mpi.md): it starts no processes
+ * (mpx_process_start: MPX_ENOTSUP) and is not a start method
+ * (mpx_set_start_method, mpx_get_all_start_methods do not know it).
  * Contexts are static: never freed. Returns 0, MPX_EINVAL for an unknown
- * name, MPX_ENOTSUP for a method this system cannot provide.
+ * name, MPX_ENOTSUP for a method this system cannot provide ("mpi" in a
+ * program without libmpx_mpi).
  *
  * Threads: safe.
  * Fork:    safe.

@@ -108,7 +108,7 @@ typedef struct mpx_pool_opts {
     mpx_init_fn initializer;    /* POOL-03 */
     const mpx_args *initargs;   /* copied; may hold fds and objects */
     int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
-    mpx_context *ctx;           /* POOL-05; NULL: the default context */
+    mpx_context *ctx;           /* POOL-05; NULL: the default context; "mpi": MPI ranks (mpx/mpi.h) */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
     mpx_duration task_timeout;  /* per task; 0: none (process pools only) */
     int slots;                  /* tasks in flight; 0: 256 */
@@ -135,10 +135,12 @@ typedef struct mpx_call_opts {
 /*
  * mpx_pool_create - start a pool of worker processes (POOL-01..05), or of
  * threads when opts->threads is set (TPOOL-01). Workers are daemonic
- * mpx_process children started with opts->ctx. Returns 0, MPX_EINVAL
+ * mpx_process children started with opts->ctx, or MPI ranks with the
+ * "mpi" context of libmpx_mpi (docs/mpi.md). Returns 0, MPX_EINVAL
  * (processes < 0, maxtasksperchild < 0), MPX_ENOTSUP (a task timeout or
- * maxtasksperchild on a thread pool), -errno; a failed call leaves
- * nothing behind.
+ * maxtasksperchild on a thread pool or an mpi pool), -EAGAIN (mpi: the
+ * worker ranks serve other pools), -errno; a failed call leaves nothing
+ * behind.
  *
  * Threads: safe. The pool runs one handler thread (results, callbacks,
  *          worker replacement, timeouts).

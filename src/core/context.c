@@ -3,6 +3,7 @@
 #include "core/process_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/fnref.h"
@@ -10,12 +11,50 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork};
-static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn};
-static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", &mpx__popen_forkserver};
+static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork, NULL};
+static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn, NULL};
+static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", &mpx__popen_forkserver,
+                                     NULL};
 
 MPX__FORKHOT static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx_context *fixed; /* set_start_method */
+
+/* Contexts registered by backend libraries (libmpx_mpi: "mpi"); only
+ * appended, read without the lock. */
+#define MAX_BACKENDS 4
+static mpx_context *_Atomic backends[MAX_BACKENDS];
+
+int mpx__context_register(mpx_context *c)
+{
+    if (!c || !c->name || !c->pool || c->ops || c->method != MPX__BACKEND)
+        return MPX_EINVAL;
+    int rc = MPX_ETOOBIG;
+    pthread_mutex_lock(&ctx_mu);
+    for (int i = 0; i < MAX_BACKENDS; i++) {
+        mpx_context *b = atomic_load(&backends[i]);
+        if (b == c || (b && !strcmp(b->name, c->name))) {
+            rc = b == c ? 0 : MPX_EINVAL;
+            break;
+        }
+        if (!b) {
+            atomic_store(&backends[i], c);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ctx_mu);
+    return rc;
+}
+
+static mpx_context *lookup_backend(const char *name)
+{
+    for (int i = 0; i < MAX_BACKENDS; i++) {
+        mpx_context *b = atomic_load(&backends[i]);
+        if (b && !strcmp(b->name, name))
+            return b;
+    }
+    return NULL;
+}
 
 static mpx_context *lookup(const char *name)
 {
@@ -78,8 +117,18 @@ MPX_API int mpx_get_context(mpx_context **out, const char *method)
         return 0;
     }
     mpx_context *c = lookup(method);
-    if (!c)
+    if (!c) {
+        /* pools on another backend: their library registers the name */
+        if ((c = lookup_backend(method))) {
+            *out = c;
+            return 0;
+        }
+        if (!strcmp(method, "mpi")) {
+            MPX__DEBUG("context \"mpi\": libmpx_mpi is not linked into this program");
+            return MPX_ENOTSUP;
+        }
         return MPX_EINVAL;
+    }
     if (!available(c))
         return MPX_ENOTSUP;
     *out = c;

@@ -7,7 +7,11 @@
 
 #include "core/internal.h"
 
-enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3 };
+/* MPX__BACKEND: a context registered by a backend library (core/backend.h):
+ * it starts no processes (no popen ops), only pools. */
+enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3, MPX__BACKEND = 4 };
+
+struct mpx__pool_backend;
 
 typedef struct mpx__popen_ops {
     /* Start p: set p->pid and p->sentinel (or return an error, leaving
@@ -29,9 +33,12 @@ struct mpx_context {
     int method; /* enum mpx__method */
     const char *name;
     const mpx__popen_ops *ops;
+    const struct mpx__pool_backend *pool; /* MPX__BACKEND: its pools' workers */
 };
 
 mpx_context *mpx__context_default(void);
+/* Add a backend's context to the names mpx_get_context knows (backend.h). */
+int mpx__context_register(mpx_context *ctx);
 mpx_context *mpx__context_by_method(int method);
 /* May an object made in context a be passed to a child started with b?
  * Under fork everything is inherited. A NULL object context means

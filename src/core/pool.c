@@ -11,6 +11,7 @@
  */
 #include "core/pool_internal.h"
 #include "core/args.h"
+#include "core/backend.h"
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/process_internal.h"
@@ -157,6 +158,10 @@ struct mpx_pool {
     pthread_cond_t cv;
     int n;
     bool threads;
+    /* workers elsewhere (a backend's context, core/backend.h): positions
+     * are threads running be->worker; threads is set too */
+    const mpx__pool_backend *be;
+    void *be_state; /* be->prepare's, released by pool_free */
     int maxtasks;
     int64_t task_timeout_ns;
     mpx_context *ctx;
@@ -446,8 +451,10 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     w->timeout_kill = false;
     if (p->threads) {
         w->tctx = (px_worker_ctx){.h = p->h, .w = wi, .evfd = p->evfd, .thread = true,
-                                  .init = p->init, .initargs = p->initargs};
-        int rc = pthread_create(&w->th, NULL, thread_worker, w);
+                                  .init = p->init, .initargs = p->initargs,
+                                  .backend = p->be_state};
+        int rc = p->be ? pthread_create(&w->th, NULL, p->be->worker, &w->tctx)
+                       : pthread_create(&w->th, NULL, thread_worker, w);
         if (rc)
             return -rc;
         w->th_running = true;
@@ -1567,6 +1574,8 @@ static void *handler_main(void *arg)
 
 static void pool_free(mpx_pool *p)
 {
+    if (p->be)
+        p->be->release(p->be_state); /* before the mapping goes */
     if (p->ps) {
         for (uint32_t i = 0; i < p->nslots; i++)
             for (int k = 0; k < p->ps[i].nfds; k++)
@@ -1601,17 +1610,28 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
         return MPX_EINVAL;
     if (o.threads && (o.task_timeout > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
-    int n = o.processes ? o.processes : mpx_cpu_count_usable();
-    if (n > 256)
-        return MPX_EINVAL;
+    const mpx__pool_backend *be = o.ctx ? o.ctx->pool : NULL;
+    int n = o.processes;
+    void *bst = NULL;
+    if (be) {
+        int brc = be->prepare(&o, &n, &bst);
+        if (brc)
+            return brc;
+        o.threads = 1; /* positions are threads running be->worker */
+    }
+    if (!n)
+        n = mpx_cpu_count_usable();
     uint32_t nslots = o.slots ? (uint32_t)o.slots : 256;
     if (nslots < 4)
         nslots = 4;
     if (nslots > 4096)
         nslots = 4096;
-    mpx_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
+    mpx_pool *p = n > 256 ? NULL : calloc(1, sizeof *p);
+    if (!p) {
+        if (be)
+            be->release(bst);
+        return n > 256 ? MPX_EINVAL : -ENOMEM;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1622,6 +1642,8 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     p->creator = getpid();
     p->n = n;
     p->threads = o.threads != 0;
+    p->be = be;
+    p->be_state = bst;
     p->maxtasks = o.maxtasksperchild;
     p->task_timeout_ns = o.task_timeout > 0 ? o.task_timeout * 1000000 : 0;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();
@@ -1838,7 +1860,7 @@ MPX_API char *mpx_pool_describe(mpx_pool *p)
     char *out = NULL;
     if (asprintf(&out, "<Pool state=%s pool_size=%d %s>",
                  state == P_RUN ? "RUN" : state == P_CLOSED ? "CLOSE" : "TERMINATE", p->n,
-                 p->threads ? "threads" : "processes") < 0)
+                 p->threads && !p->be ? "threads" : "processes") < 0)
         out = NULL;
     return out;
 }
@@ -2262,6 +2284,8 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
         return rc;
     if (!fn || (n && (!in || !out)) || (opts && opts->ctx_len && !opts->ctx))
         return MPX_EINVAL;
+    if (p->be)
+        return MPX_ENOTSUP; /* the arrays are shared memory of this host */
     if (n == 0)
         return 0;
     if (in_size && n > SIZE_MAX / 4 / (in_size + out_size + 4))

@@ -199,6 +199,19 @@ static inline uint32_t px_get32(const unsigned char *p)
     return v;
 }
 
+/* A task's output: straight into the slot's output area when it fits
+ * (dst, cap), else on the heap; msg from mpx_task_fail. */
+struct mpx_task_out {
+    unsigned char *dst; /* room in the slot's output area */
+    size_t cap;
+    size_t len;
+    bool on_heap;
+    unsigned char *heap;
+    size_t heap_cap;
+    char *msg;
+    bool set;
+};
+
 /* Open another process's descriptor (memfd) read-only: /proc/pid/fd/N,
  * then pidfd_getfd (flags: O_RDONLY or O_RDWR). Returns a new CLOEXEC fd or -errno. */
 int mpx__pool_fetch_fd(pid_t pid, int fd, int flags);
@@ -213,6 +226,7 @@ typedef struct px_worker_ctx {
     bool thread;
     mpx_init_fn init;
     mpx_args *initargs;
+    void *backend; /* a backend pool's state (core/backend.h), or NULL */
 } px_worker_ctx;
 
 /* The worker loop; returns when the pool shuts down or the worker's task

@@ -22,17 +22,6 @@
 _Atomic uint32_t mpx__pool_fence_word;
 #endif
 
-struct mpx_task_out {
-    unsigned char *dst; /* room in the slot's output area */
-    size_t cap;
-    size_t len;
-    bool on_heap;
-    unsigned char *heap;
-    size_t heap_cap;
-    char *msg;
-    bool set;
-};
-
 /* ---- task output -------------------------------------------------------- */
 
 MPX_API void *mpx_task_out_buf(mpx_task_out *o, size_t len)
