@@ -363,6 +363,47 @@ def pool_array_10us():
     return n / t
 
 
+# ---------------------------------------------------------------- obj
+
+def obj_value(which):
+    """The values of the obj group, built as bench/mpx_obj.c builds them."""
+    if which == "ints1k":
+        return list(range(1000))
+    if which == "bytes1m":
+        return bytes(i & 0xff for i in range(1 << 20))
+    return {
+        'id': 12345, 'name': 'worker-7', 'active': True, 'score': 98.625,
+        'tags': ['alpha', 'beta', 'gamma', 'delta'],
+        'owner': {'user': 'alice', 'uid': 1001, 'groups': ['staff', 'dev'], 'quota': None},
+        'position': (12.5, -3.25, 7.0),
+        'history': [{'t': 1700000000 + i, 'value': i * 1.5, 'ok': i % 2 == 0} for i in range(26)],
+        'blob': bytes(range(64)),
+        'note': 'a short note about the job and where it runs',
+    }
+
+
+def obj_codec(which, decode):
+    import pickle
+    v = obj_value(which)
+    data = pickle.dumps(v, 4)
+    if decode:
+        def run(n):
+            loads = pickle.loads
+            t = now()
+            for _ in range(n):
+                loads(data)
+            return now() - t
+    else:
+        def run(n):
+            dumps = pickle.dumps
+            t = now()
+            for _ in range(n):
+                dumps(v, 4)
+            return now() - t
+    s = calibrate(run, 16 if which == "bytes1m" else 1000)
+    return len(data) / s / 1e6 if which == "bytes1m" else 1 / s
+
+
 # ---------------------------------------------------------------- figures
 
 FIGURES = {
@@ -387,6 +428,12 @@ FIGURES = {
     "pool_map_default": lambda: pool_map(POOL_TASKS_QUICK if QUICK else POOL_TASKS_FULL, None),
     "pool_apply_async": pool_apply_async,
     "pool_array_10us": pool_array_10us,
+    "obj_encode_dict1k": lambda: obj_codec("dict1k", False),
+    "obj_decode_dict1k": lambda: obj_codec("dict1k", True),
+    "obj_encode_ints1k": lambda: obj_codec("ints1k", False),
+    "obj_decode_ints1k": lambda: obj_codec("ints1k", True),
+    "obj_encode_bytes1m": lambda: obj_codec("bytes1m", False),
+    "obj_decode_bytes1m": lambda: obj_codec("bytes1m", True),
 }
 
 

@@ -43,6 +43,9 @@
 #ifndef MPXB_HAVE_POOL
 #define MPXB_HAVE_POOL 0
 #endif
+#ifndef MPXB_HAVE_OBJ
+#define MPXB_HAVE_OBJ 0
+#endif
 
 typedef struct figure {
     const char *name;
@@ -68,6 +71,7 @@ typedef struct figure {
 #define QUEUE "queue (include/mpx/queue.h)"
 #define POOL "pool (include/mpx/pool.h)"
 #define MPI "mpi (include/mpx/mpi.h, libmpx_mpi)"
+#define OBJ "obj (include/mpx/obj.h)"
 
 static const figure FIGS[] = {
     /* process: start+join latency of a process that does nothing */
@@ -129,11 +133,24 @@ static const figure FIGS[] = {
     {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
     {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
     {"mpi_map_1ms", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    /* obj: the pickle codec; raw = memcpy of the encoded bytes */
+    {"obj_encode_dict1k", "obj", "ops/s", "higher", mpxb_obj_encode_dict1k, raw_obj_copy_dict1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_dict1k", "obj", "ops/s", "higher", mpxb_obj_decode_dict1k, raw_obj_copy_dict1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_encode_ints1k", "obj", "ops/s", "higher", mpxb_obj_encode_ints1k, raw_obj_copy_ints1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_ints1k", "obj", "ops/s", "higher", mpxb_obj_decode_ints1k, raw_obj_copy_ints1k, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_encode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_encode_bytes1m, raw_obj_copy_bytes1m, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
 };
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
 static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array", "queue",
-                                     "pool",    "mpi",  "manager", "shm", "seed"};
+                                     "pool",    "obj",  "mpi",  "manager", "shm", "seed"};
 
 /* ------------------------------------------------------------------ */
 
@@ -533,7 +550,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         } else if (!known_group(argv[i])) {
             fprintf(stderr, "mpxbench: unknown group %s (process pipe lock condition array queue pool "
-                            "mpi manager shm seed all)\n",
+                            "obj mpi manager shm seed all)\n",
                     argv[i]);
             return 2;
         } else if (ng < 32) {

@@ -68,6 +68,18 @@ WEAK_SIDE(mpxb_pool_map_default);
 WEAK_SIDE(mpxb_pool_apply_async);
 WEAK_SIDE(mpxb_pool_array_10us);
 
+/* obj (mpx_obj.c): the pickle codec; the raw side (memcpy of the encoded
+ * bytes) needs the encoder too, so it lives there and is weak as well */
+WEAK_SIDE(mpxb_obj_encode_dict1k);
+WEAK_SIDE(mpxb_obj_decode_dict1k);
+WEAK_SIDE(raw_obj_copy_dict1k);
+WEAK_SIDE(mpxb_obj_encode_ints1k);
+WEAK_SIDE(mpxb_obj_decode_ints1k);
+WEAK_SIDE(raw_obj_copy_ints1k);
+WEAK_SIDE(mpxb_obj_encode_bytes1m);
+WEAK_SIDE(mpxb_obj_decode_bytes1m);
+WEAK_SIDE(raw_obj_copy_bytes1m);
+
 /* Shared sizes, so every side does the same job. */
 #define POOL_TASKS_FULL 1000000L  /* map of 1,000,000 trivial tasks */
 #define POOL_TASKS_QUICK 200000L

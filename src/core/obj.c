@@ -53,18 +53,13 @@ MPX_API mpx_obj *mpx_obj_bool(int b)
  * 64 KiB per size class) and reused: an allocation then costs a few
  * nanoseconds instead of malloc's ~20. */
 
-#define CACHE_CLASSES 8 /* 16, 32, ..., 128 bytes */
-#define CACHE_BYTES (64 * 1024)
-
-typedef struct vcache {
-    void *head[CACHE_CLASSES];
-    uint32_t count[CACHE_CLASSES];
-} vcache;
-
-static __thread vcache *tcache __attribute__((tls_model("initial-exec")));
+__thread mpx__vcache *mpx__tcache __attribute__((tls_model("initial-exec")));
 /* Values allocated minus values freed by this thread (tests use it to
  * prove that nothing leaked). */
-static __thread int64_t live __attribute__((tls_model("initial-exec")));
+__thread int64_t mpx__tlive __attribute__((tls_model("initial-exec")));
+#define tcache mpx__tcache
+#define live mpx__tlive
+typedef mpx__vcache vcache;
 
 int64_t mpx__v_live(void);
 int64_t mpx__v_live(void)
@@ -77,7 +72,7 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static void cache_destroy(void *p)
 {
     vcache *c = p;
-    for (int i = 0; i < CACHE_CLASSES; i++) {
+    for (int i = 0; i < MPX__CACHE_CLASSES; i++) {
         void *b = c->head[i];
         while (b) {
             void *next = *(void **)b;
@@ -108,34 +103,28 @@ static vcache *cache_get(void)
     return c;
 }
 
-void *mpx__v_alloc(size_t size)
+static void *cache_alloc(size_t size)
 {
-    void *b;
     if (size <= 128) {
         unsigned cls = (unsigned)((size + 15) / 16) - 1;
         vcache *c = cache_get();
         if (c && c->head[cls]) {
-            b = c->head[cls];
+            void *b = c->head[cls];
             c->head[cls] = *(void **)b;
             c->count[cls]--;
-        } else {
-            b = malloc((cls + 1) * 16);
+            return b;
         }
-    } else {
-        b = malloc(size);
+        return malloc((cls + 1) * 16);
     }
-    if (b)
-        live++;
-    return b;
+    return malloc(size);
 }
 
-void mpx__v_free(void *p, size_t size)
+static void cache_free(void *p, size_t size)
 {
-    live--;
     if (size <= 128) {
         unsigned cls = (unsigned)((size + 15) / 16) - 1;
         vcache *c = tcache;
-        if (c && c->count[cls] < CACHE_BYTES / ((cls + 1) * 16)) {
+        if (c && c->count[cls] < MPX__CACHE_BYTES / ((cls + 1) * 16)) {
             *(void **)p = c->head[cls];
             c->head[cls] = p;
             c->count[cls]++;
@@ -143,6 +132,40 @@ void mpx__v_free(void *p, size_t size)
         }
     }
     free(p);
+}
+
+void *mpx__v_alloc_slow(size_t size)
+{
+    void *b = cache_alloc(size);
+    if (b)
+        live++;
+    return b;
+}
+
+void mpx__v_free_slow(void *p, size_t size)
+{
+    live--;
+    cache_free(p, size);
+}
+
+void *mpx__v_arr_realloc_slow(void *p, size_t old, size_t size)
+{
+    if (!p || old == 0)
+        return size ? cache_alloc(size) : NULL;
+    if (old > 128 && size > 128)
+        return realloc(p, size);
+    void *n = cache_alloc(size);
+    if (!n)
+        return NULL;
+    memcpy(n, p, old < size ? old : size);
+    cache_free(p, old);
+    return n;
+}
+
+void mpx__v_arr_free_slow(void *p, size_t size)
+{
+    if (p)
+        cache_free(p, size);
 }
 
 static void *valloc_hdr(size_t size, int kind)
@@ -822,28 +845,64 @@ static void free_leaf(mpx_obj *o)
 int mpx__gc_consider(mpx_obj *o);
 void mpx__gc_drain(void);
 
+/* One release: dead containers still to free (a list through gc_next, so
+ * depth never becomes recursion), and decrements of shared leaves
+ * gathered per value, so that a tree holding one str 26 times pays one
+ * atomic instruction for it instead of 26 (applied at the end; a value
+ * that then reaches zero is freed then). */
+#define WORK_LEAVES 8
 typedef struct work {
     mpx__vcont *head;
+    unsigned nleaves;
+    mpx_obj *leaf[WORK_LEAVES];
+    uint32_t count[WORK_LEAVES];
 } work;
+#define WORK_INIT {NULL, 0, {NULL}, {0}}
+
+static void free_leaf(mpx_obj *o);
+
+static void flush_leaves(work *w)
+{
+    for (unsigned i = 0; i < w->nleaves; i++)
+        if (__atomic_sub_fetch(&w->leaf[i]->refcnt, w->count[i], __ATOMIC_ACQ_REL) == 0)
+            free_leaf(w->leaf[i]);
+    w->nleaves = 0;
+}
 
 /* Drop one reference to o. from_parent: the reference was held by a
  * container being freed. Dead containers go on w (freed by the caller's
  * loop, so depth never turns into recursion). */
-static void release(mpx_obj *o, int from_parent, work *w)
+static inline __attribute__((always_inline)) void release(mpx_obj *o, int from_parent, work *w)
 {
     if (o->flags & MPX__F_IMMORTAL)
         return;
     if (!mpx__v_is_cont(o)) {
+        if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) != 1) {
+            for (unsigned i = 0; i < w->nleaves; i++)
+                if (w->leaf[i] == o) {
+                    w->count[i]++;
+                    return;
+                }
+            if (w->nleaves < WORK_LEAVES) {
+                w->leaf[w->nleaves] = o;
+                w->count[w->nleaves++] = 1;
+                return;
+            }
+        }
         if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) == 1 ||
-            __atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
-            free_leaf(o);
+            __atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+            if (o->kind == MPX__K_INT || o->kind == MPX__K_FLOAT)
+                mpx__v_free(o, 16);
+            else
+                free_leaf(o);
+        }
         return;
     }
     mpx__vcont *c = (mpx__vcont *)o;
-    if (from_parent)
-        __atomic_fetch_sub(&c->nparents, 1, __ATOMIC_RELAXED);
     uint32_t rc = __atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE);
     if (rc != 1) {
+        if (from_parent)
+            __atomic_fetch_sub(&c->nparents, 1, __ATOMIC_RELAXED);
         if ((mpx__v_flags(o) & MPX__F_CYC) &&
             rc - 1 == __atomic_load_n(&c->nparents, __ATOMIC_RELAXED) && mpx__gc_consider(o))
             return;
@@ -866,7 +925,7 @@ void mpx__v_free_container_only(mpx_obj *o)
 {
     switch (o->kind) {
     case MPX__K_LIST:
-        free(((mpx__vlist *)o)->items);
+        mpx__v_arr_free(((mpx__vlist *)o)->items, ((mpx__vlist *)o)->cap * sizeof(mpx_obj *));
         break;
     case MPX__K_DICT:
     case MPX__K_SET:
@@ -881,7 +940,37 @@ void mpx__v_free_container_only(mpx_obj *o)
 
 static void free_container(mpx_obj *o, work *w)
 {
-    mpx__v_children(o, child_release, w);
+    switch (o->kind) {
+    case MPX__K_TUPLE: {
+        mpx__vtuple *t = (mpx__vtuple *)o;
+        for (size_t i = 0; i < t->n; i++)
+            if (t->items[i])
+                release(t->items[i], 1, w);
+        break;
+    }
+    case MPX__K_LIST: {
+        mpx__vlist *l = (mpx__vlist *)o;
+        for (size_t i = 0; i < l->n; i++)
+            release(l->items[i], 1, w);
+        break;
+    }
+    case MPX__K_DICT:
+    case MPX__K_SET:
+    case MPX__K_FROZENSET: {
+        mpx__vtable *t = &((mpx__vdict *)o)->t;
+        for (size_t i = 0; i < t->n; i++) {
+            if (!t->e[i].key)
+                continue;
+            release(t->e[i].key, 1, w);
+            if (t->e[i].value)
+                release(t->e[i].value, 1, w);
+        }
+        break;
+    }
+    default:
+        mpx__v_children(o, child_release, w);
+        break;
+    }
     mpx__v_free_container_only(o);
 }
 
@@ -892,12 +981,14 @@ static void run_work(work *w)
         w->head = c->gc_next;
         free_container(&c->h, w);
     }
+    if (w->nleaves)
+        flush_leaves(w);
 }
 
 /* Release a reference held by a container (the caller removed it). */
 void mpx__gc_unlink(mpx_obj *child)
 {
-    work w = {NULL};
+    work w = WORK_INIT;
     release(child, 1, &w);
     run_work(&w);
     mpx__gc_drain();
@@ -908,9 +999,24 @@ void mpx__gc_unlink(mpx_obj *child)
 void mpx__v_release_raw(mpx_obj *o, int from_parent);
 void mpx__v_release_raw(mpx_obj *o, int from_parent)
 {
-    work w = {NULL};
+    work w = WORK_INIT;
     release(o, from_parent, &w);
     run_work(&w);
+}
+
+void mpx__v_decref_local_slow(mpx_obj *o)
+{
+    if (o->flags & MPX__F_IMMORTAL)
+        return;
+    uint32_t rc = o->refcnt;
+    if (rc != 1) {
+        if (mpx__v_is_cont(o) && (o->flags & MPX__F_CYC) && rc - 1 == ((mpx__vcont *)o)->nparents &&
+            mpx__gc_consider(o))
+            return;
+        o->refcnt = rc - 1;
+        return;
+    }
+    mpx__v_release_raw(o, 0);
 }
 
 MPX_API mpx_obj *mpx_obj_incref(mpx_obj *v)
@@ -924,10 +1030,9 @@ MPX_API void mpx_obj_decref(mpx_obj *v)
 {
     if (!v || (v->flags & MPX__F_IMMORTAL))
         return;
-    work w = {NULL};
+    work w = WORK_INIT;
     release(v, 0, &w);
-    if (w.head)
-        run_work(&w);
+    run_work(&w);
     mpx__gc_drain();
 }
 
@@ -1196,12 +1301,12 @@ MPX_API int mpx_obj_clear(mpx_obj *v)
     case MPX__K_LIST: {
         mpx__vlist *l = (mpx__vlist *)v;
         mpx_obj **items = l->items;
-        size_t n = l->n;
+        size_t n = l->n, cap = l->cap;
         l->items = NULL;
         l->n = l->cap = 0;
         for (size_t i = 0; i < n; i++)
             mpx__gc_unlink(items[i]);
-        free(items);
+        mpx__v_arr_free(items, cap * sizeof(mpx_obj *));
         return 0;
     }
     case MPX__K_DICT:

@@ -627,14 +627,61 @@ MPX_API int mpx_obj_contains(const mpx_obj *v, const mpx_obj *item)
     }
 }
 
-/* ---- structural identity (round-trip checks) ------------------------------------ */
+/* ---- structural identity (round-trip checks) ------------------------------------ *
+ * Containers compared once per pair (a set of pairs already seen), so
+ * shared sub-values and cycles cost linear time, not exponential. */
 
-static int identical(const mpx_obj *a, const mpx_obj *b, int depth)
+typedef struct pairset {
+    const void **k; /* 2 per slot */
+    size_t mask, n;
+    int failed;
+} pairset;
+
+/* 1 if (a, b) was already there, else inserts it. */
+static int pair_seen(pairset *s, const void *a, const void *b)
 {
-    if (a == b || depth > 200)
-        return 1; /* deeper (or cyclic) parts are taken as identical */
+    if (s->failed)
+        return 1;
+    if (!s->k || (s->n + 1) * 2 > s->mask + 1) {
+        size_t cap = s->k ? (s->mask + 1) * 2 : 256;
+        const void **k = calloc(cap * 2, sizeof *k);
+        if (!k) {
+            s->failed = 1;
+            return 1;
+        }
+        for (size_t i = 0; s->k && i <= s->mask; i++) {
+            if (!s->k[2 * i])
+                continue;
+            size_t j = ((uintptr_t)s->k[2 * i] * 31 + (uintptr_t)s->k[2 * i + 1]) * 0x9E3779B97F4A7C15ULL >> 20 & (cap - 1);
+            while (k[2 * j])
+                j = (j + 1) & (cap - 1);
+            k[2 * j] = s->k[2 * i];
+            k[2 * j + 1] = s->k[2 * i + 1];
+        }
+        free(s->k);
+        s->k = k;
+        s->mask = cap - 1;
+    }
+    size_t j = ((uintptr_t)a * 31 + (uintptr_t)b) * 0x9E3779B97F4A7C15ULL >> 20 & s->mask;
+    while (s->k[2 * j]) {
+        if (s->k[2 * j] == a && s->k[2 * j + 1] == b)
+            return 1;
+        j = (j + 1) & s->mask;
+    }
+    s->k[2 * j] = a;
+    s->k[2 * j + 1] = b;
+    s->n++;
+    return 0;
+}
+
+static int identical(const mpx_obj *a, const mpx_obj *b, int depth, pairset *seen)
+{
+    if (a == b || depth > MPX_OBJ_MAX_DEPTH)
+        return 1; /* deeper parts are taken as identical */
     if (a->kind != b->kind)
         return 0;
+    if (a->kind >= MPX__K_TUPLE && pair_seen(seen, a, b))
+        return 1; /* compared already, or being compared (a cycle) */
     switch (a->kind) {
     case MPX__K_FLOAT:
         return !memcmp(&((const mpx__vfloat *)a)->v, &((const mpx__vfloat *)b)->v, sizeof(double)) ||
@@ -658,7 +705,7 @@ static int identical(const mpx_obj *a, const mpx_obj *b, int depth)
         if (na != nb)
             return 0;
         for (size_t i = 0; i < na; i++)
-            if (!identical(ia[i], ib[i], depth + 1))
+            if (!identical(ia[i], ib[i], depth + 1, seen))
                 return 0;
         return 1;
     }
@@ -676,9 +723,9 @@ static int identical(const mpx_obj *a, const mpx_obj *b, int depth)
                 j++;
             if (i >= ta->n || j >= tb->n)
                 return i >= ta->n && j >= tb->n;
-            if (!identical(ta->e[i].key, tb->e[j].key, depth + 1))
+            if (!identical(ta->e[i].key, tb->e[j].key, depth + 1, seen))
                 return 0;
-            if (ta->e[i].value && !identical(ta->e[i].value, tb->e[j].value, depth + 1))
+            if (ta->e[i].value && !identical(ta->e[i].value, tb->e[j].value, depth + 1, seen))
                 return 0;
             i++;
             j++;
@@ -696,7 +743,7 @@ static int identical(const mpx_obj *a, const mpx_obj *b, int depth)
                     return 0;
                 continue;
             }
-            if (!identical(px[i], py[i], depth + 1))
+            if (!identical(px[i], py[i], depth + 1, seen))
                 return 0;
         }
         return 1;
@@ -708,5 +755,8 @@ static int identical(const mpx_obj *a, const mpx_obj *b, int depth)
 
 int mpx__v_identical(const mpx_obj *a, const mpx_obj *b)
 {
-    return identical(a, b, 0);
+    pairset seen = {NULL, 0, 0, 0};
+    int r = identical(a, b, 0, &seen);
+    free(seen.k);
+    return r;
 }

@@ -51,8 +51,9 @@ MPX_API mpx_obj *mpx_obj_frozenset(void)
 
 void mpx__table_free(mpx__vtable *t)
 {
-    free(t->index);
-    free(t->e);
+    if (t->index)
+        mpx__v_arr_free(t->index, (t->mask + 1) * sizeof *t->index);
+    mpx__v_arr_free(t->e, t->cap * sizeof *t->e);
     memset(t, 0, sizeof *t);
 }
 
@@ -125,11 +126,12 @@ static int build_index(mpx__vtable *t, size_t cap)
     size_t slots = 16;
     while (slots < cap + cap / 2 + 1)
         slots <<= 1;
-    uint32_t *ix = malloc(slots * sizeof *ix);
+    uint32_t *ix = mpx__v_arr_realloc(NULL, 0, slots * sizeof *ix);
     if (!ix)
         return -ENOMEM;
     memset(ix, 0xff, slots * sizeof *ix);
-    free(t->index);
+    if (t->index)
+        mpx__v_arr_free(t->index, (t->mask + 1) * sizeof *t->index);
     t->index = ix;
     t->mask = slots - 1;
     for (size_t k = 0; k < t->n; k++) {
@@ -169,7 +171,7 @@ int mpx__table_reserve(mpx__vtable *t, size_t extra)
         cap = need;
     if (cap > TABLE_MAX)
         cap = TABLE_MAX;
-    mpx__ventry *e = realloc(t->e, cap * sizeof *e);
+    mpx__ventry *e = mpx__v_arr_realloc(t->e, t->cap * sizeof *e, cap * sizeof *e);
     if (!e)
         return -ENOMEM;
     t->e = e;
@@ -196,7 +198,9 @@ int mpx__table_insert(mpx__vtable *t, mpx_obj *key, uint64_t hash, mpx_obj *valu
         if (!is_set) {
             mpx_obj *old = e->value;
             e->value = value;
-            if (fast_link)
+            if (fast_link == 2)
+                mpx__gc_link_local(value);
+            else if (fast_link)
                 mpx__gc_link_fast(value);
             else
                 mpx__gc_link(owner, value);
@@ -223,7 +227,11 @@ int mpx__table_insert(mpx__vtable *t, mpx_obj *key, uint64_t hash, mpx_obj *valu
     t->used++;
     if (t->index)
         t->index[slot] = (uint32_t)k;
-    if (fast_link) {
+    if (fast_link == 2) {
+        mpx__gc_link_local(key);
+        if (value)
+            mpx__gc_link_local(value);
+    } else if (fast_link) {
         mpx__gc_link_fast(key);
         if (value)
             mpx__gc_link_fast(value);

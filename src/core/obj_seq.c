@@ -104,7 +104,8 @@ mpx_obj *mpx__v_list_new(size_t cap)
     l->cap = 0;
     l->items = NULL;
     if (cap) {
-        if (cap > SIZE_MAX / sizeof(mpx_obj *) || !(l->items = malloc(cap * sizeof(mpx_obj *)))) {
+        if (cap > SIZE_MAX / sizeof(mpx_obj *) ||
+            !(l->items = mpx__v_arr_realloc(NULL, 0, cap * sizeof(mpx_obj *)))) {
             mpx__v_free(l, sizeof *l);
             return NULL;
         }
@@ -128,7 +129,7 @@ int mpx__list_reserve(mpx__vlist *l, size_t extra)
     size_t cap = l->cap + (l->cap >> 1) + 4;
     if (cap < need || cap > SIZE_MAX / sizeof(mpx_obj *))
         cap = need;
-    mpx_obj **items = realloc(l->items, cap * sizeof *items);
+    mpx_obj **items = mpx__v_arr_realloc(l->items, l->cap * sizeof *items, cap * sizeof *items);
     if (!items)
         return -ENOMEM;
     l->items = items;

@@ -28,6 +28,7 @@
  */
 #include "core/pickle_dec.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 int mpx__pd_fail(dec *d, int code, const char *fmt, ...)
@@ -49,7 +50,7 @@ int mpx__pd_nomem(dec *d)
 }
 
 /* Charge n bytes of allocation to the budget. */
-int mpx__pd_charge(dec *d, size_t n)
+int mpx__pd_charge_slow(dec *d, size_t n)
 {
     if (n > d->budget)
         return mpx__pd_fail(d, MPX_ETOOBIG, "the decoded value would need more than the %zu bytes allowed",
@@ -58,7 +59,7 @@ int mpx__pd_charge(dec *d, size_t n)
     return 0;
 }
 
-int mpx__pd_need(dec *d, size_t n, const char *what)
+int mpx__pd_need_slow(dec *d, size_t n, const char *what)
 {
     if (n > left(d))
         return mpx__pd_fail(d, MPX_EPROTO, "pickle data was truncated (%s needs %zu bytes, %zu left)", what, n,
@@ -91,16 +92,16 @@ int mpx__pd_readline(dec *d, const char **s, size_t *n)
 /* ---- the stack ----------------------------------------------------------------- */
 
 /* Push takes the reference (and releases it on failure). */
-int mpx__pd_push(dec *d, mpx_obj *o)
+int mpx__pd_push_slow(dec *d, mpx_obj *o)
 {
     if (!o)
         return mpx__pd_nomem(d);
     if (MPX__UNLIKELY(d->sn == d->scap)) {
         size_t cap = d->scap ? d->scap * 2 : 64;
         int rc = mpx__pd_charge(d, (cap - d->scap) * sizeof(mpx_obj *));
-        mpx_obj **s = rc ? NULL : realloc(d->stack, cap * sizeof *s);
+        mpx_obj **s = rc ? NULL : mpx__pd_grow(d->stack, d->stack0, d->scap * sizeof *s, cap * sizeof *s);
         if (!s) {
-            mpx_obj_decref(o);
+            mpx__v_decref_local_null(o);
             return rc ? rc : mpx__pd_nomem(d);
         }
         d->stack = s;
@@ -115,21 +116,7 @@ int mpx__pd_underflow(dec *d)
     return mpx__pd_fail(d, MPX_EPROTO, "unpickling stack underflow");
 }
 
-int mpx__pd_pop(dec *d, mpx_obj **o)
-{
-    if (d->sn <= fence(d))
-        return mpx__pd_underflow(d);
-    *o = d->stack[--d->sn];
-    return 0;
-}
 
-int mpx__pd_top(dec *d, mpx_obj **o)
-{
-    if (d->sn <= fence(d))
-        return mpx__pd_underflow(d);
-    *o = d->stack[d->sn - 1];
-    return 0;
-}
 
 /* Remove the top mark; *at gets the stack position it marked. */
 int mpx__pd_pop_mark(dec *d, size_t *at)
@@ -141,22 +128,12 @@ int mpx__pd_pop_mark(dec *d, size_t *at)
     return 0;
 }
 
-int mpx__pd_depth_of(const mpx_obj *o)
-{
-    return mpx__v_is_cont(o) && !(o->flags & MPX__F_IMMORTAL) ? (int)((const mpx__vcont *)o)->depth : 0;
-}
 
 /* parent now holds child: keep the nesting depth and its limit. */
-int mpx__pd_nest(dec *d, mpx_obj *parent, const mpx_obj *child)
+int mpx__pd_nest_slow(dec *d, uint32_t cd)
 {
-    uint32_t cd = (uint32_t)mpx__pd_depth_of(child) + 1;
-    mpx__vcont *p = (mpx__vcont *)parent;
-    if (cd > p->depth) {
-        if (cd > (uint32_t)d->max_depth)
-            return mpx__pd_fail(d, MPX_EDEPTH, "nesting deeper than %d levels", d->max_depth);
-        p->depth = cd;
-    }
-    return 0;
+    (void)cd;
+    return mpx__pd_fail(d, MPX_EDEPTH, "nesting deeper than %d levels", d->max_depth);
 }
 
 /* ---- values ---------------------------------------------------------------- */
@@ -278,7 +255,7 @@ static int memo_put(dec *d, size_t idx)
             cap = idx + 1;
         if ((rc = mpx__pd_charge(d, (cap - d->memo_cap) * sizeof(mpx_obj *))))
             return rc;
-        mpx_obj **m = realloc(d->memo, cap * sizeof *m);
+        mpx_obj **m = mpx__pd_grow(d->memo, d->memo0, d->memo_cap * sizeof *m, cap * sizeof *m);
         if (!m)
             return mpx__pd_nomem(d);
         memset(m + d->memo_cap, 0, (cap - d->memo_cap) * sizeof *m);
@@ -286,9 +263,9 @@ static int memo_put(dec *d, size_t idx)
         d->memo_cap = cap;
     }
     mpx_obj *old = d->memo[idx];
-    d->memo[idx] = mpx__v_incref(o);
+    d->memo[idx] = mpx__v_incref_local(o);
     if (old)
-        mpx_obj_decref(old);
+        mpx__v_decref_local_null(old);
     else
         d->memo_len++;
     return 0;
@@ -300,7 +277,7 @@ static int memo_get(dec *d, size_t idx)
     if (!o)
         return mpx__pd_fail(d, MPX_EPROTO, "Memo value not found at index %zu", idx);
     mpx__gc_mark(o); /* a second reference: cycles go through one */
-    return mpx__pd_push(d, mpx__v_incref(o));
+    return mpx__pd_push(d, mpx__v_incref_local(o));
 }
 
 /* ---- containers --------------------------------------------------------------- */
@@ -326,7 +303,7 @@ int mpx__pd_make_tuple(dec *d, size_t at, mpx_obj **out)
     for (size_t i = 0; i < n; i++) {
         mpx_obj *it = d->stack[at + i];
         ((mpx__vtuple *)t)->items[i] = it;
-        mpx__gc_link_fast(it);
+        mpx__gc_link_local(it);
     }
     if (n)
         ((mpx__vcont *)t)->depth = depth;
@@ -357,7 +334,7 @@ static int extend_list(dec *d, mpx_obj *target, size_t at)
                 return rc;
             if (!(x->listitems = mpx__v_list_new(0)))
                 return mpx__pd_nomem(d);
-            mpx__gc_link_fast(x->listitems);
+            mpx__gc_link_local(x->listitems);
         }
         list = x->listitems;
     } else if (target->kind != MPX__K_LIST) {
@@ -372,12 +349,12 @@ static int extend_list(dec *d, mpx_obj *target, size_t at)
         mpx_obj *it = d->stack[at + i];
         if ((rc = mpx__pd_nest(d, list, it)) || (list != target && (rc = mpx__pd_nest(d, target, list)))) {
             for (size_t k = i; k < n; k++)
-                mpx_obj_decref(d->stack[at + k]);
+                mpx__v_decref_local_null(d->stack[at + k]);
             d->sn = at;
             return rc;
         }
         l->items[l->n++] = it;
-        mpx__gc_link_fast(it);
+        mpx__gc_link_local(it);
     }
     d->sn = at;
     return 0;
@@ -398,7 +375,7 @@ static int set_items(dec *d, mpx_obj *target, size_t at)
                 return rc;
             if (!(x->dictitems = mpx__v_dict_new(MPX__K_DICT)))
                 return mpx__pd_nomem(d);
-            mpx__gc_link_fast(x->dictitems);
+            mpx__gc_link_local(x->dictitems);
         }
         dict = x->dictitems;
     } else if (target->kind != MPX__K_DICT) {
@@ -415,9 +392,15 @@ static int set_items(dec *d, mpx_obj *target, size_t at)
     for (i = 0; i < n; i += 2) {
         mpx_obj *k = d->stack[at + i], *v = d->stack[at + i + 1];
         uint64_t h;
-        if (k->kind == MPX__K_STR && (mpx__v_flags(k) & MPX__F_HASHED))
-            h = ((mpx__vstr *)k)->hash;
-        else if ((rc = mpx__v_hash(k, &h, 0))) {
+        if (k->kind == MPX__K_STR) {
+            /* the decoder's own str: its hash is cached without atomics */
+            mpx__vstr *ks = (mpx__vstr *)k;
+            if (!(k->flags & MPX__F_HASHED)) {
+                ks->hash = mpx__siphash13(ks->data, ks->len);
+                k->flags |= MPX__F_HASHED;
+            }
+            h = ks->hash;
+        } else if ((rc = mpx__v_hash(k, &h, 0))) {
             rc = rc == MPX_ETYPE ? mpx__pd_fail(d, MPX_ETYPE, "unhashable dict key: %s", mpx_obj_type_name(k))
                                  : mpx__pd_fail(d, rc, "dict key nested too deep");
             break;
@@ -426,7 +409,24 @@ static int set_items(dec *d, mpx_obj *target, size_t at)
             (dict != target && (rc = mpx__pd_nest(d, target, dict))))
             break;
         d->stack[at + i] = d->stack[at + i + 1] = NULL;
-        if ((rc = mpx__table_insert(t, k, h, v, 0, dict, 1))) {
+        if (!t->index) {
+            /* a small table (room reserved above): a new key is appended
+             * after a scan of the hashes, an equal one takes the slow way */
+            size_t j = 0;
+            while (j < t->n && (!t->e[j].key || t->e[j].hash != h))
+                j++;
+            if (j == t->n) {
+                t->e[j].hash = h;
+                t->e[j].key = k;
+                t->e[j].value = v;
+                t->n++;
+                t->used++;
+                mpx__gc_link_local(k);
+                mpx__gc_link_local(v);
+                continue;
+            }
+        }
+        if ((rc = mpx__table_insert(t, k, h, v, 0, dict, 2))) {
             rc = rc == -ENOMEM ? mpx__pd_nomem(d) : mpx__pd_fail(d, rc, "dict key comparison failed");
             i += 2;
             break;
@@ -435,7 +435,7 @@ static int set_items(dec *d, mpx_obj *target, size_t at)
 out:
     for (size_t k = at; k < d->sn; k++)
         if (d->stack[k])
-            mpx_obj_decref(d->stack[k]);
+            mpx__v_decref_local_null(d->stack[k]);
     d->sn = at;
     return rc;
 }
@@ -463,7 +463,7 @@ int mpx__pd_add_items(dec *d, mpx_obj *set, size_t at)
         if ((rc = mpx__pd_nest(d, set, k)))
             break;
         d->stack[at + i] = NULL;
-        if ((rc = mpx__table_insert(t, k, h, NULL, 1, set, 1))) {
+        if ((rc = mpx__table_insert(t, k, h, NULL, 1, set, 2))) {
             rc = rc == -ENOMEM ? mpx__pd_nomem(d) : mpx__pd_fail(d, rc, "set item comparison failed");
             break;
         }
@@ -471,7 +471,7 @@ int mpx__pd_add_items(dec *d, mpx_obj *set, size_t at)
 out:
     for (size_t k = at; k < d->sn; k++)
         if (d->stack[k])
-            mpx_obj_decref(d->stack[k]);
+            mpx__v_decref_local_null(d->stack[k]);
     d->sn = at;
     return rc;
 }
@@ -487,12 +487,108 @@ int mpx__pd_new_container(dec *d, int kind, mpx_obj **out)
 
 /* ---- the loop ------------------------------------------------------------------ */
 
+/* The frequent opcodes, handled with the input position in a register.
+ * Anything unusual (an error, a full stack, a new memo slot to grow)
+ * leaves it to the switch in run(), which repeats the opcode with every
+ * check and its error message. */
+static inline void fast_ops(dec *d)
+{
+    const unsigned char *p = d->p, *end = d->end;
+    mpx_obj **stack = d->stack;
+    size_t sn = d->sn, scap = d->scap;
+    while (p < end && sn < scap) {
+        unsigned op = *p;
+        mpx_obj *o;
+        if (op == PK_MEMOIZE) {
+            size_t idx = d->memo_len;
+            if (sn <= fence(d) || idx >= d->memo_cap || d->memo[idx])
+                break;
+            d->memo[idx] = mpx__v_incref_local(stack[sn - 1]);
+            d->memo_len = idx + 1;
+            p++;
+            continue;
+        }
+        if (op == PK_BININT1) {
+            if (end - p < 2)
+                break;
+            o = &mpx__v_small[p[1] - MPX__SMALL_MIN].h;
+            p += 2;
+        } else if (op == PK_BINGET) {
+            if (end - p < 2 || p[1] >= d->memo_cap || !(o = d->memo[p[1]]))
+                break;
+            mpx__gc_mark(o);
+            mpx__v_incref_local(o);
+            p += 2;
+        } else if (op == PK_BININT2 || op == PK_BININT) {
+            int len = op == PK_BININT2 ? 2 : 4;
+            if (end - p < len + 1)
+                break;
+            int64_t v = op == PK_BININT2 ? (int64_t)(p[1] | (unsigned)p[2] << 8)
+                                         : (int32_t)(p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 |
+                                                     (uint32_t)p[4] << 24);
+            if (v < MPX__SMALL_MIN || v > MPX__SMALL_MAX) {
+                if (d->budget < sizeof(mpx__vint) || !(o = mpx__v_int(v)))
+                    break;
+                d->budget -= sizeof(mpx__vint);
+            } else {
+                o = &mpx__v_small[v - MPX__SMALL_MIN].h;
+            }
+            p += len + 1;
+        } else if (op == PK_BINFLOAT) {
+            if (end - p < 9 || d->budget < sizeof(mpx__vfloat))
+                break;
+            uint64_t u;
+            memcpy(&u, p + 1, 8);
+            u = __builtin_bswap64(u);
+            double v;
+            memcpy(&v, &u, 8);
+            if (!(o = mpx__v_float(v)))
+                break;
+            d->budget -= sizeof(mpx__vfloat);
+            p += 9;
+        } else if (op == PK_NONE || op == PK_NEWTRUE || op == PK_NEWFALSE) {
+            o = op == PK_NONE ? &mpx__v_none : op == PK_NEWTRUE ? &mpx__v_true : &mpx__v_false;
+            p++;
+        } else if (op == PK_SHORT_BINUNICODE) {
+            if (end - p < 2 || (size_t)(end - p - 2) < p[1] || d->budget < sizeof(mpx__vstr) + 256)
+                break;
+            size_t bad;
+            if (mpx__v_str_check((const char *)p + 2, p[1], &o, &bad, NULL, 0))
+                break; /* bad text (the switch says why), or no memory */
+            d->budget -= sizeof(mpx__vstr) + p[1] + 1;
+            p += 2 + p[1];
+        } else if (op == PK_EMPTY_DICT || op == PK_EMPTY_LIST) {
+            if (d->budget < sizeof(mpx__vdict))
+                break;
+            o = op == PK_EMPTY_DICT ? mpx__v_dict_new(MPX__K_DICT) : mpx__v_list_new(0);
+            if (!o)
+                break;
+            d->budget -= op == PK_EMPTY_DICT ? sizeof(mpx__vdict) : sizeof(mpx__vlist);
+            p++;
+        } else if (op == PK_MARK) {
+            if (d->mn >= d->mcap)
+                break;
+            d->marks[d->mn++] = sn;
+            p++;
+            continue;
+        } else {
+            break;
+        }
+        stack[sn++] = o;
+    }
+    d->p = p;
+    d->sn = sn;
+}
+
 static int run(dec *d, mpx_obj **result)
 {
     int rc = 0;
     mpx_obj *a, *b, *c;
     size_t at, n;
     while (d->p < d->end) {
+        fast_ops(d);
+        if (d->p >= d->end)
+            break;
         d->op_off = (size_t)(d->p - d->p0);
         unsigned op = *d->p++;
         switch (op) {
@@ -669,7 +765,7 @@ static int run(dec *d, mpx_obj **result)
         case PK_LIST:
             if (!(rc = mpx__pd_pop_mark(d, &at)) && !(rc = mpx__pd_new_container(d, MPX__K_LIST, &a))) {
                 if ((rc = extend_list(d, a, at)))
-                    mpx_obj_decref(a);
+                    mpx__v_decref_local_null(a);
                 else
                     rc = mpx__pd_push(d, a);
             }
@@ -693,7 +789,7 @@ static int run(dec *d, mpx_obj **result)
         case PK_DICT:
             if (!(rc = mpx__pd_pop_mark(d, &at)) && !(rc = mpx__pd_new_container(d, MPX__K_DICT, &a))) {
                 if ((rc = set_items(d, a, at)))
-                    mpx_obj_decref(a);
+                    mpx__v_decref_local_null(a);
                 else
                     rc = mpx__pd_push(d, a);
             }
@@ -727,14 +823,14 @@ static int run(dec *d, mpx_obj **result)
         case PK_FROZENSET:
             if (!(rc = mpx__pd_pop_mark(d, &at)) && !(rc = mpx__pd_new_container(d, MPX__K_FROZENSET, &a))) {
                 if ((rc = mpx__pd_add_items(d, a, at)))
-                    mpx_obj_decref(a);
+                    mpx__v_decref_local_null(a);
                 else
                     rc = mpx__pd_push(d, a);
             }
             break;
         case PK_POP:
             if (d->sn > fence(d)) {
-                mpx_obj_decref(d->stack[--d->sn]);
+                mpx__v_decref_local_null(d->stack[--d->sn]);
             } else if (d->mn) {
                 d->mn--; /* _pickle.c: POP at a mark pops the mark */
             } else {
@@ -745,12 +841,12 @@ static int run(dec *d, mpx_obj **result)
             if ((rc = mpx__pd_pop_mark(d, &at)))
                 return rc;
             while (d->sn > at)
-                mpx_obj_decref(d->stack[--d->sn]);
+                mpx__v_decref_local_null(d->stack[--d->sn]);
             break;
         case PK_DUP:
             if (!(rc = mpx__pd_top(d, &a))) {
                 mpx__gc_mark(a);
-                rc = mpx__pd_push(d, mpx__v_incref(a));
+                rc = mpx__pd_push(d, mpx__v_incref_local(a));
             }
             break;
         case PK_MARK:
@@ -758,7 +854,7 @@ static int run(dec *d, mpx_obj **result)
                 size_t cap = d->mcap ? d->mcap * 2 : 16;
                 if ((rc = mpx__pd_charge(d, (cap - d->mcap) * sizeof(size_t))))
                     return rc;
-                size_t *m = realloc(d->marks, cap * sizeof *m);
+                size_t *m = mpx__pd_grow(d->marks, d->marks0, d->mcap * sizeof *m, cap * sizeof *m);
                 if (!m)
                     return mpx__pd_nomem(d);
                 d->marks = m;
@@ -809,7 +905,7 @@ static int run(dec *d, mpx_obj **result)
             if ((rc = mpx__pd_pop(d, &b)))
                 return rc;
             if ((rc = mpx__pd_pop(d, &a))) {
-                mpx_obj_decref(b);
+                mpx__v_decref_local_null(b);
                 return rc;
             }
             rc = mpx__pd_load_call(d, MPX_OBJ_REDUCE, a, b, NULL);
@@ -818,7 +914,7 @@ static int run(dec *d, mpx_obj **result)
             if ((rc = mpx__pd_pop(d, &b)))
                 return rc;
             if ((rc = mpx__pd_pop(d, &a))) {
-                mpx_obj_decref(b);
+                mpx__v_decref_local_null(b);
                 return rc;
             }
             rc = mpx__pd_load_call(d, MPX_OBJ_NEWOBJ, a, b, NULL);
@@ -863,7 +959,14 @@ int mpx__pickle_load(mpx_obj **out, const unsigned char *data, size_t len, mpx_o
     }
     *out = NULL;
     dec d;
-    memset(&d, 0, sizeof d);
+    memset(&d, 0, offsetof(dec, stack0));
+    memset(d.memo0, 0, sizeof d.memo0);
+    d.stack = d.stack0;
+    d.scap = MPX__ARRAY_LEN(d.stack0);
+    d.marks = d.marks0;
+    d.mcap = MPX__ARRAY_LEN(d.marks0);
+    d.memo = d.memo0;
+    d.memo_cap = MPX__ARRAY_LEN(d.memo0);
     d.p0 = d.p = data ? data : (const unsigned char *)"";
     d.end = d.p0 + len;
     d.base = base;
@@ -885,15 +988,18 @@ int mpx__pickle_load(mpx_obj **out, const unsigned char *data, size_t len, mpx_o
     if (!rc && used)
         *used = (size_t)(d.p - d.p0);
     while (d.sn)
-        mpx_obj_decref(d.stack[--d.sn]);
+        mpx__v_decref_local_null(d.stack[--d.sn]);
     for (size_t i = 0; i < d.memo_cap; i++)
         if (d.memo[i])
-            mpx_obj_decref(d.memo[i]);
-    free(d.stack);
-    free(d.marks);
-    free(d.memo);
+            mpx__v_decref_local_null(d.memo[i]);
+    if (d.stack != d.stack0)
+        free(d.stack);
+    if (d.marks != d.marks0)
+        free(d.marks);
+    if (d.memo != d.memo0)
+        free(d.memo);
     if (rc) {
-        mpx_obj_decref(result);
+        mpx__v_decref_local_null(result);
         result = NULL;
     }
     mpx__gc_defer_end();

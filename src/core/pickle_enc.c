@@ -163,7 +163,9 @@ static int write_bytes(enc *e, const unsigned char *hdr, size_t hn, const void *
     if (reserve(e, hn + n))
         return -ENOMEM;
     frame_open(e);
-    memcpy(e->buf + e->len, hdr, hn);
+    unsigned char *q = e->buf + e->len;
+    for (size_t i = 0; i < hn; i++) /* byte by byte: the header was just stored so */
+        q[i] = hdr[i];
     if (n)
         memcpy(e->buf + e->len + hn, data, n);
     e->len += hn + n;
@@ -251,14 +253,20 @@ static int memo_put(enc *e, const void *key)
         int n = snprintf((char *)b, sizeof b, "p%u\n", idx);
         return w(e, b, (size_t)n);
     }
+    if (reserve(e, 5))
+        return -ENOMEM;
+    frame_open(e);
+    unsigned char *q = e->buf + e->len;
     if (idx < 256) {
-        b[0] = PK_BINPUT;
-        b[1] = (unsigned char)idx;
-        return w(e, b, 2);
+        q[0] = PK_BINPUT;
+        q[1] = (unsigned char)idx;
+        e->len += 2;
+        return 0;
     }
-    b[0] = PK_LONG_BINPUT;
-    put_le(b + 1, idx, 4);
-    return w(e, b, 5);
+    q[0] = PK_LONG_BINPUT;
+    put_le(q + 1, idx, 4);
+    e->len += 5;
+    return 0;
 }
 
 static int memo_get(enc *e, long idx)
@@ -268,19 +276,26 @@ static int memo_get(enc *e, long idx)
         int n = snprintf((char *)b, sizeof b, "g%ld\n", idx);
         return w(e, b, (size_t)n);
     }
+    if (reserve(e, 5))
+        return -ENOMEM;
+    frame_open(e);
+    unsigned char *q = e->buf + e->len;
     if (idx < 256) {
-        b[0] = PK_BINGET;
-        b[1] = (unsigned char)idx;
-        return w(e, b, 2);
+        q[0] = PK_BINGET;
+        q[1] = (unsigned char)idx;
+        e->len += 2;
+        return 0;
     }
-    b[0] = PK_LONG_BINGET;
-    put_le(b + 1, (uint64_t)idx, 4);
-    return w(e, b, 5);
+    q[0] = PK_LONG_BINGET;
+    put_le(q + 1, (uint64_t)idx, 4);
+    e->len += 5;
+    return 0;
 }
 
 /* ---- atoms ------------------------------------------------------------------- */
 
-static int save(enc *e, const mpx_obj *o, int depth);
+static int save_obj(enc *e, const mpx_obj *o, int depth);
+static inline __attribute__((always_inline)) int save(enc *e, const mpx_obj *o, int depth);
 
 static int save_long(enc *e, const mpx_obj *o)
 {
@@ -292,21 +307,31 @@ static int save_long(enc *e, const mpx_obj *o)
                 int n = snprintf((char *)b, sizeof b, "I%lld\n", (long long)v);
                 return w(e, b, (size_t)n);
             }
+            /* straight into the output (bytes built on the stack and
+             * copied would stall on store forwarding) */
+            if (reserve(e, 5))
+                return -ENOMEM;
+            frame_open(e);
+            unsigned char *q = e->buf + e->len;
             uint32_t u = (uint32_t)(int32_t)v;
-            b[1] = (unsigned char)u;
-            b[2] = (unsigned char)(u >> 8);
-            b[3] = (unsigned char)(u >> 16);
-            b[4] = (unsigned char)(u >> 24);
-            if (b[4] || b[3]) {
-                b[0] = PK_BININT;
-                return w(e, b, 5);
+            if (u < 256) {
+                q[0] = PK_BININT1;
+                q[1] = (unsigned char)u;
+                e->len += 2;
+            } else if (u < 65536) {
+                q[0] = PK_BININT2;
+                q[1] = (unsigned char)u;
+                q[2] = (unsigned char)(u >> 8);
+                e->len += 3;
+            } else {
+                q[0] = PK_BININT;
+                q[1] = (unsigned char)u;
+                q[2] = (unsigned char)(u >> 8);
+                q[3] = (unsigned char)(u >> 16);
+                q[4] = (unsigned char)(u >> 24);
+                e->len += 5;
             }
-            if (b[2]) {
-                b[0] = PK_BININT2;
-                return w(e, b, 3);
-            }
-            b[0] = PK_BININT1;
-            return w(e, b, 2);
+            return 0;
         }
     }
     if (e->proto >= 2) {
@@ -886,15 +911,19 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
         return rc ? rc : memo_put(e, obj ? memo_key(e, obj) : NULL);
     }
     const char *ms = m->data, *ns = q->data;
-    if (e->proto < 3)
+    size_t ml = m->len, nl = q->len;
+    if (e->proto < 3 && strlen(ms) == ml && strlen(ns) == nl) {
         mpx__pk_fix_imports(mpx__pk_name_3to2, mpx__pk_import_3to2, &ms, &ns);
-    if (memchr(ms, '\n', strlen(ms)) || memchr(ns, '\n', strlen(ns)))
+        ml = strlen(ms);
+        nl = strlen(ns);
+    }
+    if (memchr(ms, '\n', ml) || memchr(ns, '\n', nl))
         return fail(e, MPX_EINVAL, "a global name with a newline cannot be pickled below protocol 4");
     if (e->proto < 3 && (!(m->h.flags & MPX__F_ASCII) || !(q->h.flags & MPX__F_ASCII)))
         return fail(e, MPX_ETYPE, "can't pickle global identifier '%.40s.%.40s' using pickle protocol %d",
                     m->data, q->data, e->proto);
-    if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, strlen(ms))) || (rc = w1(e, '\n')) ||
-        (rc = w(e, ns, strlen(ns))) || (rc = w1(e, '\n')))
+    if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, ml)) || (rc = w1(e, '\n')) || (rc = w(e, ns, nl)) ||
+        (rc = w1(e, '\n')))
         return rc;
     return memo_put(e, obj ? memo_key(e, obj) : NULL);
 }
@@ -956,7 +985,61 @@ static int save_instance(enc *e, const mpx_obj *o, int depth)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-static int save(enc *e, const mpx_obj *o, int depth)
+/* The atoms of containers go out without a call (small ints and floats
+ * are most of the items of big lists). */
+static inline __attribute__((always_inline)) int save(enc *e, const mpx_obj *o, int depth)
+{
+    if (o->kind == MPX__K_STR && e->proto >= 4 && !e->keyall &&
+        __atomic_load_n(&o->refcnt, __ATOMIC_RELAXED) == 1 && ((const mpx__vstr *)o)->len <= 0xff) {
+        /* a short str reached once: SHORT_BINUNICODE, MEMOIZE */
+        const mpx__vstr *str = (const mpx__vstr *)o;
+        opcode_boundary(e);
+        if (reserve(e, str->len + 3))
+            return -ENOMEM;
+        frame_open(e);
+        unsigned char *q = e->buf + e->len;
+        q[0] = PK_SHORT_BINUNICODE;
+        q[1] = (unsigned char)str->len;
+        memcpy(q + 2, str->data, str->len);
+        q[2 + str->len] = PK_MEMOIZE;
+        e->len += str->len + 3;
+        e->memo_n++;
+        return 0;
+    }
+    if (e->bin && (o->kind == MPX__K_INT || o->kind == MPX__K_FLOAT)) {
+        opcode_boundary(e);
+        if (reserve(e, 9))
+            return -ENOMEM;
+        frame_open(e);
+        unsigned char *q = e->buf + e->len;
+        if (o->kind == MPX__K_FLOAT) {
+            uint64_t u;
+            memcpy(&u, &((const mpx__vfloat *)o)->v, 8);
+            q[0] = PK_BINFLOAT;
+            u = __builtin_bswap64(u);
+            memcpy(q + 1, &u, 8);
+            e->len += 9;
+            return 0;
+        }
+        int64_t v = ((const mpx__vint *)o)->v;
+        if (v >= 0 && v < 65536) {
+            if (v < 256) {
+                q[0] = PK_BININT1;
+                q[1] = (unsigned char)v;
+                e->len += 2;
+            } else {
+                q[0] = PK_BININT2;
+                q[1] = (unsigned char)v;
+                q[2] = (unsigned char)(v >> 8);
+                e->len += 3;
+            }
+            return 0;
+        }
+    }
+    return save_obj(e, o, depth);
+}
+
+static __attribute__((noinline)) int save_obj(enc *e, const mpx_obj *o, int depth)
 {
     opcode_boundary(e);
     switch (o->kind) {

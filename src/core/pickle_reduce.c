@@ -25,24 +25,24 @@ static int is_name(const mpx_obj *cls, const char *module, const char *name)
 static int make_global(dec *d, mpx_obj *mod, mpx_obj *name)
 {
     const mpx__vstr *m = (const mpx__vstr *)mod, *n = (const mpx__vstr *)name;
-    if (d->proto < 3) {
+    if (d->proto < 3 && strlen(m->data) == m->len && strlen(n->data) == n->len) {
         const char *ms = m->data, *ns = n->data;
         mpx__pk_fix_imports(mpx__pk_name_2to3, mpx__pk_import_2to3, &ms, &ns);
         if (ms != m->data) {
             mpx_obj *x = mpx_obj_str(ms);
-            mpx_obj_decref(mod);
+            mpx__v_decref_local_null(mod);
             mod = x;
         }
         if (ns != n->data) {
             mpx_obj *x = mpx_obj_str(ns);
-            mpx_obj_decref(name);
+            mpx__v_decref_local_null(name);
             name = x;
         }
     }
     int rc = mpx__pd_charge(d, sizeof(mpx__vclass));
     if (rc) {
-        mpx_obj_decref(mod);
-        mpx_obj_decref(name);
+        mpx__v_decref_local_null(mod);
+        mpx__v_decref_local_null(name);
         return rc;
     }
     return mpx__pd_push(d, mpx__v_class_new(mod, name));
@@ -59,7 +59,7 @@ int mpx__pd_load_global(dec *d)
     if ((rc = mpx__pd_make_str(d, (const unsigned char *)s1, n1, &m)))
         return rc;
     if ((rc = mpx__pd_make_str(d, (const unsigned char *)s2, n2, &n))) {
-        mpx_obj_decref(m);
+        mpx__v_decref_local_null(m);
         return rc;
     }
     return make_global(d, m, n);
@@ -72,12 +72,12 @@ int mpx__pd_load_stack_global(dec *d)
     if (rc)
         return rc;
     if ((rc = mpx__pd_pop(d, &m))) {
-        mpx_obj_decref(n);
+        mpx__v_decref_local_null(n);
         return rc;
     }
     if (m->kind != MPX__K_STR || n->kind != MPX__K_STR) {
-        mpx_obj_decref(m);
-        mpx_obj_decref(n);
+        mpx__v_decref_local_null(m);
+        mpx__v_decref_local_null(n);
         return mpx__pd_fail(d, MPX_EPROTO, "STACK_GLOBAL requires str");
     }
     return make_global(d, m, n);
@@ -103,14 +103,14 @@ static int set_from(dec *d, int kind, const mpx_obj *src, mpx_obj **out)
     size_t base = d->sn, pos = 0;
     mpx_obj *it;
     while ((rc = mpx_obj_next(src, &pos, &it)) == 1)
-        if ((rc = mpx__pd_push(d, mpx__v_incref(it))))
+        if ((rc = mpx__pd_push(d, mpx__v_incref_local(it))))
             break;
     if (rc == 0)
         rc = mpx__pd_add_items(d, s, base);
     if (rc) {
         while (d->sn > base)
-            mpx_obj_decref(d->stack[--d->sn]);
-        mpx_obj_decref(s);
+            mpx__v_decref_local_null(d->stack[--d->sn]);
+        mpx__v_decref_local_null(s);
         return rc;
     }
     *out = s;
@@ -212,13 +212,13 @@ static int known_reduce(dec *d, const mpx_obj *fn, const mpx_obj *args, mpx_obj 
         if (!rest)
             return mpx__pd_nomem(d);
         for (size_t i = 1; i < n; i++) {
-            ((mpx__vtuple *)rest)->items[i - 1] = mpx__v_incref(arg(args, i));
-            mpx__gc_link_fast(arg(args, i));
+            ((mpx__vtuple *)rest)->items[i - 1] = mpx__v_incref_local(arg(args, i));
+            mpx__gc_link_local(arg(args, i));
         }
-        mpx__vinst *x = mpx__v_inst_new(MPX_OBJ_NEWOBJ, mpx__v_incref(arg(args, 0)), rest, NULL);
+        mpx__vinst *x = mpx__v_inst_new(MPX_OBJ_NEWOBJ, mpx__v_incref_local(arg(args, 0)), rest, NULL);
         if (!x) {
-            mpx_obj_decref(arg(args, 0));
-            mpx_obj_decref(rest);
+            mpx__v_decref_local_null(arg(args, 0));
+            mpx__v_decref_local_null(rest);
             return mpx__pd_nomem(d);
         }
         *out = MPX__V(x);
@@ -230,12 +230,12 @@ static int known_reduce(dec *d, const mpx_obj *fn, const mpx_obj *args, mpx_obj 
             return 0;
         if ((rc = mpx__pd_charge(d, sizeof(mpx__vinst))))
             return rc;
-        mpx__vinst *x = mpx__v_inst_new(MPX_OBJ_NEWOBJ_EX, mpx__v_incref(arg(args, 0)),
-                                        mpx__v_incref(arg(args, 1)), mpx__v_incref(arg(args, 2)));
+        mpx__vinst *x = mpx__v_inst_new(MPX_OBJ_NEWOBJ_EX, mpx__v_incref_local(arg(args, 0)),
+                                        mpx__v_incref_local(arg(args, 1)), mpx__v_incref_local(arg(args, 2)));
         if (!x) {
-            mpx_obj_decref(arg(args, 0));
-            mpx_obj_decref(arg(args, 1));
-            mpx_obj_decref(arg(args, 2));
+            mpx__v_decref_local_null(arg(args, 0));
+            mpx__v_decref_local_null(arg(args, 1));
+            mpx__v_decref_local_null(arg(args, 2));
             return mpx__pd_nomem(d);
         }
         *out = MPX__V(x);
@@ -248,10 +248,18 @@ static int known_reduce(dec *d, const mpx_obj *fn, const mpx_obj *args, mpx_obj 
         const mpx__vstr *q = (const mpx__vstr *)c->name, *last = (const mpx__vstr *)arg(args, 1);
         if ((rc = mpx__pd_charge(d, sizeof(mpx__vclass) + sizeof(mpx__vstr) + q->len + last->len + 2)))
             return rc;
-        mpx_obj *name = mpx_obj_str_printf("%s.%s", q->data, last->data);
+        char *buf = malloc(q->len + last->len + 2);
+        if (!buf)
+            return mpx__pd_nomem(d);
+        memcpy(buf, q->data, q->len);
+        buf[q->len] = '.';
+        memcpy(buf + q->len + 1, last->data, last->len);
+        mpx_obj *name = mpx__v_str_raw(buf, q->len + 1 + last->len, q->ncp + 1 + last->ncp,
+                                       (q->h.flags & last->h.flags & MPX__F_ASCII) != 0);
+        free(buf);
         if (!name)
             return mpx__pd_nomem(d);
-        *out = mpx__v_class_new(mpx__v_incref(c->module), name);
+        *out = mpx__v_class_new(mpx__v_incref_local(c->module), name);
         return *out ? 1 : mpx__pd_nomem(d);
     }
     return 0;
@@ -276,27 +284,27 @@ int mpx__pd_load_call(dec *d, mpx_obj_how how, mpx_obj *fn, mpx_obj *args, mpx_o
             rc = 0;
     }
     if (rc || out) {
-        mpx_obj_decref(fn);
-        mpx_obj_decref(args);
-        mpx_obj_decref(kwargs);
+        mpx__v_decref_local_null(fn);
+        mpx__v_decref_local_null(args);
+        mpx__v_decref_local_null(kwargs);
         return rc ? rc : mpx__pd_push(d, out);
     }
     if ((rc = mpx__pd_charge(d, sizeof(mpx__vinst)))) {
-        mpx_obj_decref(fn);
-        mpx_obj_decref(args);
-        mpx_obj_decref(kwargs);
+        mpx__v_decref_local_null(fn);
+        mpx__v_decref_local_null(args);
+        mpx__v_decref_local_null(kwargs);
         return rc;
     }
     mpx__vinst *x = mpx__v_inst_new(how, fn, args, kwargs);
     if (!x) {
-        mpx_obj_decref(fn);
-        mpx_obj_decref(args);
-        mpx_obj_decref(kwargs);
+        mpx__v_decref_local_null(fn);
+        mpx__v_decref_local_null(args);
+        mpx__v_decref_local_null(kwargs);
         return mpx__pd_nomem(d);
     }
     if ((rc = mpx__pd_nest(d, MPX__V(x), fn)) || (rc = mpx__pd_nest(d, MPX__V(x), args)) ||
         (kwargs && (rc = mpx__pd_nest(d, MPX__V(x), kwargs)))) {
-        mpx_obj_decref(MPX__V(x));
+        mpx__v_decref_local_null(MPX__V(x));
         return rc;
     }
     return mpx__pd_push(d, MPX__V(x));
@@ -309,24 +317,24 @@ int mpx__pd_load_build(dec *d)
     if (rc)
         return rc;
     if ((rc = mpx__pd_top(d, &target))) {
-        mpx_obj_decref(state);
+        mpx__v_decref_local_null(state);
         return rc;
     }
     if (target->kind != MPX__K_INSTANCE) {
-        mpx_obj_decref(state);
+        mpx__v_decref_local_null(state);
         return mpx__pd_fail(d, MPX_EPROTO, "BUILD on a %s is not supported", mpx_obj_type_name(target));
     }
     mpx__vinst *x = (mpx__vinst *)target;
     if (x->state) {
-        mpx_obj_decref(state);
+        mpx__v_decref_local_null(state);
         return mpx__pd_fail(d, MPX_ENOTSUP, "a second BUILD on one instance is not supported");
     }
     if ((rc = mpx__pd_nest(d, target, state))) {
-        mpx_obj_decref(state);
+        mpx__v_decref_local_null(state);
         return rc;
     }
     x->state = state;
-    mpx__gc_link_fast(state);
+    mpx__gc_link_local(state);
     return 0;
 }
 
@@ -351,12 +359,12 @@ int mpx__pd_load_inst(dec *d, int obj)
     }
     mpx_obj *args;
     if ((rc = mpx__pd_make_tuple(d, at, &args))) {
-        mpx_obj_decref(cls);
+        mpx__v_decref_local_null(cls);
         return rc;
     }
     if (cls->kind != MPX__K_CLASS) {
-        mpx_obj_decref(cls);
-        mpx_obj_decref(args);
+        mpx__v_decref_local_null(cls);
+        mpx__v_decref_local_null(args);
         return mpx__pd_fail(d, MPX_EPROTO, "OBJ/INST needs a class");
     }
     return mpx__pd_load_call(d, nargs(args) ? MPX_OBJ_REDUCE : MPX_OBJ_NEWOBJ, cls, args, NULL);

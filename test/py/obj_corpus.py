@@ -2,6 +2,8 @@
 """The value corpus of mpx's object tests (test/test_obj_pickle.c, #15).
 
     obj_corpus.py gen            write the corpus to stdout (binary, below)
+    obj_corpus.py seeds DIR      write the small streams as fuzz seeds
+                                 (fuzz/seeds/fuzz_pickle)
     obj_corpus.py verify FILE    check the pickles mpx wrote to FILE: each
                                  must load into a value the same as the case's
                                  (types exact, NaN == NaN, -0.0 != 0.0,
@@ -281,9 +283,30 @@ def verify(path):
     return 1 if bad else 0
 
 
+def seeds(directory):
+    import hashlib, os
+    os.makedirs(directory, exist_ok=True)
+    n = 0
+    for name, f, flags in cases():
+        v = f()
+        for p in (0, 2, 5):
+            try:
+                data = pickle.dumps(v, p)
+            except Exception:
+                continue
+            if len(data) > 300:
+                continue
+            with open(os.path.join(directory, hashlib.sha1(data).hexdigest()[:16]), 'wb') as out:
+                out.write(data)
+            n += 1
+    print('%d seeds' % n)
+
+
 if __name__ == '__main__':
     if len(sys.argv) >= 2 and sys.argv[1] == 'gen':
         gen(sys.stdout.buffer)
+    elif len(sys.argv) >= 3 and sys.argv[1] == 'seeds':
+        seeds(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == 'verify':
         sys.exit(verify(sys.argv[2]))
     else:
