@@ -117,7 +117,7 @@ int mpx__mgr_client_get(const char *address, const void *key, size_t keylen,
         }
         memcpy(cl->key, key, keylen);
         cl->keylen = keylen;
-        cl->pid = getpid();
+        cl->pid = mpx__self_pid;
         cl->gen = 1;
         new_session(cl);
         cl->next = g_clients;
@@ -144,6 +144,7 @@ static void destroy_chans(mpx__mgr_chan *list)
     while (list) {
         mpx__mgr_chan *n = list->next_all;
         mpx_connection_destroy(list->c);
+        mpx__mgr_rbuf_free(&list->rb);
         free(list);
         list = n;
     }
@@ -155,7 +156,7 @@ void mpx__mgr_client_unref(mpx__mgr_client *cl)
         return;
     pthread_mutex_lock(&g_mu);
     mpx__mgr_chan *drop = NULL;
-    if (--cl->refs == 0 && cl->pid == getpid())
+    if (--cl->refs == 0 && cl->pid == mpx__self_pid)
         drop = detach_chans(cl); /* no proxy left: the server may forget us */
     pthread_mutex_unlock(&g_mu);
     destroy_chans(drop);
@@ -255,8 +256,9 @@ MPX_API void mpx_remote_error_clear(mpx_remote_error *e)
 
 /* ---- requests over a connection ----------------------------------------------------------- */
 
-int mpx__mgr_request(mpx_connection *c, const char *ident, const char *method,
-                     const mpx_obj *args, const mpx_obj *kwds, mpx_obj **reply)
+int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
+                     const char *method, const mpx_obj *args, const mpx_obj *kwds,
+                     mpx_obj **reply, bool *broken)
 {
     mpx_obj *a = args ? mpx_obj_incref((mpx_obj *)args) : mpx_obj_tuple(0);
     mpx_obj *k = kwds ? mpx_obj_incref((mpx_obj *)kwds) : mpx_obj_dict();
@@ -279,13 +281,24 @@ int mpx__mgr_request(mpx_connection *c, const char *ident, const char *method,
         return rc;
     rc = mpx_connection_send_bytes(c, buf, len);
     mpx_free(buf);
-    if (rc)
+    if (rc) {
+        if (broken)
+            *broken = true;
         return rc;
-    void *msg;
+    }
+    const unsigned char *m;
+    void *msg = NULL;
     size_t n;
-    if ((rc = mpx_connection_recv_bytes(c, &msg, &n)))
+    rc = rb ? mpx__mgr_recv_msg(mpx_connection_fileno(c), rb, SIZE_MAX, &m, &n)
+            : mpx_connection_recv_bytes(c, &msg, &n);
+    if (rc) {
+        if (broken)
+            *broken = true;
         return rc;
-    return mpx__mgr_loads(reply, msg, n);
+    }
+    if (!rb)
+        return mpx__mgr_loads(reply, msg, n);
+    return mpx_obj_loads(reply, m, n, NULL, NULL);
 }
 
 static int client_opts(mpx_client_opts *o, const void *key, size_t keylen)
@@ -307,7 +320,7 @@ int mpx__mgr_dispatch_once(const char *address, const void *key, size_t keylen,
     if (rc)
         return rc;
     mpx_obj *reply = NULL;
-    rc = mpx__mgr_request(c, NULL, method, args, kwds, &reply);
+    rc = mpx__mgr_request(c, NULL, NULL, method, args, kwds, &reply, NULL);
     mpx_connection_destroy(c);
     if (rc)
         return rc;
@@ -325,7 +338,7 @@ int mpx__mgr_dispatch_once(const char *address, const void *key, size_t keylen,
 static void reset_for_process(mpx__mgr_client *cl)
 {
     mpx__mgr_chan *old = detach_chans(cl);
-    cl->pid = getpid();
+    cl->pid = mpx__self_pid;
     new_session(cl);
     size_t n = 0;
     for (mpx_proxy *p = cl->proxies; p; p = p->next)
@@ -412,7 +425,8 @@ static int open_chan(mpx__mgr_client *cl, int kind, mpx__mgr_chan **out, int *ki
     else
         snprintf(name, sizeof name, "%s", pname);
     mpx_obj *args = mpx_obj_build("(s)", name), *reply = NULL;
-    rc = args ? mpx__mgr_request(c, NULL, "accept_connection", args, NULL, &reply) : -ENOMEM;
+    rc = args ? mpx__mgr_request(c, NULL, NULL, "accept_connection", args, NULL, &reply, NULL)
+              : -ENOMEM;
     mpx_obj_decref(args);
     const mpx_obj *pp;
     if (!rc)
@@ -423,7 +437,8 @@ static int open_chan(mpx__mgr_client *cl, int kind, mpx__mgr_chan **out, int *ki
         pthread_mutex_lock(&g_mu);
         args = mpx_obj_build("(y#)", (const char *)cl->session, sizeof cl->session);
         pthread_mutex_unlock(&g_mu);
-        rc = args ? mpx__mgr_request(c, NULL, "mpx_session", args, NULL, &reply) : -ENOMEM;
+        rc = args ? mpx__mgr_request(c, NULL, NULL, "mpx_session", args, NULL, &reply, NULL)
+                  : -ENOMEM;
         mpx_obj_decref(args);
         if (!rc) {
             int r = mpx__mgr_reply_result(reply, NULL, &pp, NULL);
@@ -449,7 +464,7 @@ static int open_chan(mpx__mgr_client *cl, int kind, mpx__mgr_chan **out, int *ki
 int mpx__mgr_chan_get(mpx__mgr_client *cl, mpx__mgr_chan **out)
 {
     pthread_mutex_lock(&g_mu);
-    if (cl->pid != getpid()) {
+    if (cl->pid != mpx__self_pid) {
         reset_for_process(cl); /* unlocks */
         pthread_mutex_lock(&g_mu);
     }
@@ -510,6 +525,7 @@ void mpx__mgr_chan_drop(mpx__mgr_client *cl, mpx__mgr_chan *ch)
     pthread_mutex_unlock(&g_mu);
     if (found) {
         mpx_connection_destroy(ch->c);
+        mpx__mgr_rbuf_free(&ch->rb);
         free(ch);
     }
 }
@@ -522,12 +538,10 @@ int mpx__mgr_chan_request(mpx__mgr_client *cl, const char *ident, const char *me
     int rc = mpx__mgr_chan_get(cl, &ch);
     if (rc)
         return rc;
-    rc = mpx__mgr_request(ch->c, ident, method, args, kwds, reply);
-    if (rc && rc != MPX_EPROTO && rc != MPX_ENOTSUP && rc != MPX_EDEPTH && rc != MPX_ETYPE &&
-        rc != -ENOMEM)
+    bool broken = false;
+    rc = mpx__mgr_request(ch->c, &ch->rb, ident, method, args, kwds, reply, &broken);
+    if (broken)
         mpx__mgr_chan_drop(cl, ch); /* the connection is gone or out of step */
-    else if (rc == MPX_EPROTO && !mpx_connection_readable(ch->c))
-        mpx__mgr_chan_drop(cl, ch);
     return rc;
 }
 
@@ -607,7 +621,7 @@ bool mpx__mgr_client_stale(mpx__mgr_client *cl)
 void mpx__mgr_client_touch(mpx__mgr_client *cl)
 {
     pthread_mutex_lock(&g_mu);
-    if (cl->pid != getpid())
+    if (cl->pid != mpx__self_pid)
         reset_for_process(cl); /* unlocks */
     else
         pthread_mutex_unlock(&g_mu);

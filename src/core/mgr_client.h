@@ -16,6 +16,7 @@
 /* A thread's connection to a manager (after accept_connection). */
 typedef struct mpx__mgr_chan {
     mpx_connection *c;
+    mpx__mgr_rbuf rb; /* read-ahead (replies) */
     struct mpx__mgr_chan *next_all;  /* the client's channels */
     struct mpx__mgr_chan *next_idle; /* the client's idle list */
 } mpx__mgr_chan;
@@ -51,8 +52,12 @@ struct mpx_proxy {
 };
 
 /* Requests. */
-int mpx__mgr_request(mpx_connection *c, const char *ident, const char *method,
-                     const mpx_obj *args, const mpx_obj *kwds, mpx_obj **reply);
+/* A request on c and its reply; rb: read the reply with read-ahead (a
+ * channel), NULL: exact reads (a one-shot connection). *broken (may be
+ * NULL) is set when the connection failed and must be dropped. */
+int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
+                     const char *method, const mpx_obj *args, const mpx_obj *kwds,
+                     mpx_obj **reply, bool *broken);
 int mpx__mgr_chan_get(mpx__mgr_client *cl, mpx__mgr_chan **out);
 void mpx__mgr_chan_drop(mpx__mgr_client *cl, mpx__mgr_chan *ch);
 int mpx__mgr_chan_request(mpx__mgr_client *cl, const char *ident, const char *method,

@@ -47,6 +47,24 @@ int mpx__mgr_dumps(const mpx_obj *v, void **buf, size_t *len);
 /* Unpickle a message (limits for untrusted sizes). */
 int mpx__mgr_loads(mpx_obj **out, void *msg, size_t len);
 
+/* Reading messages from a manager channel with read-ahead: one read()
+ * usually brings a whole request or reply (header and payload), which
+ * halves the system calls of a round trip compared with exact reads. Safe
+ * because on a channel the peer never sends a message before it has the
+ * answer to its previous one, and no descriptors travel on it. */
+typedef struct mpx__mgr_rbuf {
+    unsigned char *p;
+    size_t cap, have, off;
+} mpx__mgr_rbuf;
+
+/* The next message: *msg points into b (valid until the next call), *len
+ * its size. Returns 0, MPX_EEOF (closed between messages), MPX_EPROTO
+ * (closed inside one, or a bad header), MPX_ETOOBIG (over maxlen: the
+ * stream is then unusable), -ENOMEM, -errno. */
+int mpx__mgr_recv_msg(int fd, mpx__mgr_rbuf *b, size_t maxlen, const unsigned char **msg,
+                      size_t *len);
+void mpx__mgr_rbuf_free(mpx__mgr_rbuf *b);
+
 /* An address string <-> Python's address value: "host:port" <->
  * ('host', port), "[v6]:port" <-> ('v6', port), "/path" <-> '/path',
  * "@name" <-> '\0name'. NULL / NULL on a value that is none of those. */

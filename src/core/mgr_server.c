@@ -560,11 +560,12 @@ static int call_method(mpx__mgr_sconn *sc, const char *ident, const char *method
 }
 
 /* One request: decode, dispatch, encode the reply. */
-static int handle(mpx__mgr_sconn *sc, void *msg, size_t n, void **out, size_t *len, bool *keep)
+static int handle(mpx__mgr_sconn *sc, const void *msg, size_t n, void **out, size_t *len,
+                  bool *keep)
 {
     mpx_obj *req;
     mpx_obj_error err;
-    int rc = mpx_obj_loads_take(&req, msg, n, NULL, &err);
+    int rc = mpx_obj_loads(&req, msg, n, NULL, &err);
     *keep = sc->channel;
     if (rc)
         return traceback(sc->channel ? "serve_client" : "_handle_request",
@@ -626,12 +627,8 @@ int mpx__mgr_server_handle_bytes(mpx_manager_server *s, bool channel, int fd,
     sc.channel = channel;
     sc.sess = sess;
     snprintf(sc.name, sizeof sc.name, "fuzz");
-    void *copy = malloc(n ? n : 1);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, msg, n);
     bool keep;
-    int rc = handle(&sc, copy, n, out, len, &keep);
+    int rc = handle(&sc, msg, n, out, len, &keep);
     if (sc.sess && sc.sess != sess) { /* an 'mpx_session' request made one */
         mpx_referent **drop = NULL;
         size_t ndrop = 0;
@@ -651,10 +648,12 @@ static void *serve_conn(void *arg)
 {
     mpx__mgr_sconn *sc = arg;
     mpx_manager_server *s = sc->srv;
+    mpx__mgr_rbuf rb = {0};
     for (;;) {
-        void *msg, *out = NULL;
+        const unsigned char *m;
+        void *out = NULL;
         size_t n, len = 0;
-        int rc = mpx_connection_recv_bytes_max(sc->c, &msg, &n, MPX__MGR_MAX_REQUEST);
+        int rc = mpx__mgr_recv_msg(sc->fd, &rb, MPX__MGR_MAX_REQUEST, &m, &n);
         if (rc) {
             if (rc == MPX_EEOF)
                 MPX__DEBUG("got EOF -- exiting thread serving '%s'", sc->name);
@@ -664,7 +663,7 @@ static void *serve_conn(void *arg)
             break;
         }
         bool keep;
-        rc = handle(sc, msg, n, &out, &len, &keep);
+        rc = handle(sc, m, n, &out, &len, &keep);
         if (rc == 0)
             rc = mpx_connection_send_bytes(sc->c, out, len);
         else
@@ -673,6 +672,7 @@ static void *serve_conn(void *arg)
         if (rc || !keep || __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
             break;
     }
+    mpx__mgr_rbuf_free(&rb);
     mpx_connection_destroy(sc->c);
     mpx_referent **drop = NULL;
     size_t ndrop = 0;

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const char mpx__mgr_module[] = "multiprocessing.managers";
 
@@ -18,6 +19,68 @@ int mpx__mgr_dumps(const mpx_obj *v, void **buf, size_t *len)
 int mpx__mgr_loads(mpx_obj **out, void *msg, size_t len)
 {
     return mpx_obj_loads_take(out, msg, len, NULL, NULL);
+}
+
+/* ---- buffered channel reads --------------------------------------------------------- */
+
+int mpx__mgr_recv_msg(int fd, mpx__mgr_rbuf *b, size_t maxlen, const unsigned char **msg,
+                      size_t *len)
+{
+    for (;;) {
+        if (b->have > b->off) {
+            const unsigned char *m;
+            uint64_t n;
+            size_t used;
+            int rc = mpx__frame_next(b->p + b->off, b->have - b->off, maxlen, &m, &n, &used);
+            if (rc == 0) {
+                b->off += used;
+                *msg = m;
+                *len = (size_t)n;
+                return 0;
+            }
+            if (rc != MPX_EEMPTY)
+                return rc;
+        }
+        /* more bytes needed: keep what is there at the front, make room */
+        if (b->off) {
+            memmove(b->p, b->p + b->off, b->have - b->off);
+            b->have -= b->off;
+            b->off = 0;
+        }
+        size_t want = 4096;
+        uint64_t n;
+        size_t hl;
+        if (b->have && mpx__frame_decode(b->p, b->have, &n, &hl) == 0) {
+            if (n > maxlen)
+                return MPX_ETOOBIG;
+            want = hl + (size_t)n;
+        }
+        if (want > b->cap || b->cap - b->have < 1024) {
+            size_t nc = b->cap ? b->cap : 4096;
+            while (nc < want || nc - b->have < 1024)
+                nc *= 2;
+            unsigned char *np = realloc(b->p, nc);
+            if (!np)
+                return -ENOMEM;
+            b->p = np;
+            b->cap = nc;
+        }
+        ssize_t r = read(fd, b->p + b->have, b->cap - b->have);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return b->have ? MPX_EPROTO : MPX_EEOF;
+        b->have += (size_t)r;
+    }
+}
+
+void mpx__mgr_rbuf_free(mpx__mgr_rbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
 }
 
 /* ---- addresses ------------------------------------------------------------------ */
