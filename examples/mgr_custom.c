@@ -57,7 +57,8 @@ static int mul(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj **r
 }
 
 static const mpx_manager_method maths_methods[] = {{"add", add}, {"mul", mul}, {NULL, NULL}};
-static const mpx_manager_class MathsClass = {"MathsClass", maths_methods, NULL, NULL, NULL, 0};
+static const mpx_manager_class MathsClass = {
+    .name = "MathsClass", .methods = maths_methods, .nonblocking = 1 /* quick: no thread of its own */};
 
 static int new_maths(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                      mpx_manager_call *call)

@@ -52,7 +52,7 @@ static int foo_h(void *s, const mpx_obj *a, const mpx_obj *k, mpx_obj **r, mpx_m
 }
 static const mpx_manager_method foo_methods[] = {
     {"f", foo_f}, {"g", foo_g}, {"_h", foo_h}, {NULL, NULL}};
-static const mpx_manager_class Foo = {"Foo", foo_methods, NULL, NULL, NULL, 0};
+static const mpx_manager_class Foo = {.name = "Foo", .methods = foo_methods};
 
 static int new_foo(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_manager_call *c)
 {
@@ -72,7 +72,8 @@ static int baz_next(void *self, const mpx_obj *a, const mpx_obj *k, mpx_obj **r,
     return 0;
 }
 static const mpx_manager_method gen_methods[] = {{"__next__", baz_next}, {NULL, NULL}};
-static const mpx_manager_class generator = {"generator", gen_methods, free, NULL, NULL, 0};
+static const mpx_manager_class generator = {
+    .name = "generator", .methods = gen_methods, .release = free};
 
 static int baz(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_manager_call *c)
 {
@@ -125,7 +126,8 @@ static int op_pow(void *s, const mpx_obj *a, const mpx_obj *k, mpx_obj **r, mpx_
 }
 static const mpx_manager_method op_methods[] = {
     {"add", op_add}, {"mul", op_mul}, {"pow", op_pow}, {"sub", op_sub}, {NULL, NULL}};
-static const mpx_manager_class operator_module = {"module", op_methods, NULL, NULL, NULL, 1};
+static const mpx_manager_class operator_module = {
+    .name = "module", .methods = op_methods, .concurrent = 1, .nonblocking = 1};
 
 static int get_operator_module(const mpx_obj *a, const mpx_obj *k, mpx_referent **out,
                                mpx_manager_call *c)

@@ -40,7 +40,8 @@ static int maths_mul(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_o
 
 static const mpx_manager_method maths_methods[] = {
     {"add", maths_add}, {"mul", maths_mul}, {NULL, NULL}};
-static const mpx_manager_class maths_class = {"MathsClass", maths_methods, NULL, NULL, NULL, 0};
+static const mpx_manager_class maths_class = {
+    .name = "MathsClass", .methods = maths_methods, .nonblocking = 1};
 
 static int new_maths(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                      mpx_manager_call *call)
@@ -118,7 +119,7 @@ static int foo_h(void *s, const mpx_obj *a, const mpx_obj *k, mpx_obj **r, mpx_m
 }
 static const mpx_manager_method foo_methods[] = {
     {"f", foo_f}, {"g", foo_g}, {"_h", foo_h}, {NULL, NULL}};
-static const mpx_manager_class foo_class = {"Foo", foo_methods, NULL, NULL, NULL, 0};
+static const mpx_manager_class foo_class = {.name = "Foo", .methods = foo_methods};
 static int new_foo(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_manager_call *c)
 {
     return mpx_referent_create(out, &foo_class, NULL);
@@ -140,7 +141,8 @@ static int gen_next(void *self, const mpx_obj *a, const mpx_obj *k, mpx_obj **r,
 }
 static const mpx_manager_method gen_methods[] = {{"__next__", gen_next}, {NULL, NULL}};
 static void gen_release(void *self) { free(self); }
-static const mpx_manager_class gen_class = {"generator", gen_methods, gen_release, NULL, NULL, 0};
+static const mpx_manager_class gen_class = {
+    .name = "generator", .methods = gen_methods, .release = gen_release};
 static int baz(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_manager_call *c)
 {
     gen *g = calloc(1, sizeof *g);
@@ -176,7 +178,8 @@ static int op_pow(void *s, const mpx_obj *a, const mpx_obj *k, mpx_obj **r, mpx_
     return *r ? 0 : -ENOMEM;
 }
 static const mpx_manager_method op_methods[] = {{"add", op_add}, {"pow", op_pow}, {NULL, NULL}};
-static const mpx_manager_class op_class = {"module", op_methods, NULL, NULL, NULL, 1};
+static const mpx_manager_class op_class = {
+    .name = "module", .methods = op_methods, .concurrent = 1, .nonblocking = 1};
 static int get_operator_module(const mpx_obj *a, const mpx_obj *k, mpx_referent **out,
                                mpx_manager_call *c)
 {

@@ -542,3 +542,150 @@ MPX_TEST_T(mgr_08_misuse_and_shutdown, 60)
     o.serializer = MPX_MANAGER_XMLRPCLIB;
     CHECK_ERR(mpx_manager_create(&m, NULL, &o), MPX_ENOTSUP);
 }
+
+/* ---- the local transport (shared memory next to an AF_UNIX channel) ------------------------ */
+
+/* A killed server with local clients: the waiting ones and the next calls
+ * get errors, never hang. */
+MPX_TEST_T(mgr_local_server_killed_gives_errors, 60)
+{
+    mpx_manager *m;
+    CHECK_OK(mpx_manager_new(&m, NULL)); /* AF_UNIX: the local transport */
+    char path[512];
+    snprintf(path, sizeof path, "%s", mpx_manager_address(m));
+    mpx_proxy *q, *d;
+    CHECK_OK(mpx_manager_queue(m, 0, &q));
+    CHECK_OK(mpx_manager_dict(m, NULL, &d));
+    CHECK_EQ(mpx_proxy_len(d), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, blocked_get, q), 0);
+    usleep(100000);
+    CHECK_EQ(kill(mpx_manager_pid(m), SIGKILL), 0);
+    void *res;
+    pthread_join(th, &res);
+    if (!connection_error((int)(intptr_t)res))
+        FAIL("blocked get returned %s", mpx_err_name((int)(intptr_t)res));
+    for (int i = 0; i < 2; i++) {
+        int64_t n = mpx_proxy_len(d);
+        if (!connection_error((int)n))
+            FAIL("len after the server died: %lld", (long long)n);
+    }
+    mpx_proxy_destroy(q);
+    mpx_proxy_destroy(d);
+    CHECK_EQ(mpx_manager_join(m, 10000), 1);
+    mpx_manager_destroy(m);
+    /* a killed server cannot remove its socket file */
+    unlink(path);
+    char *slash = strrchr(path, '/');
+    if (slash) {
+        *slash = 0;
+        rmdir(path);
+    }
+}
+
+/* Values larger than the shared channel go over the socket, both ways. */
+MPX_TEST_T(mgr_local_big_values, 60)
+{
+    mpx_manager *m;
+    CHECK_OK(mpx_manager_new(&m, NULL));
+    mpx_proxy *d, *l;
+    CHECK_OK(mpx_manager_dict(m, NULL, &d));
+    unsigned char *big = malloc(300000);
+    for (int i = 0; i < 300000; i++)
+        big[i] = (unsigned char)(i * 7);
+    mpx_obj *b = mpx_obj_bytes(big, 300000), *got;
+    free(big);
+    CHECK_OK(mpx_proxy_dict_set_s(d, "big", b)); /* the request: too big */
+    CHECK_OK(mpx_proxy_dict_get_s(d, "big", &got)); /* the reply: too big */
+    CHECK_EQ(mpx_obj_equal(got, b), 1);
+    mpx_obj_decref(got);
+    mpx_obj *small = mpx_obj_int(5);
+    CHECK_OK(mpx_proxy_dict_set_s(d, "small", small)); /* and small ones still work */
+    CHECK_OK(mpx_proxy_dict_get_s(d, "small", &got));
+    CHECK_EQ(mpx_obj_equal(got, small), 1);
+    mpx_obj_decref(got);
+    mpx_obj *ints = mpx_obj_list();
+    for (int i = 0; i < 50000; i++)
+        mpx_obj_list_append_new(ints, mpx_obj_int(i));
+    CHECK_OK(mpx_manager_list(m, ints, &l));
+    CHECK_OK(mpx_proxy_getvalue(l, &got));
+    CHECK_EQ(mpx_obj_equal(got, ints), 1);
+    mpx_obj_decref(got);
+    CHECK_EQ(mpx_proxy_len(l), 50000);
+    mpx_obj_decref(ints);
+    mpx_obj_decref(small);
+    mpx_obj_decref(b);
+    mpx_proxy_destroy(d);
+    mpx_proxy_destroy(l);
+    mpx_manager_destroy(m);
+}
+
+static void *getter_thread(void *arg)
+{
+    mpx_proxy *q = arg;
+    intptr_t got = 0;
+    for (;;) {
+        mpx_obj *v;
+        int rc = mpx_proxy_queue_get(q, &v, 20000);
+        if (rc)
+            return (void *)(intptr_t)-1;
+        int64_t n;
+        mpx_obj_get_int(v, &n);
+        mpx_obj_decref(v);
+        if (n < 0)
+            return (void *)got;
+        got++;
+    }
+}
+
+/* Calls that wait (run by each channel's worker) beside calls that do not
+ * (run by the dispatcher), from several threads; then the same on the
+ * socket transport alone. */
+static void waits_and_quick_calls(void)
+{
+    mpx_manager *m;
+    CHECK_OK(mpx_manager_new(&m, NULL));
+    mpx_proxy *q, *d;
+    CHECK_OK(mpx_manager_queue(m, 0, &q));
+    CHECK_OK(mpx_manager_dict(m, NULL, &d));
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, getter_thread, q), 0);
+    mpx_obj *k = mpx_obj_str("n");
+    for (int i = 0; i < 300; i++) {
+        mpx_obj *v = mpx_obj_int(i);
+        CHECK_OK(mpx_proxy_queue_put(q, v, MPX_FOREVER));
+        CHECK_OK(mpx_proxy_setitem(d, k, v));
+        mpx_obj_decref(v);
+    }
+    mpx_obj *stop = mpx_obj_int(-1);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(mpx_proxy_queue_put(q, stop, MPX_FOREVER));
+    mpx_obj_decref(stop);
+    intptr_t total = 0;
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        CHECK((intptr_t)r >= 0);
+        total += (intptr_t)r;
+    }
+    CHECK_EQ(total, 300);
+    mpx_obj *v;
+    CHECK_OK(mpx_proxy_getitem(d, k, &v));
+    int64_t n;
+    CHECK_OK(mpx_obj_get_int(v, &n));
+    CHECK_EQ(n, 299);
+    mpx_obj_decref(v);
+    mpx_obj_decref(k);
+    mpx_proxy_destroy(q);
+    mpx_proxy_destroy(d);
+    mpx_manager_destroy(m);
+}
+
+MPX_TEST_T(mgr_local_waiting_and_quick_calls, 90) { waits_and_quick_calls(); }
+
+MPX_TEST_T(mgr_socket_transport_only, 90)
+{
+    setenv("MPX_MANAGER_TRANSPORT", "socket", 1); /* before any manager: inherited */
+    waits_and_quick_calls();
+}

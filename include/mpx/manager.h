@@ -100,6 +100,11 @@ typedef struct mpx_manager_class {
     /* Nonzero: several methods of one object may run at once (the class
      * locks itself). */
     int concurrent;
+    /* Nonzero: every method returns quickly and never waits, so the
+     * server may run it on the thread that serves all local clients
+     * (docs/manager.md, "Local transport"); 0: each call runs on a thread
+     * of the calling client's own. */
+    int nonblocking;
 } mpx_manager_class;
 
 /*

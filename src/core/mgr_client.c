@@ -19,6 +19,7 @@
  * BaseProxy._after_fork).
  */
 #include "core/mgr_client.h"
+#include "core/mgr_local.h"
 #include "core/process_internal.h"
 
 #include <stdio.h>
@@ -145,6 +146,7 @@ static void destroy_chans(mpx__mgr_chan *list)
         mpx__mgr_chan *n = list->next_all;
         mpx_connection_destroy(list->c);
         mpx__mgr_rbuf_free(&list->rb);
+        mpx__mgr_local_close(list->local);
         free(list);
         list = n;
     }
@@ -256,9 +258,9 @@ MPX_API void mpx_remote_error_clear(mpx_remote_error *e)
 
 /* ---- requests over a connection ----------------------------------------------------------- */
 
-int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
-                     const char *method, const mpx_obj *args, const mpx_obj *kwds,
-                     mpx_obj **reply, bool *broken)
+/* Pickle (ident, method, args, kwds). */
+static int encode_request(const char *ident, const char *method, const mpx_obj *args,
+                          const mpx_obj *kwds, void **buf, size_t *len)
 {
     mpx_obj *a = args ? mpx_obj_incref((mpx_obj *)args) : mpx_obj_tuple(0);
     mpx_obj *k = kwds ? mpx_obj_incref((mpx_obj *)kwds) : mpx_obj_dict();
@@ -273,24 +275,19 @@ int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
         }
         return -ENOMEM;
     }
-    void *buf;
-    size_t len;
-    int rc = mpx__mgr_dumps(req, &buf, &len);
+    int rc = mpx__mgr_dumps(req, buf, len);
     mpx_obj_decref(req);
-    if (rc)
-        return rc;
-    rc = mpx_connection_send_bytes(c, buf, len);
-    mpx_free(buf);
-    if (rc) {
-        if (broken)
-            *broken = true;
-        return rc;
-    }
+    return rc;
+}
+
+/* The reply to a request already sent on c. */
+static int recv_reply(mpx_connection *c, mpx__mgr_rbuf *rb, mpx_obj **reply, bool *broken)
+{
     const unsigned char *m;
     void *msg = NULL;
     size_t n;
-    rc = rb ? mpx__mgr_recv_msg(mpx_connection_fileno(c), rb, SIZE_MAX, &m, &n)
-            : mpx_connection_recv_bytes(c, &msg, &n);
+    int rc = rb ? mpx__mgr_recv_msg(mpx_connection_fileno(c), rb, SIZE_MAX, &m, &n)
+                : mpx_connection_recv_bytes(c, &msg, &n);
     if (rc) {
         if (broken)
             *broken = true;
@@ -299,6 +296,32 @@ int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
     if (!rb)
         return mpx__mgr_loads(reply, msg, n);
     return mpx_obj_loads(reply, m, n, NULL, NULL);
+}
+
+static int exchange(mpx_connection *c, mpx__mgr_rbuf *rb, const void *buf, size_t len,
+                    mpx_obj **reply, bool *broken)
+{
+    int rc = mpx_connection_send_bytes(c, buf, len);
+    if (rc) {
+        if (broken)
+            *broken = true;
+        return rc;
+    }
+    return recv_reply(c, rb, reply, broken);
+}
+
+int mpx__mgr_request(mpx_connection *c, mpx__mgr_rbuf *rb, const char *ident,
+                     const char *method, const mpx_obj *args, const mpx_obj *kwds,
+                     mpx_obj **reply, bool *broken)
+{
+    void *buf;
+    size_t len;
+    int rc = encode_request(ident, method, args, kwds, &buf, &len);
+    if (rc)
+        return rc;
+    rc = exchange(c, rb, buf, len, reply, broken);
+    mpx_free(buf);
+    return rc;
 }
 
 static int client_opts(mpx_client_opts *o, const void *key, size_t keylen)
@@ -456,6 +479,24 @@ static int open_chan(mpx__mgr_client *cl, int kind, mpx__mgr_chan **out, int *ki
         return -ENOMEM;
     }
     ch->c = c;
+    /* a local mpx server: calls go through shared memory (mgr_local.c) */
+    pthread_mutex_lock(&g_mu);
+    bool try_local = !cl->no_local;
+    pthread_mutex_unlock(&g_mu);
+    if (kind == MPX__MGR_MPX && try_local && mpx__mgr_local_wanted(cl->address)) {
+        rc = mpx__mgr_local_open(c, &ch->local);
+        if (rc) {
+            ch->local = NULL;
+            pthread_mutex_lock(&g_mu);
+            cl->no_local = true; /* the server does not offer it: sockets from now on */
+            pthread_mutex_unlock(&g_mu);
+            if (rc != MPX_ENOTSUP) { /* the stream may be out of step: start again */
+                mpx_connection_destroy(c);
+                free(ch);
+                return open_chan(cl, kind, out, kind_out);
+            }
+        }
+    }
     *out = ch;
     *kind_out = kind;
     return 0;
@@ -526,6 +567,7 @@ void mpx__mgr_chan_drop(mpx__mgr_client *cl, mpx__mgr_chan *ch)
     if (found) {
         mpx_connection_destroy(ch->c);
         mpx__mgr_rbuf_free(&ch->rb);
+        mpx__mgr_local_close(ch->local);
         free(ch);
     }
 }
@@ -539,7 +581,25 @@ int mpx__mgr_chan_request(mpx__mgr_client *cl, const char *ident, const char *me
     if (rc)
         return rc;
     bool broken = false;
-    rc = mpx__mgr_request(ch->c, &ch->rb, ident, method, args, kwds, reply, &broken);
+    if (ch->local && ident) {
+        /* a method call: through the local channel when it fits */
+        void *buf;
+        size_t len;
+        if ((rc = encode_request(ident, method, args, kwds, &buf, &len)))
+            return rc;
+        bool on_socket;
+        rc = mpx__mgr_local_call(ch->local, mpx_connection_fileno(ch->c), buf, len, reply,
+                                 &on_socket);
+        if (rc == MPX_ETOOBIG)
+            rc = exchange(ch->c, &ch->rb, buf, len, reply, &broken);
+        else if (rc == 0 && on_socket)
+            rc = recv_reply(ch->c, &ch->rb, reply, &broken);
+        else if (rc == MPX_EEOF)
+            broken = true;
+        mpx_free(buf);
+    } else {
+        rc = mpx__mgr_request(ch->c, &ch->rb, ident, method, args, kwds, reply, &broken);
+    }
     if (broken)
         mpx__mgr_chan_drop(cl, ch); /* the connection is gone or out of step */
     return rc;

@@ -14,9 +14,12 @@
 #define MPX__MGR_PLAIN 2 /* CPython: one connection per control request */
 
 /* A thread's connection to a manager (after accept_connection). */
+typedef struct mpx__mgr_lclient mpx__mgr_lclient;
+
 typedef struct mpx__mgr_chan {
     mpx_connection *c;
     mpx__mgr_rbuf rb; /* read-ahead (replies) */
+    mpx__mgr_lclient *local; /* its shared-memory channel (mgr_local.c), or NULL */
     struct mpx__mgr_chan *next_all;  /* the client's channels */
     struct mpx__mgr_chan *next_idle; /* the client's idle list */
 } mpx__mgr_chan;
@@ -31,6 +34,7 @@ struct mpx__mgr_client {
     pid_t pid;    /* the process these channels and this session belong to */
     uint64_t gen; /* + 1 when the channels are dropped (fork, no user left) */
     int kind;     /* MPX__MGR_* */
+    bool no_local; /* the local transport failed once: sockets only */
     unsigned char session[16];
     mpx__mgr_chan *chans, *idle;
     mpx_proxy *proxies;

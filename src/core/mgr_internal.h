@@ -185,6 +185,9 @@ struct mpx__mgr_session {
     mpx__mgr_session *next;
 };
 
+typedef struct mpx__mgr_local mpx__mgr_local;
+typedef struct mpx__mgr_lchan mpx__mgr_lchan;
+
 /* A client connection being served. */
 struct mpx__mgr_sconn {
     mpx_manager_server *srv;
@@ -193,6 +196,8 @@ struct mpx__mgr_sconn {
     pthread_t th;
     mpx__mgr_session *sess;
     bool channel; /* after accept_connection */
+    uint32_t want_local;    /* 'mpx_local' asked: the channel's size */
+    mpx__mgr_lchan *lchan;  /* its local channel (mgr_local.c), or NULL */
     char name[96];
     mpx__mgr_sconn *prev, *next;
 };
@@ -215,6 +220,7 @@ struct mpx_manager_server {
     int parent_fd; /* ends serve_forever when readable (the parent died); -1 */
     int stopping;  /* atomic */
     bool served;
+    mpx__mgr_local *local; /* the local transport's dispatcher, or NULL */
 };
 
 /* ---- the table (mgr_objects.c); srv->mu held unless said ---- */
@@ -251,7 +257,16 @@ struct mpx_manager_call {
     const char *method;
     mpx_obj *exc;               /* raised exception value, or NULL */
     mpx_referent *ret_obj;      /* mpx_manager_return_object */
+    /* The local transport's dispatch thread runs the call: a method that
+     * would wait returns MPX__MGR_WOULDBLOCK before changing anything, and
+     * the call is run again by the channel's own worker thread. */
+    bool nowait;
 };
+
+/* A call that would block on the dispatch thread (never seen by users). */
+#define MPX__MGR_WOULDBLOCK 1
+/* Classes whose methods honour call->nowait (mgr_sync.c). */
+bool mpx__mgr_class_tries(const mpx_manager_class *cls);
 
 /* ---- registries (mgr_registry.c) ------------------------------------- */
 

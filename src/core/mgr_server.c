@@ -16,7 +16,7 @@
  * '#TRACEBACK' reply (an unreadable one closes the connection) and the
  * server goes on serving.
  */
-#include "core/mgr_internal.h"
+#include "core/mgr_local.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -29,7 +29,8 @@
 static const char *const public_requests[] = {"shutdown",     "create",     "accept_connection",
                                               "get_methods",  "debug_info", "number_of_objects",
                                               "dummy",        "incref",     "decref",
-                                              "mpx_session",  "mpx_release", NULL};
+                                              "mpx_session",  "mpx_release", "mpx_local",
+                                              NULL};
 
 /* ---- replies ------------------------------------------------------------------------- */
 
@@ -217,7 +218,7 @@ static int do_create(mpx__mgr_sconn *sc, const mpx_obj *args, const mpx_obj *kwd
     if (!rest)
         return -ENOMEM;
     pin_scan(s, rest, 0);
-    mpx_manager_call call = {s, sc, typeid, NULL, NULL};
+    mpx_manager_call call = {s, sc, typeid, NULL, NULL, false};
     mpx_referent *ref = NULL;
     int rc;
     if (t->callable) {
@@ -395,6 +396,21 @@ static int control(mpx__mgr_sconn *sc, const char *method, const mpx_obj *args,
         *keep = true;
         return ok ? reply("#RETURN", mpx_obj_build("(si)", "mpx", 1), out, len) : -ENOMEM;
     }
+    if (strcmp(method, "mpx_local") == 0) {
+        /* the local transport: only on a channel of an mpx session over
+         * AF_UNIX (the channel's memory comes with SCM_RIGHTS) */
+        int64_t cap = 0;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        bool unix_sock = getsockname(sc->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+                         ss.ss_family == AF_UNIX;
+        if (!sc->channel || !sc->sess || !unix_sock || mpx_obj_len(args) != 1 ||
+            mpx_obj_get_int(mpx_obj_item(args, 0), &cap) || cap < 4096 || cap > (16 << 20) ||
+            sc->lchan)
+            return reply("#RETURN", mpx_obj_str("no"), out, len);
+        sc->want_local = (uint32_t)cap;
+        return reply("#RETURN", mpx_obj_str("send"), out, len);
+    }
     if (strcmp(method, "mpx_release") == 0) {
         /* a client process at exit: all its references at once */
         mpx_referent **drop = NULL;
@@ -485,7 +501,8 @@ static int fallback(mpx_manager_server *s, mpx__mgr_entry *e, const char *method
 }
 
 static int call_method(mpx__mgr_sconn *sc, const char *ident, const char *method,
-                       const mpx_obj *args, const mpx_obj *kwds, void **out, size_t *len)
+                       const mpx_obj *args, const mpx_obj *kwds, bool nowait, void **out,
+                       size_t *len)
 {
     mpx_manager_server *s = sc->srv;
     pthread_mutex_lock(&s->mu);
@@ -504,18 +521,22 @@ static int call_method(mpx__mgr_sconn *sc, const char *ident, const char *method
                                       ? find_method(ref->cls, method)
                                       : NULL;
     int rc;
-    if (!m) {
+    if (nowait && m && !ref->cls->nonblocking && !mpx__mgr_class_tries(ref->cls)) {
+        rc = MPX__MGR_WOULDBLOCK; /* a method that may wait: on the client's own thread */
+    } else if (!m) {
         rc = fallback(s, e, method, out, len);
     } else {
         pin_scan(s, args, 0);
         pin_scan(s, kwds, 0);
-        mpx_manager_call call = {s, sc, method, NULL, NULL};
+        mpx_manager_call call = {s, sc, method, NULL, NULL, nowait};
         mpx_obj *res = NULL;
         if (!ref->cls->concurrent)
             pthread_mutex_lock(&ref->mu);
         rc = m->fn(ref->self, args, kwds, &res, &call);
         const char *rtype = rc ? NULL : mpx__mgr_type_method_typeid(e->type, method);
-        if (rc) {
+        if (rc == MPX__MGR_WOULDBLOCK) {
+            /* nothing happened: the worker runs it again */
+        } else if (rc) {
             mpx_obj *exc = exc_of(&call, rc);
             rc = exc ? reply("#ERROR", exc, out, len) : -ENOMEM;
         } else if (rtype) {
@@ -560,8 +581,8 @@ static int call_method(mpx__mgr_sconn *sc, const char *ident, const char *method
 }
 
 /* One request: decode, dispatch, encode the reply. */
-static int handle(mpx__mgr_sconn *sc, const void *msg, size_t n, void **out, size_t *len,
-                  bool *keep)
+static int handle(mpx__mgr_sconn *sc, const void *msg, size_t n, bool nowait, void **out,
+                  size_t *len, bool *keep)
 {
     mpx_obj *req;
     mpx_obj_error err;
@@ -593,7 +614,9 @@ static int handle(mpx__mgr_sconn *sc, const void *msg, size_t n, void **out, siz
         }
         args = targs;
     }
-    if (!sc->channel) {
+    if (nowait && (!sc->channel || !ident)) {
+        rc = MPX__MGR_WOULDBLOCK; /* control requests: not on the dispatcher */
+    } else if (!sc->channel) {
         /* one request per connection (Server.handle_request) */
         rc = control(sc, method, args, kwds, out, len, keep);
         if (*keep && strcmp(method, "accept_connection") == 0)
@@ -605,11 +628,18 @@ static int handle(mpx__mgr_sconn *sc, const void *msg, size_t n, void **out, siz
         rc = control(sc, method, args, kwds, out, len, keep);
         *keep = true;
     } else {
-        rc = call_method(sc, ident, method, args, kwds, out, len);
+        rc = call_method(sc, ident, method, args, kwds, nowait, out, len);
     }
     mpx_obj_decref(targs);
     mpx_obj_decref(req);
     return rc;
+}
+
+int mpx__mgr_server_handle_local(mpx__mgr_sconn *sc, const void *msg, size_t n, bool nowait,
+                                 void **out, size_t *len)
+{
+    bool keep;
+    return handle(sc, msg, n, nowait, out, len, &keep);
 }
 
 /* The request decoder and dispatcher on bytes (the fuzz target's entry):
@@ -628,7 +658,7 @@ int mpx__mgr_server_handle_bytes(mpx_manager_server *s, bool channel, int fd,
     sc.sess = sess;
     snprintf(sc.name, sizeof sc.name, "fuzz");
     bool keep;
-    int rc = handle(&sc, msg, n, out, len, &keep);
+    int rc = handle(&sc, msg, n, false, out, len, &keep);
     if (sc.sess && sc.sess != sess) { /* an 'mpx_session' request made one */
         mpx_referent **drop = NULL;
         size_t ndrop = 0;
@@ -663,16 +693,22 @@ static void *serve_conn(void *arg)
             break;
         }
         bool keep;
-        rc = handle(sc, m, n, &out, &len, &keep);
+        rc = handle(sc, m, n, false, &out, &len, &keep);
         if (rc == 0)
             rc = mpx_connection_send_bytes(sc->c, out, len);
         else
             MPX__INFO("failure to make a reply for '%s': %s", sc->name, mpx_strerror(rc));
         mpx_free(out);
+        if (rc == 0 && sc->want_local) {
+            uint32_t cap = sc->want_local;
+            sc->want_local = 0;
+            rc = mpx__mgr_local_attach(sc, cap);
+        }
         if (rc || !keep || __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
             break;
     }
     mpx__mgr_rbuf_free(&rb);
+    mpx__mgr_local_detach(sc);
     mpx_connection_destroy(sc->c);
     mpx_referent **drop = NULL;
     size_t ndrop = 0;
@@ -840,6 +876,7 @@ MPX_API int mpx_manager_server_serve_forever(mpx_manager_server *s)
     while (s->nconns > 0)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
+    mpx__mgr_local_stop(s);
     return 0;
 }
 
@@ -853,6 +890,7 @@ MPX_API void mpx_manager_server_destroy(mpx_manager_server *s)
             pthread_cond_wait(&s->cv, &s->mu);
         pthread_mutex_unlock(&s->mu);
     }
+    mpx__mgr_local_stop(s);
     mpx_listener_destroy(s->lis);
     mpx__mgr_table_clear(s);
     mpx__mgr_registry_unref(s->reg);

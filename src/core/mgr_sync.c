@@ -36,10 +36,12 @@ static void cond_init(pthread_cond_t *cv)
 static int wait_slice(pthread_cond_t *cv, pthread_mutex_t *mu, mpx__deadline d,
                       mpx_manager_call *call)
 {
-    if (mpx_manager_call_aborted(call))
-        return MPX_ECLOSED;
     if (mpx__deadline_expired(d))
         return MPX_ETIMEDOUT;
+    if (call && call->nowait)
+        return MPX__MGR_WOULDBLOCK; /* nothing changed yet: run it where it may wait */
+    if (mpx_manager_call_aborted(call))
+        return MPX_ECLOSED;
     int64_t now = mpx__now_ns();
     int64_t until = now + 100000000;
     if (d != MPX__NEVER && d < until)
@@ -331,7 +333,7 @@ static const mpx_manager_method q_methods[] = {
     {"put_nowait", q_put_nowait}, {"qsize", q_qsize}, {"task_done", q_task_done},
     {NULL, NULL}};
 
-static const mpx_manager_class queue_class = {"Queue", q_methods, q_release, q_repr, NULL, 1};
+static const mpx_manager_class queue_class = {"Queue", q_methods, q_release, q_repr, NULL, 1, 0};
 
 static int c_queue(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                    mpx_manager_call *call)
@@ -373,8 +375,8 @@ static const void *owner_of(mpx_manager_call *call)
     return call && call->conn ? (const void *)call->conn : (const void *)call;
 }
 
-/* Acquire l for call: 1 acquired, 0 not (timeout / non-blocking), or an
- * error. */
+/* Acquire l for call: 2 acquired, 0 not (timeout / non-blocking),
+ * MPX__MGR_WOULDBLOCK, or an error. */
 static int lock_acquire(mlock *l, bool block, mpx__deadline d, mpx_manager_call *call)
 {
     const void *me = owner_of(call);
@@ -383,7 +385,7 @@ static int lock_acquire(mlock *l, bool block, mpx__deadline d, mpx_manager_call 
     if (l->rlock && l->locked && l->owner == me) {
         l->count++;
         pthread_mutex_unlock(&l->mu);
-        return 1;
+        return 2;
     }
     while (l->locked) {
         if (!block) {
@@ -400,7 +402,7 @@ static int lock_acquire(mlock *l, bool block, mpx__deadline d, mpx_manager_call 
         l->count = 1;
     }
     pthread_mutex_unlock(&l->mu);
-    return rc == MPX_ETIMEDOUT ? 0 : rc ? rc : 1;
+    return rc == MPX_ETIMEDOUT ? 0 : rc ? rc : 2;
 }
 
 static int lock_release(mlock *l, mpx_manager_call *call)
@@ -448,7 +450,9 @@ static int lk_acquire(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_
             return rc;
     }
     rc = lock_acquire(self, block, d, call);
-    return rc < 0 ? rc : ret(result, mpx_obj_bool(rc));
+    if (rc < 0 || rc == MPX__MGR_WOULDBLOCK)
+        return rc;
+    return ret(result, mpx_obj_bool(rc == 2));
 }
 
 static int lk_release(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj **result,
@@ -495,9 +499,9 @@ static const mpx_manager_method rlock_methods[] = {
     {"acquire", lk_acquire}, {"release", lk_release}, {NULL, NULL}};
 
 static const mpx_manager_class lock_class = {"lock", lock_methods, lk_release_obj, lk_repr,
-                                             NULL, 1};
+                                             NULL, 1, 0};
 static const mpx_manager_class rlock_class = {"RLock", rlock_methods, lk_release_obj, lk_repr,
-                                              NULL, 1};
+                                              NULL, 1, 0};
 
 static mlock *lock_new(bool rlock)
 {
@@ -625,9 +629,9 @@ static char *sem_repr(void *self)
 static const mpx_manager_method sem_methods[] = {
     {"acquire", sem_acquire}, {"release", sem_release}, {NULL, NULL}};
 static const mpx_manager_class sem_class = {"Semaphore", sem_methods, sem_release_obj, sem_repr,
-                                            NULL, 1};
+                                            NULL, 1, 0};
 static const mpx_manager_class bsem_class = {"BoundedSemaphore", sem_methods, sem_release_obj,
-                                             sem_repr, NULL, 1};
+                                             sem_repr, NULL, 1, 0};
 
 static int c_sem_common(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                         mpx_manager_call *call, bool bounded)
@@ -703,6 +707,8 @@ static int cd_wait(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj
     mpx__deadline d;
     if ((rc = timeout_of(call, a[0], true, &d)))
         return rc;
+    if (call->nowait)
+        return MPX__MGR_WOULDBLOCK; /* it releases the lock first: never on the dispatcher */
     mcond *c = self;
     mlock *l = c->lock;
     const void *me = owner_of(call);
@@ -819,7 +825,7 @@ static const mpx_manager_method cond_methods[] = {
     {"notify", cd_notify},   {"notify_all", cd_notify_all}, {"notifyAll", cd_notify_all},
     {NULL, NULL}};
 static const mpx_manager_class cond_class = {"Condition", cond_methods, cd_release_obj, cd_repr,
-                                             NULL, 1};
+                                             NULL, 1, 0};
 
 /* Find the referent of a proxy value (RebuildProxy / Token) of this
  * server; a new reference or NULL. */
@@ -931,7 +937,7 @@ static int ev_wait(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj
         rc = wait_slice(&e->cv, &e->mu, d, call);
     bool f = e->flag;
     pthread_mutex_unlock(&e->mu);
-    if (rc == MPX_ECLOSED)
+    if (rc == MPX_ECLOSED || rc == MPX__MGR_WOULDBLOCK)
         return rc;
     return ret(result, mpx_obj_bool(f));
 }
@@ -954,7 +960,7 @@ static const mpx_manager_method ev_methods[] = {
     {"clear", ev_clear},   {"isSet", ev_is_set}, {"is_set", ev_is_set},
     {"set", ev_set},       {"wait", ev_wait},    {NULL, NULL}};
 static const mpx_manager_class event_class = {"Event", ev_methods, ev_release_obj, ev_repr, NULL,
-                                              1};
+                                              1, 0};
 
 static int c_event(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                    mpx_manager_call *call)
@@ -998,6 +1004,8 @@ static int br_wait(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj
     mpx__deadline d;
     if (rc || (rc = timeout_of(call, a[0], true, &d)))
         return rc;
+    if (call->nowait)
+        return MPX__MGR_WOULDBLOCK; /* it counts itself in first */
     mbarrier *b = self;
     if ((!a[0] || mpx_obj_typeof(a[0]) == MPX_OBJ_NONE) && b->dflt_ns >= 0)
         d = mpx__now_ns() + b->dflt_ns;
@@ -1108,7 +1116,7 @@ static const mpx_manager_method br_methods[] = {{"__getattribute__", br_attr},
                                                 {"reset", br_reset},
                                                 {NULL, NULL}};
 static const mpx_manager_class barrier_class = {"Barrier", br_methods, br_release_obj, br_repr,
-                                                NULL, 1};
+                                                NULL, 1, 0};
 
 static int c_barrier(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
                      mpx_manager_call *call)
@@ -1146,6 +1154,13 @@ static int c_barrier(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **ou
     if (rc)
         br_release_obj(b);
     return rc;
+}
+
+bool mpx__mgr_class_tries(const mpx_manager_class *cls)
+{
+    return cls == &queue_class || cls == &lock_class || cls == &rlock_class ||
+           cls == &sem_class || cls == &bsem_class || cls == &cond_class ||
+           cls == &event_class || cls == &barrier_class;
 }
 
 /* ---- callables by typeid ---------------------------------------------------------------- */

@@ -1038,11 +1038,11 @@ static int value_getvalue(void *self, mpx_obj **out)
 static const mpx_manager_method no_methods[] = {{NULL, NULL}};
 
 const mpx_manager_class mpx__mgr_dict_class = {"dict", dict_methods, mpx__mgr_value_release, value_repr,
-                                               value_getvalue, 0};
+                                               value_getvalue, 0, 1};
 const mpx_manager_class mpx__mgr_list_class = {"list", list_methods, mpx__mgr_value_release, value_repr,
-                                               value_getvalue, 0};
+                                               value_getvalue, 0, 1};
 const mpx_manager_class mpx__mgr_object_class = {"object", no_methods, mpx__mgr_value_release,
-                                                 value_repr, value_getvalue, 0};
+                                                 value_repr, value_getvalue, 0, 1};
 
 const mpx_manager_class *mpx__mgr_value_class(const mpx_obj *v)
 {

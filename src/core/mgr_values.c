@@ -141,7 +141,7 @@ static const mpx_manager_method ns_methods[] = {
     {"__getattribute__", ns_get}, {"__setattr__", ns_set}, {"__delattr__", ns_del}, {NULL, NULL}};
 
 const mpx_manager_class mpx__mgr_namespace_class = {"Namespace", ns_methods, mpx__mgr_value_release,
-                                                    ns_repr, ns_getvalue, 0};
+                                                    ns_repr, ns_getvalue, 0, 1};
 
 /* ---- Value (a typecode and a value, unchecked, as CPython's manager) ----------------- */
 
@@ -203,7 +203,7 @@ static int val_getvalue(void *self, mpx_obj **out)
 static const mpx_manager_method val_methods[] = {{"get", val_get}, {"set", val_set}, {NULL, NULL}};
 
 const mpx_manager_class mpx__mgr_value_cls = {"Value", val_methods, val_release, val_repr,
-                                              val_getvalue, 0};
+                                              val_getvalue, 0, 1};
 
 /* ---- Array: array.array(typecode, sequence) ------------------------------------------- */
 
@@ -412,7 +412,7 @@ static const mpx_manager_method arr_methods[] = {
     {"__len__", arr_len}, {"__getitem__", arr_getitem}, {"__setitem__", arr_setitem}, {NULL, NULL}};
 
 const mpx_manager_class mpx__mgr_array_class = {"array", arr_methods, arr_release, arr_repr,
-                                                arr_getvalue, 0};
+                                                arr_getvalue, 0, 1};
 
 /* ---- Iterator (dict.__iter__; 'Iterator' typeid) ------------------------------------- */
 
@@ -474,7 +474,7 @@ static const mpx_manager_method it_methods[] = {{"__next__", it_next},
                                                 {NULL, NULL}};
 
 const mpx_manager_class mpx__mgr_iterator_class = {"iterator", it_methods, it_release, it_repr,
-                                                   NULL, 0};
+                                                   NULL, 0, 1};
 
 int mpx__mgr_iter_new(mpx_obj *items, const char *kind, mpx_referent **out)
 {
