@@ -80,6 +80,19 @@ WEAK_SIDE(mpxb_obj_encode_bytes1m);
 WEAK_SIDE(mpxb_obj_decode_bytes1m);
 WEAK_SIDE(raw_obj_copy_bytes1m);
 
+/* manager (raw_manager.c, mpx_manager.c): proxies of a SyncManager; raw =
+ * 64-byte round trips over the same transport (lchan.h) */
+SIDE(raw_mgr_socket_trip);
+SIDE(raw_mgr_local_trip);
+SIDE(raw_mgr_socket_4clients);
+SIDE(raw_mgr_local_4clients);
+WEAK_SIDE(mpxb_mgr_dict_socket);
+WEAK_SIDE(mpxb_mgr_dict_local);
+WEAK_SIDE(mpxb_mgr_list_append_local);
+WEAK_SIDE(mpxb_mgr_queue_putget_local);
+WEAK_SIDE(mpxb_mgr_dict_socket_4clients);
+WEAK_SIDE(mpxb_mgr_dict_local_4clients);
+
 /* Shared sizes, so every side does the same job. */
 #define POOL_TASKS_FULL 1000000L  /* map of 1,000,000 trivial tasks */
 #define POOL_TASKS_QUICK 200000L
