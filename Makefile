@@ -7,6 +7,7 @@
 #   make valgrind        fast subset under valgrind
 #   make install PREFIX=/usr/local DESTDIR=
 #   make demo            run the demonstration
+#   make doc-examples    build and run the headers' and README's examples
 #   make bench           run every benchmark group, rewrite bench/RESULTS.md
 #   make MPI=1 | MPI=0   with / without libmpx_mpi (default: when MPI is found)
 #   make mpi-check       the MPI backend's tests under mpirun (test/mpi/run)
@@ -79,7 +80,7 @@ MPI_SONAME := libmpx_mpi.so.$(VERSION_MAJOR)
 MPI_TEST := $(BUILD)/test/mpi/mpx_mpi_test
 
 .PHONY: FORCE all lib tests examples check test valgrind install uninstall clean demo bench fuzz headers-check \
-        mpi mpi-check
+        mpi mpi-check doc-examples
 
 all: lib tests examples
 
@@ -174,6 +175,11 @@ bench:
 
 fuzz:
 	$(MAKE) -C fuzz
+
+# The code examples of the headers and the README, built and run under
+# every start method (test/doc-examples).
+doc-examples: lib
+	MPX_BUILD=$(BUILD) test/doc-examples
 
 # Headers compile standalone with strict C11 and as C++.
 headers-check:

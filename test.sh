@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: builds mpx and runs every test under fork, spawn and
+# The test suite: builds mpx, builds and runs the documentation's code
+# examples (test/doc-examples), and runs every test under fork, spawn and
 # forkserver (START=fork|spawn|forkserver|all), each test in its own process;
 # then, where MPI is installed (scripts/deps.sh --mpi), the MPI backend's
 # tests under mpirun (test/mpi/run; not when a PATTERN is given).
@@ -7,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
 make -s -j"$(nproc)" all >/dev/null
+# The code examples of the headers and the README compile and run (#13).
+test/doc-examples --start "${START:-all}"
 test/run-tests --start "${START:-all}" --jobs "${JOBS:-2}" "$@"
 if [ $# -eq 0 ] && command -v mpirun >/dev/null 2>&1 && [ -x build/test/mpi/mpx_mpi_test ]; then
     test/mpi/run

@@ -482,6 +482,66 @@ def mgr_throughput(kind):
         if any(q.exitcode != 0 for q in procs):
             raise RuntimeError("a client failed")
         return sum(counts) / t
+# -------------------------------------------------------------------- shm
+
+SHM_BLOCK = 4096
+SHM_SUM_N = 10000000
+
+
+def shm_create_close_unlink():
+    from multiprocessing import shared_memory
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+            s.close()
+            s.unlink()
+        return now() - t
+
+    return calibrate(run, 200) * 1e6
+
+
+def shm_attach_close():
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_BLOCK)
+
+    def run(n):
+        t = now()
+        for _ in range(n):
+            s = shared_memory.SharedMemory(blk.name)
+            s.close()
+        return now() - t
+
+    try:
+        return calibrate(run, 200) * 1e6
+    finally:
+        blk.close()
+        blk.unlink()
+
+
+def shm_sum_10m():
+    # without numpy: sum() over the block cast to doubles (Python's way)
+    from array import array
+    from multiprocessing import shared_memory
+    blk = shared_memory.SharedMemory(create=True, size=SHM_SUM_N * 8)
+    try:
+        blk.buf[:] = array("d", (i * 0.5 for i in range(SHM_SUM_N))).tobytes()
+        view = blk.buf.cast("d")
+
+        def run(n):
+            t = now()
+            for _ in range(n):
+                acc = sum(view)
+            return now() - t
+
+        try:
+            return calibrate(run, 1) * 1e3
+        finally:
+            view.release()
+    finally:
+        blk.close()
+        blk.unlink()
 
 
 # ---------------------------------------------------------------- figures
@@ -522,6 +582,9 @@ FIGURES = {
     "mgr_queue_putget_local": lambda: mgr_latency("queue"),
     "mgr_dict_socket_4clients": lambda: mgr_throughput("dict"),
     "mgr_dict_local_4clients": lambda: mgr_throughput("dict"),
+    "shm_create_close_unlink": shm_create_close_unlink,
+    "shm_attach_close": shm_attach_close,
+    "shm_sum_10m": shm_sum_10m,
 }
 
 

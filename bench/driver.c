@@ -49,6 +49,9 @@
 #ifndef MPXB_HAVE_MANAGER
 #define MPXB_HAVE_MANAGER 0
 #endif
+#ifndef MPXB_HAVE_SHM
+#define MPXB_HAVE_SHM 0
+#endif
 
 typedef struct figure {
     const char *name;
@@ -73,6 +76,7 @@ typedef struct figure {
 #define SCT "sharedctypes (include/mpx/sharedctypes.h)"
 #define QUEUE "queue (include/mpx/queue.h)"
 #define POOL "pool (include/mpx/pool.h)"
+#define SHM "shm (include/mpx/shm.h)"
 #define MPI "mpi (include/mpx/mpi.h, libmpx_mpi)"
 #define OBJ "obj (include/mpx/obj.h)"
 #define MGR "manager (include/mpx/manager.h)"
@@ -133,6 +137,13 @@ static const figure FIGS[] = {
      MPXB_HAVE_POOL, 0, 0, 0},
     {"pool_array_10us", "pool", "tasks/s", "higher", mpxb_pool_array_10us, raw_pool_array_10us, POOL,
      MPXB_HAVE_POOL, 0, 0, 0},
+    /* shm: named blocks (4 KiB) and memory speed through one */
+    {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
+     raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},
+    {"shm_attach_close", "shm", "us", "lower", mpxb_shm_attach_close, raw_shm_attach_close, SHM,
+     MPXB_HAVE_SHM, 0, 0, 0},
+    {"shm_sum_10m", "shm", "ms", "lower", mpxb_shm_sum_10m, raw_shm_sum_10m, SHM, MPXB_HAVE_SHM, 0,
+     0, 0},
     /* mpi: 4 ranks under mpirun; cpython = mpi4py.futures, raw = a plain MPI loop */
     {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
     {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},

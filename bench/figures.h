@@ -92,6 +92,13 @@ WEAK_SIDE(mpxb_mgr_list_append_local);
 WEAK_SIDE(mpxb_mgr_queue_putget_local);
 WEAK_SIDE(mpxb_mgr_dict_socket_4clients);
 WEAK_SIDE(mpxb_mgr_dict_local_4clients);
+/* shm (raw_shm.c, mpx_shm.c) */
+SIDE(raw_shm_create_close_unlink);
+SIDE(raw_shm_attach_close);
+SIDE(raw_shm_sum_10m);
+WEAK_SIDE(mpxb_shm_create_close_unlink);
+WEAK_SIDE(mpxb_shm_attach_close);
+WEAK_SIDE(mpxb_shm_sum_10m);
 
 /* Shared sizes, so every side does the same job. */
 #define POOL_TASKS_FULL 1000000L  /* map of 1,000,000 trivial tasks */
@@ -100,6 +107,8 @@ WEAK_SIDE(mpxb_mgr_dict_local_4clients);
 #define POOL_ARRAY_ITEMS_FULL 40000L /* 10 us tasks */
 #define POOL_ARRAY_ITEMS_QUICK 8000L
 #define POOL_TASK_US 10
+#define SHM_BLOCK 4096          /* block size of the create and attach figures */
+#define SHM_SUM_N 10000000L     /* doubles summed by shm_sum_10m */
 
 /* The trivial task and the 10 us task, identical on every side. */
 static inline int64_t bench_task_square(int64_t x)
@@ -115,6 +124,30 @@ static inline int64_t bench_task_spin(int64_t x, int us)
     while (bench_now() < end)
         acc = acc * 31 + 7;
     return acc;
+}
+
+/* The sum of shm_sum_10m, identical on every side: four partial sums,
+ * so the loop runs at memory speed rather than at the latency of one
+ * chain of additions. */
+static inline double bench_sum_doubles(const double *a, long n)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (long q = n / 4; q > 0; q--, a += 4) {
+        s0 += a[0];
+        s1 += a[1];
+        s2 += a[2];
+        s3 += a[3];
+    }
+    for (long r = n % 4; r > 0; r--)
+        s0 += *a++;
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Fill (and so fault in) the array summed: a[i] = i * 0.5. */
+static inline void bench_fill_doubles(double *a, long n)
+{
+    for (long i = 0; i < n; i++)
+        a[i] = (double)i * 0.5;
 }
 
 #endif

@@ -21,5 +21,6 @@
 #include "mpx/pool.h"
 #include "mpx/obj.h"
 #include "mpx/manager.h"
+#include "mpx/shm.h"
 
 #endif /* MPX_H */

@@ -31,6 +31,7 @@ if [ $ci = 1 ]; then
   have_cmd c++ || need+=(g++)
   have_cmd ps || need+=(procps)
   have_cmd readelf || need+=(binutils)
+  have_cmd curl || need+=(curl)  # examples/mp_webserver's HTTP client (else python3)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then

@@ -17,7 +17,10 @@
  *     mpx_pipe(&a, &b, 1);
  *     mpx_connection_send_bytes(a, "hello", 5);
  *     void *msg; size_t n;
- *     mpx_connection_recv_bytes(b, &msg, &n);   ... mpx_free(msg);
+ *     mpx_connection_recv_bytes(b, &msg, &n);
+ *     printf("%.*s\n", (int)n, (char *)msg);      // prints: hello
+ *     mpx_free(msg);
+ *     mpx_connection_destroy(a); mpx_connection_destroy(b);
  *
  * A connection is a shareable object: pass it to a child with
  * mpx_args_add_object (the child gets its own descriptor under spawn and

@@ -9,6 +9,11 @@
  * with. The default context is the one set with mpx_set_start_method, or
  * else the one named by the environment variable MPX_START_METHOD, or else
  * fork.
+ *
+ * In a child, the default is the parent's setting when the child was made
+ * with the default context, and the child's own method when it was made
+ * with an explicit one (opts.ctx): a spawn child of a fork program starts
+ * its own children with spawn, as in Python.
  */
 #ifndef MPX_CONTEXT_H
 #define MPX_CONTEXT_H
@@ -73,7 +78,9 @@ MPX_API int mpx_get_start_method(const char **out, int allow_none);
  * MPX_ENOTSUP.
  *
  * Threads: safe, but call it before starting processes.
- * Fork:    a fork child inherits the setting.
+ * Fork:    a child made with the default context takes the setting (every
+ *          start method); one made with an explicit context has that
+ *          context's method fixed instead.
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_set_start_method(const char *method, int force);
@@ -103,8 +110,9 @@ MPX_API int mpx_freeze_support(void);
  * Returns 0, MPX_EINVAL (empty path), -errno when path is not an
  * executable file.
  *
- * Threads: safe; applies to processes started afterwards.
- * Fork:    a fork child inherits the setting.
+ * Threads: safe; applies to processes started afterwards (a fork server
+ *          already running keeps its program).
+ * Fork:    children of every start method take the setting of their start.
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_set_executable(const char *path);
@@ -157,7 +165,12 @@ MPX_API int mpx_register_function(const char *name, mpx_fn fn);
 MPX_API int mpx_lookup_function(const char *name, mpx_fn *out);
 
 /* Register fn under its own name before main(), at file scope:
- *     MPX_REGISTER_FUNCTION(work);                                     */
+ *
+ *     static int work(const mpx_args *a) { return 5; }
+ *     MPX_REGISTER_FUNCTION(work);
+ *     mpx_fn fn; mpx_lookup_function("work", &fn);
+ *     printf("%d\n", fn == (mpx_fn)work);          // prints: 1
+ */
 #define MPX_REGISTER_FUNCTION(fn)                                       \
     __attribute__((constructor)) static void mpx_register_##fn##_(void) \
     {                                                                   \

@@ -49,8 +49,10 @@ typedef void (*mpx_log_handler)(int level, const char *process_name, const char 
  *
  * Threads: safe.
  * Fork:    the child keeps the parent's level and handler; spawn and
- *          forkserver children inherit the level (LOG-03) and, when the
- *          parent logged to stderr, the stderr handler.
+ *          forkserver children start with the parent's level of the time
+ *          of their start (LOG-03) and, when the parent logged to stderr
+ *          then, the stderr handler; a custom handler does not cross exec
+ *          (such a child has no handler).
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_log_set_level(int level);
@@ -82,7 +84,8 @@ MPX_API int mpx_log_set_handler(mpx_log_handler fn, void *udata);
  * MPX_EINVAL.
  *
  * Threads: safe.
- * Fork:    inherited; spawn/forkserver children inherit it too.
+ * Fork:    inherited; spawn/forkserver children started while it is on
+ *          have it too.
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_log_to_stderr(int level);

@@ -7,11 +7,18 @@
  *     #include <mpx.h>
  *     #include <mpx/mpi.h>
  *
+ *     static int square(const void *in, size_t len, mpx_task_out *out) {
+ *         int64_t x; memcpy(&x, in, 8); x *= x;
+ *         return mpx_task_out_set(out, &x, 8);
+ *     }
  *     mpx_context *ctx;
  *     mpx_get_context(&ctx, "mpi");
  *     mpx_pool *p;
  *     mpx_pool_create(&p, &(mpx_pool_opts){.ctx = ctx});
- *     ... mpx_pool_map(p, task, items, n, NULL, &r) ... (as for any pool)
+ *     int64_t xs[] = {1, 2, 3, 4};
+ *     mpx_result *r;                               // as for any pool:
+ *     mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
+ *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * Run it as `mpirun -n 4 ./app`: rank 0 runs main(), ranks 1..3 serve as
  * the pool's workers and never enter main() (they are captured by this

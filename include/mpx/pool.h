@@ -9,9 +9,14 @@
  *         int64_t x; memcpy(&x, in, 8); x *= x;
  *         return mpx_task_out_set(out, &x, 8);
  *     }
+ *     int64_t xs[] = {1, 2, 3, 4};
  *     mpx_pool *p; mpx_pool_create(&p, NULL);
- *     mpx_result *r; mpx_pool_map(p, square, items, n, NULL, &r);
- *     ... mpx_result_item(r, i, &data, &len) ...
+ *     mpx_result *r; mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
+ *     for (size_t i = 0; i < 4; i++) {
+ *         const void *y; size_t len; int64_t v;
+ *         mpx_result_item(r, i, &y, &len); memcpy(&v, y, 8);
+ *         printf("%lld ", (long long)v);       // prints: 1 4 9 16
+ *     }
  *     mpx_result_destroy(r); mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
  *
  * A task fails by returning a negative value (mpx_task_fail sets a message,

@@ -15,7 +15,27 @@
  *     }
  *     mpx_args *a; mpx_args_create(&a); mpx_args_add_str(a, "bob");
  *     mpx_process *p; mpx_process_create(&p, hello, a, NULL);
- *     mpx_process_start(p); mpx_process_join(p, MPX_FOREVER);
+ *     mpx_process_start(p); mpx_process_join(p, MPX_FOREVER);   // prints: hello bob
+ *     char *d = mpx_process_describe(p);
+ *     puts(d);                                  // prints: <Process(Process-1, stopped)>
+ *     mpx_free(d); mpx_process_destroy(p); mpx_args_destroy(a);
+ *
+ * (The examples in these headers are built and run by test/doc-examples.)
+ *
+ * What a child starts with, under every start method, is its parent's
+ * state at the time of mpx_process_start (docs/start-methods.md, "What a
+ * child takes from its parent"): logging, the fixed start method, the
+ * executable, sync tuning, authkey, environment, working directory, umask,
+ * signal mask and ignored signals, CPU affinity, stdout and stderr.
+ *
+ * At its end a child runs the atexit/on_exit handlers it registered, last
+ * registered first, and then joins its children (daemonic ones are
+ * terminated), as Python 3.13 does. Under fork the handlers it inherited
+ * from its parent do not run (nor static destructors); a spawn or
+ * forkserver child is a program image of its own, and it ends as any
+ * program does: the handlers registered by constructors of that image
+ * (and the fork server's preload functions) and static destructors run
+ * too.
  */
 #ifndef MPX_PROCESS_H
 #define MPX_PROCESS_H
@@ -163,7 +183,10 @@ enum mpx_daemon {
 typedef struct mpx_process_opts {
     const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
     int daemon;         /* enum mpx_daemon */
-    mpx_context *ctx;   /* NULL: the default context */
+    mpx_context *ctx;   /* NULL: the default context at start, which this
+                         * fixes (Python's Process()); given: that method,
+                         * which also becomes the child's default
+                         * (ctx.Process()) */
     mpx_run_fn run;     /* overrides target when set */
     void *udata;        /* see mpx_run_fn */
     size_t udata_size;
@@ -214,17 +237,21 @@ MPX_API int mpx_process_start(mpx_process *p);
  * (PROC-07). Returns 0 when it has ended (exitcode is then set),
  * MPX_ETIMEDOUT when it is still running, MPX_ESTATE when it was never
  * started or p is the current process, MPX_ECLOSED after close. Joinable
- * any number of times.
+ * any number of times. On the mpx_parent_process object it waits for the
+ * parent's end (Python's parent_process().join(timeout); its exitcode
+ * stays unknown).
  *
  * Threads: safe; several threads may join the same process.
- * Fork:    only the creating process may join (MPX_ESTATE otherwise).
+ * Fork:    only the creating process may join (MPX_ESTATE otherwise); a
+ *          child may join its parent_process object.
  * Signals: retries EINTR against the deadline.
  */
 MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout);
 
 /*
  * mpx_process_is_alive - 1 from start until the child ends, else 0; reaps
- * a finished child (PROC-09). MPX_ECLOSED after close.
+ * a finished child (PROC-09). MPX_ECLOSED after close. On the
+ * mpx_parent_process object: 1 while the parent runs.
  *
  * Threads: safe.
  * Fork:    the current process object of a child reports 1.
@@ -323,10 +350,14 @@ MPX_API int mpx_process_authkey(const mpx_process *p, void *key, size_t cap);
 MPX_API int mpx_process_set_authkey(mpx_process *p, const void *key, size_t len);
 
 /*
- * mpx_process_describe - Python's repr (PROC-25) as a new string:
- * "<Process name='Process-1' parent=123 initial>", "... pid=456 parent=123
- * started daemon>", "... stopped exitcode=-SIGTERM>" ("stopped[SIGTERM]"
- * state). Free it with mpx_free. NULL on allocation failure.
+ * mpx_process_describe - Python's repr (PROC-25, as the seeds show it) as
+ * a new string: "<Process(Process-1, initial)>", "<Process(Process-1,
+ * started)>", "<Process(Process-1, stopped)>" (exit code 0),
+ * "<Process(Process-1, stopped[3])>" (exit code 3),
+ * "<Process(Process-1, stopped[SIGTERM])>" (killed by a signal),
+ * "<Process(Process-1, closed)>"; " daemon" follows the state of a
+ * daemonic process ("<Process(Process-1, started daemon)>"). Free it with
+ * mpx_free. NULL on allocation failure.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -361,6 +392,11 @@ MPX_API mpx_process *mpx_current_process(void);
 /*
  * mpx_parent_process - the parent's object in a child (its name and pid;
  * sentinel ready when the parent ends), NULL in the main process (MISC-04).
+ * mpx_process_join waits for the parent's end and mpx_process_is_alive
+ * follows it; both tell the parent from a later process with the same pid
+ * (under forkserver, where the fork server is the real parent, by the
+ * parent's start time). Without pidfds (valgrind) the object has no
+ * sentinel (MPX_ESTATE) and join looks every 10 ms.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -394,9 +430,11 @@ MPX_API int mpx_cpu_count_usable(void);
 
 /*
  * mpx_exit - end the current process with code, as sys.exit(code) does in
- * a child: the process's children are handled (non-daemonic ones joined,
- * daemonic ones terminated: PROC-11, PROC-14), stdio is flushed, and the
- * process exits. In the main program this is exit(code).
+ * a child: the child's exit handlers run (see the top of this header),
+ * its children are handled (non-daemonic ones joined, daemonic ones
+ * terminated: PROC-11, PROC-14), stdio is flushed, and the process exits.
+ * exit(code) in a child does the same. In the main program this is
+ * exit(code).
  *
  * Threads: call from any thread; other threads are not joined.
  * Fork:    safe.

@@ -20,7 +20,8 @@
  *     mpx_queue_create(&q, 0, NULL);           // Queue()
  *     mpx_queue_put(q, "hello", 5, MPX_FOREVER);
  *     void *m; size_t n;
- *     mpx_queue_get(q, &m, &n, MPX_FOREVER);  // m = "hello", n = 5
+ *     mpx_queue_get(q, &m, &n, MPX_FOREVER);
+ *     printf("%.*s %zu\n", (int)n, (char *)m, n);  // prints: hello 5
  *     mpx_free(m);
  *     mpx_queue_destroy(q);
  *

@@ -21,6 +21,8 @@
  *     mpx_value_acquire(n, MPX_FOREVER);
  *     *(int *)mpx_value_ptr(n) += 1;
  *     mpx_value_release(n);
+ *     printf("%d\n", *(int *)mpx_value_ptr(n));   // prints: 8
+ *     mpx_value_destroy(n);
  *
  * Pointers stored in shared memory are only valid in the storing process
  * (SCT-14): store offsets or indices.

@@ -66,8 +66,8 @@ typedef struct mpx_sync_opts {
  * MPX_SYNC_SPIN environment variable read at the first use.
  *
  * Threads: safe (applies to waits that start afterwards).
- * Fork:    a fork child inherits the setting; a spawn child reads the
- *          environment again; a forkserver child has the server's.
+ * Fork:    children of every start method start with the value of the
+ *          time of their start.
  * Signals: async-signal-safe.
  */
 MPX_API int mpx_sync_set_spin(int iterations);
@@ -80,7 +80,8 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * 50, or the MPX_SYNC_CHECK_MS environment variable.
  *
  * Threads: safe.
- * Fork:    inherited by fork children (as mpx_sync_set_spin).
+ * Fork:    children start with the value of their start (as
+ *          mpx_sync_set_spin).
  * Signals: async-signal-safe.
  */
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms);

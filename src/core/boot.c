@@ -4,13 +4,22 @@
  * a re-executed program before main().
  *
  * CHILD blob (after the header u32 magic, u8 version, u8 mode):
- *   u8 method, u32 parent pid, u32 log level, u8 log to stderr,
- *   bytes fixed start method ("" when not fixed), u32 number of fds,
- *   process identity (mpx__process_export_self), fnref target, fnref run,
- *   arguments (mpx__args_export).
+ *   u32 number of fds, u8 method, u8 flags (1: explicit context),
+ *   u32 parent pid, u64 parent start time, u32 log level, u8 log to
+ *   stderr, bytes fixed start method ("" when not fixed), bytes
+ *   executable ("" when not set), u32 sync spin, u64 sync owner-check
+ *   interval (ns), process identity (mpx__process_export_self), fnref
+ *   target, fnref run, u8 mask of the program's shm tracker descriptors
+ *   (shm_track.c: bit 0 the liveness pipe, bit 1 the table; they are the
+ *   LAST fds of the list), arguments (mpx__args_export).
+ * Everything a child takes from its parent's settings is read from the
+ * parent at the time of the start (issue #12): the fork server's own
+ * settings never leak into its children.
  */
 #include "core/boot.h"
 #include "core/fnref.h"
+#include "core/shm_internal.h"
+#include "core/sync_internal.h"
 
 #include <elf.h>
 #include <link.h>
@@ -47,13 +56,24 @@ int mpx__boot_put_header(mpx__buf *out, int mode)
     return rc;
 }
 
+enum { BOOT_F_EXPLICIT_CTX = 1 };
+
 int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds)
 {
     int rc = mpx__boot_put_header(out, MPX__BOOT_CHILD);
+    /* The fd count goes first (the bootstrap reads it before anything
+     * else) but is known only after the arguments: reserve it. */
+    size_t nfds_at = out->len;
+    if (!rc)
+        rc = mpx__buf_put_u32(out, 0);
     if (!rc)
         rc = mpx__buf_put_u8(out, (uint8_t)p->ctx->method);
     if (!rc)
+        rc = mpx__buf_put_u8(out, p->ctx_explicit ? BOOT_F_EXPLICIT_CTX : 0);
+    if (!rc)
         rc = mpx__buf_put_u32(out, (uint32_t)getpid());
+    if (!rc)
+        rc = mpx__buf_put_u64(out, mpx__self_start_time());
     if (!rc)
         rc = mpx__buf_put_u32(out, (uint32_t)mpx_log_get_level());
     if (!rc)
@@ -61,19 +81,26 @@ int mpx__boot_encode_child(mpx_process *p, mpx__buf *out, mpx__fdlist *fds)
     const char *fixed = mpx__context_fixed_name();
     if (!rc)
         rc = mpx__buf_put_bytes(out, fixed, fixed ? strlen(fixed) : 0);
-    /* The fd count goes before the arguments but is known only after
-     * them: reserve it. */
-    size_t nfds_at = out->len;
     if (!rc)
-        rc = mpx__buf_put_u32(out, 0);
+        rc = mpx__context_encode_executable(out);
+    if (!rc)
+        rc = mpx__buf_put_u32(out, (uint32_t)mpx__sync_spin());
+    if (!rc)
+        rc = mpx__buf_put_u64(out, (uint64_t)mpx__sync_check_ns());
     if (!rc)
         rc = mpx__process_export_self(p, out);
     if (!rc)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->target, out);
     if (!rc)
         rc = mpx__fnref_encode(p->ctx, (mpx__fnptr)p->run, out);
+    int prog_fds[2];
+    int mask = mpx__shm_prog_child_fds(prog_fds);
+    if (!rc)
+        rc = mpx__buf_put_u8(out, (uint8_t)mask);
     if (!rc)
         rc = mpx__args_export(p->args, p->ctx, out, fds);
+    for (int i = 0; !rc && i < (mask & 1) + ((mask >> 1) & 1); i++)
+        rc = mpx__fdlist_add(fds, prog_fds[i]);
     if (!rc) {
         uint32_t n = (uint32_t)fds->n;
         unsigned char *q = out->data + nfds_at; /* big-endian, as put_u32 */
@@ -97,10 +124,11 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
                      pid_t real_parent)
 {
     mpx__rd r = {blob, len};
-    uint32_t magic, ppid, level, nf;
-    uint8_t version, mode, method, to_stderr;
-    const void *fixed;
-    size_t flen;
+    uint32_t magic, ppid, level, nf, spin;
+    uint64_t pstart, check_ns;
+    uint8_t version, mode, method, flags, to_stderr;
+    const void *fixed, *exe;
+    size_t flen, elen;
     int rc = mpx__rd_u32(&r, &magic);
     if (!rc)
         rc = mpx__rd_u8(&r, &version);
@@ -110,9 +138,15 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
                 mode != MPX__BOOT_CHILD))
         rc = MPX_EPROTO;
     if (!rc)
+        rc = mpx__rd_u32(&r, &nf);
+    if (!rc)
         rc = mpx__rd_u8(&r, &method);
     if (!rc)
+        rc = mpx__rd_u8(&r, &flags);
+    if (!rc)
         rc = mpx__rd_u32(&r, &ppid);
+    if (!rc)
+        rc = mpx__rd_u64(&r, &pstart);
     if (!rc)
         rc = mpx__rd_u32(&r, &level);
     if (!rc)
@@ -120,28 +154,41 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
     if (!rc)
         rc = mpx__rd_bytes(&r, &fixed, &flen);
     if (!rc)
-        rc = mpx__rd_u32(&r, &nf);
-    if (!rc && (nf != (uint32_t)nfds || flen > 32 ||
+        rc = mpx__rd_bytes(&r, &exe, &elen);
+    if (!rc)
+        rc = mpx__rd_u32(&r, &spin);
+    if (!rc)
+        rc = mpx__rd_u64(&r, &check_ns);
+    if (!rc && (nf != (uint32_t)nfds || flen > 32 || elen > 4095 || level > 1000 ||
                 (method != MPX__SPAWN && method != MPX__FORKSERVER)))
         rc = MPX_EPROTO;
     if (rc)
         fail(status_fd, rc, fds, nfds);
 
-    /* Logging first, so the rest of the bootstrap can be traced. */
+    /* Logging first, so the rest of the bootstrap can be traced: exactly
+     * the parent's level and stderr handler, whatever this program image
+     * had (a fork server's own, MPX_LOG_LEVEL). A custom handler of the
+     * parent is a pointer into the parent: it does not cross. */
     if (to_stderr)
-        mpx_log_to_stderr((int)level);
-    else if (level != 0)
-        mpx_log_set_level((int)level);
+        mpx_log_to_stderr(MPX_LOG_NOTSET);
+    else
+        mpx_log_set_handler(NULL, NULL);
+    mpx_log_set_level((int)level);
     char fname[33];
     memcpy(fname, fixed, flen);
     fname[flen] = 0;
     mpx__context_set_fixed(flen ? fname : NULL);
+    rc = mpx__context_adopt_executable(exe, elen);
+    if (rc)
+        fail(status_fd, rc, fds, nfds);
+    mpx__sync_settings_adopt((int)spin, check_ns > INT64_MAX ? INT64_MAX : (int64_t)check_ns);
 
     mpx_process *p = NULL;
     rc = mpx__process_import_self(&r, &p);
     if (rc)
         fail(status_fd, rc, fds, nfds);
     p->ctx = mpx__context_by_method(method);
+    p->ctx_explicit = (flags & BOOT_F_EXPLICIT_CTX) != 0;
     mpx__fnptr target = NULL, run = NULL;
     rc = mpx__fnref_decode(&r, &target);
     if (!rc)
@@ -152,15 +199,30 @@ void mpx__boot_child(const void *blob, size_t len, int *fds, int nfds, int statu
     p->run = (mpx_run_fn)run;
     for (int i = 0; i < nfds; i++)
         mpx__set_cloexec(fds[i], true);
+    uint8_t mask = 0;
+    rc = mpx__rd_u8(&r, &mask);
+    int nprog = (mask & 1) + ((mask >> 1) & 1);
+    if (!rc && (mask > 3 || nprog > nfds))
+        rc = MPX_EPROTO;
+    if (rc)
+        fail(status_fd, rc, fds, nfds);
     mpx_args *args = NULL;
-    rc = mpx__args_import(&r, fds, nfds, &args); /* owns fds from here */
+    rc = mpx__args_import(&r, fds, nfds - nprog, &args); /* owns those fds from here */
     if (!rc && r.left)
         rc = MPX_EPROTO;
     if (rc) {
         mpx_args_destroy(args);
+        fail(status_fd, rc, fds + nfds - nprog, nprog);
+    }
+    /* The program's shm tracker descriptors: this process is part of the
+     * program (shm_track.c). */
+    if (nprog)
+        rc = mpx__shm_prog_adopt(mask, fds + nfds - nprog, nprog);
+    if (rc) {
+        mpx_args_destroy(args);
         fail(status_fd, rc, NULL, 0);
     }
-    mpx__child_setup(p, (pid_t)ppid, real_parent);
+    mpx__child_setup(p, (pid_t)ppid, real_parent, (pid_t)ppid == real_parent ? 0 : pstart);
     p->args = args;
     rc = mpx__boot_send_rec(status_fd, MPX__REC_STARTED, 0);
     mpx__close(status_fd);
@@ -286,23 +348,10 @@ void mpx__boot_from_env(int argc, char **argv, char **envp, void *self_ctor)
     }
     if (mode != MPX__BOOT_CHILD)
         fail(fd, MPX_EPROTO, NULL, 0);
-    /* Peek at the fd count: fields before it are fixed-size but one. */
+    /* Peek at the fd count, the first field. */
     mpx__rd h = r;
-    uint8_t u8;
-    uint32_t u32, nf = 0;
-    const void *fx;
-    size_t fl;
-    rc = mpx__rd_u8(&h, &u8);
-    if (!rc)
-        rc = mpx__rd_u32(&h, &u32);
-    if (!rc)
-        rc = mpx__rd_u32(&h, &u32);
-    if (!rc)
-        rc = mpx__rd_u8(&h, &u8);
-    if (!rc)
-        rc = mpx__rd_bytes(&h, &fx, &fl);
-    if (!rc)
-        rc = mpx__rd_u32(&h, &nf);
+    uint32_t nf = 0;
+    rc = mpx__rd_u32(&h, &nf);
     if (rc || nf > 64)
         fail(fd, MPX_EPROTO, NULL, 0);
     int fds[64];

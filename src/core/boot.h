@@ -18,7 +18,7 @@
 #include "core/process_internal.h"
 
 #define MPX__BOOT_MAGIC 0x4258504du /* "MPXB" */
-#define MPX__BOOT_VERSION 1
+#define MPX__BOOT_VERSION 2
 #define MPX__BOOT_ENV "MPX_SPAWN_FD"
 #define MPX__BOOT_FD 3
 #define MPX__BOOT_MAX (1u << 30) /* largest blob accepted */

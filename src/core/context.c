@@ -98,6 +98,16 @@ mpx_context *mpx__context_default(void)
     return c;
 }
 
+mpx_context *mpx__context_default_fix(void)
+{
+    pthread_mutex_lock(&ctx_mu);
+    if (!fixed)
+        fixed = env_default();
+    mpx_context *c = fixed;
+    pthread_mutex_unlock(&ctx_mu);
+    return c;
+}
+
 bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx)
 {
     if (!obj_ctx || !child_ctx)
@@ -229,6 +239,29 @@ MPX_API int mpx_set_executable(const char *path)
     return 0;
 }
 
+/* The path given to mpx_set_executable ("" when none), for a child to
+ * adopt: its own children then run the same program as ours would. */
+int mpx__context_encode_executable(mpx__buf *out)
+{
+    pthread_mutex_lock(&ctx_mu);
+    int rc = mpx__buf_put_bytes(out, exe_path, exe_path ? strlen(exe_path) : 0);
+    pthread_mutex_unlock(&ctx_mu);
+    return rc;
+}
+
+int mpx__context_adopt_executable(const void *path, size_t len)
+{
+    char *copy = len ? strndup(path, len) : NULL;
+    if (len && !copy)
+        return -ENOMEM;
+    pthread_mutex_lock(&ctx_mu);
+    char *old = exe_path;
+    exe_path = copy;
+    pthread_mutex_unlock(&ctx_mu);
+    free(old);
+    return 0;
+}
+
 /*
  * The running program, for exec: its path as seen at first use, when that
  * file is still the same one (under valgrind /proc/self/exe would name the
@@ -276,6 +309,16 @@ int mpx__context_executable(char *buf, size_t cap, bool resolve)
         memcpy(buf, p, n + 1);
     pthread_mutex_unlock(&ctx_mu);
     return rc;
+}
+
+int mpx__context_self_executable(char *buf, size_t cap)
+{
+    const char *p = self_exe();
+    size_t n = strlen(p);
+    if (n >= cap)
+        return MPX_ETOOSHORT;
+    memcpy(buf, p, n + 1);
+    return (int)n;
 }
 
 MPX_API int mpx_get_executable(char *buf, size_t cap)

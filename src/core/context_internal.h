@@ -37,6 +37,9 @@ struct mpx_context {
 };
 
 mpx_context *mpx__context_default(void);
+/* The default context, fixed now when it was not (Python's
+ * DefaultContext.get_context(), as Process.start() calls it). */
+mpx_context *mpx__context_default_fix(void);
 /* Add a backend's context to the names mpx_get_context knows (backend.h). */
 int mpx__context_register(mpx_context *ctx);
 mpx_context *mpx__context_by_method(int method);
@@ -53,9 +56,19 @@ extern const mpx__popen_ops mpx__popen_forkserver;
  * resolve: the path of the running program when it is still the same
  * file), copied into buf. Returns the length or MPX_ETOOSHORT. */
 int mpx__context_executable(char *buf, size_t cap, bool resolve);
+/* The mpx_set_executable path as bytes ("" when unset), and its adoption
+ * by a spawn/forkserver child (len 0: the default). */
+int mpx__context_encode_executable(mpx__buf *out);
+int mpx__context_adopt_executable(const void *path, size_t len);
+/* The running program itself (never set_executable's): the path used by
+ * resolve above, for helpers that must run this program's own library
+ * (the shm tracker). Returns the length or MPX_ETOOSHORT. */
+int mpx__context_self_executable(char *buf, size_t cap);
 /* The fixed default method's name, or NULL (passed to spawn children). */
 const char *mpx__context_fixed_name(void);
-/* In a new spawn/forkserver child: adopt the parent's fixed method. */
+/* In a new child: adopt the parent's fixed method (NULL: not fixed), or
+ * force the method the child was started with (Python's
+ * _force_start_method, for a process made with an explicit context). */
 void mpx__context_set_fixed(const char *name);
 void mpx__context_atfork_child(void);
 /* Fork server preload list: u32 nlibs, bytes each; u32 ninits, fnref

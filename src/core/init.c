@@ -1,5 +1,6 @@
 /* init.c - process-wide initialisation, fork handlers, internal fds. */
 #include "core/boot.h"
+#include "core/shm_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ static void atfork_child(void)
     mpx__process_atfork_child();
     mpx__context_atfork_child();
     mpx__forkserver_atfork_child();
+    mpx__shm_atfork_child();
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -49,12 +51,14 @@ void mpx__global_init(void)
 
 /*
  * Before main(): initialise, and when this program was started as a spawn
- * child or fork server (MPX_SPAWN_FD in the environment), run that and
- * never return to main() (no fork bomb: TestNoForkBomb).
+ * child or fork server (MPX_SPAWN_FD in the environment) or as the shared
+ * memory tracker (MPX_SHM_TRACKER), run that and never return to main()
+ * (no fork bomb: TestNoForkBomb).
  */
 __attribute__((constructor)) static void mpx__ctor(int argc, char **argv, char **envp)
 {
     mpx__global_init();
+    mpx__shm_tracker_from_env(); /* the shm tracker (shm_track.c): never returns */
     mpx__boot_from_env(argc, argv, envp, (void *)mpx__ctor);
 }
 

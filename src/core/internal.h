@@ -88,6 +88,11 @@ void mpx__close(int fd);
 int mpx__set_cloexec(int fd, bool on);
 int mpx__set_nonblock(int fd, bool on);
 
+/* /proc/<pid>/stat: the state letter and the start time (clock ticks since
+ * boot; with the pid it names one process for good). 0, -ENOENT/-ESRCH
+ * when the process is gone, or another -errno. */
+int mpx__proc_stat(pid_t pid, char *state, uint64_t *start);
+
 /* ---- process-wide state ---------------------------------------------------- */
 
 /* The pid as of the last fork/exec; cheaper than getpid(), refreshed by the

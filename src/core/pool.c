@@ -1213,7 +1213,14 @@ static void worker_died(mpx_pool *p, uint32_t wi, int exitcode)
         pthread_join(w->th, NULL);
         w->th_running = false;
     }
-    if (starting) {
+    /* A worker that dies while starting counts towards "the pool is
+     * broken" only when it failed by itself (its initializer failed, or it
+     * crashed); a SIGKILL/SIGTERM during start comes from outside (an
+     * operator, a test killing random workers, the OOM killer) and says
+     * nothing about the next start. */
+    bool start_failed = atomic_load(&ctl->init_failed) ||
+                        (starting && sig != SIGKILL && sig != SIGTERM);
+    if (start_failed) {
         if (++p->init_failures >= 3 && !p->broken) {
             MPX__WARNING("pool: workers keep failing to start; pool broken");
             p->broken = true;

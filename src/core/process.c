@@ -8,8 +8,10 @@
  * the registry list. Never take p->mu while holding children_mu.
  */
 #include "core/boot.h"
+#include "core/shm_internal.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,8 @@ MPX__FORKHOT static mpx_process *current = &main_proc;
 MPX__FORKHOT static mpx_process *parent_obj;      /* made on first use in a child */
 MPX__FORKHOT static const char *parent_name;      /* NULL in the main process */
 MPX__FORKHOT static pid_t parent_pid_v;
+MPX__FORKHOT static pid_t real_parent_v;   /* who forked us (the fork server) */
+MPX__FORKHOT static uint64_t parent_start_v; /* creator's start time, 0: not needed */
 MPX__FORKHOT static pthread_mutex_t parent_mu = PTHREAD_MUTEX_INITIALIZER;
 MPX__FORKHOT static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
 MPX__FORKHOT static mpx_process *children;        /* started, not yet reaped */
@@ -187,6 +191,7 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     p->target = target;
     p->run = o.run;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();
+    p->ctx_explicit = o.ctx != NULL;
     p->creator = getpid();
     p->state = MPX__P_INITIAL;
     int rc = mpx__args_copy(args, &p->args);
@@ -251,6 +256,12 @@ MPX_API int mpx_process_start(mpx_process *p)
         return MPX_EINVAL;
     pthread_mutex_lock(&p->mu);
     int rc = 0;
+    /* Made without a context: the default one at start, as Python's
+     * Process resolves it in start() (set_start_method after create
+     * counts), which also fixes it for this process and its children. */
+    if (!p->ctx_explicit && p->state == MPX__P_INITIAL && !p->is_current && !p->is_parent &&
+        p->creator == mpx__self_pid)
+        p->ctx = mpx__context_default_fix();
     if (p->state == MPX__P_CLOSED)
         rc = MPX_ECLOSED;
     else if (p->state != MPX__P_INITIAL || p->is_current || p->is_parent)
@@ -278,6 +289,10 @@ MPX_API int mpx_process_start(mpx_process *p)
     sweep(); /* GUIDE-04: reap finished children on each start */
     pthread_mutex_lock(&p->mu);
     rc = mpx__args_check_context(p->args, p->ctx);
+    /* Every process of the program holds the shm tracker's liveness pipe
+     * (shm_track.c): made before the first child. */
+    if (!rc)
+        rc = mpx__shm_prog_ensure();
     if (!rc) {
         fflush(stdout);
         fflush(stderr);
@@ -295,10 +310,15 @@ MPX_API int mpx_process_start(mpx_process *p)
 
 /* ---- wait ------------------------------------------------------------ */
 
+static int parent_join(mpx_process *p, mpx_duration timeout);
+static bool parent_alive(void);
+
 MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
 {
     if (!valid(p))
         return MPX_EINVAL;
+    if (p->is_parent)
+        return parent_join(p, timeout); /* MISC-04: wait for the parent's end */
     pthread_mutex_lock(&p->mu);
     int state = p->state;
     bool mine = p->creator == mpx__self_pid && !p->is_current && !p->is_parent;
@@ -344,7 +364,7 @@ MPX_API int mpx_process_is_alive(mpx_process *p)
     else if (p->is_current)
         rc = 1;
     else if (p->is_parent)
-        rc = p->sentinel >= 0 ? !mpx__fd_readable(p->sentinel) : kill(p->pid, 0) == 0;
+        rc = p->sentinel >= 0 ? !mpx__fd_readable(p->sentinel) : parent_alive();
     else if (p->state == MPX__P_INITIAL)
         rc = 0;
     else if (p->creator != mpx__self_pid)
@@ -578,6 +598,79 @@ MPX_API mpx_process *mpx_current_process(void)
     return current;
 }
 
+uint64_t mpx__self_start_time(void)
+{
+    static _Atomic pid_t st_pid;
+    static _Atomic uint64_t st_val;
+    pid_t me = getpid();
+    if (__atomic_load_n(&st_pid, __ATOMIC_ACQUIRE) == me)
+        return __atomic_load_n(&st_val, __ATOMIC_RELAXED);
+    char state;
+    uint64_t start = 0;
+    if (mpx__proc_stat(me, &state, &start) != 0)
+        start = 0;
+    __atomic_store_n(&st_val, start, __ATOMIC_RELAXED);
+    __atomic_store_n(&st_pid, me, __ATOMIC_RELEASE);
+    return start;
+}
+
+/*
+ * Is our creator still running? Immune to pid reuse: when it forked or
+ * spawned us itself, its death re-parents us at once (getppid changes);
+ * under forkserver its pid must still carry the start time it sent us.
+ */
+static bool parent_alive(void)
+{
+    if (parent_pid_v == real_parent_v || !parent_start_v)
+        return parent_pid_v == real_parent_v ? getppid() == parent_pid_v
+                                             : kill(parent_pid_v, 0) == 0 || errno == EPERM;
+    char state;
+    uint64_t start;
+    int rc = mpx__proc_stat(parent_pid_v, &state, &start);
+    if (rc)
+        return !(rc == -ENOENT || rc == -ESRCH);
+    return start == parent_start_v && state != 'Z' && state != 'X' && state != 'x';
+}
+
+/* A descriptor that is readable at once: the sentinel of a parent that
+ * had already gone when we first looked. */
+static int dead_sentinel(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    close(fds[1]);
+    return fds[0];
+}
+
+/* Python's _ParentProcess.join: wait (at most timeout) for the parent's
+ * end. 0 when it has ended, MPX_ETIMEDOUT. */
+static int parent_join(mpx_process *p, mpx_duration timeout)
+{
+    mpx__deadline d = mpx__deadline_from(timeout);
+    for (;;) {
+        if (p->sentinel >= 0) {
+            struct pollfd pfd = {p->sentinel, POLLIN, 0};
+            int r = poll(&pfd, 1, mpx__deadline_poll_ms(d));
+            if (r > 0)
+                return 0;
+            if (r < 0 && errno != EINTR)
+                return -errno;
+        } else {
+            /* No pidfd here (valgrind, old kernels): look every 10 ms. */
+            if (!parent_alive())
+                return 0;
+            int ms = mpx__deadline_poll_ms(d);
+            if (ms) {
+                struct timespec t = {0, (ms < 0 || ms > 10 ? 10 : ms) * 1000000L};
+                nanosleep(&t, NULL);
+            }
+        }
+        if (mpx__deadline_expired(d))
+            return p->sentinel >= 0 || parent_alive() ? MPX_ETIMEDOUT : 0;
+    }
+}
+
 MPX_API mpx_process *mpx_parent_process(void)
 {
     mpx__global_init();
@@ -596,11 +689,22 @@ MPX_API mpx_process *mpx_parent_process(void)
             par->state = MPX__P_STARTED;
             par->is_parent = true;
             par->ctx = current->ctx;
-            par->sentinel = (int)syscall(SYS_pidfd_open, parent_pid_v, 0);
-            if (par->sentinel >= 0) {
-                mpx__set_cloexec(par->sentinel, true);
-                mpx__fd_mark_internal(par->sentinel, true);
+            /* The pidfd is the parent's when, after opening it, the
+             * parent is still the one we know (parent_alive): a pid
+             * reused since cannot pass that check. */
+            par->sentinel = mpx__pidfd_open(parent_pid_v);
+            if (par->sentinel >= 0 && !parent_alive()) {
+                mpx__close(par->sentinel);
+                par->sentinel = dead_sentinel();
+            } else if (par->sentinel < 0 && par->sentinel != -ENOSYS) {
+                /* ESRCH: gone already; other errors: the same answer is
+                 * the safe one only when the check agrees. */
+                par->sentinel = parent_alive() ? -1 : dead_sentinel();
+            } else if (par->sentinel < 0) {
+                par->sentinel = -1; /* no pidfds: join and is_alive poll */
             }
+            if (par->sentinel >= 0)
+                mpx__fd_mark_internal(par->sentinel, true);
             if (!par->name) {
                 mpx__close(par->sentinel);
                 pthread_mutex_destroy(&par->mu);
@@ -792,9 +896,12 @@ static void shutdown_children(void)
     free(v);
 }
 
+/* The end of a child (below) has handled its children already. */
+static bool child_shut_down;
+
 void mpx__process_exit_handler(void)
 {
-    if (mpx__self_pid != getpid())
+    if (mpx__self_pid != getpid() || child_shut_down)
         return; /* a raw fork child of ours inherited the handler */
     MPX__INFO("process shutting down");
     run_exit_hooks();
@@ -804,7 +911,7 @@ void mpx__process_exit_handler(void)
 
 /* ---- the child side --------------------------------------------------- */
 
-void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
+void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent, uint64_t parent_start)
 {
     /* Under fork, the parent held p->mu while forking: the copy is locked
      * by a thread that does not exist here. */
@@ -839,12 +946,21 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
     mpx_process *old = parent_obj;
     parent_obj = NULL;
     if (old) {
+        mpx__fd_mark_internal(old->sentinel, false);
         mpx__close(old->sentinel);
         free(old->name);
         free(old);
     }
     parent_name = current && current->name ? current->name : "MainProcess";
     parent_pid_v = parent_pid;
+    real_parent_v = real_parent;
+    parent_start_v = parent_start;
+    /* A process made with an explicit context starts its own children
+     * with that method by default (Python's _force_start_method in
+     * _bootstrap); one made with the default context keeps its parent's
+     * setting (inherited under fork, sent by spawn/forkserver). */
+    if (p->ctx_explicit)
+        mpx__context_set_fixed(p->ctx->name);
     pthread_mutex_lock(&p->mu);
     p->is_current = true;
     p->pid = getpid();
@@ -859,14 +975,62 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent)
     MPX__INFO("child process calling self.run()");
 }
 
-static __attribute__((noreturn)) void child_exit(int code)
+/*
+ * The end of a child (issue #13 item 12; Python 3.13's rule). A child
+ * ends with exit(code), so the atexit/on_exit handlers it registered run
+ * (last registered first). At the start of the target the child registers
+ * an on_exit "barrier" handler; exit runs it once the child's own
+ * handlers are done. It handles the children (daemonic ones terminated,
+ * the others joined: PROC-11, PROC-14, Python's _exit_function, which
+ * 3.13 also runs after the child's handlers) and then:
+ *  - fork: flushes stdio and _exits: the handlers inherited from the
+ *    parent, registered before the barrier, never run (3.13 clears them:
+ *    atexit._clear() in popen_fork), and neither do static destructors;
+ *  - spawn, forkserver: returns, and exit goes on as in any program: the
+ *    handlers registered while this program image was set up
+ *    (constructors, fork server preload functions) run, then static
+ *    destructors (3.13 runs the handlers the re-imported main module
+ *    registered).
+ */
+static pid_t barrier_pid;   /* the child that registered the barrier */
+static bool barrier_fork;   /* started by fork: skip the inherited handlers */
+static bool child_exiting;  /* exit() has been called by child_exit */
+
+static void child_shut_down_once(void)
 {
+    if (child_shut_down)
+        return;
+    child_shut_down = true;
+    MPX__INFO("process shutting down");
     run_exit_hooks();
     shutdown_children();
     mpx__forkserver_stop();
-    MPX__INFO("process exiting with exitcode %d", code);
-    fflush(NULL);
-    _exit(code);
+}
+
+static void exit_barrier(int status, void *arg)
+{
+    MPX__UNUSED(arg);
+    if (getpid() != barrier_pid)
+        return; /* a plain fork() of the child: an ordinary exit */
+    child_shut_down_once();
+    if (barrier_fork) {
+        fflush(NULL);
+        _exit(status);
+    }
+}
+
+static __attribute__((noreturn)) void child_exit(int code)
+{
+    if (!child_exiting)
+        MPX__INFO("process exiting with exitcode %d", code);
+    if (child_exiting || barrier_pid != getpid()) {
+        /* mpx_exit from an exit handler, or no barrier: end here. */
+        child_shut_down_once();
+        fflush(NULL);
+        _exit(code);
+    }
+    child_exiting = true;
+    exit(code);
 }
 
 void mpx__child_run(mpx_process *p, mpx_args *args)
@@ -880,6 +1044,10 @@ void mpx__child_run(mpx_process *p, mpx_args *args)
                 o->type->forked(g->v.obj);
         }
     }
+    child_shut_down = false;
+    child_exiting = false;
+    barrier_fork = p->ctx && p->ctx->method == MPX__FORK;
+    barrier_pid = on_exit(exit_barrier, NULL) == 0 ? getpid() : 0;
     int rc;
     if (p->run)
         rc = p->run(p, args, p->udata);

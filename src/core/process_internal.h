@@ -20,6 +20,8 @@ struct mpx_process {
     char *name;
     bool daemon;
     mpx_context *ctx;
+    bool ctx_explicit; /* opts.ctx was given: the child's default method is
+                        * this one (else the default is resolved at start) */
     mpx_target_fn target;
     mpx_run_fn run;
     void *udata;
@@ -58,10 +60,17 @@ int mpx__status_to_exitcode(int status);
 __attribute__((noreturn)) void mpx__child_run(mpx_process *p, mpx_args *args);
 
 /* Make p the current process in a new child (identity, registry reset,
- * stdin on /dev/null, death signal for daemons). parent_pid is the
- * creator (mpx_parent_process); real_parent the process that forked us
- * (the fork server under forkserver), whose death kills a daemonic child. */
-void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent);
+ * stdin on /dev/null, death signal for daemons, default start method).
+ * parent_pid is the creator (mpx_parent_process); real_parent the process
+ * that forked us (the fork server under forkserver), whose death kills a
+ * daemonic child. parent_start is the creator's start time
+ * (mpx__self_start_time; 0 when real_parent is the creator), which tells
+ * the creator from a later process with the same pid. */
+void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent, uint64_t parent_start);
+
+/* This process's start time (clock ticks since boot, /proc/self/stat), 0
+ * when unknown. Cached. */
+uint64_t mpx__self_start_time(void);
 
 /* The spawn/forkserver bootstrap builds the child's own object from data
  * sent by the parent. */

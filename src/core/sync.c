@@ -68,6 +68,13 @@ bool mpx__sync_interruptible(void)
     return atomic_load_explicit(&intr_on, memory_order_relaxed) != 0;
 }
 
+void mpx__sync_settings_adopt(int spin, int64_t ns)
+{
+    pthread_once(&settings_once, settings_init);
+    atomic_store(&spin_n, spin < 0 ? 0 : spin > 1000000 ? 1000000 : spin);
+    atomic_store(&check_ns, ns <= 0 ? INT64_MAX : ns);
+}
+
 MPX_API int mpx_sync_set_spin(int iterations)
 {
     pthread_once(&settings_once, settings_init);
@@ -94,39 +101,6 @@ MPX_API int mpx_sync_set_interruptible(int on)
 
 /* ---- identity of the calling process and thread ------------------------ */
 
-/* /proc/<pid>/stat: state letter and start time (clock ticks since boot).
- * 0, -ENOENT/-ESRCH when the process is gone, or another -errno. */
-static int proc_stat(pid_t pid, char *state, uint64_t *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n;
-    do
-        n = read(fd, buf, sizeof buf - 1);
-    while (n < 0 && errno == EINTR);
-    int e = errno;
-    mpx__close(fd);
-    if (n <= 0)
-        return n < 0 ? -e : -ESRCH;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || !p[2])
-        return -EPROTO;
-    *state = p[2];
-    p += 2; /* field 3 */
-    for (int f = 3; f < 22; f++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return -EPROTO;
-        p++;
-    }
-    *start = strtoull(p, NULL, 10);
-    return 0;
-}
-
 static _Atomic pid_t tok_pid;
 static _Atomic uint64_t tok_val;
 
@@ -134,7 +108,7 @@ static __attribute__((noinline)) uint64_t self_token_refresh(pid_t pid)
 {
     char st;
     uint64_t start = 0;
-    if (proc_stat(pid, &st, &start) != 0)
+    if (mpx__proc_stat(pid, &st, &start) != 0)
         start = 0;
     uint64_t t = ((uint64_t)(uint32_t)start << 32) | ((uint32_t)pid & MPX__LK_PIDMASK);
     atomic_store_explicit(&tok_val, t, memory_order_relaxed);
@@ -186,7 +160,7 @@ static bool owner_alive(uint64_t token)
         return false;
     char state;
     uint64_t start;
-    int rc = proc_stat(pid, &state, &start);
+    int rc = mpx__proc_stat(pid, &state, &start);
     if (rc == -ENOENT || rc == -ESRCH)
         return false;
     if (rc)

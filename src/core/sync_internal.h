@@ -142,6 +142,8 @@ struct mpx_lock *mpx__shared_lock_of(void *p, bool *is_shared);
 /* Process-wide settings. */
 int mpx__sync_spin(void);
 int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
+/* A spawn or forkserver child adopts its parent's tuning (boot.c). */
+void mpx__sync_settings_adopt(int spin, int64_t check_ns);
 bool mpx__sync_interruptible(void);
 
 /* A new string from a buffer (NUL added), or NULL. rc is the status of

@@ -105,7 +105,7 @@ static int fork_start(mpx_process *p)
         mpx__close(pipefd[0]); /* the write end stays open until we exit */
         mpx__close(mpx__sentinel_wfd); /* our parent's, inherited from a fork */
         mpx__sentinel_wfd = pipefd[1];
-        mpx__child_setup(p, parent, parent);
+        mpx__child_setup(p, parent, parent, 0);
         mpx__child_run(p, p->args);
     }
     mpx__close(pipefd[1]);

@@ -7,8 +7,11 @@
  * request.
  *
  * Client -> server: one SOCK_SEQPACKET message per child on the control
- * socket: a header, the CHILD blob inline (or in a memfd when large), and
- * with SCM_RIGHTS [status socket, stdout, stderr, argument fds..., memfd].
+ * socket: a header, the payload inline (or in a memfd when large), and
+ * with SCM_RIGHTS [status socket, stdout, stderr, cwd, argument fds...,
+ * memfd]. The payload is the client's process attributes (below) and the
+ * CHILD blob: the child starts with the client's state of the time of
+ * its start, as a spawn child does, not with the server's (issue #12).
  * Server -> client, on the per-child status socket (SOCK_SEQPACKET):
  *   P pid          + a pidfd of the child (SCM_RIGHTS), right after fork
  *   S 0 | error    from the child once its bootstrap is done
@@ -26,6 +29,8 @@
 #include "core/fnref.h"
 
 #include <dlfcn.h>
+#include <sched.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,6 +58,172 @@ typedef struct req_hdr {
     uint32_t daemon;
     uint64_t len;
 } req_hdr;
+
+/* ---- process attributes -------------------------------------------------
+ *
+ * What a spawn child takes from its parent through exec and the fork
+ * server would otherwise take from itself (the state of the client when
+ * the server started): the environment, the umask, the signal mask and
+ * the ignored signals, the CPU affinity. (The working directory and stdio
+ * travel as descriptors.) Encoded before the CHILD blob:
+ *   u8 flags (ATTR_PROC: umask and ignored signals were read from /proc),
+ *   u32 umask, u64 ignored signals, u64 blocked signals (bit n-1 for
+ *   signal n), bytes CPU affinity mask, u32 n + n x bytes environment
+ *   strings (with their NUL).
+ * Resource limits, scheduling priority, credentials and the process group
+ * stay the server's, which it took from the client when it started (as in
+ * CPython, where they are the server's too).
+ */
+enum { ATTR_PROC = 1 };
+extern char **environ;
+
+static uint64_t sigset_bits(const sigset_t *set)
+{
+    uint64_t v = 0;
+    for (int sig = 1; sig <= 64; sig++)
+        if (sigismember(set, sig) == 1)
+            v |= 1ull << (sig - 1);
+    return v;
+}
+
+/* Umask and SigIgn of the calling thread, from /proc (no system call
+ * reads the umask without changing it). */
+static bool read_proc_status(uint32_t *umask_v, uint64_t *ignored)
+{
+    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[4096];
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    mpx__close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    char *u = strstr(buf, "\nUmask:\t"), *ig = strstr(buf, "\nSigIgn:\t");
+    if (!u || !ig)
+        return false;
+    *umask_v = (uint32_t)strtoul(u + 8, NULL, 8);
+    *ignored = strtoull(ig + 9, NULL, 16);
+    return true;
+}
+
+static int encode_attrs(mpx__buf *b)
+{
+    uint32_t um = 0;
+    uint64_t ign = 0;
+    bool proc = read_proc_status(&um, &ign);
+    sigset_t blk;
+    pthread_sigmask(SIG_BLOCK, NULL, &blk);
+    cpu_set_t cpus;
+    size_t cpulen = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? sizeof cpus : 0;
+    int rc = mpx__buf_put_u8(b, proc ? ATTR_PROC : 0);
+    if (!rc)
+        rc = mpx__buf_put_u32(b, um);
+    if (!rc)
+        rc = mpx__buf_put_u64(b, ign);
+    if (!rc)
+        rc = mpx__buf_put_u64(b, sigset_bits(&blk));
+    if (!rc)
+        rc = mpx__buf_put_bytes(b, &cpus, cpulen);
+    /* The bootstrap's variable never goes to a child (as spawn's make_env). */
+    static const char boot_var[] = MPX__BOOT_ENV "=";
+    size_t n_at = b->len; /* the count, written once known */
+    uint32_t n = 0;
+    if (!rc)
+        rc = mpx__buf_put_u32(b, 0);
+    for (char **e = environ; !rc && e && *e; e++)
+        if (strncmp(*e, boot_var, sizeof boot_var - 1) != 0) {
+            rc = mpx__buf_put_bytes(b, *e, strlen(*e) + 1);
+            n++;
+        }
+    if (!rc) {
+        unsigned char *q = b->data + n_at; /* big-endian, as put_u32 */
+        q[0] = (unsigned char)(n >> 24);
+        q[1] = (unsigned char)(n >> 16);
+        q[2] = (unsigned char)(n >> 8);
+        q[3] = (unsigned char)n;
+    }
+    return rc;
+}
+
+/* Server side: its own state as it started (what a child has unless it
+ * is told otherwise). */
+static uint64_t srv_ignored;
+static cpu_set_t srv_cpus;
+static bool srv_cpus_ok;
+
+/* In the forked child: take on the client's attributes. 0 or MPX_EPROTO;
+ * *rest is the CHILD blob. */
+static int apply_attrs(mpx__rd *r)
+{
+    uint8_t flags;
+    uint32_t um, nenv;
+    uint64_t ign, blk;
+    const void *cpus;
+    size_t cpulen;
+    int rc = mpx__rd_u8(r, &flags);
+    if (!rc)
+        rc = mpx__rd_u32(r, &um);
+    if (!rc)
+        rc = mpx__rd_u64(r, &ign);
+    if (!rc)
+        rc = mpx__rd_u64(r, &blk);
+    if (!rc)
+        rc = mpx__rd_bytes(r, &cpus, &cpulen);
+    if (!rc)
+        rc = mpx__rd_u32(r, &nenv);
+    if (!rc && (nenv > r->left / 9 + 1 || cpulen > sizeof(cpu_set_t)))
+        rc = MPX_EPROTO;
+    if (rc)
+        return rc;
+    char **env = malloc(((size_t)nenv + 1) * sizeof *env);
+    if (!env)
+        return -ENOMEM;
+    for (uint32_t i = 0; !rc && i < nenv; i++) {
+        const void *v;
+        size_t len;
+        rc = mpx__rd_bytes(r, &v, &len);
+        if (!rc && (len == 0 || ((const char *)v)[len - 1] != 0))
+            rc = MPX_EPROTO;
+        if (!rc)
+            env[i] = (char *)v; /* the blob stays mapped for the child's life */
+    }
+    if (rc) {
+        free(env);
+        return rc;
+    }
+    env[nenv] = NULL;
+    environ = env;
+    if (flags & ATTR_PROC) {
+        umask((mode_t)um & 0777);
+        for (int sig = 1; sig <= 64; sig++) {
+            uint64_t bit = 1ull << (sig - 1);
+            if (sig == SIGKILL || sig == SIGSTOP || (ign & bit) == (srv_ignored & bit))
+                continue;
+            struct sigaction sa = {0};
+            sa.sa_handler = (ign & bit) ? SIG_IGN : SIG_DFL;
+            sigaction(sig, &sa, NULL); /* NPTL's own signals refuse: fine */
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig = 1; sig <= 64; sig++)
+        if (blk & (1ull << (sig - 1)))
+            sigaddset(&set, sig);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+    if (cpulen) {
+        cpu_set_t want;
+        CPU_ZERO(&want);
+        memcpy(&want, cpus, cpulen);
+        if (!srv_cpus_ok || !CPU_EQUAL(&want, &srv_cpus))
+            if (sched_setaffinity(0, sizeof want, &want) < 0)
+                MPX__WARNING("cannot take the parent's CPU affinity: %s", strerror(errno));
+    }
+    return 0;
+}
 
 /* ---- client ----------------------------------------------------------- */
 
@@ -281,7 +452,9 @@ static int fs_start(mpx_process *p)
     mpx__buf_init(&b);
     mpx__fdlist args;
     args.n = 0;
-    int rc = mpx__boot_encode_child(p, &b, &args);
+    int rc = encode_attrs(&b);
+    if (!rc)
+        rc = mpx__boot_encode_child(p, &b, &args);
     int sp[2] = {-1, -1}, memfd = -1, cwd = -1;
     if (!rc && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         rc = -errno;
@@ -481,7 +654,6 @@ typedef struct kid {
 
 static kid *kids;
 static size_t nkids, capkids;
-static sigset_t old_mask;
 static struct sigaction old_chld, old_int, old_pipe;
 
 static int cmp_int(const void *a, const void *b)
@@ -564,10 +736,17 @@ static void send_pid(int sp, pid_t pid, int pidfd)
 static __attribute__((noreturn)) void in_child(int ctl, int sigfd, const req_hdr *h,
                                                 const unsigned char *blob, int *fds, int nfds)
 {
+    /* Back to the server's start-up state; apply_attrs then makes it the
+     * client's. */
     sigaction(SIGCHLD, &old_chld, NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    mpx__rd r = {blob, h->len};
+    int arc = apply_attrs(&r);
+    if (arc) {
+        mpx__boot_send_rec(fds[0], MPX__REC_STARTED, arc);
+        _exit(1);
+    }
     mpx__close(sigfd);
     mpx__close(ctl);
     int k = 1;
@@ -593,7 +772,7 @@ static __attribute__((noreturn)) void in_child(int ctl, int sigfd, const req_hdr
     /* The other children's status sockets, the memfd (the blob stays
      * mapped), ...: this child inherits only what it was given. */
     close_all_but(keep, 1 + (int)h->nargfds);
-    mpx__boot_child(blob, h->len, argfds, (int)h->nargfds, fds[0], getppid());
+    mpx__boot_child(r.p, r.left, argfds, (int)h->nargfds, fds[0], getppid());
 }
 
 static void handle_request(int ctl, int sigfd)
@@ -709,6 +888,12 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     else if (level != 0)
         mpx_log_set_level((int)level);
     mpx_process_set_name(mpx_current_process(), "ForkServer");
+    /* Our state as we start, which children differ from only where the
+     * client's does (apply_attrs). */
+    uint32_t um;
+    if (!read_proc_status(&um, &srv_ignored))
+        srv_ignored = 0;
+    srv_cpus_ok = sched_getaffinity(0, sizeof srv_cpus, &srv_cpus) == 0;
     /* The server holds none of its creator's stdio (a pipe the creator
      * reads to its end must not stay open in the server); stderr goes
      * after the preload, so its warnings are seen. Each child gets the
@@ -749,6 +934,8 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
         mpx__boot_send_rec(boot_fd, MPX__REC_STARTED, MPX_EPROTO);
         _exit(1);
     }
+    /* What the preload wrote to stdio goes out now, not in every child. */
+    fflush(NULL);
     if (nul >= 0) {
         dup2(nul, STDERR_FILENO);
         mpx__close(nul);
@@ -757,7 +944,7 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old_mask);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     struct sigaction dfl = {0}, ign = {0};
     dfl.sa_handler = SIG_DFL;
     ign.sa_handler = SIG_IGN;
