@@ -15,13 +15,22 @@
  * can use a CPython manager (docs/manager.md).
  *
  *     mpx_manager *m;
- *     mpx_manager_new(&m, NULL);                 // Manager(): started SyncManager
+ *     if (mpx_manager_new(&m, NULL))             // m = Manager(): a started SyncManager
+ *         return 1;
  *     mpx_proxy *d;
- *     mpx_manager_dict(m, NULL, &d);             // d = manager.dict()
- *     mpx_proxy_dict_set_s(d, "a", v);           // d['a'] = v
+ *     mpx_manager_dict(m, NULL, &d);             // d = m.dict()
+ *     mpx_obj *v = mpx_obj_build("[id]", 1, 2.5);
+ *     mpx_proxy_dict_set_s(d, "a", v);           // d['a'] = [1, 2.5]
+ *     mpx_obj_decref(v);
  *     mpx_obj *x;
  *     mpx_proxy_dict_get_s(d, "a", &x);          // x = d['a']  (a copy)
+ *     char *r = mpx_obj_repr(x);
+ *     printf("%s\n", r);                         // prints: [1, 2.5]
+ *     mpx_free(r);
  *     mpx_obj_decref(x);
+ *     char *s = mpx_proxy_str(d);
+ *     printf("%s\n", s);                         // prints: {'a': [1, 2.5]}
+ *     mpx_free(s);
  *     mpx_proxy_destroy(d);                      // del d: decref
  *     mpx_manager_destroy(m);                    // m.shutdown()
  *
