@@ -251,8 +251,8 @@ typedef struct mpx_register_opts {
  * keep their own reference); NULL does nothing.
  * mpx_manager_sync_registry - SyncManager's registry (static, never
  * destroyed): Queue, JoinableQueue, Event, Lock, RLock, Semaphore,
- * BoundedSemaphore, Condition, Barrier, Pool, list, dict, Value, Array,
- * Namespace, and the result types Iterator and AsyncResult.
+ * BoundedSemaphore, Condition, Barrier, list, dict, Value, Array,
+ * Namespace, and the result type Iterator (not Pool: docs/manager.md).
  * Returns 0, -ENOMEM, MPX_EINVAL.
  *
  * Threads: safe; register on one registry from one thread.
