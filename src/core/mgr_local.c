@@ -53,15 +53,19 @@ static int knob(const char *name, int dflt)
     }
     return dflt;
 }
-static int c_spin = -1, c_yields, d_spin, d_yields;
-static void knobs(void)
+static int c_spin, c_yields, d_spin, d_yields;
+static pthread_once_t knobs_once = PTHREAD_ONCE_INIT;
+static void knobs_read(void)
 {
-    if (c_spin >= 0)
-        return;
     c_yields = knob("MPX_MANAGER_YIELD", YIELDS);
     d_spin = knob("MPX_MANAGER_DSPIN", DSPIN);
     d_yields = knob("MPX_MANAGER_DYIELD", DYIELDS);
     c_spin = knob("MPX_MANAGER_SPIN", SPIN);
+}
+/* Read once per process (threads of a client call this at once). */
+static void knobs(void)
+{
+    pthread_once(&knobs_once, knobs_read);
 }
 
 /* ---- server side --------------------------------------------------------------------- */
