@@ -323,6 +323,10 @@ int mpx__mgr_exc_code(const char *module, const char *name)
         return MPX_EFULL;
     if (strcmp(module, "threading") == 0 && strcmp(name, "BrokenBarrierError") == 0)
         return MPX_EBROKEN;
+    if ((strcmp(module, "multiprocessing.context") == 0 ||
+         strcmp(module, "multiprocessing") == 0) &&
+        strcmp(name, "TimeoutError") == 0)
+        return MPX_ETIMEDOUT; /* AsyncResult.get(timeout) */
     return MPX_EREMOTE;
 }
 
