@@ -262,17 +262,14 @@ MPX_API void mpx_remote_error_clear(mpx_remote_error *e)
 static int encode_request(const char *ident, const char *method, const mpx_obj *args,
                           const mpx_obj *kwds, void **buf, size_t *len)
 {
-    mpx_obj *a = args ? mpx_obj_incref((mpx_obj *)args) : mpx_obj_tuple(0);
-    mpx_obj *k = kwds ? mpx_obj_incref((mpx_obj *)kwds) : mpx_obj_dict();
-    mpx_obj *req = a && k ? mpx_obj_build(ident ? "(ssNN)" : "(OsNN)",
-                                          ident ? (const void *)ident : (const void *)mpx_obj_none(),
-                                          method, a, k)
-                          : NULL;
-    if (!req) {
-        if (!(a && k)) {
-            mpx_obj_decref(a);
-            mpx_obj_decref(k);
-        }
+    /* built directly: this runs on every call */
+    mpx_obj *req = mpx_obj_tuple(4);
+    if (!req || mpx_obj_tuple_set_new(req, 0, ident ? mpx_obj_str(ident)
+                                                    : mpx_obj_incref(mpx_obj_none())) ||
+        mpx_obj_tuple_set_new(req, 1, mpx_obj_str(method)) ||
+        mpx_obj_tuple_set_new(req, 2, args ? mpx_obj_incref((mpx_obj *)args) : mpx_obj_tuple(0)) ||
+        mpx_obj_tuple_set_new(req, 3, kwds ? mpx_obj_incref((mpx_obj *)kwds) : mpx_obj_dict())) {
+        mpx_obj_decref(req);
         return -ENOMEM;
     }
     int rc = mpx__mgr_dumps(req, buf, len);

@@ -277,6 +277,9 @@ struct mpx__mgr_type {
     char **exposed;         /* NULL: default */
     char **method_to_typeid; /* pairs, or NULL */
     bool no_create_method;
+    /* method_to_typeid, or the known proxy type's when NULL (set when the
+     * type enters a registry: looked up on every call) */
+    const char *const *m2t;
 };
 
 struct mpx_manager_registry {

@@ -68,15 +68,20 @@ const char *const *mpx__mgr_proxytype_exposed(const char *proxytype)
     return i < 0 ? NULL : proxytypes[i].exposed;
 }
 
+static void set_m2t(mpx__mgr_type *t)
+{
+    t->m2t = (const char *const *)t->method_to_typeid;
+    if (!t->m2t) {
+        int i = find_proxytype(t->proxytype);
+        t->m2t = i < 0 ? NULL : proxytypes[i].m2t;
+    }
+}
+
 const char *mpx__mgr_type_method_typeid(const mpx__mgr_type *t, const char *method)
 {
     if (!t)
         return NULL;
-    const char *const *m2t = (const char *const *)t->method_to_typeid;
-    if (!m2t) {
-        int i = find_proxytype(t->proxytype);
-        m2t = i < 0 ? NULL : proxytypes[i].m2t;
-    }
+    const char *const *m2t = t->m2t;
     for (size_t i = 0; m2t && m2t[i] && m2t[i + 1]; i += 2)
         if (strcmp(m2t[i], method) == 0)
             return m2t[i + 1];
@@ -128,6 +133,7 @@ const mpx__mgr_type *mpx__mgr_registry_find(const mpx_manager_registry *r, const
 /* Add or replace; t's strings are taken. */
 static int put_type(mpx_manager_registry *r, mpx__mgr_type *t)
 {
+    set_m2t(t);
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->types[i].typeid, t->typeid) == 0) {
             type_free(&r->types[i]);
