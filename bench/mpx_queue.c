@@ -154,7 +154,7 @@ static double run_2p2c(void *c, long n)
             bench_relax();
         t = bench_now();
     } else {
-        mpx_queue_close(q); /* started ones give up */
+        mpx_queue_shutdown(q, 0); /* started ones give up */
     }
     atomic_store(&s->go, 1);
     int jr = 0;

@@ -16,9 +16,10 @@
  * because the child's feeder thread cannot finish writing 1 MB into a
  * 64 KiB pipe until the parent reads, and the child waits for its feeder
  * before exiting. mpx has no feeder thread: the child's put copies the
- * message into the queue's shared ring (4 MiB by default) and returns, so
- * the child exits and the join returns. The fix Python recommends (get
- * before join) also works; both orders are shown.
+ * message into the queue's shared memory (its ring, or the overflow store
+ * when the ring is full: any size) and returns, so the child exits and the
+ * join returns. The fix Python recommends (get before join) also works;
+ * both orders are shown.
  *
  *     build/examples/mp_queue_join [fork|spawn|forkserver]
  */

@@ -3,6 +3,7 @@
  * started with the mpx_process API so the tests run under every start
  * method; shared test state travels as a memfd descriptor. */
 #include "harness.h"
+#include "queue_util.h"
 
 #include "core/object.h"
 
@@ -13,79 +14,6 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- helpers ------------------------------------------------------------- */
-
-static mpx_queue *mkq(int64_t maxsize, size_t ring)
-{
-    mpx_queue *q = NULL;
-    mpx_queue_opts o = {0};
-    o.ring_bytes = ring;
-    CHECK_OK(mpx_queue_create(&q, maxsize, &o));
-    CHECK(q != NULL);
-    return q;
-}
-
-/* Start fn(q, ints...). */
-static mpx_process *start_q(mpx_target_fn fn, void *q, int n, const int64_t *ints)
-{
-    mpx_args *a;
-    CHECK_OK(mpx_args_create(&a));
-    CHECK_OK(mpx_args_add_object(a, q));
-    for (int i = 0; i < n; i++)
-        CHECK_OK(mpx_args_add_int(a, ints[i]));
-    mpx_process *p = start_args(fn, a);
-    mpx_args_destroy(a);
-    return p;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-/* Deterministic content for (a, b) at byte i. */
-static void fill(unsigned char *p, size_t n, uint64_t a, uint64_t b)
-{
-    uint64_t s = mix64(a * 1000003 + b);
-    for (size_t i = 0; i < n; i++) {
-        if ((i & 7) == 0)
-            s = mix64(s + i);
-        p[i] = (unsigned char)(s >> ((i & 7) * 8));
-    }
-}
-
-static bool check_fill(const unsigned char *p, size_t n, uint64_t a, uint64_t b)
-{
-    uint64_t s = mix64(a * 1000003 + b);
-    for (size_t i = 0; i < n; i++) {
-        if ((i & 7) == 0)
-            s = mix64(s + i);
-        if (p[i] != (unsigned char)(s >> ((i & 7) * 8)))
-            return false;
-    }
-    return true;
-}
-
-static void put_str(mpx_queue *q, const char *s)
-{
-    CHECK_OK(mpx_queue_put(q, s, strlen(s), MPX_FOREVER));
-}
-
-static void get_expect(mpx_queue *q, const char *s)
-{
-    void *m = NULL;
-    size_t n = 0;
-    CHECK_OK(mpx_queue_get(q, &m, &n, 5000));
-    CHECK_EQ(n, strlen(s));
-    CHECK_MEMEQ(m, s, n);
-    mpx_free(m);
-}
 
 /* ---- basics ------------------------------------------------------------------ */
 
@@ -242,11 +170,12 @@ MPX_TEST(queue_05_qsize_empty_full)
     mpx_queue_destroy(q);
 }
 
-/* QUEUE-02: maxsize <= 0 is unbounded in items; the ring bounds memory, so
- * a put into a full ring waits (and nowait reports Full). */
-MPX_TEST(queue_02_unbounded_items_ring_bounds_memory)
+/* QUEUE-02 with MPX_QUEUE_NO_OVERFLOW: maxsize <= 0 is unbounded in items;
+ * the ring bounds memory, so a put into a full ring waits (and nowait
+ * reports Full). */
+MPX_TEST(queue_02_ring_only_ring_bounds_memory)
 {
-    mpx_queue *q = mkq(-5, 4096);
+    mpx_queue *q = mkq_ring(-5, 4096);
     CHECK_EQ(mpx_queue_maxsize(q), 0);
     unsigned char b[100];
     int n = 0;
@@ -349,7 +278,30 @@ MPX_TEST(queue_bad_input)
 
 /* ---- close, join_thread (QUEUE-13..16) ----------------------------------------- */
 
-MPX_TEST(queue_13_close_drains_then_closed)
+static int t_get_two_open(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    if (mpx_queue_is_closed(q) != 0 || mpx_queue_join_thread(q) != MPX_ESTATE)
+        return 1; /* a child's handle is open, as in Python */
+    const char *want[2] = {"one", "two"};
+    for (int i = 0; i < 2; i++) {
+        void *m;
+        size_t n;
+        if (mpx_queue_get(q, &m, &n, 10000))
+            return 2;
+        int ok = n == strlen(want[i]) && memcmp(m, want[i], n) == 0;
+        mpx_free(m);
+        if (!ok)
+            return 3;
+    }
+    return mpx_queue_put(q, "from the child", 14, MPX_FOREVER) ? 4 : 0;
+}
+
+/* QUEUE-13/14/16: close() concerns this handle in this process only: its
+ * puts and gets return MPX_ECLOSED (Python's ValueError "Queue is closed"),
+ * join_thread is allowed after it, and the messages stay queued for the
+ * others: a child started afterwards has an open handle and gets them. */
+MPX_TEST(queue_13_close_is_this_process_only)
 {
     mpx_queue *q = mkq(0, 0);
     put_str(q, "one");
@@ -359,16 +311,102 @@ MPX_TEST(queue_13_close_drains_then_closed)
     CHECK_OK(mpx_queue_close(q));
     CHECK_OK(mpx_queue_close(q)); /* twice is fine */
     CHECK_EQ(mpx_queue_is_closed(q), 1);
+    CHECK_EQ(mpx_queue_is_shutdown(q), 0);
+    void *m;
+    size_t n;
+    char b[8];
     CHECK_ERR(mpx_queue_put(q, "three", 5, MPX_FOREVER), MPX_ECLOSED);
     CHECK_ERR(mpx_queue_put_nowait(q, "three", 5), MPX_ECLOSED);
+    CHECK_ERR(mpx_queue_get(q, &m, &n, MPX_FOREVER), MPX_ECLOSED);
+    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_ECLOSED);
+    CHECK_ERR(mpx_queue_get_into(q, b, sizeof b, &n, 10), MPX_ECLOSED);
+    CHECK_EQ(mpx_queue_qsize(q), 2);
+    CHECK_OK(mpx_queue_join_thread(q));        /* nothing to flush */
+    CHECK_OK(mpx_queue_cancel_join_thread(q)); /* QUEUE-16: no-op */
+    mpx_waitable w = {q, -1, 0};
+    CHECK_ERR(mpx_wait(&w, 1, 0), MPX_ECLOSED);
+    mpx_process *p = start_q(t_get_two_open, q, 0, NULL);
+    CHECK_EQ(join_destroy(p), 0);
+    CHECK_EQ(mpx_queue_qsize(q), 1); /* "from the child" */
+    mpx_queue_destroy(q);
+}
+
+static void *thr_blocked_get(void *p)
+{
+    void *m;
+    size_t n;
+    return (void *)(intptr_t)mpx_queue_get(p, &m, &n, MPX_FOREVER);
+}
+
+/* A thread waiting in a get through a handle that another thread of the
+ * process closes returns MPX_ECLOSED. */
+MPX_TEST(queue_13_close_wakes_this_process_threads)
+{
+    mpx_queue *q = mkq(0, 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, thr_blocked_get, q), 0);
+    sleep_ms(100);
+    CHECK_OK(mpx_queue_close(q));
+    void *r = NULL;
+    CHECK_EQ(pthread_join(t, &r), 0);
+    CHECK_EQ((intptr_t)r, MPX_ECLOSED);
+    mpx_queue_destroy(q);
+}
+
+/* mpx_queue_shutdown (Python 3.13's Queue.shutdown): for everyone; puts
+ * fail, gets drain what is left and then return MPX_ESHUTDOWN. */
+MPX_TEST(queue_shutdown_drains_then_shutdown)
+{
+    mpx_queue *q = mkq(0, 0);
+    put_str(q, "one");
+    put_str(q, "two");
+    CHECK_EQ(mpx_queue_is_shutdown(q), 0);
+    CHECK_OK(mpx_queue_shutdown(q, 0));
+    CHECK_OK(mpx_queue_shutdown(q, 0)); /* twice is fine */
+    CHECK_EQ(mpx_queue_is_shutdown(q), 1);
+    CHECK_EQ(mpx_queue_is_closed(q), 0);
+    CHECK_ERR(mpx_queue_put(q, "three", 5, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK_ERR(mpx_queue_put_nowait(q, "three", 5), MPX_ESHUTDOWN);
     get_expect(q, "one");
     get_expect(q, "two");
     void *m;
     size_t n;
-    CHECK_ERR(mpx_queue_get(q, &m, &n, MPX_FOREVER), MPX_ECLOSED);
-    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_ECLOSED);
-    CHECK_OK(mpx_queue_join_thread(q));        /* nothing to flush */
-    CHECK_OK(mpx_queue_cancel_join_thread(q)); /* QUEUE-16: no-op */
+    CHECK_ERR(mpx_queue_get(q, &m, &n, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK_ERR(mpx_queue_get_nowait(q, &m, &n), MPX_ESHUTDOWN);
+    CHECK_ERR(mpx_queue_shutdown(NULL, 0), MPX_EINVAL);
+    CHECK_ERR(mpx_queue_is_shutdown(NULL), MPX_EINVAL);
+    mpx_queue_destroy(q);
+}
+
+/* shutdown(immediate): what is left is dropped, its memory returned, gets
+ * end at once, and a JoinableQueue counts the dropped messages as done. */
+MPX_TEST(queue_shutdown_immediate_drops)
+{
+    mpx_queue *q;
+    mpx_queue_opts o = {0};
+    o.ring_bytes = 4096;
+    CHECK_OK(mpx_joinable_queue_create(&q, 0, &o));
+    for (int i = 0; i < 100; i++) /* most go to the overflow store */
+        CHECK_OK(mpx_queue_put(q, &i, sizeof i, MPX_FOREVER));
+    unsigned char *big = malloc(1 << 20);
+    CHECK(big != NULL);
+    memset(big, 7, 1 << 20);
+    CHECK_OK(mpx_queue_put(q, big, 1 << 20, MPX_FOREVER));
+    free(big);
+    void *m;
+    size_t n;
+    CHECK_OK(mpx_queue_get(q, &m, &n, MPX_NOWAIT)); /* got, not done */
+    mpx_free(m);
+    CHECK_EQ(mpx_queue_unfinished(q), 101);
+    CHECK_OK(mpx_queue_shutdown(q, 0));
+    CHECK_OK(mpx_queue_shutdown(q, 1)); /* immediate after a plain one */
+    CHECK_EQ(mpx_queue_qsize(q), 0);
+    CHECK_ERR(mpx_queue_get(q, &m, &n, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK_ERR(mpx_queue_put(q, "x", 1, MPX_FOREVER), MPX_ESHUTDOWN);
+    CHECK_EQ(mpx_queue_unfinished(q), 1); /* the one got */
+    CHECK_ERR(mpx_queue_join(q, 50), MPX_ETIMEDOUT);
+    CHECK_OK(mpx_queue_task_done(q));
+    CHECK_OK(mpx_queue_join(q, 1000));
     mpx_queue_destroy(q);
 }
 
@@ -378,18 +416,19 @@ static int t_blocked_get(const mpx_args *a)
     void *m;
     size_t n;
     int rc = mpx_queue_get(q, &m, &n, MPX_FOREVER);
-    return rc == MPX_ECLOSED ? 0 : 3;
+    return rc == MPX_ESHUTDOWN ? 0 : 3;
 }
 
 static int t_blocked_put(const mpx_args *a)
 {
     mpx_queue *q = mpx_args_object(a, 0);
     int rc = mpx_queue_put(q, "x", 1, MPX_FOREVER);
-    return rc == MPX_ECLOSED ? 0 : 3;
+    return rc == MPX_ESHUTDOWN ? 0 : 3;
 }
 
-/* QUEUE-13: close wakes blocked getters and putters in other processes. */
-MPX_TEST(queue_13_close_wakes_waiters)
+/* shutdown wakes blocked getters and putters in other processes; a plain
+ * close in the parent does not. */
+MPX_TEST(queue_shutdown_wakes_waiters)
 {
     mpx_queue *q = mkq(0, 0);
     mpx_queue *full = mkq(1, 0);
@@ -399,9 +438,14 @@ MPX_TEST(queue_13_close_wakes_waiters)
     sleep_ms(200);
     CHECK_OK(mpx_queue_close(q));
     CHECK_OK(mpx_queue_close(full));
+    sleep_ms(100);
+    CHECK_EQ(mpx_process_is_alive(g), 1);
+    CHECK_EQ(mpx_process_is_alive(p), 1);
+    CHECK_OK(mpx_queue_shutdown(q, 0));
+    CHECK_OK(mpx_queue_shutdown(full, 0));
     CHECK_EQ(join_destroy(g), 0);
     CHECK_EQ(join_destroy(p), 0);
-    get_expect(full, "occupied");
+    CHECK_EQ(mpx_queue_qsize(full), 1);
     mpx_queue_destroy(q);
     mpx_queue_destroy(full);
 }
@@ -427,9 +471,9 @@ static int t_put_big(const mpx_args *a)
     return 0;
 }
 
-static void big_roundtrip(size_t ring, size_t len, int count)
+static void big_roundtrip(size_t ring, size_t len, int count, int64_t overflow)
 {
-    mpx_queue *q = mkq(0, ring);
+    mpx_queue *q = mkq_ovf(0, ring, overflow);
     int64_t args[2] = {(int64_t)len, count};
     mpx_process *p = start_q(t_put_big, q, 2, args);
     for (int i = 0; i < count; i++) {
@@ -445,32 +489,37 @@ static void big_roundtrip(size_t ring, size_t len, int count)
     mpx_queue_destroy(q);
 }
 
-/* 64 MiB through the default 4 MiB ring, from a child. */
+/* 64 MiB from a child: streamed through the default 4 MiB ring (ring
+ * only), or through the overflow store. */
 MPX_TEST_T(queue_big_64mib_message, 120)
 {
-    big_roundtrip(0, (size_t)64 << 20, 1);
+    big_roundtrip(0, (size_t)64 << 20, 1, MPX_QUEUE_NO_OVERFLOW);
+    big_roundtrip(0, (size_t)64 << 20, 1, 0);
 }
 
 /* Many messages larger than a small ring, and messages just around the
- * single-record limit. */
+ * single-record limit; both modes. */
 MPX_TEST_T(queue_big_messages_small_ring, 120)
 {
-    big_roundtrip(4096, 100000, 20);
-    big_roundtrip(65536, 65536 - 64 - 24 - 8, 30);
-    big_roundtrip(65536, 65536 - 64 - 24 - 7, 30);
-    big_roundtrip(65536, (size_t)3 << 20, 3);
+    for (int k = 0; k < 2; k++) {
+        int64_t ovf = k ? 0 : MPX_QUEUE_NO_OVERFLOW;
+        big_roundtrip(4096, 100000, 20, ovf);
+        big_roundtrip(65536, 65536 - 64 - 24 - 8, 30, ovf);
+        big_roundtrip(65536, 65536 - 64 - 24 - 7, 30, ovf);
+        big_roundtrip(65536, (size_t)3 << 20, 3, ovf);
+    }
 }
 
 /* 1 MiB messages (the bandwidth case) stay intact. */
 MPX_TEST_T(queue_1mib_messages, 60)
 {
-    big_roundtrip(0, (size_t)1 << 20, 50);
+    big_roundtrip(0, (size_t)1 << 20, 50, 0);
 }
 
 /* get_into of a streamed message: too short keeps it; then it arrives. */
 MPX_TEST_T(queue_big_get_into, 60)
 {
-    mpx_queue *q = mkq(0, 8192);
+    mpx_queue *q = mkq_ring(0, 8192);
     int64_t args[2] = {50000, 1};
     mpx_process *p = start_q(t_put_big, q, 2, args);
     char small[100];
@@ -493,7 +542,7 @@ MPX_TEST_T(queue_big_get_into, 60)
  * and leaves nothing behind; a later consumer sees the next message. */
 MPX_TEST_T(queue_big_put_timeout_leaves_nothing, 60)
 {
-    mpx_queue *q = mkq(0, 4096);
+    mpx_queue *q = mkq_ring(0, 4096);
     unsigned char *b = malloc(20000);
     fill(b, 20000, 1, 2);
     CHECK_ERR(mpx_queue_put(q, b, 20000, 100), MPX_EFULL);
@@ -518,7 +567,7 @@ static int t_echo(const mpx_args *a)
     size_t n;
     for (;;) {
         int rc = mpx_queue_get(in, &m, &n, 10000);
-        if (rc == MPX_ECLOSED)
+        if (rc == MPX_ESHUTDOWN)
             return 0;
         if (rc)
             return 6;
@@ -551,7 +600,7 @@ MPX_TEST(queue_pass_to_child_echo)
         snprintf(buf, sizeof buf, "m%d", i);
         get_expect(out, buf);
     }
-    CHECK_OK(mpx_queue_close(in));
+    CHECK_OK(mpx_queue_shutdown(in, 0));
     CHECK_EQ(join_destroy(p), 0);
     mpx_queue_destroy(in);
     mpx_queue_destroy(out);
@@ -681,7 +730,7 @@ static int t_consumer(const mpx_args *a)
         void *m;
         size_t n;
         int rc = mpx_queue_get(q, &m, &n, 30000);
-        if (rc == MPX_ECLOSED)
+        if (rc == MPX_ESHUTDOWN)
             break;
         if (rc)
             return 10;
@@ -706,9 +755,9 @@ static int t_consumer(const mpx_args *a)
     return mpx_queue_put(res, out, sizeof out, 10000) ? 13 : 0;
 }
 
-static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize)
+static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize, int64_t ovf)
 {
-    mpx_queue *q = mkq(maxsize, ring), *res = mkq(0, 0);
+    mpx_queue *q = mkq_ovf(maxsize, ring, ovf), *res = mkq(0, 0);
     mpx_process *pp[8], *cp[8];
     for (int i = 0; i < ncons; i++) {
         cp[i] = start_objs_int(t_consumer, q, res, nprod);
@@ -719,7 +768,7 @@ static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize
     }
     for (int i = 0; i < nprod; i++)
         CHECK_EQ(join_destroy(pp[i]), 0);
-    CHECK_OK(mpx_queue_close(q));
+    CHECK_OK(mpx_queue_shutdown(q, 0));
     int64_t cnt[8] = {0};
     uint64_t sum[8] = {0};
     for (int i = 0; i < ncons; i++) {
@@ -742,16 +791,18 @@ static void mpmc(int nprod, int ncons, int64_t per, size_t ring, int64_t maxsize
     mpx_queue_destroy(res);
 }
 
-/* QUEUE-01/12: 3 producers, 2 consumers, mixed sizes (some streamed). */
+/* QUEUE-01/12: 3 producers, 2 consumers, mixed sizes (some larger than
+ * the ring: in the overflow store, or streamed when ring only). */
 MPX_TEST_T(queue_12_mpmc_per_producer_order, 120)
 {
-    mpmc(3, 2, 3000, 16384, 0);
+    mpmc(3, 2, 3000, 16384, 0, 0);
+    mpmc(3, 2, 2000, 16384, 0, MPX_QUEUE_NO_OVERFLOW);
 }
 
 /* The same with maxsize 1 and the default ring. */
 MPX_TEST_T(queue_12_mpmc_maxsize_1, 120)
 {
-    mpmc(2, 2, 1500, 0, 1);
+    mpmc(2, 2, 1500, 0, 1, 0);
 }
 
 /* Threads of one process are producers and consumers too (QUEUE-01). */
@@ -782,7 +833,7 @@ static void *thr_get(void *p)
         int64_t v[2];
         size_t n;
         int rc = mpx_queue_get_into(t->q, v, sizeof v, &n, 30000);
-        if (rc == MPX_ECLOSED)
+        if (rc == MPX_ESHUTDOWN)
             break;
         if (rc || n != sizeof v || v[0] < 0 || v[0] > 3 || v[1] <= last[v[0]]) {
             t->bad++;
@@ -811,7 +862,7 @@ MPX_TEST_T(queue_12_threads_mpmc, 60)
         pthread_join(tp[i], NULL);
         CHECK_EQ(ap[i].bad, 0);
     }
-    CHECK_OK(mpx_queue_close(q));
+    CHECK_OK(mpx_queue_shutdown(q, 0));
     int64_t got = 0;
     for (int i = 0; i < 2; i++) {
         pthread_join(tc[i], NULL);
@@ -831,7 +882,7 @@ static int t_jworker(const mpx_args *a)
         void *m;
         size_t n;
         int rc = mpx_queue_get(q, &m, &n, MPX_FOREVER);
-        if (rc == MPX_ECLOSED)
+        if (rc == MPX_ESHUTDOWN)
             return 0;
         if (rc)
             return 1;
@@ -859,7 +910,7 @@ MPX_TEST(queue_22_joinable_task_done_join)
     CHECK_EQ(mpx_queue_unfinished(q), 0);
     CHECK_EQ(mpx_queue_qsize(q), 0);
     CHECK_ERR(mpx_queue_task_done(q), MPX_ESTATE); /* QUEUE-22: ValueError */
-    CHECK_OK(mpx_queue_close(q));
+    CHECK_OK(mpx_queue_shutdown(q, 0));
     for (int i = 0; i < 2; i++)
         CHECK_EQ(join_destroy(w[i]), 0);
     mpx_queue_destroy(q);
@@ -912,12 +963,48 @@ MPX_TEST(simplequeue_19_put_get_empty_close)
     }
     CHECK_EQ(join_destroy(p), 0);
     CHECK_EQ(mpx_simple_queue_empty(q), 1);
-    CHECK_OK(mpx_simple_queue_put(q, "z", 1));
-    CHECK_OK(mpx_simple_queue_close(q)); /* QUEUE-20 */
-    CHECK_ERR(mpx_simple_queue_put(q, "y", 1), MPX_ECLOSED);
-    CHECK_OK(mpx_simple_queue_get(q, &m, &n));
+    mpx_simple_queue_destroy(q);
+}
+
+static int t_simple_after_close(const mpx_args *a)
+{
+    mpx_simple_queue *q = mpx_args_object(a, 0);
+    void *m;
+    size_t n;
+    if (mpx_simple_queue_get(q, &m, &n))
+        return 1;
+    int ok = n == 1 && memcmp(m, "z", 1) == 0;
     mpx_free(m);
+    if (!ok)
+        return 2;
+    if (mpx_simple_queue_put(q, "w", 1))
+        return 3;
+    if (mpx_simple_queue_close(q) || mpx_simple_queue_put(q, "v", 1) != MPX_ECLOSED)
+        return 4;
+    return 0;
+}
+
+/* QUEUE-20 (3.9+): SimpleQueue.close closes this handle's ends in this
+ * process: put and get on it fail (MPX_ECLOSED); the queue and what is in
+ * it stay for the other processes. */
+MPX_TEST(simplequeue_20_close_is_this_process_only)
+{
+    mpx_simple_queue *q;
+    CHECK_OK(mpx_simple_queue_create(&q, NULL));
+    CHECK_OK(mpx_simple_queue_put(q, "z", 1));
+    CHECK_OK(mpx_simple_queue_close(q));
+    CHECK_OK(mpx_simple_queue_close(q)); /* twice is fine */
+    void *m;
+    size_t n;
+    char b[4];
+    CHECK_ERR(mpx_simple_queue_put(q, "y", 1), MPX_ECLOSED);
     CHECK_ERR(mpx_simple_queue_get(q, &m, &n), MPX_ECLOSED);
+    CHECK_ERR(mpx_simple_queue_get_into(q, b, sizeof b, &n), MPX_ECLOSED);
+    CHECK_EQ(mpx_simple_queue_empty(q), 0);
+    mpx_process *p = start_q(t_simple_after_close, q, 0, NULL);
+    CHECK_EQ(join_destroy(p), 0);
+    CHECK_EQ(mpx_simple_queue_empty(q), 0); /* "w" from the child */
+    CHECK_ERR(mpx_simple_queue_close(NULL), MPX_EINVAL);
     mpx_simple_queue_destroy(q);
 }
 
@@ -967,10 +1054,13 @@ MPX_TEST(queue_wait_hooks)
     get_expect(q, "y");
     CHECK_EQ(o->type->ready(q), 0);
     CHECK_EQ(fd_readable(fd), 0);
-    /* Closed counts as ready (a get returns at once). */
-    CHECK_OK(mpx_queue_close(q));
+    /* Shut down counts as ready (a get returns at once). */
+    CHECK_OK(mpx_queue_shutdown(q, 0));
     CHECK_EQ(fd_readable(fd), 1);
     CHECK_EQ(o->type->ready(q), 1);
+    /* A closed handle cannot be waited on (mpx_wait: MPX_ECLOSED). */
+    CHECK_OK(mpx_queue_close(q));
+    CHECK_EQ(o->type->wait_fd(q), -1);
     mpx_queue_destroy(q);
 }
 
@@ -1016,7 +1106,7 @@ MPX_TEST_T(queue_lost_wakeup_stress_nospin, 120)
     mpx_queue_destroy(b);
     /* Many producers and consumers through maxsize 1, no spinning: every
      * wake-up matters. */
-    mpmc(3, 3, 1000, 4096, 1);
+    mpmc(3, 3, 1000, 4096, 1, 0);
     unsetenv("MPX_QUEUE_SPIN");
 }
 
@@ -1043,7 +1133,7 @@ static size_t cs_len(uint64_t prod, uint64_t seq)
 {
     uint64_t r = mix64(prod * 31337 + seq);
     if (r % 16 == 0)
-        return sizeof(pmsg) + 8192 + (size_t)(r >> 20) % 40000; /* streamed: ring 16 KiB */
+        return sizeof(pmsg) + 8192 + (size_t)(r >> 20) % 40000; /* > the 16 KiB ring */
     return sizeof(pmsg) + (size_t)(r >> 20) % 500;
 }
 
@@ -1084,7 +1174,7 @@ static int t_cs_consumer(const mpx_args *a)
         void *m;
         size_t n;
         int rc = mpx_queue_get(q, &m, &n, MPX_FOREVER);
-        if (rc == MPX_ECLOSED)
+        if (rc == MPX_ESHUTDOWN)
             return 0;
         if (rc) {
             atomic_store(&s->bad, 200 + (rc < 0 ? -rc % 100 : rc));
@@ -1130,7 +1220,7 @@ static mpx_process *cs_start(mpx_target_fn fn, mpx_queue *q, int fd, int64_t id)
     return p;
 }
 
-MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
+static void crash_loop(int64_t maxsize, int64_t ovf)
 {
     int fd = memfd_create("cs", MFD_CLOEXEC);
     CHECK(fd >= 0);
@@ -1139,7 +1229,7 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
     CHECK(s != NULL);
     for (int i = 0; i < CS_PRODS; i++)
         s->acked[i] = -1;
-    mpx_queue *q = mkq(0, 16384);
+    mpx_queue *q = mkq_ovf(maxsize, 16384, ovf);
     enum { NP = 2, NC = 2 };
     mpx_process *prod[NP], *cons[NC];
     int prod_id[NP];
@@ -1152,7 +1242,10 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
         cons[i] = cs_start(t_cs_consumer, q, fd, i);
     uint64_t rnd = (uint64_t)mpx_test_now_ms();
     int64_t t0 = mpx_test_now_ms();
-    while (mpx_test_now_ms() - t0 < 4000 && next_id < CS_PRODS - NP) {
+    /* About 4 s, and at least 30 kills (a slow start method, a sanitizer
+     * or a loaded machine makes each replacement slower), at most 60 s. */
+    while ((mpx_test_now_ms() - t0 < 4000 || kills_p + kills_c < 30) &&
+           mpx_test_now_ms() - t0 < 60000 && next_id < CS_PRODS - NP) {
         rnd = mix64(rnd + 1);
         struct timespec t = {0, (long)(rnd % 60000) * 1000L}; /* 0-60 ms */
         nanosleep(&t, NULL);
@@ -1178,7 +1271,7 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
     atomic_store(&s->stop, 1);
     for (int i = 0; i < NP; i++)
         CHECK_EQ(join_destroy(prod[i]), 0);
-    CHECK_OK(mpx_queue_close(q));
+    CHECK_OK(mpx_queue_shutdown(q, 0));
     for (int i = 0; i < NC; i++)
         CHECK_EQ(join_destroy(cons[i]), 0);
     CHECK_EQ(atomic_load(&s->bad), 0);
@@ -1214,13 +1307,29 @@ MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
     close(fd);
 }
 
+/* Ring only: the larger messages are streamed through the 16 KiB ring. */
+MPX_TEST_T(queue_17_crash_safety_random_sigkill, 120)
+{
+    crash_loop(0, MPX_QUEUE_NO_OVERFLOW);
+}
+
+/* With the overflow store, spilling at once when the ring is full (no
+ * wait for room), so kills land in store puts and gets too; maxsize keeps
+ * the producers from running far ahead of the consumers. */
+MPX_TEST_T(queue_17_crash_safety_random_sigkill_overflow, 120)
+{
+    setenv("MPX_QUEUE_SPILL_US", "0", 1);
+    crash_loop(300, 0);
+    unsetenv("MPX_QUEUE_SPILL_US");
+}
+
 /* QUEUE-17 (fixed): a producer killed while streaming a message larger than
  * the ring (and left a zombie: not joined yet) holds the producer lock; the
  * next put takes the lock over, ends the partial stream, and a get never
  * sees any part of it. */
 MPX_TEST_T(queue_17_killed_producer_mid_stream_zombie, 60)
 {
-    mpx_queue *q = mkq(0, 16384);
+    mpx_queue *q = mkq_ring(0, 16384);
     int64_t args[2] = {200000, 1};
     mpx_process *p = start_q(t_put_big, q, 2, args);
     sleep_ms(300); /* the ring is full of the partial stream */
@@ -1260,7 +1369,7 @@ static int t_get_big_check(const mpx_args *a)
  * it again to the next consumer; nothing partial is delivered. */
 MPX_TEST_T(queue_17_killed_consumer_mid_stream_resend, 60)
 {
-    mpx_queue *q = mkq(0, 4096);
+    mpx_queue *q = mkq_ring(0, 4096);
     const int64_t len = 8 << 20;
     int64_t args[2] = {len, 1};
     mpx_process *prod = start_q(t_put_big, q, 2, args);
@@ -1288,7 +1397,7 @@ MPX_TEST_T(queue_17_killed_consumer_mid_stream_resend, 60)
  * next get receives all of it. */
 MPX_TEST_T(queue_09_get_timeout_mid_stream_resend, 60)
 {
-    mpx_queue *q = mkq(0, 4096);
+    mpx_queue *q = mkq_ring(0, 4096);
     const int64_t len = 1 << 20;
     int64_t args[2] = {len, 1};
     mpx_process *prod = start_q(t_put_big, q, 2, args);
@@ -1333,8 +1442,16 @@ MPX_TEST(queue_export_import_hooks)
     get_expect(q2, "through the first mapping");
     unsigned char big[30000];
     fill(big, sizeof big, 5, 6);
-    CHECK_ERR(mpx_queue_put(q2, big, sizeof big, 50), MPX_EFULL); /* > ring, no reader */
+    /* Larger than the ring: into the overflow store, through the second
+     * mapping; the first one reads it. */
+    CHECK_OK(mpx_queue_put(q2, big, sizeof big, 50));
     put_str(q2, "back");
+    void *m = NULL;
+    size_t n = 0;
+    CHECK_OK(mpx_queue_get(q, &m, &n, MPX_NOWAIT));
+    CHECK_EQ(n, sizeof big);
+    CHECK_MEMEQ(m, big, n);
+    mpx_free(m);
     get_expect(q, "back");
     mpx_queue_destroy(q2); /* imported: released by drop only */
     CHECK_EQ(mpx_queue_qsize(q2), 0);
@@ -1381,7 +1498,7 @@ MPX_TEST(queue_mpx_wait_two_queues)
     CHECK_EQ(w[1].ready, 0);
     get_expect(a, "x");
     CHECK_EQ(mpx_wait(w, 2, 20), 0);
-    CHECK_OK(mpx_queue_close(b)); /* closed: a get returns at once */
+    CHECK_OK(mpx_queue_shutdown(b, 0)); /* shut down: a get returns at once */
     CHECK_EQ(mpx_wait(w, 2, 1000), 1);
     CHECK_EQ(w[1].ready, 1);
     mpx_queue_destroy(a);

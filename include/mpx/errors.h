@@ -11,7 +11,7 @@
  * BufferTooShort -> MPX_ETOOSHORT, RemoteError -> MPX_EREMOTE,
  * TypeError -> MPX_ETYPE, KeyError -> MPX_EKEY, IndexError -> MPX_EINDEX,
  * RecursionError -> MPX_EDEPTH, ValueError -> MPX_EINVAL, OverflowError
- * -> -ERANGE.
+ * -> -ERANGE, queue.ShutDown (3.13) -> MPX_ESHUTDOWN.
  */
 #ifndef MPX_ERRORS_H
 #define MPX_ERRORS_H
@@ -47,13 +47,14 @@ MPX_BEGIN_DECLS
     X(MPX_ETYPE, -4021, "wrong type for this operation (TypeError)")         \
     X(MPX_EKEY, -4022, "key not found (KeyError)")                           \
     X(MPX_EINDEX, -4023, "index out of range (IndexError)")                  \
-    X(MPX_EDEPTH, -4024, "nesting too deep (RecursionError)")
+    X(MPX_EDEPTH, -4024, "nesting too deep (RecursionError)")                \
+    X(MPX_ESHUTDOWN, -4025, "queue has been shut down")
 
 enum mpx_error {
 #define MPX__ERR_ENUM(name, value, msg) name = value,
     MPX_ERRORS(MPX__ERR_ENUM)
 #undef MPX__ERR_ENUM
-    MPX_ERR_LAST = -4025
+    MPX_ERR_LAST = -4026
 };
 
 /*

@@ -600,8 +600,8 @@ MPX_API mpx_process *mpx_current_process(void)
 
 uint64_t mpx__self_start_time(void)
 {
-    static _Atomic pid_t st_pid;
-    static _Atomic uint64_t st_val;
+    static pid_t st_pid; /* __atomic builtins: plain types (clang refuses _Atomic) */
+    static uint64_t st_val;
     pid_t me = getpid();
     if (__atomic_load_n(&st_pid, __ATOMIC_ACQUIRE) == me)
         return __atomic_load_n(&st_val, __ATOMIC_RELAXED);

@@ -15,14 +15,23 @@
  *  - A message of up to half the ring is one record, written before the
  *    tail moves (invisible until then) and copied out before the head
  *    moves (stays queued until then).
- *  - A larger message is a stream: BEGIN, CONT..., END records, written
- *    while P is held; a consumer holds C while it assembles it. The put
- *    returns only when a consumer acknowledged the END record, so a
- *    consumer that dies mid-stream costs a resend, never a lost message.
+ *  - When the ring is full (after a short wait for room) or the message
+ *    is larger than the ring, the message goes to the overflow store
+ *    (queue_overflow.c), a second log in the same memfd that grows and
+ *    shrinks with what it holds: a Queue() without maxsize never makes a
+ *    put wait for a consumer, as in Python. The ring takes a message only
+ *    while the store is empty, and a get takes from the store only when
+ *    the ring is empty, so order holds.
+ *  - Ring only (MPX_QUEUE_NO_OVERFLOW): a larger message is a stream:
+ *    BEGIN, CONT..., END records, written while P is held; a consumer
+ *    holds C while it assembles it. The put returns only when a consumer
+ *    acknowledged the END record, so a consumer that dies mid-stream costs
+ *    a resend, never a lost message.
+ *  - mpx_queue_close is per handle and process (Python's close());
+ *    mpx_queue_shutdown ends the queue for everyone.
  */
-#include "core/object.h"
+#include "core/queue_internal.h"
 #include "linux/futex.h"
-#include "linux/shmap.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -41,9 +50,6 @@
 #include <unistd.h>
 
 #define Q_MAGIC 0x6d707871u    /* handle: "mpxq" */
-#define SH_MAGIC 0x4d505851u   /* shared: "MPXQ" */
-#define SH_VERSION 1u
-#define REC_HDR 24u            /* record header bytes */
 #define RESERVE 64u            /* ring bytes kept for ABORT records */
 #define DEFAULT_RING (4u << 20)
 #define MIN_RING 4096u
@@ -65,80 +71,16 @@
  * (request/response traffic) looks on every pause, for latency.
  */
 #define STREAM_GAP 64
-
-enum { K_FULL = 1, K_BEGIN = 2, K_CONT = 3, K_END = 4, K_ABORT = 5 };
-enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
-
-typedef struct rec_hdr {
-    uint32_t kind;
-    uint32_t clen;   /* payload bytes in this record */
-    uint64_t stream; /* stream id (0 for K_FULL) */
-    uint64_t total;  /* message length (K_BEGIN), else clen */
-} rec_hdr;
-
-typedef struct waitq {
-    alignas(64) _Atomic uint32_t seq;
-    _Atomic uint32_t waiters;
-} waitq;
-
-typedef struct qshared {
-    /* constant after creation */
-    uint32_t magic, version, kind, pad;
-    uint64_t ring_size, map_size;
-    int64_t maxsize;
-    _Atomic uint32_t closed;
-    _Atomic uint32_t interest; /* handles that announced mpx_wait interest */
-
-    /* producer side: owned by the P holder */
-    alignas(64) _Atomic uint32_t p_lock;
-    _Atomic uint32_t pj_valid;
-    _Atomic uint64_t p_seq;    /* last stream id handed out */
-    _Atomic uint64_t p_stream; /* stream whose records are in the ring, 0 none */
-    _Atomic uint64_t p_ended;  /* its END record is published */
-    _Atomic uint64_t pj_tail, pj_put, pj_stream, pj_ended;
-    _Atomic uint64_t head_cache; /* a recent head (<= the real one) */
-    _Atomic uint64_t get_cache;  /* a recent get_count */
-
-    /* published by the P holder */
-    alignas(64) _Atomic uint64_t tail;
-    _Atomic uint64_t put_count;
-
-    /* consumer side: owned by the C holder */
-    alignas(64) _Atomic uint32_t c_lock;
-    _Atomic uint32_t cj_valid;
-    _Atomic uint64_t c_stream; /* stream being assembled by the C holder */
-    _Atomic uint64_t c_skip;   /* dropped stream whose records to discard */
-    _Atomic uint64_t cj_old_head, cj_head, cj_get, cj_acked, cj_stream, cj_skip, cj_dropped;
-    _Atomic uint64_t tail_cache; /* a recent tail (<= the real one) */
-
-    /* published by the C holder */
-    alignas(64) _Atomic uint64_t head;
-    _Atomic uint64_t get_count;
-    _Atomic uint64_t c_acked;   /* last stream fully received */
-    _Atomic uint64_t c_dropped; /* last stream given up (resend it) */
-
-    waitq ne; /* not empty: consumers sleep here */
-    waitq nf; /* not full / stream acknowledged: producers sleep here */
-    waitq jq; /* JoinableQueue.join */
-    alignas(64) _Atomic uint64_t done_count;
-} qshared;
-
-struct mpx_queue {
-    mpx__obj hdr;
-    uint32_t qmagic;
-    bool imported; /* rebuilt from an export: freed by drop() */
-    pid_t interest_pid;
-    int spin;
-    int yields; /* sched_yield rounds after spinning, before sleeping */
-    /* The last get (put) of this handle found a message (room) without
-     * waiting: a burst. See STREAM_GAP. */
-    _Atomic bool get_burst, put_burst;
-    int efd;
-    mpx__shmap map;
-    qshared *sh;
-    unsigned char *ring;
-    uint64_t size, mask;
-};
+/*
+ * How long a put into a full ring waits for a consumer to make room before
+ * it writes into the overflow store instead (queue_overflow.c): a consumer
+ * that keeps up keeps the traffic in the ring; a missing or stalled one
+ * costs one wait of this length, after which puts go to the store without
+ * waiting until the consumers have emptied it. MPX_QUEUE_SPILL_US tunes it.
+ */
+#define DEFAULT_SPILL_US 2000
+/* A put that spilled: wake-ups after the P release (see do_put). */
+#define DEFER_OVF (UINT64_MAX - 1)
 
 /* Spin count for every new handle; tests set it to 0 (lost wake-up stress).
  * The environment variable MPX_QUEUE_SPIN overrides the default; 0 also
@@ -148,14 +90,20 @@ int mpx__queue_spin_override = -1;
 
 static mpx__objtype queue_type;
 
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-#define LDA(x) atomic_load_explicit(&(x), memory_order_acquire)
-#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
-#define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_release)
-
-static inline uint64_t align8(uint64_t n)
+/* Closed with mpx_queue_close in this process (per handle and process). */
+static inline bool handle_closed(mpx_queue *q)
 {
-    return (n + 7) & ~(uint64_t)7;
+    pid_t c = atomic_load_explicit(&q->closed_by, memory_order_relaxed);
+    return c != 0 && c == mpx__self_pid;
+}
+
+/* Why calls through q must stop: 0, MPX_ECLOSED (this handle), or
+ * MPX_ESHUTDOWN (the queue, for everyone). */
+static int stopped(mpx_queue *q)
+{
+    if (handle_closed(q))
+        return MPX_ECLOSED;
+    return atomic_load(&q->sh->shutdown) ? MPX_ESHUTDOWN : 0;
 }
 
 /* ---- liveness ------------------------------------------------------------ */
@@ -448,7 +396,8 @@ static void efd_drain(mpx_queue *q)
 
 static bool q_nonempty_or_closed(mpx_queue *q)
 {
-    return atomic_load(&q->sh->tail) != atomic_load(&q->sh->head) || atomic_load(&q->sh->closed);
+    return atomic_load(&q->sh->tail) != atomic_load(&q->sh->head) ||
+           (q->osize && mpx__qo_nonempty(q)) || atomic_load(&q->sh->shutdown) || handle_closed(q);
 }
 
 /* After a publish: the eventfd is readable while the queue is not empty. */
@@ -488,6 +437,8 @@ static void c_recover(mpx_queue *q);
 static void p_recover(mpx_queue *q)
 {
     qshared *sh = q->sh;
+    if (q->osize)
+        mpx__qo_p_recover(q);
     if (LDA(sh->pj_valid)) {
         MPX__DEBUG("queue: redo producer journal");
         STR(sh->tail, LD(sh->pj_tail));
@@ -524,6 +475,8 @@ static void p_recover(mpx_queue *q)
 static void c_recover(mpx_queue *q)
 {
     qshared *sh = q->sh;
+    if (q->osize)
+        mpx__qo_c_recover(q);
     if (LDA(sh->cj_valid)) {
         ST(sh->tail_cache, LD(sh->cj_old_head));
         uint64_t old = LD(sh->cj_old_head), nh = LD(sh->cj_head);
@@ -587,7 +540,7 @@ static bool room(mpx_queue *q, const space_arg *a)
 static bool cond_room(mpx_queue *q, void *arg)
 {
     space_arg *a = arg;
-    if (atomic_load(&q->sh->closed))
+    if (atomic_load(&q->sh->shutdown) || handle_closed(q))
         return true;
     if (a->stream && atomic_load(&q->sh->c_dropped) == a->stream)
         return true;
@@ -631,12 +584,67 @@ static void put_record(mpx_queue *q, uint32_t kind, const void *p, uint32_t clen
     efd_after_put(q, tail, false);
 }
 
+static bool count_room(mpx_queue *q)
+{
+    qshared *sh = q->sh;
+    if (sh->maxsize <= 0)
+        return true;
+    uint64_t put = LD(sh->put_count);
+    return (int64_t)(put - atomic_load(&sh->get_count)) < sh->maxsize;
+}
+
+static bool cond_count(mpx_queue *q, void *arg)
+{
+    (void)arg;
+    return atomic_load(&q->sh->shutdown) || handle_closed(q) || count_room(q);
+}
+
+/*
+ * With P held, on a queue with an overflow store, when the ring has no room
+ * for the message or the store is not empty (the ring may only take a
+ * message while the store is empty: order). Waits for maxsize as usual;
+ * then, when the message fits the ring and the store is empty, waits up to
+ * spill_ns for ring room; else (or then) writes it into the store.
+ */
+static int put_spill(mpx_queue *q, const void *data, size_t len, mpx__deadline d,
+                     uint64_t *deferred)
+{
+    qshared *sh = q->sh;
+    if (!count_room(q) && qwait(q, &sh->nf, cond_count, NULL, d, 0) == MPX_ETIMEDOUT)
+        return MPX_EFULL;
+    int st = stopped(q);
+    if (st)
+        return st;
+    if (len <= inline_max(q) && mpx__qo_empty_p(q)) {
+        space_arg a = {align8(REC_HDR + len), false, 0};
+        bool fits = room(q, &a);
+        if (!fits && q->spill_ns > 0) {
+            mpx__deadline sd = mpx__now_ns() + q->spill_ns;
+            if (d < sd)
+                sd = d;
+            fits = qwait(q, &sh->nf, cond_room, &a, sd, 0) == 0 && room(q, &a);
+            if ((st = stopped(q)))
+                return st;
+        }
+        if (fits) {
+            put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0, deferred);
+            return 0;
+        }
+    }
+    int rc = mpx__qo_put(q, data, len);
+    if (!rc)
+        *deferred = DEFER_OVF;
+    return rc;
+}
+
 static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline d,
                       uint64_t *deferred)
 {
     space_arg a = {align8(REC_HDR + len), true, 0};
     bool burst = true;
     if (!room(q, &a)) {
+        if (q->osize)
+            return put_spill(q, data, len, d, deferred);
         int gap = atomic_load_explicit(&q->put_burst, memory_order_relaxed) ? STREAM_GAP : 1;
         int r = qwait_gap(q, &q->sh->nf, cond_room, &a, d, 0, gap);
         if (r == MPX_ETIMEDOUT)
@@ -645,8 +653,11 @@ static int put_inline(mpx_queue *q, const void *data, size_t len, mpx__deadline 
     }
     if (atomic_load_explicit(&q->put_burst, memory_order_relaxed) != burst)
         atomic_store_explicit(&q->put_burst, burst, memory_order_relaxed);
-    if (atomic_load(&q->sh->closed))
-        return MPX_ECLOSED;
+    if (!burst) { /* closed or shut down while it waited? */
+        int st = stopped(q);
+        if (st)
+            return st;
+    }
     put_record(q, K_FULL, data, (uint32_t)len, 0, len, 1, 0, 0, deferred);
     return 0;
 }
@@ -667,9 +678,10 @@ static int put_stream(mpx_queue *q, const unsigned char *data, size_t len, mpx__
         if (r == MPX_ETIMEDOUT)
             return MPX_EFULL;
     }
-restart:
-    if (atomic_load(&sh->closed))
-        return MPX_ECLOSED;
+restart:;
+    int st0 = stopped(q);
+    if (st0)
+        return st0;
     uint64_t s = LD(sh->p_seq) + 1;
     ST(sh->p_seq, s);
     uint64_t off = 0;
@@ -701,10 +713,11 @@ restart:
                 d = mpx__now_ns() + SLICE_NS;
             }
         }
-        if (atomic_load(&sh->closed)) {
+        int st = stopped(q);
+        if (st) {
             if (!first)
                 stream_abort(q, s);
-            return MPX_ECLOSED;
+            return st;
         }
         if (atomic_load(&sh->c_dropped) == s) {
             if (!first)
@@ -757,22 +770,28 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
     if (!q || (!data && len))
         return MPX_EINVAL;
     qshared *sh = q->sh;
-    if (atomic_load(&sh->closed))
-        return MPX_ECLOSED;
+    int rc = stopped(q);
+    if (rc)
+        return rc;
     mpx__deadline d = mpx__deadline_from(timeout);
     if (lock_acquire(q, &sh->p_lock, d))
         return MPX_EFULL;
     p_recover(q);
-    int rc;
     uint64_t old_tail = UINT64_MAX;
-    if (atomic_load(&sh->closed))
-        rc = MPX_ECLOSED;
+    if (atomic_load(&sh->shutdown)) /* while it waited for the lock */
+        rc = MPX_ESHUTDOWN;
+    else if (q->osize && (len > inline_max(q) || !mpx__qo_empty_p(q)))
+        rc = put_spill(q, data, len, d, &old_tail);
     else if (len <= inline_max(q))
         rc = put_inline(q, data, len, d, &old_tail);
     else
         rc = put_stream(q, data, len, d);
     lock_release(&sh->p_lock);
-    if (old_tail != UINT64_MAX) {
+    if (old_tail == DEFER_OVF) {
+        wake_after_rmw(&sh->ne);
+        if (LD(sh->interest))
+            efd_signal(q);
+    } else if (old_tail != UINT64_MAX) {
         wake_after_rmw(&sh->ne);
         efd_after_put(q, old_tail, true);
     }
@@ -781,17 +800,6 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
 
 /* ---- get ------------------------------------------------------------------------- */
 
-typedef struct getdst {
-    void **out;
-    size_t *len;
-    void *buf;
-    size_t cap;
-    bool into;
-    uint64_t deferred; /* new head whose wake-ups wait for the C release */
-} getdst;
-
-#define TAKE_EMPTY 1
-#define TAKE_AGAIN 2
 
 static bool cond_nonempty(mpx_queue *q, void *arg)
 {
@@ -932,8 +940,13 @@ static int take(mpx_queue *q, getdst *g, mpx__deadline d)
         if (tail - s.head - 1 >= q->size) { /* tail == head, or a stale cache */
             tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
             ST(sh->tail_cache, tail);
-            if (tail == s.head)
-                return TAKE_EMPTY;
+            if (tail == s.head) {
+                /* The ring is empty: the overflow store's turn. */
+                int orc = q->osize ? mpx__qo_take(q, g) : TAKE_EMPTY;
+                if (orc != TAKE_RING)
+                    return orc;
+                continue;
+            }
         }
         rec_hdr h;
         int rc = read_hdr(q, s.head, tail, &h);
@@ -990,14 +1003,36 @@ static int take(mpx_queue *q, getdst *g, mpx__deadline d)
     }
 }
 
+/* Nothing in the ring or the store (approximate under concurrency). */
+static bool q_empty_now(mpx_queue *q)
+{
+    return atomic_load(&q->sh->tail) == atomic_load(&q->sh->head) &&
+           !(q->osize && mpx__qo_nonempty(q));
+}
+
 static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
 {
     qshared *sh = q->sh;
+    if (handle_closed(q))
+        return MPX_ECLOSED;
+    if (atomic_load(&sh->shutdown) == SHUT_IMMEDIATE)
+        return MPX_ESHUTDOWN;
     mpx__deadline d = mpx__deadline_from(timeout);
     bool burst = true;
     for (;;) {
         if (lock_acquire(q, &sh->c_lock, d))
             return MPX_EEMPTY;
+        if (!burst) { /* closed, or shut down at once, while this get waited */
+            int st = 0;
+            if (handle_closed(q))
+                st = MPX_ECLOSED;
+            else if (atomic_load(&sh->shutdown) == SHUT_IMMEDIATE)
+                st = MPX_ESHUTDOWN; /* as Python: nothing is got past it */
+            if (st) {
+                lock_release(&sh->c_lock);
+                return st;
+            }
+        }
         c_recover(q);
         g->deferred = UINT64_MAX;
         int rc = take(q, g, d);
@@ -1011,9 +1046,12 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
                 atomic_store_explicit(&q->get_burst, burst, memory_order_relaxed);
             return rc;
         }
-        if (atomic_load(&sh->closed)) {
-            if (atomic_load(&sh->tail) == atomic_load(&sh->head))
-                return MPX_ECLOSED;
+        int st = stopped(q);
+        if (st == MPX_ECLOSED)
+            return st;
+        if (st) { /* shut down: what is left, then MPX_ESHUTDOWN */
+            if (q_empty_now(q) || atomic_load(&sh->shutdown) == SHUT_IMMEDIATE)
+                return MPX_ESHUTDOWN;
             continue;
         }
         int gap = atomic_load_explicit(&q->get_burst, memory_order_relaxed) ? STREAM_GAP : 1;
@@ -1054,6 +1092,13 @@ static mpx_queue *handle_new(void)
         if (v >= 0 && v <= 100000)
             q->yields = (int)v;
     }
+    q->spill_ns = DEFAULT_SPILL_US * 1000LL;
+    const char *sp = getenv("MPX_QUEUE_SPILL_US");
+    if (sp && *sp) {
+        long long v = strtoll(sp, NULL, 10);
+        if (v >= 0 && v <= 60000000)
+            q->spill_ns = v * 1000;
+    }
     return q;
 }
 
@@ -1063,6 +1108,9 @@ static void handle_setup(mpx_queue *q, mpx_context *ctx)
     q->ring = (unsigned char *)q->map.addr + sizeof(qshared);
     q->size = q->sh->ring_size;
     q->mask = q->size - 1;
+    q->osize = q->sh->ovf_size;
+    q->omask = q->osize ? q->osize - 1 : 0;
+    q->owin = q->osize ? mpx__qo_window(q->osize) : 0;
     mpx__obj_init(&q->hdr, &queue_type, ctx);
     q->qmagic = Q_MAGIC;
 }
@@ -1073,6 +1121,8 @@ static void handle_free(mpx_queue *q)
         atomic_fetch_sub(&q->sh->interest, 1);
     q->qmagic = 0;
     q->hdr.magic = 0;
+    if (q->osize)
+        mpx__qo_unmap(q);
     mpx__shmap_destroy(&q->map);
     mpx__close(q->efd);
     free(q);
@@ -1089,6 +1139,9 @@ static int create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, 
     uint64_t size = MIN_RING;
     while (size < want)
         size <<= 1;
+    uint64_t osize = 0;
+    if (mpx__qo_size(opts ? opts->overflow_bytes : 0, &osize))
+        return MPX_EINVAL;
     mpx_queue *q = handle_new();
     if (!q)
         return -ENOMEM;
@@ -1110,6 +1163,8 @@ static int create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, 
     sh->ring_size = size;
     sh->map_size = q->map.size;
     sh->maxsize = maxsize > 0 ? maxsize : 0;
+    sh->ovf_size = osize;
+    sh->ovf_off = q->map.size; /* page aligned: the store is mapped there */
     handle_setup(q, opts ? opts->ctx : NULL);
     *out = q;
     return 0;
@@ -1167,7 +1222,8 @@ static int q_import(mpx__rd *data, const int *fds, int nfds, void **out)
     q->efd = fds[1];
     mpx__set_cloexec(q->efd, true);
     qshared *sh = q->map.addr;
-    if (sh->magic != SH_MAGIC || sh->version != SH_VERSION || sh->ring_size != ring) {
+    if (sh->magic != SH_MAGIC || sh->version != SH_VERSION || sh->ring_size != ring ||
+        (sh->ovf_size && ((sh->ovf_size & (sh->ovf_size - 1)) || sh->ovf_off != map_size))) {
         handle_free(q);
         return MPX_EPROTO;
     }
@@ -1187,8 +1243,8 @@ static void q_drop(void *obj)
 static int q_wait_fd(void *obj)
 {
     mpx_queue *q = qof(obj);
-    if (!q)
-        return -1;
+    if (!q || handle_closed(q))
+        return -1; /* mpx_wait: MPX_ECLOSED */
     if (q->interest_pid != mpx__self_pid) {
         atomic_fetch_add(&q->sh->interest, 1);
         q->interest_pid = mpx__self_pid;
@@ -1309,6 +1365,8 @@ MPX_API int mpx_queue_full(mpx_queue *q)
         return n;
     if (q->sh->maxsize > 0 && n >= q->sh->maxsize)
         return 1;
+    if (q->osize)
+        return 0; /* the store takes what the ring cannot */
     uint64_t used = atomic_load(&q->sh->tail) - atomic_load(&q->sh->head);
     return q->size - used < align8(REC_HDR) + RESERVE;
 }
@@ -1324,11 +1382,10 @@ MPX_API int mpx_queue_close(mpx_queue *q)
     q = qof(q);
     if (!q)
         return MPX_EINVAL;
-    atomic_store(&q->sh->closed, 1);
-    wake(&q->sh->ne, true);
-    wake(&q->sh->nf, true);
-    if (LD(q->sh->interest))
-        efd_signal(q);
+    atomic_store(&q->closed_by, mpx__self_pid);
+    /* Threads of this process waiting through this handle return. */
+    wake(&q->sh->ne, false);
+    wake(&q->sh->nf, false);
     return 0;
 }
 
@@ -1337,7 +1394,69 @@ MPX_API int mpx_queue_is_closed(mpx_queue *q)
     q = qof(q);
     if (!q)
         return MPX_EINVAL;
-    return atomic_load(&q->sh->closed) ? 1 : 0;
+    return handle_closed(q) ? 1 : 0;
+}
+
+/* With P and C held: drop everything queued (shutdown(immediate)). */
+static void discard_all(mpx_queue *q)
+{
+    qshared *sh = q->sh;
+    if (q->osize)
+        mpx__qo_discard(q);
+    cstate s;
+    c_load(sh, &s);
+    s.head = LD(sh->tail);
+    s.get = LD(sh->put_count);
+    s.stream = 0;
+    s.skip = 0;
+    c_publish(sh, &s);
+    ST(sh->tail_cache, s.head);
+}
+
+MPX_API int mpx_queue_shutdown(mpx_queue *q, int immediate)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    qshared *sh = q->sh;
+    uint32_t want = immediate ? SHUT_IMMEDIATE : SHUT_DRAIN;
+    uint32_t cur = atomic_load(&sh->shutdown);
+    while (cur < want && !atomic_compare_exchange_weak(&sh->shutdown, &cur, want))
+        ;
+    wake(&sh->ne, true);
+    wake(&sh->nf, true);
+    if (immediate) {
+        /* Python drops the items and counts them as done (join returns).
+         * P then C: no one holds C while waiting for P. */
+        lock_acquire(q, &sh->p_lock, MPX__NEVER);
+        p_recover(q);
+        lock_acquire(q, &sh->c_lock, MPX__NEVER);
+        c_recover(q);
+        uint64_t left = LD(sh->put_count) - LD(sh->get_count);
+        discard_all(q);
+        lock_release(&sh->c_lock);
+        lock_release(&sh->p_lock);
+        uint64_t done = atomic_load(&sh->done_count);
+        for (;;) {
+            uint64_t put = atomic_load(&sh->put_count);
+            uint64_t nd = done + left > put ? put : done + left;
+            if (nd <= done || atomic_compare_exchange_weak(&sh->done_count, &done, nd))
+                break;
+        }
+        wake(&sh->jq, true);
+        wake(&sh->nf, true);
+    }
+    if (LD(sh->interest))
+        efd_signal(q);
+    return 0;
+}
+
+MPX_API int mpx_queue_is_shutdown(mpx_queue *q)
+{
+    q = qof(q);
+    if (!q)
+        return MPX_EINVAL;
+    return atomic_load(&q->sh->shutdown) ? 1 : 0;
 }
 
 MPX_API int mpx_queue_join_thread(mpx_queue *q)
@@ -1345,7 +1464,7 @@ MPX_API int mpx_queue_join_thread(mpx_queue *q)
     q = qof(q);
     if (!q)
         return MPX_EINVAL;
-    return atomic_load(&q->sh->closed) ? 0 : MPX_ESTATE;
+    return handle_closed(q) ? 0 : MPX_ESTATE;
 }
 
 MPX_API int mpx_queue_cancel_join_thread(mpx_queue *q)
