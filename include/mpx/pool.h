@@ -25,7 +25,9 @@
  *
  * Beyond Python: a worker that crashes fails only the item it was running
  * (MPX_EWORKER, with the worker's pid, signal and backtrace) and is
- * replaced; a task running past its timeout is stopped by killing its
+ * replaced; an output a task has returned is kept whatever its worker
+ * does next (crashes, exits by maxtasksperchild, is killed), whatever its
+ * size; a task running past its timeout is stopped by killing its
  * worker (MPX_ETIMEDOUT); imap reads its input lazily with a bounded
  * look-ahead; pending tasks can be cancelled; progress callbacks; a
  * fixed-size array fast path. See docs/pool.md.
@@ -94,6 +96,11 @@ typedef void (*mpx_progress_cb)(size_t done, size_t total, void *udata);
  * mpx_task_fail - set an error message (printf format) and return
  *   MPX_ETASK, so a task can end with `return mpx_task_fail(out, ...)`.
  * Return 0, -ENOMEM, or MPX_EINVAL.
+ * Outputs of any size below 4 GiB (larger ones fail the item with
+ * MPX_ETOOBIG): once the task returns, the output is in memory of the
+ * pool's owner (large ones in the pool's output files), so the worker's
+ * later fate cannot lose it. An output that cannot be stored (no memory)
+ * fails the item with that error.
  *
  * Threads: only inside the task, on the out it was given.
  * Fork:    not applicable.
@@ -272,6 +279,12 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
  * system calls end; POOL-18). mpx_pool_join - wait for the workers and the
  * handler thread to end; MPX_ESTATE unless close or terminate came first
  * (POOL-19). All bounded in time after terminate. Return 0 or MPX_ESTATE.
+ * Thread pools: a thread cannot be killed. terminate fails every task that
+ * has not started with MPX_ECANCELED without running it (also the rest of
+ * a chunk whose first items are running); a task that is running goes on
+ * to its end and keeps its own result (success or error), and join waits
+ * for exactly those running tasks: it returns when they return (never, if
+ * one never returns).
  *
  * Threads: safe; do not call join from a callback.
  * Fork:    creating process only.
@@ -284,7 +297,8 @@ MPX_API int mpx_pool_join(mpx_pool *p);
 /*
  * mpx_pool_destroy - terminate (when not joined yet: POOL-20, POOL-24),
  * join and free. Result objects stay valid (unfinished ones end with
- * MPX_ECANCELED). NULL does nothing.
+ * MPX_ECANCELED). NULL does nothing. A thread pool waits for the tasks
+ * that are running, as mpx_pool_join after terminate does.
  *
  * Threads: no other thread may use the pool at the same time.
  * Fork:    in a fork child, frees only this process's memory.

@@ -21,7 +21,10 @@
 #include "core/fnref.h"
 #include "core/pool_internal.h"
 
-#define MPX__BACKEND_ABI 1
+/* 2: spilled output records are (offset, len) in the pool's output file
+ * of the position (px_spill_write, c->outfd), no longer a memfd of the
+ * writer (#12) */
+#define MPX__BACKEND_ABI 2
 
 /* A context's pool backend (mpx_context.pool). */
 typedef struct mpx__pool_backend {
@@ -61,7 +64,8 @@ typedef struct mpx__backend_api {
     int (*fnref_decode)(const void *p, size_t len, mpx__fnptr *fn);
     /* Ring the pool's parent doorbell when it sleeps (pool_worker.c). */
     void (*ring_parent)(px_hdr *h, int evfd);
-    /* Read a spilled record (pool_internal.h). */
+    /* Read a spilled input record (pool_internal.h). Spilled outputs are
+     * written with px_spill_write into c->outfd (pool_internal.h). */
     int (*read_spill)(pid_t pid, int fd, size_t len, unsigned char **out);
     /* Run one item of kind PX_K_BYTES or PX_K_STAR with fn. Returns 0
      * with the output in *data and *len, or the item's error code (MPX_ETASK

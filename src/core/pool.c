@@ -170,6 +170,7 @@ struct mpx_pool {
     mpx__shmap shm;
     px_hdr *h;
     int evfd;
+    int *outfd; /* per worker position: the output file (spilled outputs) */
     pthread_t handler;
     bool handler_started;
     bool handler_exited;
@@ -450,8 +451,8 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     atomic_store(&ctl->c_head, 0);
     w->timeout_kill = false;
     if (p->threads) {
-        w->tctx = (px_worker_ctx){.h = p->h, .w = wi, .evfd = p->evfd, .thread = true,
-                                  .init = p->init, .initargs = p->initargs,
+        w->tctx = (px_worker_ctx){.h = p->h, .w = wi, .evfd = p->evfd, .outfd = p->outfd[wi],
+                                  .thread = true, .init = p->init, .initargs = p->initargs,
                                   .backend = p->be_state};
         int rc = p->be ? pthread_create(&w->th, NULL, p->be->worker, &w->tctx)
                        : pthread_create(&w->th, NULL, thread_worker, w);
@@ -470,6 +471,8 @@ static int start_worker(mpx_pool *p, uint32_t wi)
         rc = mpx_args_add_fd(a, p->shm.fd);
     if (!rc)
         rc = mpx_args_add_fd(a, p->evfd);
+    if (!rc)
+        rc = mpx_args_add_fd(a, p->outfd[wi]);
     if (!rc)
         rc = mpx__buf_put_u64(&cfg, p->shm.size);
     if (!rc)
@@ -535,10 +538,31 @@ static void slot_add_fd(pslot *ps, int fd)
     ps->fds[ps->nfds++] = fd;
 }
 
+/*
+ * Free the memory of the outputs that the slot's last run spilled (read by
+ * now, or abandoned by a worker that died while writing): punch the used
+ * part of the slot's region out of the output file that holds it. Called
+ * whenever the slot goes back to the free list or the ring, so a spilled
+ * output lives exactly as long as its slot (see pool_internal.h).
+ */
+static void slot_spill_release(mpx_pool *p, px_slot *s, uint32_t si)
+{
+    uint64_t end = atomic_load_explicit(&s->spill_end, memory_order_acquire);
+    if (!end)
+        return;
+    uint32_t w = atomic_load_explicit(&s->spill_w, memory_order_relaxed);
+    if (w < (uint32_t)p->n &&
+        fallocate(p->outfd[w], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)((uint64_t)si * PX_SPILL_REGION), (off_t)end) < 0)
+        MPX__WARNING("pool: cannot free spilled output memory: %s", strerror(errno));
+    atomic_store_explicit(&s->spill_end, 0, memory_order_relaxed);
+}
+
 static void slot_free(mpx_pool *p, uint32_t si)
 {
     pslot *ps = &p->ps[si];
     px_slot *s = px_slot_of(p->h, si);
+    slot_spill_release(p, s, si);
     for (int i = 0; i < ps->nfds; i++)
         close(ps->fds[i]);
     ps->nfds = 0;
@@ -578,6 +602,7 @@ static void wake_workers(mpx_pool *p, int n)
 static void slot_requeue(mpx_pool *p, uint32_t si, uint32_t start_rec)
 {
     px_slot *s = px_slot_of(p->h, si);
+    slot_spill_release(p, s, si);
     uint64_t seq = (atomic_load(&s->claim) >> 32) + 1;
     s->start_rec = start_rec;
     atomic_store(&s->out_items, 0);
@@ -913,29 +938,37 @@ static uint32_t read_outputs(mpx_pool *p, uint32_t si, mpx_result *j)
         uint32_t flags = px_get32(r + 20);
         const unsigned char *data = r + PX_OUT_REC;
         pos += PX_OUT_REC + PX_PAD8(len);
+        if (j->canceled && j->user_gone) {
+            j->done++; /* nobody will read it (its memory goes with the slot) */
+            continue;
+        }
         unsigned char *spill = NULL;
         size_t dlen = len;
         if (flags & PX_REC_SPILL) {
-            int sfd = (int)px_get32(data);
-            pid_t spid = (pid_t)px_get32(data + 4);
+            /* in the output file of the worker position that ran the slot
+             * (written before the record was committed) */
+            uint64_t off = px_get64(data);
             dlen = (size_t)px_get64(data + 8);
-            int rc = mpx__pool_read_spill(spid, sfd, dlen, &spill);
+            uint32_t w = atomic_load_explicit(&s->spill_w, memory_order_relaxed);
+            int rc = w < (uint32_t)p->n
+                         ? mpx__pool_read_at(p->outfd[w], (uint64_t)si * PX_SPILL_REGION + off,
+                                             dlen, &spill)
+                         : MPX_EPROTO;
             if (rc) {
-                static const char lost[] = "result lost: cannot read the spilled output";
-                store_err(j, index, MPX_EWORKER, rc, lost, sizeof lost - 1, spid, 0, 0, NULL);
+                /* only a failing read (ENOMEM ...): a worker's fate no
+                 * longer matters here */
+                static const char lost[] = "cannot read the spilled output";
+                store_err(j, index, rc, rc, lost, sizeof lost - 1, 0, 0, 0, NULL);
                 continue;
             }
             data = spill;
         }
-        if (j->canceled && j->user_gone) {
-            free(spill);
-            j->done++;
-            continue;
-        }
         if (code == 0)
             store_ok(j, index, data, dlen, spill != NULL);
         else {
-            store_err(j, index, code, task_rc, (const char *)data, dlen, 0, 0, 0, NULL);
+            /* no message (an output that could not be stored): the code's */
+            const char *m = dlen || code == MPX_ETASK ? (const char *)data : NULL;
+            store_err(j, index, code, task_rc, m, dlen, 0, 0, 0, NULL);
             free(spill);
         }
     }
@@ -1334,6 +1367,31 @@ static void flag_cancelled_slots(mpx_pool *p)
     }
 }
 
+/*
+ * Terminate, thread pools (#12.2). A thread cannot be killed, so instead of
+ * killing the workers (what a process pool does) take every task that has
+ * not started away from them: a slot still in the ring is stolen with the
+ * CAS a worker would use to claim it (no worker can run it after that;
+ * fail_all then fails its items with MPX_ECANCELED), and every slot gets
+ * its cancel flag, so a worker that has claimed it, or is running one of
+ * its items, reports the items it has not started as cancelled without
+ * running them (run_slot). Running items finish; shutdown_workers then
+ * waits for them only. Handler thread.
+ */
+static void cancel_unstarted(mpx_pool *p)
+{
+    for (uint32_t si = 0; si < p->nslots; si++) {
+        pslot *ps = &p->ps[si];
+        if (ps->state != PS_QUEUED || !ps->job)
+            continue;
+        px_slot *s = px_slot_of(p->h, si);
+        atomic_store(&s->cancel, 1);
+        uint64_t claim = atomic_load(&s->claim);
+        if ((uint32_t)claim == 0)
+            atomic_compare_exchange_strong(&s->claim, &claim, claim | PX_OWNER_STOLEN);
+    }
+}
+
 /* ---- the handler thread ------------------------------------------------------------- */
 
 static void check_timeouts(mpx_pool *p)
@@ -1536,6 +1594,8 @@ static void *handler_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (state == P_TERM) {
             p->terminating = true;
+            if (p->threads)
+                cancel_unstarted(p);
             shutdown_workers(p, true);
             fail_all(p, MPX_ECANCELED);
             break;
@@ -1593,6 +1653,12 @@ static void pool_free(mpx_pool *p)
     free(p->ps);
     free(p->freel);
     free(p->w);
+    if (p->outfd) {
+        for (int i = 0; i < p->n; i++)
+            if (p->outfd[i] >= 0)
+                close(p->outfd[i]);
+        free(p->outfd);
+    }
     if (p->shm.addr)
         mpx__shmap_destroy(&p->shm);
     if (p->evfd >= 0)
@@ -1706,6 +1772,23 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
         pool_free(p);
         return rc;
     }
+    /* one output file per worker position, owned by this process: spilled
+     * outputs live here, not in the worker (#12) */
+    p->outfd = malloc((size_t)n * sizeof *p->outfd);
+    if (!p->outfd) {
+        pool_free(p);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        p->outfd[i] = -1;
+    for (int i = 0; i < n; i++) {
+        p->outfd[i] = memfd_create("mpx-pool-out", MFD_CLOEXEC);
+        if (p->outfd[i] < 0) {
+            rc = -errno;
+            pool_free(p);
+            return rc;
+        }
+    }
     for (uint32_t i = 0; i < nslots; i++) {
         p->freel[p->nfree++] = nslots - 1 - i;
         atomic_store(&px_slot_of(h, i)->claim, (uint64_t)1 << 32);
@@ -1818,6 +1901,8 @@ MPX_API void mpx_pool_destroy(mpx_pool *p)
         p->magic = 0;
         mpx__shmap_destroy(&p->shm);
         mpx__close(p->evfd);
+        for (int i = 0; i < p->n; i++)
+            mpx__close(p->outfd[i]);
         return;
     }
     pthread_mutex_lock(&p->mu);

@@ -21,6 +21,18 @@
  * record per item to the slot's output area and publishes out_items after
  * each one (so the items finished before a crash are kept), then pushes
  * the slot index into its completion ring.
+ *
+ * An output that does not fit the output area is "spilled" into an output
+ * file that the PARENT owns: one memfd per worker position (the parent
+ * creates it and keeps it open; the worker receives a descriptor of it),
+ * in a region reserved for the slot (slot index * PX_SPILL_REGION). The
+ * worker writes the bytes (pwrite) before it commits the record, so once
+ * the record is committed the output lives in the parent's file and
+ * nothing the worker does afterwards (crash, planned exit, SIGKILL) can
+ * lose it (#12). The slot header says which file and how much of the
+ * region was used (spill_w, spill_end, set before writing); the parent
+ * frees those pages (punches a hole) when it frees or requeues the slot,
+ * so output memory lives exactly as long as its slot.
  */
 #ifndef MPX_CORE_POOL_INTERNAL_H
 #define MPX_CORE_POOL_INTERNAL_H
@@ -28,8 +40,10 @@
 #include "core/internal.h"
 #include "mpx/pool.h"
 
+#include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #define MPX__POOL_MAGIC 0x6d70706cu
 
@@ -51,7 +65,15 @@ extern _Atomic uint32_t mpx__pool_fence_word;
 #define PX_OUT_CAP (PX_SLOT_STRIDE - PX_OUT_OFF)
 #define PX_IN_REC 16u  /* u64 index, u32 len, u32 flags */
 #define PX_OUT_REC 24u /* u64 index, i32 code, i32 task_rc, u32 len, u32 flags */
-#define PX_SPILL_REC 16u /* i32 fd, i32 pid, u64 len */
+/* spill record, the data of a record flagged PX_REC_SPILL:
+ *   input  (parent -> worker): i32 fd, i32 pid, u64 len (a memfd of the parent)
+ *   output (worker -> parent): u64 offset in the slot's region, u64 len */
+#define PX_SPILL_REC 16u
+/* Each slot's region in an output file: spilled outputs of one run of the
+ * slot are packed from its start. Sparse (memfd): only written pages cost
+ * memory. A chunk stops early once half of it is used (PX_OUT_LOW's rule
+ * for the output area), so any output up to half of it fits. */
+#define PX_SPILL_REGION ((uint64_t)1 << 36)
 #define PX_OUT_LOW 1024u /* a chunk stops early below this much output room */
 #define PX_MAX_CHUNK_ITEMS 700u /* 700 * (24 + 16) fits the output area */
 #define PX_FN_MAX 128u
@@ -121,12 +143,20 @@ typedef struct px_slot {
     uint32_t nitems;    /* input records */
     uint32_t start_rec; /* first record to run (after a requeue) */
     uint32_t in_bytes;
-    uint32_t pad0;
+    /* spilled outputs of this run: the worker position whose output file
+     * holds them (spill_w) and the bytes of the slot's region in use
+     * (spill_end), both stored before the bytes are written (so the parent
+     * also frees what a worker that died while writing left); reset by the
+     * parent. In the header's first cache line (it took the place of an
+     * unused job id and padding): the parent reads spill_end for every
+     * slot it frees, and no other line is touched for small outputs. */
+    _Atomic uint32_t spill_w;
     int64_t timeout_ns; /* per item; 0 none */
     _Atomic uint32_t out_items; /* committed output records */
     uint32_t out_bytes;
-    uint64_t job_id;
+    _Atomic uint64_t spill_end;
 } px_slot;
+_Static_assert(sizeof(px_slot) == 64, "the slot header's hot fields fill one cache line");
 
 /* Fixed fast-path descriptor, the input area of a PX_K_FIXED slot. */
 typedef struct px_fixed_desc {
@@ -212,17 +242,58 @@ struct mpx_task_out {
     bool set;
 };
 
+/*
+ * Spill one output of slot si into the parent's output file outfd of
+ * worker position w, at *pos of the slot's region (*pos advances; the
+ * offset used goes to *off). Stores spill_w and spill_end BEFORE writing,
+ * so the parent frees the pages of a write that a crash cut short. The
+ * caller commits the record that points here only after this returns 0:
+ * from then on the output lives in the parent's file, whatever the writer
+ * does next (#12). Shared by the worker loop and pool backends (the MPI
+ * dispatcher), which write output records the same way. Returns 0,
+ * MPX_ETOOBIG (4 GiB or more: result entries hold 32-bit lengths; or the
+ * region is full), -errno.
+ */
+static inline int px_spill_write(px_slot *s, uint32_t si, uint32_t w, int outfd, uint64_t *pos,
+                                 const void *data, size_t len, uint64_t *off)
+{
+    uint64_t at = *pos;
+    if (len > UINT32_MAX || len > PX_SPILL_REGION - at)
+        return MPX_ETOOBIG;
+    uint64_t end = at + PX_PAD8(len);
+    atomic_store_explicit(&s->spill_w, w, memory_order_relaxed);
+    atomic_store_explicit(&s->spill_end, end, memory_order_release);
+    uint64_t base = (uint64_t)si * PX_SPILL_REGION + at;
+    const unsigned char *p = (const unsigned char *)data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pwrite(outfd, p + done, len - done, (off_t)(base + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO; /* the parent frees the pages with the slot */
+        done += (size_t)r;
+    }
+    *pos = end;
+    *off = at;
+    return 0;
+}
+
 /* Open another process's descriptor (memfd) read-only: /proc/pid/fd/N,
  * then pidfd_getfd (flags: O_RDONLY or O_RDWR). Returns a new CLOEXEC fd or -errno. */
 int mpx__pool_fetch_fd(pid_t pid, int fd, int flags);
-/* Read a spilled block (fd of pid, len bytes) into a new malloc buffer. */
+/* Read a spilled input (fd of pid, len bytes) into a new malloc buffer. */
 int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out);
+/* Read len bytes at offset off of fd into a new malloc buffer. Returns 0,
+ * -errno, MPX_EEOF (the file is shorter). */
+int mpx__pool_read_at(int fd, uint64_t off, size_t len, unsigned char **out);
 
 /* Worker side (pool_worker.c). */
 typedef struct px_worker_ctx {
     px_hdr *h;
     uint32_t w;
     int evfd;
+    int outfd; /* the output file of this worker position (spilled outputs) */
     bool thread;
     mpx_init_fn init;
     mpx_args *initargs;

@@ -96,46 +96,35 @@ int mpx__pool_fetch_fd(pid_t pid, int fd, int flags)
     return e;
 }
 
-int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out)
+int mpx__pool_read_at(int fd, uint64_t off, size_t len, unsigned char **out)
 {
-    int f = mpx__pool_fetch_fd(pid, fd, O_RDONLY);
-    if (f < 0)
-        return f;
     unsigned char *b = malloc(len ? len : 1);
-    if (!b) {
-        close(f);
+    if (!b)
         return -ENOMEM;
-    }
     size_t got = 0;
     while (got < len) {
-        ssize_t r = pread(f, b + got, len - got, (off_t)got);
+        ssize_t r = pread(fd, b + got, len - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
             int e = r < 0 ? -errno : MPX_EEOF;
             free(b);
-            close(f);
             return e;
         }
         got += (size_t)r;
     }
-    close(f);
     *out = b;
     return 0;
 }
 
-/* Write len bytes to a new memfd; returns the fd or -errno. */
-static int spill_create(const void *data, size_t len)
+int mpx__pool_read_spill(pid_t pid, int fd, size_t len, unsigned char **out)
 {
-    int fd = memfd_create("mpx-pool-spill", MFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = mpx__write_all(fd, data, len);
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    return fd;
+    int f = mpx__pool_fetch_fd(pid, fd, O_RDONLY);
+    if (f < 0)
+        return f;
+    int rc = mpx__pool_read_at(f, 0, len, out);
+    close(f);
+    return rc;
 }
 
 void mpx__pool_ring_parent(px_hdr *h, int evfd)
@@ -207,20 +196,13 @@ typedef struct fn_cache {
     int err;
 } fn_cache;
 
-typedef struct spill_keep {
-    uint32_t slot;
-    uint64_t seq;
-    int fd;
-} spill_keep;
-
 typedef struct wstate {
     px_worker_ctx *c;
     px_hdr *h;
     px_wctl *ctl;
     uint32_t me;
     fn_cache cache[PX_FN_MAX];
-    spill_keep *keep;
-    size_t nkeep, capkeep;
+    uint64_t spill_pos; /* bytes of the current slot's output region in use */
     int64_t avg_ns; /* moving average of the time per slot */
     mpx_task_out out;
 } wstate;
@@ -247,39 +229,25 @@ static int resolve(wstate *ws, uint32_t idx, uint32_t gen, mpx__fnptr *fn)
     return rc;
 }
 
-static void keep_spill(wstate *ws, uint32_t slot, uint64_t seq, int fd)
+/*
+ * Spill an output that does not fit the slot's output area into the
+ * parent's output file of this worker position (px_spill_write). The
+ * record that points to it is committed only after this returns, so a
+ * committed output is in the parent's file whatever this process does next
+ * (#12: it used to stay in a memfd of the worker, lost when the worker
+ * exited before the parent read it).
+ */
+static int spill_out(wstate *ws, px_slot *s, uint32_t sidx, const void *data, size_t len,
+                     uint64_t *off)
 {
-    if (ws->nkeep == ws->capkeep) {
-        size_t cap = ws->capkeep ? ws->capkeep * 2 : 16;
-        spill_keep *k = realloc(ws->keep, cap * sizeof *k);
-        if (!k)
-            return; /* the fd stays open until exit; the parent can still read it */
-        ws->keep = k;
-        ws->capkeep = cap;
-    }
-    ws->keep[ws->nkeep++] = (spill_keep){slot, seq, fd};
-}
-
-/* Close spill fds whose slot the parent has reused (it read them). */
-static void sweep_spills(wstate *ws)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < ws->nkeep; i++) {
-        px_slot *s = px_slot_of(ws->h, ws->keep[i].slot);
-        uint64_t seq = atomic_load_explicit(&s->claim, memory_order_acquire) >> 32;
-        if (seq != ws->keep[i].seq)
-            close(ws->keep[i].fd);
-        else
-            ws->keep[j++] = ws->keep[i];
-    }
-    ws->nkeep = j;
+    return px_spill_write(s, sidx, ws->c->w, ws->c->outfd, &ws->spill_pos, data, len, off);
 }
 
 /* Append one output record; spills when it does not fit. pos is the
  * output offset; left_after is the number of records still to come. */
-static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, size_t pos,
-                         uint32_t left_after, uint64_t index, int code, int task_rc,
-                         const void *data, size_t len, bool already_in_place)
+static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, size_t pos, uint32_t left_after,
+                         uint64_t index, int code, int task_rc, const void *data, size_t len,
+                         bool already_in_place)
 {
     unsigned char *o = px_out(s) + pos;
     size_t room = PX_OUT_CAP - pos;
@@ -291,15 +259,14 @@ static size_t put_record(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq, si
         if (len && !already_in_place)
             memcpy(o + PX_OUT_REC, data, len);
     } else {
-        int fd = spill_create(data, len);
-        if (fd < 0) {
-            code = fd;
-            task_rc = fd;
+        uint64_t off = 0;
+        int rc = spill_out(ws, s, sidx, data, len, &off);
+        if (rc) {
+            code = rc;
+            task_rc = rc;
             len = 0;
         } else {
-            keep_spill(ws, sidx, seq, fd);
-            px_put32(o + PX_OUT_REC, (uint32_t)fd);
-            px_put32(o + PX_OUT_REC + 4, (uint32_t)getpid());
+            px_put64(o + PX_OUT_REC, off);
             px_put64(o + PX_OUT_REC + 8, len);
             flags = PX_REC_SPILL;
             len = PX_SPILL_REC;
@@ -329,7 +296,7 @@ static void out_prepare(wstate *ws)
 
 static void run_fixed(wstate *ws, px_slot *s, uint32_t sidx);
 
-static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
+static void run_slot(wstate *ws, px_slot *s, uint32_t sidx)
 {
     mpx__fnptr fn = NULL;
     int rrc = resolve(ws, s->fn_idx, s->fn_gen, &fn);
@@ -347,6 +314,7 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
     size_t pos = 0;
     pid_t owner = (pid_t)ws->h->owner_pid;
     uint32_t nout = 0;
+    ws->spill_pos = 0; /* the parent freed the region when it (re)queued the slot */
     for (uint32_t r = 0; r < n && ip + PX_IN_REC <= iend; r++) {
         uint64_t index = px_get64(ip);
         uint32_t len = px_get32(ip + 8);
@@ -358,7 +326,7 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         uint32_t left_after = n - r - 1;
         atomic_store_explicit(&ws->ctl->cur_item, r, memory_order_relaxed);
         if (atomic_load_explicit(&s->cancel, memory_order_relaxed)) {
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, MPX_ECANCELED, 0, NULL, 0,
+            pos = put_record(ws, s, sidx, pos, left_after, index, MPX_ECANCELED, 0, NULL, 0,
                              false);
             atomic_store_explicit(&s->out_items, ++nout, memory_order_release);
             continue;
@@ -403,24 +371,25 @@ static void run_slot(wstate *ws, px_slot *s, uint32_t sidx, uint64_t seq)
         free(spill);
         if (rc) {
             const char *m = mpx_strerror(rc);
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, rc, rc, m, strlen(m), false);
+            pos = put_record(ws, s, sidx, pos, left_after, index, rc, rc, m, strlen(m), false);
         } else if (task_rc < 0) {
             const char *m = o->msg ? o->msg : mpx_strerror(task_rc);
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, MPX_ETASK, task_rc, m,
+            pos = put_record(ws, s, sidx, pos, left_after, index, MPX_ETASK, task_rc, m,
                              strlen(m), false);
         } else if (!o->set || o->len == 0) {
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, 0, 0, NULL, 0, false);
+            pos = put_record(ws, s, sidx, pos, left_after, index, 0, 0, NULL, 0, false);
         } else if (!o->on_heap) {
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, 0, 0, o->dst, o->len, true);
+            pos = put_record(ws, s, sidx, pos, left_after, index, 0, 0, o->dst, o->len, true);
         } else {
-            pos = put_record(ws, s, sidx, seq, pos, left_after, index, 0, 0, o->heap, o->len,
+            pos = put_record(ws, s, sidx, pos, left_after, index, 0, 0, o->heap, o->len,
                              false);
         }
         s->out_bytes = (uint32_t)pos;
         atomic_store_explicit(&s->out_items, ++nout, memory_order_release);
-        /* output area nearly full: hand the rest of the chunk back (the
-         * parent requeues it with a fresh output area) */
-        if (left_after && PX_OUT_CAP - pos < PX_OUT_LOW)
+        /* output area (or the slot's spill region) nearly full: hand the
+         * rest of the chunk back (the parent requeues it with a fresh
+         * output area and region) */
+        if (left_after && (PX_OUT_CAP - pos < PX_OUT_LOW || ws->spill_pos > PX_SPILL_REGION / 2))
             break;
     }
     if (ws->out.heap_cap > (1u << 20)) {
@@ -519,8 +488,6 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
     uint32_t batch[64];
     uint64_t seqs[64];
     for (;;) {
-        if (ws->nkeep)
-            sweep_spills(ws);
         uint64_t hd = atomic_load_explicit(&h->head, memory_order_acquire);
         uint64_t tl = atomic_load_explicit(&h->tail, memory_order_acquire);
         if (hd == tl) {
@@ -568,7 +535,6 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
             continue;
         /* claim every slot of the batch before running any */
         uint32_t mine[64];
-        uint64_t mseq[64];
         uint32_t nm = 0;
         for (uint64_t k = 0; k < want; k++) {
             px_slot *s = px_slot_of(h, batch[k]);
@@ -576,14 +542,13 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
             if (atomic_compare_exchange_strong_explicit(&s->claim, &exp, exp | ws->me,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire)) {
-                mine[nm] = batch[k];
-                mseq[nm++] = seqs[k];
+                mine[nm++] = batch[k];
             }
         }
         int64_t t0 = mpx__now_ns();
         for (uint32_t k = 0; k < nm; k++) {
             px_slot *s = px_slot_of(h, mine[k]);
-            run_slot(ws, s, mine[k], mseq[k]);
+            run_slot(ws, s, mine[k]);
             atomic_store_explicit(&ctl->cur_slot, PX_NONE, memory_order_release);
             complete(ws, mine[k]);
             done++;
@@ -604,24 +569,22 @@ int mpx__pool_worker_loop(px_worker_ctx *c)
     }
     atomic_store_explicit(&ctl->state, PX_W_EXITING, memory_order_release);
     mpx__pool_ring_parent(h, c->evfd);
-    for (size_t i = 0; i < ws->nkeep; i++)
-        close(ws->keep[i].fd);
-    free(ws->keep);
     free(ws->out.heap);
     free(ws->out.msg);
     free(ws);
     return 0;
 }
 
-/* args: fd(shm), fd(eventfd), bytes(config: u64 size, u32 w, fnref init),
- * then the initargs. */
+/* args: fd(shm), fd(eventfd), fd(output file), bytes(config: u64 size,
+ * u32 w, fnref init), then the initargs. */
 int mpx__pool_worker_main(const mpx_args *a)
 {
     int shmfd = mpx_args_fd(a, 0);
     int evfd = mpx_args_fd(a, 1);
+    int outfd = mpx_args_fd(a, 2);
     const void *cfg;
     size_t cfglen;
-    if (shmfd < 0 || evfd < 0 || mpx_args_get_bytes(a, 2, &cfg, &cfglen))
+    if (shmfd < 0 || evfd < 0 || outfd < 0 || mpx_args_get_bytes(a, 3, &cfg, &cfglen))
         return MPX_EPROTO;
     mpx__rd rd = {cfg, cfglen};
     uint64_t size;
@@ -644,7 +607,7 @@ int mpx__pool_worker_main(const mpx_args *a)
     install_crash_handlers(ctl);
     mpx_args *ia = NULL;
     rc = mpx_args_create(&ia);
-    for (size_t i = 3; !rc && i < mpx_args_count(a); i++) {
+    for (size_t i = 4; !rc && i < mpx_args_count(a); i++) {
         switch (mpx_args_type(a, i)) {
         case MPX_ARG_INT: rc = mpx_args_add_int(ia, mpx_args_int(a, i)); break;
         case MPX_ARG_DOUBLE: rc = mpx_args_add_double(ia, mpx_args_double(a, i)); break;
@@ -668,7 +631,7 @@ int mpx__pool_worker_main(const mpx_args *a)
         return rc;
     }
     atomic_store_explicit(&ctl->state, PX_W_READY, memory_order_release);
-    px_worker_ctx c = {.h = h, .w = w, .evfd = evfd, .thread = false};
+    px_worker_ctx c = {.h = h, .w = w, .evfd = evfd, .outfd = outfd, .thread = false};
     rc = mpx__pool_worker_loop(&c);
     mpx_args_destroy(ia);
     return rc;

@@ -913,8 +913,8 @@ void mpx__process_exit_handler(void)
 
 void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent, uint64_t parent_start)
 {
-    /* Under fork, the parent held p->mu while forking: the copy is locked
-     * by a thread that does not exist here. */
+    /* Under fork, the parent held p->mu while forking; fork_start has
+     * released the copy (popen_fork.c). Re-initialised for every path. */
     pthread_mutex_init(&p->mu, NULL);
     mpx__in_child = true;
     mpx__self_pid = getpid();

@@ -11,7 +11,8 @@
  * into one T_WORK message, keeps up to DEPTH messages in flight per rank
  * (the rank never waits for a round trip), and writes each T_DONE's
  * output records into the slots' output areas (spilling what does not
- * fit, as a worker does), then completes them through the position's
+ * fit into the pool's output file of the position, as a worker does:
+ * px_spill_write), then completes them through the position's
  * completion ring and rings the pool's handler. Results, callbacks,
  * errors, chunking and imap are pool.c's, unchanged.
  *
@@ -59,13 +60,8 @@ typedef struct dpos {
     bool failed;
     _Atomic uint32_t done; /* the proxy may end */
     bool closing;          /* T_CLOSE / T_EXIT sent, answer pending */
+    int outfd;             /* the pool's output file of the position (spills) */
 } dpos;
-
-typedef struct keep {
-    uint32_t slot;
-    uint64_t seq;
-    int fd;
-} keep;
 
 typedef struct mpool {
     px_hdr *h;
@@ -84,8 +80,6 @@ typedef struct mpool {
     _Atomic bool released;  /* the pool is being freed: the dispatcher ends */
     pthread_mutex_t mu;
     dpos *pos;
-    keep *keeps;
-    size_t nkeep, capkeep;
     unsigned rr;
     bool closed; /* mu: the dispatcher has ended, positions are not served */
     struct mpool *next;
@@ -142,9 +136,6 @@ static void mpool_free(mpool *mp)
             mx_buf_free(&mp->pos[w].msg[k].buf);
         mx_buf_free(&mp->pos[w].open_buf);
     }
-    for (size_t i = 0; i < mp->nkeep; i++)
-        close(mp->keeps[i].fd);
-    free(mp->keeps);
     mx_buf_free(&mp->open_msg);
     pthread_mutex_destroy(&mp->mu);
     free(mp->pos);
@@ -188,6 +179,7 @@ static void *proxy(void *arg)
     bool closed = mp->closed;
     if (!closed) {
         atomic_store(&d->done, 0);
+        d->outfd = c->outfd;
         d->want = gen;
     }
     pthread_mutex_unlock(&mp->mu);
@@ -429,42 +421,16 @@ static void complete(mpool *mp, int w, uint32_t si)
     atomic_store_explicit(&ctl->c_tail, t + 1, memory_order_release);
 }
 
-static void keep_spill(mpool *mp, uint32_t si, int fd)
-{
-    if (mp->nkeep == mp->capkeep) {
-        size_t cap = mp->capkeep ? mp->capkeep * 2 : 16;
-        keep *k = realloc(mp->keeps, cap * sizeof *k);
-        if (!k)
-            return; /* stays open until the pool ends */
-        mp->keeps = k;
-        mp->capkeep = cap;
-    }
-    uint64_t seq = atomic_load(&px_slot_of(mp->h, si)->claim) >> 32;
-    mp->keeps[mp->nkeep++] = (keep){si, seq, fd};
-}
-
-/* Close spills whose slot the handler has reused (it read them). */
-static void sweep_spills(mpool *mp)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < mp->nkeep; i++) {
-        px_slot *s = px_slot_of(mp->h, mp->keeps[i].slot);
-        if ((atomic_load_explicit(&s->claim, memory_order_acquire) >> 32) != mp->keeps[i].seq)
-            close(mp->keeps[i].fd);
-        else
-            mp->keeps[j++] = mp->keeps[i];
-    }
-    mp->nkeep = j;
-}
-
 /* Copy a slot's output records into its output area; what does not fit
- * (keeping room for the records after it) is spilled to a memfd. */
-static void write_outputs(mpool *mp, uint32_t si, const unsigned char *rp, size_t rlen,
+ * (keeping room for the records after it) is spilled into the pool's
+ * output file of position w (px_spill_write: the parent owns it, #12). */
+static void write_outputs(mpool *mp, int w, uint32_t si, const unsigned char *rp, size_t rlen,
                           uint32_t nout)
 {
     px_slot *s = px_slot_of(mp->h, si);
     unsigned char *o = px_out(s);
     size_t pos = 0, off = 0;
+    uint64_t spos = 0; /* the parent freed the slot's region when it queued the slot */
     uint32_t k = 0;
     if (rlen <= PX_OUT_CAP) {
         /* the usual case: every record fits inline, in the same format */
@@ -483,35 +449,23 @@ static void write_outputs(mpool *mp, uint32_t si, const unsigned char *rp, size_
             memcpy(o + pos, r, PX_OUT_REC + PX_PAD8(len));
             pos += PX_OUT_REC + PX_PAD8(len);
         } else {
-            int fd = memfd_create("mpx-mpi-spill", MFD_CLOEXEC);
             int code = (int)px_get32(r + 8), trc = (int)px_get32(r + 12);
-            size_t done = 0;
-            while (fd >= 0 && done < len) {
-                ssize_t wr = write(fd, r + PX_OUT_REC + done, len - done);
-                if (wr < 0 && errno == EINTR)
-                    continue;
-                if (wr <= 0) {
-                    close(fd);
-                    fd = -1;
-                    break;
-                }
-                done += (size_t)wr;
-            }
+            uint64_t at = 0;
+            int src = px_spill_write(s, si, (uint32_t)w, mp->pos[w].outfd, &spos,
+                                     r + PX_OUT_REC, len, &at);
             memcpy(o + pos, r, 8);
-            if (fd < 0) {
-                px_put32(o + pos + 8, (uint32_t)-ENOMEM);
-                px_put32(o + pos + 12, (uint32_t)-ENOMEM);
+            if (src) {
+                px_put32(o + pos + 8, (uint32_t)src);
+                px_put32(o + pos + 12, (uint32_t)src);
                 px_put32(o + pos + 16, 0);
                 px_put32(o + pos + 20, 0);
                 pos += PX_OUT_REC;
             } else {
-                keep_spill(mp, si, fd);
                 px_put32(o + pos + 8, (uint32_t)code);
                 px_put32(o + pos + 12, (uint32_t)trc);
                 px_put32(o + pos + 16, PX_SPILL_REC);
                 px_put32(o + pos + 20, PX_REC_SPILL);
-                px_put32(o + pos + PX_OUT_REC, (uint32_t)fd);
-                px_put32(o + pos + PX_OUT_REC + 4, (uint32_t)getpid());
+                px_put64(o + pos + PX_OUT_REC, at);
                 px_put64(o + pos + PX_OUT_REC + 8, len);
                 pos += PX_OUT_REC + PX_SPILL_REC;
             }
@@ -540,7 +494,7 @@ static void on_done(mpool *mp, int w, const unsigned char *p, size_t len)
             pos += MX_RSLOT_HDR;
             if (bytes > len - pos)
                 bytes = len - pos;
-            write_outputs(mp, si, p + pos, (size_t)bytes, nout);
+            write_outputs(mp, w, si, p + pos, (size_t)bytes, nout);
             pos += (size_t)bytes;
             complete(mp, w, si);
         } else {
@@ -769,8 +723,6 @@ static void *dispatcher(void *arg)
             break;
         }
         mpi_unlock();
-        if (mp->nkeep)
-            sweep_spills(mp);
     sleep:
         if (act) {
             idle = 0;

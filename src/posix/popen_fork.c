@@ -102,6 +102,14 @@ static int fork_start(mpx_process *p)
         return e;
     }
     if (pid == 0) {
+        /* mpx_process_start holds p->mu while it forks, and this thread
+         * (the only one here) is its owner: release it, as an atfork child
+         * handler does, rather than only re-initialising the locked copy
+         * (mpx__child_setup), which ThreadSanitizer still counts as held by
+         * this thread, so the first lock by another thread of the child
+         * (a pool's handler starting a worker) was reported as a double
+         * lock. */
+        pthread_mutex_unlock(&p->mu);
         mpx__close(pipefd[0]); /* the write end stays open until we exit */
         mpx__close(mpx__sentinel_wfd); /* our parent's, inherited from a fork */
         mpx__sentinel_wfd = pipefd[1];
