@@ -482,6 +482,8 @@ def mgr_throughput(kind):
         if any(q.exitcode != 0 for q in procs):
             raise RuntimeError("a client failed")
         return sum(counts) / t
+
+
 # -------------------------------------------------------------------- shm
 
 SHM_BLOCK = 4096

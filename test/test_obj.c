@@ -822,7 +822,7 @@ MPX_TEST(obj_cycles_freed)
     LIVE_END;
 }
 
-MPX_TEST(obj_equal_cycles_and_depth)
+MPX_TEST_T(obj_equal_cycles_and_depth, 120)
 {
     LIVE_BEGIN;
     mpx_obj *a = mpx_obj_list(), *b = mpx_obj_list();
@@ -833,9 +833,10 @@ MPX_TEST(obj_equal_cycles_and_depth)
     mpx_obj_decref(a);
     mpx_obj_decref(b);
     /* a structure deeper than the limit: repr and dumps refuse, nothing
-     * overflows, and releasing a million levels is fine */
+     * overflows, and releasing 300,000 levels (far more than a recursive
+     * release could take on an 8 MiB stack) is fine */
     mpx_obj *v = mpx_obj_list();
-    for (int i = 0; i < 1000000; i++) {
+    for (int i = 0; i < 300000; i++) {
         mpx_obj *o = mpx_obj_list();
         mpx_obj_list_append_new(o, v);
         v = o;
@@ -894,4 +895,119 @@ MPX_TEST(obj_shared_between_threads)
         pthread_join(t[i], NULL);
     CHECK_REPR(shared_value, "('key string', {'k': [1, 2.5]}, b'bytes')");
     mpx_obj_decref(shared_value);
+}
+
+/* Cycles made and released in several threads at once (the collector's
+ * lock), sharing one value between them: every thread frees all it made. */
+static void *cycler(void *arg)
+{
+    mpx_obj *common = arg;
+    int64_t live0 = mpx__v_live();
+    for (int i = 0; i < 2000; i++) {
+        mpx_obj *a = mpx_obj_list(), *b = mpx_obj_dict();
+        mpx_obj_list_append(a, b);
+        mpx_obj_dict_set_s(b, "back", a);
+        mpx_obj_dict_set_s(b, "common", common);
+        mpx_obj *l = mpx_obj_list();
+        mpx_obj_list_append(l, l);
+        mpx_obj_list_append(l, common);
+        void *buf;
+        size_t n;
+        mpx_obj *w = NULL;
+        if (mpx_obj_dumps(a, 4, &buf, &n, NULL, NULL) == 0) {
+            mpx_obj_loads(&w, buf, n, NULL, NULL);
+            mpx_free(buf);
+        }
+        mpx_obj_decref(b);
+        mpx_obj_decref(a);
+        mpx_obj_decref(l);
+        mpx_obj_decref(w);
+    }
+    return (void *)(intptr_t)(mpx__v_live() - live0);
+}
+
+MPX_TEST_T(obj_cycles_threads, 120)
+{
+    LIVE_BEGIN; /* common is freed: no collection lost a reference to it */
+    mpx_obj *common = mpx_obj_build("[s,(i,d)]", "shared by every thread", 1, 2.5);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, cycler, common), 0);
+    for (int i = 0; i < 4; i++) {
+        void *leaked;
+        pthread_join(t[i], &leaked);
+        CHECK_EQ((intptr_t)leaked, 0);
+    }
+    CHECK_REPR(common, "['shared by every thread', (1, 2.5)]");
+    mpx_obj_decref(common);
+    LIVE_END;
+}
+
+/* Cycles shared by 4 threads that drop their references at the same moment,
+ * either all to one value of the cycle or each to another value of it
+ * (a ring of 4 lists): whichever drop leaves the cycle held only by itself
+ * must get it freed. Two threads dropping the last two outside references
+ * at once must not both see the other's; two collections running at once,
+ * each holding its pending reference, must not each keep the other's part
+ * alive. Values made in one thread and freed in others all go: the
+ * per-thread live counts sum to zero. */
+#define DROP_THREADS 4
+#define DROP_VALUES 32
+static mpx_obj *drop_vals[DROP_VALUES][DROP_THREADS];
+static pthread_barrier_t drop_barrier;
+
+static void *dropper(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    int64_t live0 = mpx__v_live();
+    for (;;) {
+        pthread_barrier_wait(&drop_barrier);
+        if (!drop_vals[0][me])
+            break; /* no more rounds */
+        for (int k = 0; k < DROP_VALUES; k++)
+            mpx_obj_decref(drop_vals[k][me]);
+        pthread_barrier_wait(&drop_barrier);
+    }
+    return (void *)(intptr_t)(mpx__v_live() - live0);
+}
+
+MPX_TEST_T(obj_cycles_dropped_at_once, 120)
+{
+    int64_t live0 = mpx__v_live();
+    pthread_t t[DROP_THREADS];
+    CHECK_EQ(pthread_barrier_init(&drop_barrier, NULL, DROP_THREADS + 1), 0);
+    for (int i = 0; i < DROP_THREADS; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, dropper, (void *)(intptr_t)i), 0);
+    for (int r = 0; r < 300; r++) {
+        for (int k = 0; k < DROP_VALUES; k++) {
+            if (k % 2 == 0) {
+                /* l = [l, {'back': l}], one reference per thread */
+                mpx_obj *l = mpx_obj_list(), *d = mpx_obj_dict();
+                CHECK_EQ(mpx_obj_list_append(l, l), 0);
+                CHECK_EQ(mpx_obj_list_append(l, d), 0);
+                CHECK_EQ(mpx_obj_dict_set_s(d, "back", l), 0);
+                mpx_obj_decref(d);
+                for (int i = 0; i < DROP_THREADS; i++)
+                    drop_vals[k][i] = i ? mpx_obj_incref(l) : l;
+            } else {
+                /* ring[i] = [ring[i + 1]], thread i holds ring[i] */
+                for (int i = 0; i < DROP_THREADS; i++)
+                    drop_vals[k][i] = mpx_obj_list();
+                for (int i = 0; i < DROP_THREADS; i++)
+                    CHECK_EQ(mpx_obj_list_append(drop_vals[k][i], drop_vals[k][(i + 1) % DROP_THREADS]), 0);
+            }
+        }
+        pthread_barrier_wait(&drop_barrier); /* the threads drop them all */
+        pthread_barrier_wait(&drop_barrier);
+    }
+    memset(drop_vals, 0, sizeof drop_vals);
+    pthread_barrier_wait(&drop_barrier); /* no more rounds */
+    int64_t made_here = mpx__v_live() - live0, freed_there = 0;
+    for (int i = 0; i < DROP_THREADS; i++) {
+        void *delta;
+        pthread_join(t[i], &delta);
+        freed_there += (intptr_t)delta;
+    }
+    pthread_barrier_destroy(&drop_barrier);
+    CHECK_EQ(made_here + freed_there, 0);
 }

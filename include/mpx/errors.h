@@ -9,9 +9,9 @@
  * ValueError on a closed object -> MPX_ECLOSED, AssertionError or
  * RuntimeError on misuse -> MPX_ESTATE, AuthenticationError -> MPX_EAUTH,
  * BufferTooShort -> MPX_ETOOSHORT, RemoteError -> MPX_EREMOTE,
- * TypeError -> MPX_ETYPE, KeyError -> MPX_EKEY, IndexError -> MPX_EINDEX,
- * RecursionError -> MPX_EDEPTH, ValueError -> MPX_EINVAL, OverflowError
- * -> -ERANGE, queue.ShutDown (3.13) -> MPX_ESHUTDOWN.
+ * queue.ShutDown (3.13) -> MPX_ESHUTDOWN, TypeError -> MPX_ETYPE,
+ * KeyError -> MPX_EKEY, IndexError -> MPX_EINDEX, RecursionError ->
+ * MPX_EDEPTH, ValueError -> MPX_EINVAL, OverflowError -> -ERANGE.
  */
 #ifndef MPX_ERRORS_H
 #define MPX_ERRORS_H
@@ -44,11 +44,11 @@ MPX_BEGIN_DECLS
     X(MPX_ECONTEXT, -4018, "object belongs to an incompatible context")       \
     X(MPX_ERESOLVE, -4019, "function cannot be resolved in the child")        \
     X(MPX_ECANCELED, -4020, "canceled")                                       \
-    X(MPX_ETYPE, -4021, "wrong type for this operation (TypeError)")         \
-    X(MPX_EKEY, -4022, "key not found (KeyError)")                           \
-    X(MPX_EINDEX, -4023, "index out of range (IndexError)")                  \
-    X(MPX_EDEPTH, -4024, "nesting too deep (RecursionError)")                \
-    X(MPX_ESHUTDOWN, -4025, "queue has been shut down")
+    X(MPX_ESHUTDOWN, -4021, "queue has been shut down")                      \
+    X(MPX_ETYPE, -4022, "wrong type for this operation (TypeError)")         \
+    X(MPX_EKEY, -4023, "key not found (KeyError)")                           \
+    X(MPX_EINDEX, -4024, "index out of range (IndexError)")                  \
+    X(MPX_EDEPTH, -4025, "nesting too deep (RecursionError)")
 
 enum mpx_error {
 #define MPX__ERR_ENUM(name, value, msg) name = value,

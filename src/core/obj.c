@@ -823,7 +823,7 @@ static void free_leaf(mpx_obj *o)
         mpx__vbytes *b = (mpx__vbytes *)o;
         if (b->base)
             mpx_obj_decref(b->base);
-        else if (o->flags & MPX__F_EXTERN)
+        else if (MPX__FL(o) & MPX__F_EXTERN)
             free((void *)b->data);
         break;
     }
@@ -874,7 +874,7 @@ static void flush_leaves(work *w)
  * loop, so depth never turns into recursion). */
 static inline __attribute__((always_inline)) void release(mpx_obj *o, int from_parent, work *w)
 {
-    if (o->flags & MPX__F_IMMORTAL)
+    if (MPX__FL(o) & MPX__F_IMMORTAL)
         return;
     if (!mpx__v_is_cont(o)) {
         if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) != 1) {
@@ -903,11 +903,24 @@ static inline __attribute__((always_inline)) void release(mpx_obj *o, int from_p
     if (rc != 1) {
         if (from_parent)
             __atomic_fetch_sub(&c->nparents, 1, __ATOMIC_RELAXED);
-        if ((mpx__v_flags(o) & MPX__F_CYC) &&
-            rc - 1 == __atomic_load_n(&c->nparents, __ATOMIC_RELAXED) && mpx__gc_consider(o))
-            return;
-        if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
-            return;
+        if (!(mpx__v_flags(o) & MPX__F_CYC)) {
+            if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+                return;
+        } else {
+            /* decide on the very count this drop changes (compare and
+             * swap): two threads dropping the last two outside references
+             * at once must not both see the other's and leave the cycle
+             * unchecked */
+            for (;;) {
+                if (rc == 1)
+                    break; /* the last reference: free */
+                if (rc - 1 == __atomic_load_n(&c->nparents, __ATOMIC_RELAXED) && mpx__gc_consider(o))
+                    return;
+                if (__atomic_compare_exchange_n(&o->refcnt, &rc, rc - 1, 0, __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE))
+                    return;
+            }
+        }
     }
     c->gc_next = w->head;
     w->head = c;
@@ -1006,11 +1019,11 @@ void mpx__v_release_raw(mpx_obj *o, int from_parent)
 
 void mpx__v_decref_local_slow(mpx_obj *o)
 {
-    if (o->flags & MPX__F_IMMORTAL)
+    if (MPX__FL(o) & MPX__F_IMMORTAL)
         return;
     uint32_t rc = o->refcnt;
     if (rc != 1) {
-        if (mpx__v_is_cont(o) && (o->flags & MPX__F_CYC) && rc - 1 == ((mpx__vcont *)o)->nparents &&
+        if (mpx__v_is_cont(o) && (MPX__FL(o) & MPX__F_CYC) && rc - 1 == ((mpx__vcont *)o)->nparents &&
             mpx__gc_consider(o))
             return;
         o->refcnt = rc - 1;
@@ -1028,7 +1041,7 @@ MPX_API mpx_obj *mpx_obj_incref(mpx_obj *v)
 
 MPX_API void mpx_obj_decref(mpx_obj *v)
 {
-    if (!v || (v->flags & MPX__F_IMMORTAL))
+    if (!v || (MPX__FL(v) & MPX__F_IMMORTAL))
         return;
     work w = WORK_INIT;
     release(v, 0, &w);

@@ -224,7 +224,7 @@ int mpx__v_hash(const mpx_obj *o, uint64_t *out, int depth)
         acc += t->n ^ (XXPRIME_5 ^ 3527539UL);
         if (acc == UINT64_MAX)
             acc = 1546275796;
-        if (!(o->flags & MPX__F_IMMORTAL)) {
+        if (!(MPX__FL(o) & MPX__F_IMMORTAL)) {
             __atomic_store_n(&((mpx__vtuple *)t)->hash, acc, __ATOMIC_RELAXED);
             mpx__v_set_flag((mpx_obj *)o, MPX__F_HASHED);
         }

@@ -28,6 +28,16 @@
  * everything it queued, so a hostile pickle cannot make it quadratic.
  * The examination takes a process-wide mutex (it writes scratch fields
  * of the values it visits); everything else here is per thread.
+ *
+ * Threads. A drop of a marked container decides on the very count it
+ * changes (compare and swap, obj.c), so of two threads dropping the last
+ * two outside references one queues it. Survivors' pending references
+ * are dropped before the lock is released, so the next examination (in
+ * any thread) does not count them as holders; a survivor that lost a
+ * reference while it was examined and is then held only by containers is
+ * examined again. Garbage is flagged GARBAGE (not VISIT, which another
+ * thread's examination may set on the live values it refers to) and is
+ * freed after the lock: nothing outside reaches it.
  */
 #include "core/obj_internal.h"
 
@@ -83,7 +93,7 @@ static inline mpx__vcont *C(mpx_obj *o)
 
 static inline int tracked(const mpx_obj *o)
 {
-    return mpx__v_is_cont(o) && !(o->flags & MPX__F_IMMORTAL);
+    return mpx__v_is_cont(o) && !(MPX__FL(o) & MPX__F_IMMORTAL);
 }
 
 /* ---- marking on insertion ---------------------------------------------- */
@@ -122,7 +132,7 @@ static void search_child(mpx_obj *c, void *arg)
     search *s = arg;
     if (!tracked(c))
         return;
-    if (!(c->flags & MPX__F_VISIT)) {
+    if (!(MPX__FL(c) & MPX__F_VISIT)) {
         mpx__v_set_flag(c, MPX__F_VISIT);
         C(c)->gc_refs = (int64_t)s->nodes.n;
         vec_push(&s->nodes, c);
@@ -155,7 +165,7 @@ void mpx__gc_link(mpx_obj *parent, mpx_obj *child)
         s.from = x;
         mpx__v_children(x, search_child, &s);
     }
-    int found = (parent->flags & MPX__F_VISIT) != 0;
+    int found = (MPX__FL(parent) & MPX__F_VISIT) != 0;
     if (s.nodes.failed || s.edges.failed) {
         /* out of memory: mark everything seen (safe, only slower) */
         for (size_t i = 0; i < s.nodes.n; i++)
@@ -248,7 +258,7 @@ static void visit_child(mpx_obj *c, void *arg)
     scan *s = arg;
     if (!tracked(c))
         return;
-    if (!(c->flags & MPX__F_VISIT)) {
+    if (!(MPX__FL(c) & MPX__F_VISIT)) {
         mpx__v_set_flag(c, MPX__F_VISIT);
         C(c)->gc_refs = (int64_t)__atomic_load_n(&c->refcnt, __ATOMIC_ACQUIRE);
         C(c)->gc_next = NULL;
@@ -261,18 +271,20 @@ static void visit_child(mpx_obj *c, void *arg)
 static void alive_child(mpx_obj *c, void *arg)
 {
     vec *stack = arg;
-    if (tracked(c) && (c->flags & MPX__F_VISIT) && !(c->flags & MPX__F_ALIVE)) {
+    if (tracked(c) && (MPX__FL(c) & MPX__F_VISIT) && !(MPX__FL(c) & MPX__F_ALIVE)) {
         mpx__v_set_flag(c, MPX__F_ALIVE);
         vec_push(stack, c);
     }
 }
 
 /* A garbage container's reference to another garbage container is not
- * released (both go); other references are. */
+ * released (both go); other references are. (GARBAGE, not VISIT: once the
+ * lock is released another thread's collection may be visiting live
+ * containers that this garbage refers to.) */
 static void drop_child(mpx_obj *c, void *arg)
 {
     (void)arg;
-    if (tracked(c) && (c->flags & MPX__F_VISIT))
+    if (tracked(c) && (MPX__FL(c) & MPX__F_GARBAGE))
         return;
     mpx__v_release_raw(c, 1);
 }
@@ -281,14 +293,20 @@ static void drop_child(mpx_obj *c, void *arg)
  * reference. */
 static void collect(mpx_obj **roots, size_t n)
 {
+    /* each root's count when examined (NULL under memory pressure: then
+     * survivors are never queued again, see below) */
+    uint32_t *seen = malloc(n * sizeof *seen);
     lock();
     mpx__vcont *head = NULL;
     scan s = {NULL};
     for (size_t i = 0; i < n; i++) {
         mpx_obj *r = roots[i];
-        if (!(r->flags & MPX__F_VISIT)) {
+        uint32_t rc = __atomic_load_n(&r->refcnt, __ATOMIC_ACQUIRE);
+        if (seen)
+            seen[i] = rc;
+        if (!(MPX__FL(r) & MPX__F_VISIT)) {
             mpx__v_set_flag(r, MPX__F_VISIT);
-            C(r)->gc_refs = (int64_t)__atomic_load_n(&r->refcnt, __ATOMIC_ACQUIRE);
+            C(r)->gc_refs = (int64_t)rc;
             C(r)->gc_next = NULL;
             if (s.tail)
                 s.tail->gc_next = C(r);
@@ -304,7 +322,7 @@ static void collect(mpx_obj **roots, size_t n)
     /* what is held from outside, and all it reaches, is alive */
     vec stack = {0};
     for (mpx__vcont *x = head; x; x = x->gc_next)
-        if (x->gc_refs > 0 && !(x->h.flags & MPX__F_ALIVE)) {
+        if (x->gc_refs > 0 && !(MPX__FL(&x->h) & MPX__F_ALIVE)) {
             mpx__v_set_flag(&x->h, MPX__F_ALIVE);
             vec_push(&stack, &x->h);
         }
@@ -315,32 +333,61 @@ static void collect(mpx_obj **roots, size_t n)
             mpx__v_set_flag(&x->h, MPX__F_ALIVE);
     free(stack.v);
 
-    /* split: survivors lose their marks (and the pending reference),
-     * garbage keeps VISIT until it is freed */
+    /* split: survivors lose their marks, garbage is flagged GARBAGE (not
+     * VISIT: once the lock is released, another thread's collection may
+     * set VISIT on live containers that this garbage refers to) */
     mpx__vcont *garbage = NULL;
     for (mpx__vcont *x = head, *next; x; x = next) {
         next = x->gc_next;
         mpx_obj *o = &x->h;
-        if (o->flags & MPX__F_ALIVE) {
+        if (MPX__FL(o) & MPX__F_ALIVE) {
             uint32_t rc = __atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE);
             if (x->gc_refs > 0 && (int64_t)rc - x->gc_refs > 0)
                 mpx__v_set_flag(o, MPX__F_CYC); /* held from outside and inside */
             mpx__v_clear_flag(o, MPX__F_VISIT | MPX__F_ALIVE);
         } else {
+            mpx__v_set_flag(o, MPX__F_GARBAGE);
             x->gc_next = garbage;
             garbage = x;
         }
     }
+    /* the pending references of survivors go now, under the lock: a
+     * collection running next in another thread must not count them as
+     * holders (two threads dropping two values of one cycle at once each
+     * queue theirs; the first examination sees the other's pending
+     * reference and keeps everything, the second must then see the truth).
+     * roots[i] stays set only where a reference is still ours after the
+     * lock (garbage roots go with the rest: NULL). */
     for (size_t i = 0; i < n; i++) {
         mpx_obj *r = roots[i];
-        if (!(r->flags & MPX__F_VISIT)) { /* alive */
-            mpx__v_clear_flag(r, MPX__F_PENDING);
-            __atomic_fetch_sub(&r->refcnt, 1, __ATOMIC_ACQ_REL);
+        roots[i] = NULL;
+        if (MPX__FL(r) & MPX__F_GARBAGE)
+            continue; /* freed with the rest */
+        mpx__v_clear_flag(r, MPX__F_PENDING);
+        uint32_t rc = __atomic_load_n(&r->refcnt, __ATOMIC_ACQUIRE);
+        for (;;) {
+            if (rc == 1) { /* other threads dropped theirs meanwhile: it is dead */
+                roots[i] = r;
+                break;
+            }
+            /* held only by containers now, and some reference went while it
+             * was examined: the verdict may be stale, examine it again
+             * (without a drop meanwhile, a survivor held by a live
+             * container is not queued again and again) */
+            if (seen && rc < seen[i] && rc - 1 == __atomic_load_n(&C(r)->nparents, __ATOMIC_RELAXED) &&
+                mpx__gc_consider(r))
+                break;
+            if (__atomic_compare_exchange_n(&r->refcnt, &rc, rc - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                break;
         }
     }
+    for (mpx__vcont *x = garbage; x; x = x->gc_next)
+        mpx__v_clear_flag(&x->h, MPX__F_VISIT);
     unlock();
+    free(seen);
 
-    /* free the garbage: first every reference that leaves it, then the
+    /* free the garbage: first every reference that leaves it (nothing
+     * outside can reach it, so no other thread touches it), then the
      * containers themselves */
     for (mpx__vcont *x = garbage; x; x = x->gc_next)
         mpx__v_children(&x->h, drop_child, NULL);
@@ -348,6 +395,10 @@ static void collect(mpx_obj **roots, size_t n)
         next = x->gc_next;
         mpx__v_free_container_only(&x->h);
     }
+    /* survivors whose last reference was the pending one */
+    for (size_t i = 0; i < n; i++)
+        if (roots[i])
+            mpx__v_release_raw(roots[i], 0);
 }
 
 void mpx__gc_drain(void);

@@ -48,6 +48,9 @@ enum {
 #define MPX__F_PENDING 0x04  /* container queued for a cycle check */
 #define MPX__F_HASHED 0x08   /* str/bytes/tuple: hash cached */
 #define MPX__F_ASCII 0x10    /* str: every byte < 0x80 */
+#define MPX__F_GARBAGE 0x10  /* container: garbage of a collection (being freed) */
+/* ASCII and GARBAGE share a bit: ASCII is only set and read on str values,
+ * GARBAGE only on tracked containers (obj_gc.c), never on a str. */
 #define MPX__F_EXTERN 0x20   /* bytes: data is a malloc'd block owned here */
 #define MPX__F_VISIT 0x40    /* collector: in the examined set */
 #define MPX__F_ALIVE 0x80    /* collector: reachable from outside */
@@ -160,6 +163,10 @@ typedef struct mpx__vinst {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* The flag bits, read without ordering (a plain load on x86; atomic so that
+ * it is no data race with the collector's and the hash caches' writes). */
+#define MPX__FL(o) __atomic_load_n(&(o)->flags, __ATOMIC_RELAXED)
+
 #define MPX__V(o) ((mpx_obj *)(o))
 #define MPX__KIND(o) ((o)->kind)
 
@@ -185,7 +192,7 @@ static inline void mpx__v_clear_flag(mpx_obj *o, uint8_t f)
 
 static inline mpx_obj *mpx__v_incref(mpx_obj *o)
 {
-    if (!(o->flags & MPX__F_IMMORTAL))
+    if (!(MPX__FL(o) & MPX__F_IMMORTAL))
         __atomic_fetch_add(&o->refcnt, 1, __ATOMIC_RELAXED);
     return o;
 }
@@ -325,28 +332,28 @@ void mpx__gc_unlink(mpx_obj *child);
 /* The decoder's variant of link: counts the parent, no cycle search. */
 static inline void mpx__gc_link_fast(mpx_obj *child)
 {
-    if (mpx__v_is_cont(child) && !(child->flags & MPX__F_IMMORTAL))
+    if (mpx__v_is_cont(child) && !(MPX__FL(child) & MPX__F_IMMORTAL))
         __atomic_fetch_add(&((mpx__vcont *)child)->nparents, 1, __ATOMIC_RELAXED);
 }
 /* The decoder's own counts: the values it makes are private to its thread
  * until it returns, so their counts change without atomic instructions. */
 static inline mpx_obj *mpx__v_incref_local(mpx_obj *o)
 {
-    if (!(o->flags & MPX__F_IMMORTAL))
+    if (!(MPX__FL(o) & MPX__F_IMMORTAL))
         o->refcnt++;
     return o;
 }
 static inline void mpx__gc_link_local(mpx_obj *child)
 {
-    if (mpx__v_is_cont(child) && !(child->flags & MPX__F_IMMORTAL))
+    if (mpx__v_is_cont(child) && !(MPX__FL(child) & MPX__F_IMMORTAL))
         ((mpx__vcont *)child)->nparents++;
 }
 void mpx__v_decref_local_slow(mpx_obj *o);
 static inline void mpx__v_decref_local(mpx_obj *o)
 {
-    if (o->flags & MPX__F_IMMORTAL)
+    if (MPX__FL(o) & MPX__F_IMMORTAL)
         return;
-    if (o->refcnt > 1 && !(o->flags & MPX__F_CYC)) {
+    if (o->refcnt > 1 && !(MPX__FL(o) & MPX__F_CYC)) {
         o->refcnt--;
         return;
     }
@@ -355,7 +362,7 @@ static inline void mpx__v_decref_local(mpx_obj *o)
 /* Mark a container as possibly cyclic (decoder: a memo GET of it). */
 static inline void mpx__gc_mark(mpx_obj *o)
 {
-    if (mpx__v_is_cont(o) && !(o->flags & MPX__F_CYC))
+    if (mpx__v_is_cont(o) && !(MPX__FL(o) & MPX__F_CYC))
         mpx__v_set_flag(o, MPX__F_CYC);
 }
 /* Defer cycle checks of this thread until the matching end (decoding). */

@@ -302,7 +302,7 @@ static void global_name(rw *w, const mpx__vclass *c)
 
 static int is_identifier(const mpx_obj *k)
 {
-    if (k->kind != MPX__K_STR || !(k->flags & MPX__F_ASCII))
+    if (k->kind != MPX__K_STR || !(MPX__FL(k) & MPX__F_ASCII))
         return 0;
     const mpx__vstr *s = (const mpx__vstr *)k;
     if (!s->len || (s->data[0] >= '0' && s->data[0] <= '9'))

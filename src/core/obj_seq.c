@@ -68,7 +68,7 @@ MPX_API int mpx_obj_tuple_set_new(mpx_obj *tuple, size_t i, mpx_obj *item)
         rc = MPX_EINVAL;
     else if (tuple->kind != MPX__K_TUPLE)
         rc = MPX_ETYPE;
-    else if ((tuple->flags & MPX__F_IMMORTAL) ||
+    else if ((MPX__FL(tuple) & MPX__F_IMMORTAL) ||
              __atomic_load_n(&tuple->refcnt, __ATOMIC_ACQUIRE) != 1 ||
              __atomic_load_n(&((mpx__vcont *)tuple)->nparents, __ATOMIC_RELAXED) != 0)
         rc = MPX_ESTATE;
@@ -81,7 +81,7 @@ MPX_API int mpx_obj_tuple_set_new(mpx_obj *tuple, size_t i, mpx_obj *item)
     mpx__vtuple *t = (mpx__vtuple *)tuple;
     mpx_obj *old = t->items[i];
     t->items[i] = item;
-    t->c.h.flags &= (uint8_t)~MPX__F_HASHED;
+    mpx__v_clear_flag(&t->c.h, MPX__F_HASHED);
     mpx__gc_link(tuple, item);
     if (old)
         mpx__gc_unlink(old);
@@ -280,7 +280,7 @@ MPX_API int mpx_obj_list_pop(mpx_obj *list, int64_t i, mpx_obj **out)
     l->n--;
     if (out) {
         /* the list's reference becomes the caller's */
-        if (mpx__v_is_cont(item) && !(item->flags & MPX__F_IMMORTAL))
+        if (mpx__v_is_cont(item) && !(MPX__FL(item) & MPX__F_IMMORTAL))
             __atomic_fetch_sub(&((mpx__vcont *)item)->nparents, 1, __ATOMIC_RELAXED);
         *out = item;
     } else {

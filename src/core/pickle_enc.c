@@ -919,7 +919,7 @@ static int save_global_names(enc *e, const mpx_obj *obj, const mpx_obj *mod, con
     }
     if (memchr(ms, '\n', ml) || memchr(ns, '\n', nl))
         return fail(e, MPX_EINVAL, "a global name with a newline cannot be pickled below protocol 4");
-    if (e->proto < 3 && (!(m->h.flags & MPX__F_ASCII) || !(q->h.flags & MPX__F_ASCII)))
+    if (e->proto < 3 && (!(MPX__FL(&m->h) & MPX__F_ASCII) || !(MPX__FL(&q->h) & MPX__F_ASCII)))
         return fail(e, MPX_ETYPE, "can't pickle global identifier '%.40s.%.40s' using pickle protocol %d",
                     m->data, q->data, e->proto);
     if ((rc = w1(e, PK_GLOBAL)) || (rc = w(e, ms, ml)) || (rc = w1(e, '\n')) || (rc = w(e, ns, nl)) ||
