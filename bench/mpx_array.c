@@ -42,7 +42,7 @@ static double run_get(void *c, long n)
 SIDE(mpxb_array_read_nolock)
 {
     mpx_array *a;
-    int rc = mpx_rawarray_create(&a, MPX_CT_INT32, 10, INIT);
+    int rc = mpx_rawarray_create(&a, "i", 10, INIT);
     if (rc)
         return BENCH_WHY("mpx_rawarray_create: %s", mpx_strerror(rc));
     double s = bench_calibrate(run_ptr, a, 1000000, 20000000000L, cfg->target);
@@ -54,7 +54,7 @@ SIDE(mpxb_array_read_nolock)
 SIDE(mpxb_array_read_lock)
 {
     mpx_array *a;
-    int rc = mpx_array_create(&a, MPX_CT_INT32, 10, INIT, NULL);
+    int rc = mpx_array_create(&a, "i", 10, INIT, NULL);
     if (rc)
         return BENCH_WHY("mpx_array_create: %s", mpx_strerror(rc));
     double s = bench_calibrate(run_get, a, 100000, 2000000000L, cfg->target);

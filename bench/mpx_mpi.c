@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     mpx_pool *p = NULL;
     int rc = mpx_get_context(&o.ctx, "mpi");
     if (!rc)
-        rc = mpx_pool_create(&p, &o);
+        rc = mpx_pool_create(&p, MPX_POOL_DEFAULT, &o);
     if (rc) {
         printf("nan mpx_pool_create (mpi): %s\n", mpx_strerror(rc));
         return 0;

@@ -23,7 +23,7 @@ static int square_task(const void *in, size_t len, mpx_task_out *out)
     return mpx_task_out_set(out, &x, sizeof x);
 }
 
-static int spin_elem(const void *in, void *out, const void *ctx)
+static int spin_elem(const void *in, void *out, const void *shared)
 {
     int64_t x;
     memcpy(&x, in, sizeof x);
@@ -36,9 +36,8 @@ static int make_pool(mpx_pool **p)
 {
     mpx_pool_opts o;
     memset(&o, 0, sizeof o);
-    o.processes = POOL_WORKERS;
     int rc = mpx_get_context(&o.ctx, "fork");
-    return rc ? rc : mpx_pool_create(p, &o);
+    return rc ? rc : mpx_pool_create(p, POOL_WORKERS, &o);
 }
 
 static void end_pool(mpx_pool *p)

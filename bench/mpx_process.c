@@ -4,6 +4,7 @@
  * each start method (include/mpx/process.h, include/mpx/context.h).
  */
 #include "figures.h"
+#include "mpxb.h"
 
 #include <mpx.h>
 
@@ -26,7 +27,7 @@ static double run_start_join(void *c, long n)
             return pc->err = rc, -1;
         rc = mpx_process_start(p);
         if (!rc)
-            rc = mpx_process_join(p, MPX_FOREVER);
+            rc = mpxb_yes(mpx_process_join(p, MPX_FOREVER));
         int code = -1;
         if (!rc && mpx_process_exitcode(p, &code) == 1 && code != 0)
             rc = MPX_ESTATE;

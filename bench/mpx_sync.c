@@ -20,7 +20,7 @@ static double run_lock(void *c, long n)
     int rc = 0;
     double t = bench_now();
     for (long i = 0; i < n; i++) {
-        rc |= mpx_lock_acquire(l, MPX_FOREVER);
+        rc |= mpxb_yes(mpx_lock_acquire(l, MPX_FOREVER));
         rc |= mpx_lock_release(l);
     }
     t = bench_now() - t;
@@ -33,7 +33,7 @@ static double run_rlock(void *c, long n)
     int rc = 0;
     double t = bench_now();
     for (long i = 0; i < n; i++) {
-        rc |= mpx_rlock_acquire(l, MPX_FOREVER);
+        rc |= mpxb_yes(mpx_rlock_acquire(l, MPX_FOREVER));
         rc |= mpx_rlock_release(l);
     }
     t = bench_now() - t;
@@ -86,7 +86,7 @@ static int incr_child(const mpx_args *a)
     while (!atomic_load(&s->go))
         bench_relax();
     for (long i = 0; i < n; i++) {
-        int rc = mpx_lock_acquire(l, MPX_FOREVER);
+        int rc = mpxb_yes(mpx_lock_acquire(l, MPX_FOREVER));
         if (rc)
             return rc;
         s->counter++;
@@ -161,9 +161,9 @@ static int cond_child(const mpx_args *a)
     shared_state *s = (shared_state *)(uintptr_t)mpx_args_int(a, 1);
     long n = (long)mpx_args_int(a, 2);
     for (long i = 0; i <= n; i++) {
-        int rc = mpx_condition_acquire(c, MPX_FOREVER);
+        int rc = mpxb_yes(mpx_condition_acquire(c, MPX_FOREVER));
         while (!rc && s->turn != 1)
-            rc = mpx_condition_wait(c, MPX_FOREVER);
+            rc = mpxb_yes(mpx_condition_wait(c, MPX_FOREVER));
         if (rc)
             return rc;
         s->turn = 0;
@@ -200,13 +200,13 @@ static double run_cond(void *x, long n)
     for (long i = 0; i <= n && !rc; i++) {
         if (i == 1)
             t = bench_now(); /* the first round trip waits for the child to start */
-        rc = mpx_condition_acquire(cc->c, MPX_FOREVER);
+        rc = mpxb_yes(mpx_condition_acquire(cc->c, MPX_FOREVER));
         if (rc)
             break;
         s->turn = 1;
         mpx_condition_notify(cc->c, 1);
         while (!rc && s->turn != 0)
-            rc = mpx_condition_wait(cc->c, MPX_FOREVER);
+            rc = mpxb_yes(mpx_condition_wait(cc->c, MPX_FOREVER));
         mpx_condition_release(cc->c);
     }
     t = bench_now() - t;

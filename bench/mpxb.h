@@ -31,12 +31,19 @@ static inline int mpxb_start(mpx_process **p, mpx_target_fn fn, mpx_args *a)
     return rc;
 }
 
+/* A yes/no answer (1 yes, 0 no, negative error: docs/design.md) as an
+ * action's status: 0 for yes, MPX_ETIMEDOUT for no, the error as it is. */
+static inline int mpxb_yes(int r)
+{
+    return r == 1 ? 0 : r == 0 ? MPX_ETIMEDOUT : r;
+}
+
 /* Join and destroy; MPX_ESTATE when the child did not exit with 0. */
 static inline int mpxb_finish(mpx_process *p)
 {
     if (!p)
         return 0;
-    int rc = mpx_process_join(p, MPX_FOREVER), code = -1;
+    int rc = mpxb_yes(mpx_process_join(p, MPX_FOREVER)), code = -1;
     if (!rc && mpx_process_exitcode(p, &code) == 1 && code != 0)
         rc = MPX_ESTATE;
     mpx_process_destroy(p);

@@ -397,11 +397,11 @@ static int start_notified(mpx_process **p, mpx_target_fn fn, void *obj, mpx_cond
         mpx_args_destroy(a);
         return rc;
     }
-    if ((rc = mpx_condition_acquire(c, MPX_FOREVER)))
+    if ((rc = mpxb_yes(mpx_condition_acquire(c, MPX_FOREVER))))
         return mpx_args_destroy(a), rc;
     rc = mpxb_start(p, fn, a);
     if (!rc)
-        rc = mpx_condition_wait(c, MPX_FOREVER);
+        rc = mpxb_yes(mpx_condition_wait(c, MPX_FOREVER));
     mpx_condition_release(c);
     return rc;
 }
@@ -534,7 +534,7 @@ static double mpx_lock_run(void *ctx, long iterations)
     int rc = 0;
     double t = bench_now();
     for (long i = 0; i < iterations; i++) {
-        rc |= mpx_lock_acquire(ctx, MPX_FOREVER);
+        rc |= mpxb_yes(mpx_lock_acquire(ctx, MPX_FOREVER));
         rc |= mpx_lock_release(ctx);
     }
     double elapsed = bench_now() - t;
@@ -546,7 +546,7 @@ static double mpx_rlock_run(void *ctx, long iterations)
     int rc = 0;
     double t = bench_now();
     for (long i = 0; i < iterations; i++) {
-        rc |= mpx_rlock_acquire(ctx, MPX_FOREVER);
+        rc |= mpxb_yes(mpx_rlock_acquire(ctx, MPX_FOREVER));
         rc |= mpx_rlock_release(ctx);
     }
     double elapsed = bench_now() - t;
@@ -559,12 +559,12 @@ static int conditionspeed_func(const mpx_args *args)
 {
     mpx_condition *c = mpx_args_object(args, 0);
     long N = (long)mpx_args_int(args, 1);
-    int rc = mpx_condition_acquire(c, MPX_FOREVER);
+    int rc = mpxb_yes(mpx_condition_acquire(c, MPX_FOREVER));
     if (rc)
         return rc;
     mpx_condition_notify(c, 1);
     for (long i = 0; i < N && !rc; i++) {
-        rc = mpx_condition_wait(c, MPX_FOREVER);
+        rc = mpxb_yes(mpx_condition_wait(c, MPX_FOREVER));
         mpx_condition_notify(c, 1);
     }
     mpx_condition_release(c);
@@ -583,15 +583,15 @@ static double mpx_cond_run(void *ctx, long iterations)
         return MPX_FAIL("args", rc);
     }
     mpx_process *p = NULL;
-    if ((rc = mpx_condition_acquire(c, MPX_FOREVER)))
+    if ((rc = mpxb_yes(mpx_condition_acquire(c, MPX_FOREVER))))
         return mpx_args_destroy(a), MPX_FAIL("acquire", rc);
     rc = mpxb_start(&p, conditionspeed_func, a);
     if (!rc)
-        rc = mpx_condition_wait(c, MPX_FOREVER);
+        rc = mpxb_yes(mpx_condition_wait(c, MPX_FOREVER));
     double t = bench_now();
     for (long i = 0; i < iterations && !rc; i++) {
         mpx_condition_notify(c, 1);
-        rc = mpx_condition_wait(c, MPX_FOREVER);
+        rc = mpxb_yes(mpx_condition_wait(c, MPX_FOREVER));
     }
     double elapsed = bench_now() - t;
     mpx_condition_release(c);
@@ -852,7 +852,7 @@ static double mpx_figure(const char *name, long *iters, double *secs)
         memset(&o, 0, sizeof o);
         o.raw = strstr(name, "nolock") != NULL;
         mpx_array *seq;
-        if ((rc = mpx_array_create(&seq, MPX_CT_INT32, 10, init, &o)))
+        if ((rc = mpx_array_create(&seq, "i", 10, init, &o)))
             return MPX_FAIL("mpx_array_create", rc);
         double r = seed_loop(o.raw ? mpx_seq_nolock_run : mpx_seq_run, seq, 1, iters, secs);
         mpx_array_destroy(seq);

@@ -86,9 +86,8 @@ static int run(mpx_target_fn fn, const char *method, mpx_value *counter, int *wi
 int main(void)
 {
     mpx_value *counter;
-    int64_t zero = 0;
     /* A raw value: only the lock protects the counter. */
-    int rc = mpx_value_create(&counter, MPX_CT_INT64, &zero, &(mpx_shared_opts){.raw = 1});
+    int rc = mpx_rawvalue_create(&counter, "q", 0); /* RawValue('q', 0) */
     if (!rc)
         rc = mpx_lock_create(&lock, NULL);
     const struct {

@@ -15,8 +15,8 @@
 static int f(const mpx_args *a)
 {
     mpx_lock *l = mpx_args_object(a, 0);
-    int rc = mpx_lock_acquire(l, MPX_FOREVER);
-    if (rc && rc != MPX_EOWNERDEAD)
+    int rc = mpx_lock_acquire(l, MPX_FOREVER); /* 1: acquired */
+    if (rc < 0 && rc != MPX_EOWNERDEAD)
         return rc;
     printf("hello world %d\n", (int)mpx_args_int(a, 1));
     fflush(stdout);

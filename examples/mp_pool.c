@@ -144,8 +144,8 @@ static void append_cb(mpx_result *r, void *u)
 static mpx_pool *new_pool(int n, int threads)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = n, .threads = threads};
-    CHECK(mpx_pool_create(&p, &o) == 0);
+    mpx_pool_opts o = {.threads = threads};
+    CHECK(mpx_pool_create(&p, n, &o) == 0);
     return p;
 }
 

@@ -57,12 +57,14 @@ static int run(mpx_queue *q, int join_first)
     int rc = 0;
     if (join_first) {
         rc = mpx_process_join(p, 30000); /* Python deadlocks here */
+        rc = rc == 1 ? 0 : rc == 0 ? MPX_ETIMEDOUT : rc; /* 1: it ended */
         if (rc == 0)
             rc = mpx_queue_get(q, &obj, &n, 30000);
     } else {
         rc = mpx_queue_get(q, &obj, &n, 30000);
         if (rc == 0)
             rc = mpx_process_join(p, 30000);
+        rc = rc == 1 ? 0 : rc == 0 ? MPX_ETIMEDOUT : rc;
     }
     int code = -1;
     mpx_process_exitcode(p, &code);

@@ -71,7 +71,7 @@ static void print_list(const char *label, mpx_result *r)
 int main(void)
 {
     mpx_pool *p;
-    if (mpx_pool_create(&p, NULL) != 0)
+    if (mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL) != 0)
         return 1;
     long long xs[4] = {1, 2, 3, 4};
     mpx_result *r;

@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     printf("one process:      %.3f s\n", t1);
 
     mpx_pool *pool;
-    if (mpx_pool_create(&pool, NULL) != 0)
+    if (mpx_pool_create(&pool, MPX_POOL_DEFAULT, NULL) != 0)
         return 1;
     int workers = mpx_pool_processes(pool);
     mpx_result *r;

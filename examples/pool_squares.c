@@ -21,9 +21,9 @@ static int f(const void *in, size_t len, mpx_task_out *out)
 int main(void)
 {
     long long xs[3] = {1, 2, 3};
-    mpx_pool_opts o = {.processes = 5};
+
     mpx_pool *p;
-    if (mpx_pool_create(&p, &o) != 0)
+    if (mpx_pool_create(&p, 5, NULL) != 0)
         return 1;
     mpx_result *r;
     if (mpx_pool_map_array(p, f, xs, sizeof xs[0], 3, NULL, &r) != 0)

@@ -24,8 +24,8 @@ int main(void)
     mpx_args_destroy(args);
     if (!rc)
         rc = mpx_process_start(p);
-    if (!rc)
-        rc = mpx_process_join(p, MPX_FOREVER);
+    if (!rc && (rc = mpx_process_join(p, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: it ended */
     if (rc) {
         fprintf(stderr, "process_hello: %s\n", mpx_strerror(rc));
         return 1;

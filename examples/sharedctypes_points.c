@@ -57,8 +57,8 @@ static int modify(const mpx_args *args)
     if (!rc)
         rc = mpx_value_set_f64(x, xv * xv);
     /* s and A share one Lock: hold it around the whole update */
-    if (!rc)
-        rc = mpx_array_acquire(A, MPX_FOREVER);
+    if (!rc && (rc = mpx_array_acquire(A, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: acquired */
     if (rc)
         return rc;
     char *str = mpx_array_ptr(s);
@@ -79,18 +79,17 @@ int main(void)
     mpx_array *s = NULL, *A = NULL;
     mpx_args *args = NULL;
     mpx_process *p = NULL;
-    int seven = 7;
     double third = 1.0 / 3.0;
     struct point init[3] = {{1.875, -6.25}, {-5.75, 2.0}, {2.375, 9.5}};
     mpx_shared_opts nolock = {.raw = 1};
     int rc = mpx_lock_create(&lock, NULL);
     mpx_shared_opts withlock = {.lock = lock};
     if (!rc)
-        rc = mpx_value_create_tc(&n, "i", &seven, NULL);
+        rc = mpx_value_create(&n, "i", 7, NULL);                     /* Value('i', 7) */
     if (!rc)
-        rc = mpx_value_create(&x, MPX_CT_DOUBLE, &third, &nolock);
+        rc = mpx_value_create(&x, "c_double", third, &nolock); /* Value(c_double, 1.0/3.0, lock=False) */
     if (!rc)
-        rc = mpx_array_create_tc(&s, "c", 11, "hello world", &withlock);
+        rc = mpx_array_create(&s, "c", 11, "hello world", &withlock);
     if (!rc)
         rc = mpx_array_create_sized(&A, sizeof(struct point), 3, init, &withlock);
     if (!rc)
@@ -102,8 +101,8 @@ int main(void)
         rc = mpx_process_create(&p, modify, args, NULL);
     if (!rc)
         rc = mpx_process_start(p);
-    if (!rc)
-        rc = mpx_process_join(p, MPX_FOREVER);
+    if (!rc && (rc = mpx_process_join(p, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: it ended */
     int code = -1;
     if (!rc)
         mpx_process_exitcode(p, &code);
@@ -123,7 +122,7 @@ int main(void)
     printf("[");
     for (size_t i = 0; i < 3; i++) {
         struct point pt;
-        mpx_array_get(A, i, &pt);
+        mpx_array_get_bytes(A, i, &pt);
         printf("%s(%s, %s)", i ? ", " : "", pyfloat(b1, sizeof b1, pt.x),
                pyfloat(b2, sizeof b2, pt.y));
     }

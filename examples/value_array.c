@@ -43,7 +43,6 @@ static int f(const mpx_args *args)
 
 int main(void)
 {
-    double zero = 0.0;
     int init[10];
     for (int i = 0; i < 10; i++)
         init[i] = i;
@@ -51,9 +50,9 @@ int main(void)
     mpx_array *arr = NULL;
     mpx_args *args = NULL;
     mpx_process *p = NULL;
-    int rc = mpx_value_create_tc(&num, "d", &zero, NULL);
+    int rc = mpx_value_create(&num, "d", 0.0, NULL); /* Value('d', 0.0) */
     if (!rc)
-        rc = mpx_array_create_tc(&arr, "i", 10, init, NULL);
+        rc = mpx_array_create(&arr, "i", 10, init, NULL); /* Array('i', range(10)) */
     if (!rc)
         rc = mpx_args_create(&args);
     if (!rc)
@@ -64,8 +63,8 @@ int main(void)
         rc = mpx_process_create(&p, f, args, NULL);
     if (!rc)
         rc = mpx_process_start(p);
-    if (!rc)
-        rc = mpx_process_join(p, MPX_FOREVER);
+    if (!rc && (rc = mpx_process_join(p, MPX_FOREVER)) == 1)
+        rc = 0; /* 1: it ended */
     int code = -1;
     if (!rc)
         mpx_process_exitcode(p, &code);

@@ -146,7 +146,7 @@ static inline mpx_process *start_args(mpx_target_fn fn, mpx_args *a)
 static inline int join_code(mpx_process *p)
 {
     int code = 12345;
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_EQ(mpx_process_join(p, MPX_FOREVER), 1);
     CHECK_EQ(mpx_process_exitcode(p, &code), 1);
     return code;
 }

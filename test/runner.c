@@ -251,12 +251,13 @@ static pid_t launch(mpx_test_case *tc)
     return pid;
 }
 
+/* A pattern matches names containing it; "=NAME" matches NAME only. */
 static bool matches(const char *name, int npat, char **pats)
 {
     if (npat == 0)
         return true;
     for (int i = 0; i < npat; i++)
-        if (strstr(name, pats[i]))
+        if (pats[i][0] == '=' ? !strcmp(name, pats[i] + 1) : strstr(name, pats[i]) != NULL)
             return true;
     return false;
 }
@@ -331,6 +332,18 @@ int main(int argc, char **argv)
     printf("# mpx tests, start method %s, %d job(s)\n", start_method, jobs);
     fflush(stdout);
     int passed = 0, failed = 0, skipped = 0;
+    /* An exact name that names no test (a list gone stale) fails. */
+    for (int i = 0; i < npat; i++) {
+        if (pats[i][0] != '=')
+            continue;
+        size_t k = 0;
+        while (k < n && strcmp(all[k]->name, pats[i] + 1) != 0)
+            k++;
+        if (k == n) {
+            printf("FAIL %s: no such test\n", pats[i] + 1);
+            failed++;
+        }
+    }
     slot *slots = calloc((size_t)jobs, sizeof *slots);
     size_t next = 0;
     int running = 0;

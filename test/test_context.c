@@ -90,7 +90,7 @@ MPX_TEST(misc_07_get_context)
         CHECK_OK(mpx_get_context(&again, m[i]));
         CHECK(again == c); /* contexts are static */
     }
-    CHECK_ERR(mpx_get_context(&c, "thread"), MPX_EINVAL);
+    CHECK_ERR(mpx_get_context(&c, "threads"), MPX_EINVAL); /* "thread" exists: test_thread_backend.c */
     CHECK_ERR(mpx_get_context(&c, ""), MPX_EINVAL);
     CHECK_ERR(mpx_get_context(NULL, "fork"), MPX_EINVAL);
     CHECK(mpx_context_start_method(NULL) == NULL);
@@ -199,7 +199,7 @@ MPX_TEST(ctx_01_exitcodes_and_signals)
         CHECK(fd >= 0);
         struct pollfd pfd = {fd, POLLIN, 0};
         CHECK_EQ(poll(&pfd, 1, 50), 0); /* not readable while running */
-        CHECK_ERR(mpx_process_join(p, 100), MPX_ETIMEDOUT);
+        CHECK_EQ(mpx_process_join(p, 100), 0);
         CHECK_EQ(mpx_process_is_alive(p), 1);
         CHECK(mpx_process_pid(p) > 0);
         CHECK_EQ(kill(mpx_process_pid(p), 0), 0);
@@ -835,7 +835,7 @@ MPX_TEST(ctx_04_forkserver_killed_gets_new_server)
     /* The running child's status is lost with the server, but join ends
      * when the child does (no hang). */
     int64_t t0 = mpx_test_now_ms();
-    CHECK_OK(mpx_process_join(p, 20000));
+    CHECK_EQ(mpx_process_join(p, 20000), 1);
     CHECK(mpx_test_now_ms() - t0 < 15000);
     int code;
     CHECK_EQ(mpx_process_exitcode(p, &code), 1);
@@ -988,7 +988,7 @@ static void *starter(void *arg)
         mpx_process *p;
         int code = -1;
         if (mpx_process_create(&p, t_return_arg, a, &o) || mpx_process_start(p) ||
-            mpx_process_join(p, MPX_FOREVER) || mpx_process_exitcode(p, &code) != 1 || code != 5)
+            mpx_process_join(p, MPX_FOREVER) != 1 || mpx_process_exitcode(p, &code) != 1 || code != 5)
             return (void *)3;
         mpx_process_destroy(p);
     }
@@ -1109,7 +1109,7 @@ static int t_uses_forkserver(const mpx_args *a)
     mpx_args *b;
     if (mpx_args_create(&b) || mpx_args_add_int(b, 100000))
         return 2;
-    mpx_process_opts o = {.daemon = MPX_DAEMON_YES};
+    mpx_process_opts o = {.daemon = 1};
     if (mpx_get_context(&o.ctx, "forkserver"))
         return 3;
     mpx_process *g;

@@ -82,7 +82,7 @@ MPX_TEST(log_04_to_stderr_format_and_internal_events)
     mpx_process *p;
     CHECK_OK(mpx_process_create(&p, t_logs, NULL, &o));
     CHECK_OK(mpx_process_start(p));
-    CHECK_OK(mpx_process_join(p, MPX_FOREVER));
+    CHECK_EQ(mpx_process_join(p, MPX_FOREVER), 1);
     mpx_process_destroy(p);
     CHECK_OK(mpx_log_set_handler(NULL, NULL));
     dup2(saved, 2);

@@ -105,8 +105,7 @@ static int64_t *range_alloc(size_t n)
 static mpx_pool *mkpool(int n)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = n};
-    CHECK_OK(mpx_pool_create(&p, &o));
+    CHECK_OK(mpx_pool_create(&p, n, NULL));
     return p;
 }
 
@@ -158,8 +157,8 @@ MPX_TEST(pool_07_apply_and_async_result)
     CHECK_EQ(mpx_result_ready(r), 0);
     CHECK_ERR(mpx_result_successful(r), MPX_ESTATE); /* ASYNC-05 */
     CHECK_ERR(mpx_result_get(r, 20, NULL, NULL), MPX_ETIMEDOUT); /* ASYNC-02 */
-    CHECK_ERR(mpx_result_wait(r, 10), MPX_ETIMEDOUT);             /* ASYNC-03 */
-    CHECK_OK(mpx_result_wait(r, MPX_FOREVER));
+    CHECK_EQ(mpx_result_wait(r, 10), 0);             /* ASYNC-03 */
+    CHECK_EQ(mpx_result_wait(r, MPX_FOREVER), 1);
     CHECK_EQ(mpx_result_ready(r), 1);
     CHECK_EQ(mpx_result_successful(r), 1);
     CHECK_OK(mpx_result_get(r, MPX_FOREVER, NULL, NULL));
@@ -349,11 +348,10 @@ MPX_TEST(pool_17_19_misuse)
     CHECK_OK(mpx_pool_join(p));
     CHECK_OK(mpx_pool_join(p));
     mpx_pool_destroy(p);
-    mpx_pool_opts bad = {.processes = -1};
-    CHECK_ERR(mpx_pool_create(&p, &bad), MPX_EINVAL);
-    bad = (mpx_pool_opts){.maxtasksperchild = -2};
-    CHECK_ERR(mpx_pool_create(&p, &bad), MPX_EINVAL);
-    CHECK_ERR(mpx_pool_create(NULL, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_pool_create(&p, -1, NULL), MPX_EINVAL);
+    mpx_pool_opts bad = {.maxtasksperchild = -2};
+    CHECK_ERR(mpx_pool_create(&p, 2, &bad), MPX_EINVAL);
+    CHECK_ERR(mpx_pool_create(NULL, 2, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_result_get(NULL, 0, NULL, NULL), MPX_EINVAL);
     CHECK_ERR(mpx_pool_close(NULL), MPX_EINVAL);
     mpx_pool_destroy(NULL);
@@ -365,7 +363,7 @@ MPX_TEST(pool_17_19_misuse)
 MPX_TEST(pool_02_default_processes_and_pids)
 {
     mpx_pool *p;
-    CHECK_OK(mpx_pool_create(&p, NULL));
+    CHECK_OK(mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL));
     CHECK_EQ(mpx_pool_processes(p), mpx_cpu_count_usable());
     pid_t pids[64];
     int n = 0;
@@ -439,13 +437,13 @@ MPX_TEST(pool_08_callbacks)
     mpx_call_opts o = {.callback = cb_append, .error_callback = cb_err};
     mpx_result *r;
     CHECK_OK(mpx_pool_apply_async(p, t_mul, ab, 16, &o, &r));
-    CHECK_OK(mpx_result_wait(r, MPX_FOREVER));
+    CHECK_EQ(mpx_result_wait(r, MPX_FOREVER), 1);
     CHECK_EQ(cb_n, 1); /* the callback ran before the result became ready */
     mpx_result_destroy(r);
     int64_t v[10];
     mpx_bytes *it = range_items(v, 10);
     CHECK_OK(mpx_pool_map_async(p, t_pow3, it, 10, &o, &r));
-    CHECK_OK(mpx_result_wait(r, MPX_FOREVER));
+    CHECK_EQ(mpx_result_wait(r, MPX_FOREVER), 1);
     mpx_result_destroy(r);
     CHECK_EQ(cb_n, 11);
     int64_t five = 5;
@@ -467,8 +465,8 @@ MPX_TEST(pool_08_callbacks)
 MPX_TEST_T(pool_task_timeout, 60)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .task_timeout = 200};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.task_timeout = 200};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     int64_t v[4] = {10, 5000, 10, 20};
     mpx_bytes *it = int_items(v, 4);
     mpx_result *r;
@@ -604,8 +602,8 @@ MPX_TEST(pool_imap_gen_finite)
 MPX_TEST(pool_04_maxtasksperchild)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .maxtasksperchild = 3};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.maxtasksperchild = 3};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     enum { N = 60 };
     int64_t v[N];
     mpx_bytes *it = range_items(v, N);
@@ -652,8 +650,8 @@ MPX_TEST(pool_03_initializer)
     CHECK_OK(mpx_args_add_int(a, 40));
     CHECK_OK(mpx_args_add_str(a, "ab"));
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .initializer = t_init, .initargs = a};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     mpx_args_destroy(a);
     int64_t v[8] = {0};
     mpx_bytes *it = int_items(v, 8);
@@ -680,8 +678,8 @@ static int t_init_fail(const mpx_args *a)
 MPX_TEST(pool_03_initializer_failure_breaks_pool)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 1, .initializer = t_init_fail};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init_fail};
+    CHECK_OK(mpx_pool_create(&p, 1, &po));
     int64_t x = 2;
     mpx_result *r = NULL;
     int rc = mpx_pool_apply(p, t_square, &x, 8, NULL, &r);
@@ -863,7 +861,7 @@ MPX_TEST(pool_cancel_pending)
     sleep_ms(60);
     int n = mpx_result_cancel(r);
     CHECK(n > 10);
-    CHECK_OK(mpx_result_wait(r, 5000));
+    CHECK_EQ(mpx_result_wait(r, 5000), 1);
     CHECK(mpx_result_failed(r) >= 10);
     CHECK_ERR(mpx_result_get(r, 0, NULL, NULL), MPX_ECANCELED);
     CHECK_OK(mpx_result_item(r, 0, NULL, NULL));
@@ -891,7 +889,7 @@ MPX_TEST_T(pool_cancel_while_harvesting, 60)
         for (int k = JOBS - 1; k >= 0; k -= 2)
             CHECK(mpx_result_cancel(r[k]) >= 0);
         for (int k = 0; k < JOBS; k++) {
-            CHECK_OK(mpx_result_wait(r[k], 10000));
+            CHECK_EQ(mpx_result_wait(r[k], 10000), 1);
             const void *d;
             size_t len;
             int rc = mpx_result_item(r[k], 0, &d, &len);
@@ -979,17 +977,17 @@ MPX_TEST(tpool_01_thread_pool)
     mpx_imap_destroy(im);
     mpx_pool_opts bad = {.threads = 1, .task_timeout = 10};
     mpx_pool *q;
-    CHECK_ERR(mpx_pool_create(&q, &bad), MPX_ENOTSUP);
+    CHECK_ERR(mpx_pool_create(&q, 2, &bad), MPX_ENOTSUP);
     free(it);
     finish(p);
 }
 
 /* Fixed-size fast path */
-static int t_elem(const void *in, void *out, const void *ctx)
+static int t_elem(const void *in, void *out, const void *shared)
 {
     int32_t x;
     memcpy(&x, in, 4);
-    double k = ctx ? *(const double *)ctx : 1.0;
+    double k = shared ? *(const double *)shared : 1.0;
     double y = k * x + 0.5;
     memcpy(out, &y, 8);
     return x == 777 ? MPX_EINVAL : 0;
@@ -1004,7 +1002,7 @@ MPX_TEST(pool_fixed_fast_path)
     for (int i = 0; i < N; i++)
         in[i] = i;
     double k = 2.0;
-    mpx_call_opts o = {.ctx = &k, .ctx_len = sizeof k};
+    mpx_call_opts o = {.shared = &k, .shared_len = sizeof k};
     CHECK_ERR(mpx_pool_map_fixed(p, t_elem, in, 4, out, 8, N, &o, st), MPX_EINVAL);
     for (int i = 0; i < N; i++) {
         CHECK(out[i] == 2.0 * i + 0.5);
@@ -1020,9 +1018,9 @@ MPX_TEST(pool_fixed_fast_path)
 }
 
 /* fast path survives a crashing element */
-static int t_elem_crash(const void *in, void *out, const void *ctx)
+static int t_elem_crash(const void *in, void *out, const void *shared)
 {
-    (void)ctx;
+    (void)shared;
     int32_t x;
     memcpy(&x, in, 4);
     if (x == 5000)
@@ -1140,8 +1138,8 @@ MPX_TEST_T(pool_no_spin_wakeup_stress, 60)
 {
     for (int threads = 0; threads < 2; threads++) {
         mpx_pool *p;
-        mpx_pool_opts po = {.processes = 2, .spin = -1, .threads = threads};
-        CHECK_OK(mpx_pool_create(&p, &po));
+        mpx_pool_opts po = {.spin = -1, .threads = threads};
+        CHECK_OK(mpx_pool_create(&p, 2, &po));
         int64_t v[16];
         mpx_bytes *it = range_items(v, 16);
         int64_t t0 = mpx_test_now_ms();
@@ -1221,7 +1219,7 @@ MPX_TEST(pool_06_only_creator)
     CHECK_OK(mpx_process_create(&c, t_child_uses_pool, a, NULL));
     mpx_args_destroy(a);
     CHECK_OK(mpx_process_start(c));
-    CHECK_OK(mpx_process_join(c, MPX_FOREVER));
+    CHECK_EQ(mpx_process_join(c, MPX_FOREVER), 1);
     int code = -1;
     CHECK_EQ(mpx_process_exitcode(c, &code), 1);
     CHECK_EQ(code, 0);
@@ -1292,7 +1290,7 @@ MPX_TEST(pool_09_callbacks_completion_order)
         CHECK_OK(mpx_pool_apply_async(p, t_sleep, &ms[i], 8, &o, &r[i]));
     }
     for (int i = 0; i < 3; i++) {
-        CHECK_OK(mpx_result_wait(r[i], MPX_FOREVER));
+        CHECK_EQ(mpx_result_wait(r[i], MPX_FOREVER), 1);
         mpx_result_destroy(r[i]);
     }
     CHECK_EQ(atomic_load(&order_n), 3);
@@ -1309,8 +1307,7 @@ MPX_TEST(pool_09_callbacks_completion_order)
 static void *make_pool_thread(void *arg)
 {
     mpx_pool **out = arg;
-    mpx_pool_opts o = {.processes = 2};
-    if (mpx_pool_create(out, &o) != 0)
+    if (mpx_pool_create(out, 2, NULL) != 0)
         *out = NULL;
     return NULL;
 }
@@ -1360,7 +1357,7 @@ MPX_TEST_T(pool_random_worker_kills, 90)
         if (n > 0 && kill(pids[rand_r(&seed) % (unsigned)n], SIGKILL) == 0)
             kills++;
     }
-    CHECK_OK(mpx_result_wait(r, 60000));
+    CHECK_EQ(mpx_result_wait(r, 60000), 1);
     size_t failed = 0;
     for (int i = 0; i < N; i++) {
         const void *d;
@@ -1476,8 +1473,8 @@ MPX_TEST(pool_03_initargs_queue_object)
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, q));
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .initializer = t_init_queue, .initargs = a};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init_queue, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     mpx_args_destroy(a);
     int64_t v[20];
     mpx_bytes *it = range_items(v, 20);

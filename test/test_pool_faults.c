@@ -214,8 +214,8 @@ static void big_imap(mpx_pool *p, size_t n, size_t size, int64_t mode)
 static mpx_pool *pool2(int maxtasks)
 {
     mpx_pool *p;
-    mpx_pool_opts o = {.processes = 2, .maxtasksperchild = maxtasks};
-    CHECK_OK(mpx_pool_create(&p, &o));
+    mpx_pool_opts o = {.maxtasksperchild = maxtasks};
+    CHECK_OK(mpx_pool_create(&p, 2, &o));
     return p;
 }
 
@@ -324,13 +324,13 @@ static void sigkill_run(size_t n, size_t size)
     memset(&k, 0, sizeof k);
     k.n = n;
     CHECK(n <= sizeof k.seen);
-    CHECK_OK(mpx_rawarray_create(&k.pids, MPX_CT_INT64, n, NULL));
+    CHECK_OK(mpx_rawarray_create(&k.pids, "q", n, NULL));
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_object(a, k.pids));
     mpx_pool *p;
-    mpx_pool_opts po = {.processes = 2, .initializer = t_init_pids, .initargs = a};
-    CHECK_OK(mpx_pool_create(&p, &po));
+    mpx_pool_opts po = {.initializer = t_init_pids, .initargs = a};
+    CHECK_OK(mpx_pool_create(&p, 2, &po));
     mpx_args_destroy(a);
     mpx_bytes *it;
     big_in *v = big_inputs(n, size, BIG_PUBLISH, &it);

@@ -14,6 +14,33 @@
  * with the default context, and the child's own method when it was made
  * with an explicit one (opts.ctx): a spawn child of a fork program starts
  * its own children with spawn, as in Python.
+ *
+ * The "thread" context is multiprocessing.dummy (DUMMY-01..03,
+ * docs/thread-backend.md): the same calls on threads. A Process made with
+ * it is a thread of this process (start runs the target in a new thread
+ * with the same arguments; join, is_alive, exitcode, pid, sentinel, name,
+ * daemon as for a process; terminate and kill are MPX_ENOTSUP), a pool
+ * made with it is a thread pool, and its locks, queues and values are the
+ * process-shared ones, which are correct between threads. Making it the
+ * default (mpx_set_start_method("thread", 1), or MPX_START_METHOD=thread)
+ * is `import multiprocessing.dummy as multiprocessing`: a program switches
+ * backend in that one place.
+ *
+ *     #include <unistd.h>
+ *     static int work(const mpx_args *a) {
+ *         printf("%s got %lld\n", mpx_process_name(mpx_current_process()),
+ *                (long long)mpx_args_int(a, 0));
+ *         return 0;
+ *     }
+ *     mpx_context *ctx; mpx_get_context(&ctx, "thread");
+ *     mpx_args *a; mpx_args_create(&a); mpx_args_add_int(a, 7);
+ *     mpx_process_opts o = {.ctx = ctx, .name = "worker"};
+ *     mpx_process *p; mpx_process_create(&p, work, a, &o);
+ *     mpx_process_start(p);                       // prints: worker got 7
+ *     printf("%d\n", mpx_process_join(p, MPX_FOREVER));     // prints: 1
+ *     printf("%d\n", mpx_process_pid(p) == getpid());       // prints: 1
+ *     printf("%d\n", mpx_process_terminate(p) == MPX_ENOTSUP); // prints: 1
+ *     mpx_process_destroy(p); mpx_args_destroy(a);
  */
 #ifndef MPX_CONTEXT_H
 #define MPX_CONTEXT_H
@@ -25,7 +52,8 @@ MPX_BEGIN_DECLS
 
 /*
  * mpx_get_context - the context for a start method name ("fork", "spawn",
- * "forkserver"), or the default context when method is NULL (MISC-07).
+ * "forkserver"), the thread backend ("thread", see the top of this
+ * header), or the default context when method is NULL (MISC-07).
  * "mpi" is the context of pools whose workers are MPI ranks, registered
  * by libmpx_mpi (mpx/mpi.h, docs/mpi.md): it starts no processes
  * (mpx_process_start: MPX_ENOTSUP) and is not a start method
@@ -52,7 +80,8 @@ MPX_API const char *mpx_context_start_method(const mpx_context *ctx);
 /*
  * mpx_get_all_start_methods - the supported methods, the default first
  * (MISC-06). Fills up to cap names (static strings) and sets *n to the
- * number available. Returns 0.
+ * number available. Returns 0. Methods of processes only: "thread" is not
+ * listed, also when it is the default (then "fork" comes first).
  *
  * Threads: safe.
  * Fork:    safe.
@@ -74,8 +103,10 @@ MPX_API int mpx_get_start_method(const char **out, int allow_none);
 /*
  * mpx_set_start_method - fix the default method (CTX-07, MISC-10). A
  * second call is MPX_ESTATE unless force is set; method NULL with force
- * resets to "not fixed". Returns 0, MPX_ESTATE, MPX_EINVAL (unknown name),
- * MPX_ENOTSUP.
+ * resets to "not fixed". "thread" makes the thread backend the default
+ * (Processes made without a context are threads, Pools thread pools; see
+ * the top of this header). Returns 0, MPX_ESTATE, MPX_EINVAL (unknown
+ * name), MPX_ENOTSUP.
  *
  * Threads: safe, but call it before starting processes.
  * Fork:    a child made with the default context takes the setting (every

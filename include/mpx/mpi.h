@@ -14,7 +14,7 @@
  *     mpx_context *ctx;
  *     mpx_get_context(&ctx, "mpi");
  *     mpx_pool *p;
- *     mpx_pool_create(&p, &(mpx_pool_opts){.ctx = ctx});
+ *     mpx_pool_create(&p, MPX_POOL_DEFAULT, &(mpx_pool_opts){.ctx = ctx});
  *     int64_t xs[] = {1, 2, 3, 4};
  *     mpx_result *r;                               // as for any pool:
  *     mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);

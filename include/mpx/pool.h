@@ -10,7 +10,7 @@
  *         return mpx_task_out_set(out, &x, 8);
  *     }
  *     int64_t xs[] = {1, 2, 3, 4};
- *     mpx_pool *p; mpx_pool_create(&p, NULL);
+ *     mpx_pool *p; mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL);   // Pool()
  *     mpx_result *r; mpx_pool_map_array(p, square, xs, 8, 4, NULL, &r);
  *     for (size_t i = 0; i < 4; i++) {
  *         const void *y; size_t len; int64_t v;
@@ -63,13 +63,14 @@ typedef struct mpx_bytes {
  * mpx_star_fn: the item is a typed argument list (starmap; bound arguments
  *   of partial application are included).
  * mpx_elem_fn: the fixed-size fast path: read one element at in, write one
- *   result at out; ctx is the call's read-only context bytes (or NULL).
+ *   result at out; shared is the call's read-only bytes given to every
+ *   element (mpx_call_opts.shared), or NULL.
  * mpx_init_fn: a worker initializer, called once with the initargs
  *   (POOL-03); a negative return ends the worker.
  */
 typedef int (*mpx_task_fn)(const void *in, size_t len, mpx_task_out *out);
 typedef int (*mpx_star_fn)(const mpx_args *args, mpx_task_out *out);
-typedef int (*mpx_elem_fn)(const void *in, void *out, const void *ctx);
+typedef int (*mpx_elem_fn)(const void *in, void *out, const void *shared);
 typedef int (*mpx_init_fn)(const mpx_args *args);
 
 /*
@@ -114,15 +115,23 @@ MPX_API int mpx_task_fail(mpx_task_out *out, const char *fmt, ...)
 #endif
     ;
 
+/* The worker count of Pool(None): one per usable CPU (POOL-02). INT_MIN,
+ * a value no port passes by accident; 0 and negative counts are
+ * MPX_EINVAL, as Pool(0) is a ValueError in Python. */
+#define MPX_POOL_DEFAULT (-2147483647 - 1)
+
 /* Pool options; zero means default everywhere. */
 typedef struct mpx_pool_opts {
-    int processes;              /* workers; 0: mpx_cpu_count_usable() (POOL-02) */
     mpx_init_fn initializer;    /* POOL-03 */
     const mpx_args *initargs;   /* copied; may hold fds and objects */
-    int maxtasksperchild;       /* POOL-04; 0: workers live as long as the pool */
+    /* POOL-04: 0 (not set, Python's None) workers live as long as the
+     * pool; N > 0 tasks per worker; negative MPX_EINVAL. */
+    int maxtasksperchild;
     mpx_context *ctx;           /* POOL-05; NULL: the default context; "mpi": MPI ranks (mpx/mpi.h) */
     int threads;                /* nonzero: a ThreadPool (TPOOL-01) */
-    mpx_duration task_timeout;  /* per task; 0: none (process pools only) */
+    /* Per task (process pools only): 0 (not set) or MPX_FOREVER none, as
+     * in Python; N > 0 ms; negative MPX_EINVAL. */
+    mpx_duration task_timeout;
     int slots;                  /* tasks in flight; 0: 256 */
     int spin;                   /* spin iterations before sleeping; 0: default, <0: never spin */
 } mpx_pool_opts;
@@ -130,14 +139,19 @@ typedef struct mpx_pool_opts {
 /* Per-call options; zero means default. */
 typedef struct mpx_call_opts {
     size_t chunksize;          /* 0: map as Python (len / (4 * workers), rounded up); imap 1 */
-    mpx_duration timeout;      /* per task: 0 the pool's, MPX_FOREVER none */
+    /* Per task: 0 (not set) the pool's task_timeout; MPX_FOREVER none;
+     * N > 0 ms; negative MPX_EINVAL (no task runs in zero time). */
+    mpx_duration timeout;
     mpx_result_cb callback;    /* on success (POOL-08, POOL-11) */
     mpx_result_cb error_callback; /* on failure */
     void *udata;               /* for the callbacks */
     const mpx_args *bound_before; /* starmap: partial application, prepended */
     const mpx_args *bound_after;  /* starmap: appended */
-    const void *ctx;           /* fast path: context bytes given to every element */
-    size_t ctx_len;
+    /* Fast path (mpx_pool_map_fixed): read-only bytes given to every
+     * element (copied once per call); NULL / 0: none. (.ctx is a
+     * start-method context everywhere else, as in mpx_pool_opts.) */
+    const void *shared;
+    size_t shared_len;
     mpx_progress_cb progress;  /* called from the handler thread */
     void *progress_udata;
     int progress_bar;          /* draw a bar on stderr when it is a terminal */
@@ -145,14 +159,18 @@ typedef struct mpx_call_opts {
 } mpx_call_opts;
 
 /*
- * mpx_pool_create - start a pool of worker processes (POOL-01..05), or of
- * threads when opts->threads is set (TPOOL-01). Workers are daemonic
- * mpx_process children started with opts->ctx, or MPI ranks with the
- * "mpi" context of libmpx_mpi (docs/mpi.md). Returns 0, MPX_EINVAL
- * (processes < 0, maxtasksperchild < 0), MPX_ENOTSUP (a task timeout or
- * maxtasksperchild on a thread pool or an mpi pool), -EAGAIN (mpi: the
- * worker ranks serve other pools), -errno; a failed call leaves nothing
- * behind.
+ * mpx_pool_create - start a pool of processes workers (POOL-01..05;
+ * Python's Pool(processes, ...)), or of threads when opts->threads is set
+ * (TPOOL-01). processes is 1..256, or MPX_POOL_DEFAULT for one per usable
+ * CPU (Pool(None), POOL-02; an mpi pool: every free worker rank). opts
+ * may be NULL. Workers are daemonic mpx_process children started with
+ * opts->ctx, or MPI ranks with the "mpi" context of libmpx_mpi
+ * (docs/mpi.md). Returns 0, MPX_EINVAL (processes 0, negative other than
+ * MPX_POOL_DEFAULT, or over 256, as Pool(0) is a ValueError;
+ * maxtasksperchild < 0; a negative task timeout), MPX_ENOTSUP (a task
+ * timeout or maxtasksperchild on a thread pool or an mpi pool), -EAGAIN
+ * (mpi: the worker ranks serve other pools), -errno; a failed call leaves
+ * nothing behind.
  *
  * Threads: safe. The pool runs one handler thread (results, callbacks,
  *          worker replacement, timeouts).
@@ -160,11 +178,13 @@ typedef struct mpx_call_opts {
  *          child every call returns MPX_ESTATE.
  * Signals: not async-signal-safe.
  */
-MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts);
+MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *opts);
 
 /*
  * mpx_thread_pool_create - mpx_pool_create with threads set (Python's
- * ThreadPool / multiprocessing.dummy.Pool).
+ * ThreadPool(threads, initializer, initargs) / multiprocessing.dummy.Pool):
+ * threads is 1..256 or MPX_POOL_DEFAULT; 0 and negative counts are
+ * MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    as mpx_pool_create.
@@ -366,8 +386,9 @@ typedef struct mpx_task_error {
 MPX_API int mpx_result_get(mpx_result *r, mpx_duration timeout, const void **data, size_t *len);
 
 /*
- * mpx_result_wait - wait until ready or timeout (ASYNC-03): 0 or
- * MPX_ETIMEDOUT. mpx_result_ready - 1 when ready, else 0 (ASYNC-04).
+ * mpx_result_wait - wait until ready or timeout (ASYNC-03): 1 when ready,
+ * 0 when the timeout ended first (Python returns None either way), or
+ * MPX_EINVAL. mpx_result_ready - 1 when ready, else 0 (ASYNC-04).
  * mpx_result_successful - 1 / 0, MPX_ESTATE when not ready (ASYNC-05).
  *
  * Threads: safe.

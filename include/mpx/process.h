@@ -36,6 +36,11 @@
  * program does: the handlers registered by constructors of that image
  * (and the fork server's preload functions) and static destructors run
  * too.
+ *
+ * The "thread" context (context.h, docs/thread-backend.md) makes the same
+ * calls run a thread of this process instead (multiprocessing.dummy):
+ * what differs is said under each call ("thread context"). A thread that
+ * crashes takes the whole process down, as threads do.
  */
 #ifndef MPX_PROCESS_H
 #define MPX_PROCESS_H
@@ -160,7 +165,10 @@ MPX_API void *mpx_args_object(const mpx_args *a, size_t i);
  * 0 (normal), N > 0 (exitcode N, like sys.exit(N)); a negative value is an
  * error (an mpx code or -errno): the child prints "Process <name>: <error
  * text>" to stderr and exits with code 1, as Python does for an uncaught
- * exception (PROC-16, PROC-17).
+ * exception (PROC-16, PROC-17). In the thread context the exit code is the
+ * same (Python's dummy.Process reports 0 for every thread; mpx keeps the
+ * code, so both backends give the same answers) and the report reads
+ * "Exception in thread <name>:".
  */
 typedef int (*mpx_target_fn)(const mpx_args *args);
 
@@ -174,15 +182,18 @@ typedef int (*mpx_target_fn)(const mpx_args *args);
  */
 typedef int (*mpx_run_fn)(mpx_process *self, const mpx_args *args, void *udata);
 
-enum mpx_daemon {
-    MPX_DAEMON_INHERIT = 0, /* the creating process's daemon flag (PROC-04) */
-    MPX_DAEMON_NO = 1,
-    MPX_DAEMON_YES = 2
-};
+/* mpx_process_opts.daemon: the creating process's flag (PROC-04). For a
+ * process that is the same as 0, since a daemonic process cannot start
+ * children (PROC-12). In the thread context: the creating thread's flag
+ * (a daemonic thread "process" may start threads, as in Python). */
+#define MPX_DAEMON_INHERIT (-1)
 
 typedef struct mpx_process_opts {
     const char *name;   /* NULL: "Process-N1:N2:...:Nk" (PROC-08) */
-    int daemon;         /* enum mpx_daemon */
+    /* Python's daemon=: a boolean, 0 False (the default, as Python's None
+     * for a non-daemonic creator), nonzero True; MPX_DAEMON_INHERIT spells
+     * "the creator's flag". `.daemon = 1` is daemon=True. */
+    int daemon;
     mpx_context *ctx;   /* NULL: the default context at start, which this
                          * fixes (Python's Process()); given: that method,
                          * which also becomes the child's default
@@ -196,6 +207,9 @@ typedef struct mpx_process_opts {
  * mpx_process_create - a process object, not yet started (PROC-01). target
  * may be NULL when opts->run is set, or to make a process that does
  * nothing. args may be NULL (no arguments); it is copied. opts may be NULL.
+ * Thread context (opts->ctx, or the default when that is "thread"; the
+ * choice of threads or processes is made here): the default name is
+ * "Thread-N" (one counter per process, as threading names threads).
  * Returns 0, -ENOMEM, or MPX_EINVAL.
  *
  * Threads: safe.
@@ -220,6 +234,13 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
  * a constructor of a spawn child still starting up (GUIDE-12); -errno from
  * fork/exec (-ENOENT, -ENOEXEC ...). A failed start leaves no process
  * behind and the object can be started again.
+ * Thread context: runs the target in a new thread of this process with
+ * the arguments as they are (descriptors, objects and a bare udata pointer
+ * mean what they mean to the caller: keep objects alive until the thread
+ * has ended); MPX_ESTATE when the calling thread "process" is not the one
+ * that made the object (Python's "Parent is ... but current_process is
+ * ..."); a daemonic creator may start threads; -errno from
+ * pthread_create (-EAGAIN).
  *
  * Threads: safe (a process object may be shared by threads; calls on one
  *          object are serialised).
@@ -234,12 +255,15 @@ MPX_API int mpx_process_start(mpx_process *p);
 
 /*
  * mpx_process_join - wait until the process ends, at most timeout
- * (PROC-07). Returns 0 when it has ended (exitcode is then set),
- * MPX_ETIMEDOUT when it is still running, MPX_ESTATE when it was never
+ * (PROC-07; a timeout <= 0, as join(-1) in Python, only checks). Returns
+ * 1 when it has ended (exitcode is then set), 0 when it is still running
+ * at the deadline (Python returns None either way and the caller checks
+ * exitcode; here the answer comes back), MPX_ESTATE when it was never
  * started or p is the current process, MPX_ECLOSED after close. Joinable
  * any number of times. On the mpx_parent_process object it waits for the
  * parent's end (Python's parent_process().join(timeout); its exitcode
- * stays unknown).
+ * stays unknown). Thread context: waits for the thread's end (the thread
+ * is gone when join returns 1); from the thread itself MPX_ESTATE.
  *
  * Threads: safe; several threads may join the same process.
  * Fork:    only the creating process may join (MPX_ESTATE otherwise); a
@@ -272,7 +296,8 @@ MPX_API int mpx_process_is_alive(mpx_process *p);
 MPX_API int mpx_process_exitcode(mpx_process *p, int *code);
 
 /*
- * mpx_process_pid - the child's pid; 0 before start (PROC-15).
+ * mpx_process_pid - the child's pid; 0 before start (PROC-15). Thread
+ * context: this process's pid.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -283,7 +308,9 @@ MPX_API pid_t mpx_process_pid(const mpx_process *p);
 /*
  * mpx_process_sentinel - a descriptor that becomes readable when the
  * process ends (PROC-19): a pidfd on Linux, the read end of a pipe
- * elsewhere. Owned by the process object; use it with poll() or mpx_wait().
+ * elsewhere (thread context: an eventfd, readable once the thread's target
+ * has returned). Owned by the process object; use it with poll() or
+ * mpx_wait().
  * Returns the fd, MPX_ESTATE before start, MPX_ECLOSED after close.
  *
  * Threads: safe.
@@ -298,6 +325,9 @@ MPX_API int mpx_process_sentinel(mpx_process *p);
  * children are not signalled (daemonic ones die with it: see
  * mpx_process_opts). Nothing happens when the process has already ended.
  * Return 0, MPX_ESTATE before start, MPX_ECLOSED after close.
+ * Thread context: a thread cannot be stopped from outside (dummy.Process
+ * has neither call): MPX_ENOTSUP at every state but closed, and nothing
+ * is signalled.
  *
  * Threads: safe.
  * Fork:    only the creating process.
@@ -333,7 +363,9 @@ MPX_API void mpx_process_destroy(mpx_process *p);
 /*
  * Name (PROC-08), daemon flag (PROC-10), authkey (PROC-18).
  * mpx_process_name returns the name (owned by the object). set_name copies
- * it (MPX_EINVAL for NULL). set_daemon is MPX_ESTATE after start.
+ * it (MPX_EINVAL for NULL). mpx_process_daemon answers 1 (daemonic) or
+ * 0; set_daemon takes a boolean (nonzero True, as p.daemon = True) and is
+ * MPX_ESTATE after start.
  * mpx_process_authkey copies up to cap bytes into key and returns the key's
  * length; set_authkey copies 1..1024 bytes (MPX_EINVAL otherwise). The main
  * process's key is 32 random bytes; a new process inherits its creator's.
@@ -356,7 +388,8 @@ MPX_API int mpx_process_set_authkey(mpx_process *p, const void *key, size_t len)
  * "<Process(Process-1, stopped[3])>" (exit code 3),
  * "<Process(Process-1, stopped[SIGTERM])>" (killed by a signal),
  * "<Process(Process-1, closed)>"; " daemon" follows the state of a
- * daemonic process ("<Process(Process-1, started daemon)>"). Free it with
+ * daemonic process ("<Process(Process-1, started daemon)>"). Thread
+ * context: "<DummyProcess(Thread-1, started)>". Free it with
  * mpx_free. NULL on allocation failure.
  *
  * Threads: safe.
@@ -381,7 +414,9 @@ MPX_API const char *mpx_process_state(mpx_process *p);
 /*
  * mpx_current_process - the object for the current process (MISC-03):
  * "MainProcess" in the main program, the child's own object in a child.
- * Owned by the library; never NULL.
+ * In a thread started with the thread context: that thread's object
+ * (dummy's current_process() is current_thread()); in other threads the
+ * process's. Owned by the library (or the creator); never NULL.
  *
  * Threads: safe.
  * Fork:    in a fork child, the child's object.
@@ -392,8 +427,8 @@ MPX_API mpx_process *mpx_current_process(void);
 /*
  * mpx_parent_process - the parent's object in a child (its name and pid;
  * sentinel ready when the parent ends), NULL in the main process (MISC-04).
- * mpx_process_join waits for the parent's end and mpx_process_is_alive
- * follows it; both tell the parent from a later process with the same pid
+ * mpx_process_join waits for the parent's end (1 ended, 0 not yet) and
+ * mpx_process_is_alive follows it; both tell the parent from a later process with the same pid
  * (under forkserver, where the fork server is the real parent, by the
  * parent's start time). Without pidfds (valgrind) the object has no
  * sentinel (MPX_ESTATE) and join looks every 10 ms.
@@ -406,7 +441,8 @@ MPX_API mpx_process *mpx_parent_process(void);
 
 /*
  * mpx_active_children - the live children of this process (MISC-01);
- * joins finished ones as a side effect. *out is an array of *n borrowed
+ * joins finished ones as a side effect. Threads of the thread context
+ * started by any thread of this process are among them. *out is an array of *n borrowed
  * pointers; free the array with mpx_free (it may be NULL when *n is 0).
  * Returns 0 or -ENOMEM.
  *
@@ -434,7 +470,12 @@ MPX_API int mpx_cpu_count_usable(void);
  * its children are handled (non-daemonic ones joined, daemonic ones
  * terminated: PROC-11, PROC-14), stdio is flushed, and the process exits.
  * exit(code) in a child does the same. In the main program this is
- * exit(code).
+ * exit(code). In a thread of the thread context it ends that thread only,
+ * with exitcode code (sys.exit in a dummy.Process); exit() there ends the
+ * program. At the end of a process (or the program) the threads of the
+ * thread context it started are joined, except daemonic ones, which are
+ * left to end with it (Python joins non-daemon threads at exit), and
+ * except when the end is made from one of those threads.
  *
  * Threads: call from any thread; other threads are not joined.
  * Fork:    safe.

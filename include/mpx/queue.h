@@ -230,9 +230,12 @@ MPX_API int64_t mpx_queue_maxsize(mpx_queue *q);
  * too). Nothing is flushed or lost: every put that returned 0 is in the
  * queue. The usual end of a producer, close then join_thread, is fine
  * while other producers and consumers go on. Closing twice is fine.
- * Returns 0 or MPX_EINVAL. The handle stays allocated: free it with
- * mpx_queue_destroy. To end the queue for everyone, see
- * mpx_queue_shutdown.
+ * Returns 0 or MPX_EINVAL (-ENOMEM in a thread "process"). The handle
+ * stays allocated: free it with mpx_queue_destroy. To end the queue for
+ * everyone, see mpx_queue_shutdown. The thread context
+ * (docs/thread-backend.md): a thread "process" is a process of its own
+ * here too: its close concerns it only, though it shares the handle, and
+ * a close by the process (any other thread) does not concern it.
  *
  * Threads: safe.
  * Fork:    a fork child's copy of the handle is open.
@@ -319,8 +322,9 @@ MPX_API int mpx_queue_task_done(mpx_queue *q);
 /*
  * mpx_queue_join - JoinableQueue.join (QUEUE-23): wait until every message
  * ever put has been marked with task_done, at most timeout (Python has no
- * timeout: pass MPX_FOREVER). Returns 0, MPX_ETIMEDOUT, MPX_ENOTSUP on a
- * queue that is not joinable, MPX_EINVAL.
+ * timeout: pass MPX_FOREVER). Returns 1 when every message is done, 0
+ * when the timeout ended first, MPX_ENOTSUP on a queue that is not
+ * joinable, MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    safe.

@@ -9,10 +9,18 @@
  * last process using it has gone (nothing is left in /dev/shm).
  * The state is a futex word in that mapping (docs/sync.md).
  *
- * Timeouts: every blocking call takes an mpx_duration. MPX_FOREVER waits
- * without limit (Python's timeout=None), MPX_NOWAIT never blocks (Python's
- * block=False), other negative values are MPX_NOWAIT (SYNC-04). A wait
- * that runs out returns MPX_ETIMEDOUT (Python's False).
+ * Timeouts: every blocking call takes an mpx_duration (common.h).
+ * MPX_FOREVER waits without limit (Python's timeout=None); 0 and every
+ * negative value, MPX_NOWAIT included, never block (Python's block=False,
+ * and a negative timeout, SYNC-04).
+ *
+ * Answers (docs/design.md, "Porting contract"): a call that Python answers
+ * with True/False returns 1 (True) or 0 (False: the timeout ended first,
+ * or MPX_NOWAIT found the lock taken), and a negative code on error, so
+ * `if (mpx_lock_acquire(l, t) == 1)` reads as `if l.acquire(timeout=t):`.
+ * An acquire that takes over a lock whose holder died returns
+ * MPX_EOWNERDEAD with the lock held: `rc == 1 || rc == MPX_EOWNERDEAD`
+ * means "acquired".
  *
  * Owner death (SYNC-20, an extension): when a process dies (SIGKILL
  * included) while it holds a Lock or an RLock, the next acquirer gets the
@@ -20,18 +28,32 @@
  * the lock protects is suspect (mpx_lock_consistent clears the mark). A
  * Condition wait whose lock holder died returns MPX_EOWNERDEAD holding the
  * lock; a Barrier with a party that died while waiting breaks
- * (MPX_EBROKEN). Waiters check the owner's liveness every
- * mpx_sync_set_owner_check() milliseconds (default 50).
+ * (MPX_EBROKEN): the waiters see it at their next liveness check, and
+ * the last party to arrive checks every recorded waiter before it
+ * releases them, so the barrier never passes with a dead party. Waiters
+ * check the owner's liveness every mpx_sync_set_owner_check()
+ * milliseconds (default 50).
  *
  * Errors of misuse (Python's ValueError / AssertionError / RuntimeError):
  * MPX_ESTATE. A pointer that is not a live object of the right type:
  * MPX_EINVAL.
  *
  * Signals (SYNC-17): by default a signal handler that runs during a wait
- * does not end it; the wait goes on against its deadline. After
- * mpx_sync_set_interruptible(1) blocking calls return -EINTR when a
- * handler ran (the C form of Python's KeyboardInterrupt); Condition waits
- * then return with the lock re-acquired.
+ * does not end it; the wait goes on against its deadline. An object made
+ * with the interruptible option (mpx_sync_opts.interruptible,
+ * mpx_barrier_opts.interruptible: per object, so one library cannot change
+ * another's blocking) ends its blocking calls with -EINTR when a handler
+ * ran during them (the C form of Python's KeyboardInterrupt); Condition
+ * waits then return with the lock re-acquired, Barrier waits break the
+ * barrier. Every time: an interruptible wait holds the asynchronous
+ * signals back between its sleeps and sleeps with the caller's mask
+ * swapped in atomically (io_uring futex waits, Linux 6.7+), so no handler
+ * runs unseen; the handlers run when the call returns. On kernels without
+ * io_uring futex waits (or with io_uring disabled) a handler that runs
+ * within microseconds of a wake-up may not end the wait (docs/sync.md).
+ * A call that succeeds (acquired, notified, set) returns success even
+ * when a handler runs at the same moment; the handler then runs just
+ * after it.
  */
 #ifndef MPX_SYNC_H
 #define MPX_SYNC_H
@@ -53,6 +75,11 @@ typedef struct mpx_barrier mpx_barrier;
 /* Options common to the constructors; zero means default. */
 typedef struct mpx_sync_opts {
     mpx_context *ctx; /* NULL: usable by children of every start method */
+    /* A boolean: nonzero makes the object's blocking calls return -EINTR
+     * when a signal handler runs during them (see the header comment).
+     * 0 (default): handlers do not end waits. Shared with every process
+     * that uses the object. A Condition's new lock follows it. */
+    int interruptible;
 } mpx_sync_opts;
 
 /* ---------------------------------------------------------------------
@@ -76,8 +103,9 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * mpx_sync_set_owner_check - how often (milliseconds) a blocked waiter
  * checks whether the holder of a Lock/RLock (or a Barrier party) is still
  * alive. MPX_FOREVER disables owner-death detection by waiters (an
- * MPX_NOWAIT acquire still checks). Returns the previous value. Default
- * 50, or the MPX_SYNC_CHECK_MS environment variable.
+ * MPX_NOWAIT acquire still checks). Returns the previous value, or
+ * MPX_EINVAL (nothing changed) for interval_ms <= 0. Default 50, or the
+ * MPX_SYNC_CHECK_MS environment variable (<= 0 there: disabled).
  *
  * Threads: safe.
  * Fork:    children start with the value of their start (as
@@ -85,18 +113,6 @@ MPX_API int mpx_sync_set_spin(int iterations);
  * Signals: async-signal-safe.
  */
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms);
-
-/*
- * mpx_sync_set_interruptible - on (1): blocking calls of this header
- * return -EINTR when a signal handler ran during the wait (SYNC-17);
- * off (0, default): they retry against their deadline. Returns the
- * previous setting.
- *
- * Threads: safe (process-wide).
- * Fork:    inherited.
- * Signals: async-signal-safe.
- */
-MPX_API int mpx_sync_set_interruptible(int on);
 
 /* ---------------------------------------------------------------------
  * Lock (SYNC-02..05): non-recursive; any process or thread may release it.
@@ -125,10 +141,10 @@ MPX_API void mpx_lock_destroy(mpx_lock *l);
 
 /*
  * mpx_lock_acquire - lock it, waiting at most timeout (SYNC-03, SYNC-04).
- * Returns 0 (acquired), MPX_ETIMEDOUT (not acquired; MPX_NOWAIT returns it
- * at once when the lock is taken), MPX_EOWNERDEAD (acquired, but the
- * previous holder died holding it: the protected state is suspect),
- * -EINTR (interruptible mode only), MPX_EINVAL.
+ * Returns 1 (acquired: Python's True), 0 (not acquired: the timeout ended,
+ * or MPX_NOWAIT found it taken; Python's False), MPX_EOWNERDEAD (acquired,
+ * but the previous holder died holding it: the protected state is
+ * suspect), -EINTR (interruptible objects only), MPX_EINVAL.
  * A thread that acquires a Lock it already holds waits (deadlock with
  * MPX_FOREVER), as in Python.
  *
@@ -204,9 +220,10 @@ MPX_API void mpx_rlock_destroy(mpx_rlock *l);
 
 /*
  * mpx_rlock_acquire - take the lock or, when the calling thread owns it,
- * add a level (SYNC-07). Returns 0, MPX_ETIMEDOUT (nothing changed),
- * MPX_EOWNERDEAD (acquired at level 1; the previous owner process died
- * holding it), -EINTR (interruptible mode), MPX_EINVAL.
+ * add a level (SYNC-07). Returns 1 (acquired), 0 (not acquired in time:
+ * nothing changed), MPX_EOWNERDEAD (acquired at level 1; the previous
+ * owner process died holding it), -EINTR (interruptible objects),
+ * -EOVERFLOW (recursion level at INT_MAX), MPX_EINVAL.
  *
  * Threads: safe.
  * Fork:    see mpx_rlock_create.
@@ -261,7 +278,8 @@ MPX_API char *mpx_rlock_describe(mpx_rlock *l);
  * mpx_sync_acquire / mpx_sync_release - acquire/release a Lock, RLock,
  * Semaphore, BoundedSemaphore or Condition given as void *, or the lock of
  * a synchronized Value/Array (sharedctypes.h; MPX_ESTATE for a raw one).
- * Same results as the typed calls; MPX_EINVAL for anything else.
+ * Same results as the typed calls (acquire: 1 acquired, 0 not acquired);
+ * MPX_EINVAL for anything else.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -312,9 +330,9 @@ MPX_API void mpx_semaphore_destroy(mpx_semaphore *s);
 
 /*
  * mpx_semaphore_acquire - decrement, waiting at most timeout while the
- * value is 0 (SYNC-11). Returns 0, MPX_ETIMEDOUT, -EINTR (interruptible
- * mode), MPX_EINVAL. A semaphore has no owner: a process that dies
- * without releasing leaves the count lowered.
+ * value is 0 (SYNC-11). Returns 1 (acquired), 0 (the timeout ended
+ * first), -EINTR (interruptible objects), MPX_EINVAL. A semaphore has no
+ * owner: a process that dies without releasing leaves the count lowered.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -385,7 +403,7 @@ MPX_API void mpx_condition_destroy(mpx_condition *c);
  * mpx_condition_lock - the underlying lock (an mpx_lock or mpx_rlock,
  * borrowed; use mpx_sync_acquire/mpx_sync_release or the typed calls).
  * mpx_condition_acquire / _release - acquire or release that lock, with
- * its results.
+ * its results (acquire: 1 acquired, 0 not acquired in time).
  *
  * Threads: safe.
  * Fork:    safe.
@@ -398,11 +416,13 @@ MPX_API int mpx_condition_release(mpx_condition *c);
 /*
  * mpx_condition_wait - release the lock (every level of an RLock, SYNC-14),
  * sleep until notified or timeout, and re-acquire it with the same levels.
- * The caller must own the lock (MPX_ESTATE otherwise). Returns 0
- * (notified), MPX_ETIMEDOUT (Python's False), MPX_EOWNERDEAD (the lock is
- * held again, but a holder died while holding it; a waiter also returns
- * this when the lock's holder dies while it sleeps, instead of hanging),
- * -EINTR (interruptible mode; the lock is held again).
+ * The caller must own the lock (MPX_ESTATE otherwise). Returns 1
+ * (notified: Python's True), 0 (the timeout ended first: Python's False),
+ * MPX_EOWNERDEAD (the lock is held again, but a holder died while holding
+ * it; a waiter also returns this when the lock's holder dies while it
+ * sleeps, instead of hanging), -EINTR (interruptible condition; the lock
+ * is held again). The lock is held again on every return but MPX_ESTATE
+ * and MPX_EINVAL.
  * A notify(n) wakes exactly min(n, waiters) of the threads that were
  * waiting when it ran.
  *
@@ -420,11 +440,11 @@ typedef int (*mpx_predicate_fn)(void *arg);
 
 /*
  * mpx_condition_wait_for - wait until pred(arg) is nonzero, at most
- * timeout overall (Python's wait_for, 3.3+). Returns 0 when the predicate
- * holds (the lock held), MPX_ETIMEDOUT when it still does not hold at the
- * deadline (the lock held), MPX_EOWNERDEAD / -EINTR / MPX_ESTATE as
- * mpx_condition_wait (for MPX_EOWNERDEAD the predicate was not evaluated
- * again: check the state yourself).
+ * timeout overall (Python's wait_for, 3.3+). Returns 1 when the predicate
+ * holds (Python's True; the lock held), 0 when it still does not hold at
+ * the deadline (Python's False; the lock held), MPX_EOWNERDEAD / -EINTR /
+ * MPX_ESTATE as mpx_condition_wait (for MPX_EOWNERDEAD the predicate was
+ * not evaluated again: check the state yourself).
  *
  * Threads: safe.
  * Fork:    safe.
@@ -502,10 +522,10 @@ MPX_API int mpx_event_is_set(mpx_event *e);
 
 /*
  * mpx_event_wait - wait until the flag is set, at most timeout. Returns
- * the flag in mpx form: 0 when it is set (Python's True; also when a set()
- * woke the caller and a clear() followed at once), MPX_ETIMEDOUT when it
- * was still clear at the deadline (Python's False), -EINTR (interruptible
- * mode), MPX_EINVAL.
+ * the flag: 1 when it is set (Python's True; also when a set() woke the
+ * caller and a clear() followed at once), 0 when it was still clear at
+ * the deadline (Python's False), -EINTR (interruptible event),
+ * MPX_EINVAL. `if (mpx_event_wait(e, t) == 1)` is `if e.wait(t):`.
  *
  * Threads: safe.
  * Fork:    safe.
@@ -538,7 +558,11 @@ typedef int (*mpx_barrier_action_fn)(void);
 typedef struct mpx_barrier_opts {
     mpx_context *ctx;             /* NULL: any start method */
     mpx_barrier_action_fn action; /* NULL: none */
-    mpx_duration timeout;         /* default for wait(MPX_FOREVER); 0: none */
+    /* The default for wait(MPX_FOREVER) (Python's timeout=None): 0 (not
+     * set) or MPX_FOREVER none; N > 0 ms; negative zero time (a party
+     * that is not the last to arrive breaks the barrier at once). */
+    mpx_duration timeout;
+    int interruptible; /* as mpx_sync_opts.interruptible (-EINTR breaks it) */
 } mpx_barrier_opts;
 
 /*
@@ -558,14 +582,17 @@ MPX_API void mpx_barrier_destroy(mpx_barrier *b);
  * the caller's arrival index 0..parties-1 (>= 0; the last arrival, which
  * runs the action, gets parties-1); MPX_EBROKEN when the barrier is or
  * becomes broken (abort, reset while waiting, a timeout, a failing action,
- * or a party that died while waiting); MPX_EINVAL. MPX_FOREVER means the
+ * or a party that died while waiting: the last arrival checks every
+ * waiter's process before releasing them, by pid and start time, so a
+ * reused pid does not pass for the dead party; this costs it a few system
+ * calls per waiter of another process); MPX_EINVAL. MPX_FOREVER means the
  * barrier's default timeout (Python's timeout=None), which may itself be
  * none. A timeout breaks the barrier for every party, as in Python.
  *
  * Threads: safe.
  * Fork:    safe.
- * Signals: see the header comment (-EINTR in interruptible mode breaks
- *          the barrier, like Python's KeyboardInterrupt does).
+ * Signals: see the header comment (-EINTR, on an interruptible barrier,
+ *          breaks it, like Python's KeyboardInterrupt does).
  */
 MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout);
 

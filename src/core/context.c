@@ -11,10 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork, NULL};
-static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn, NULL};
+static mpx_context ctx_fork = {MPX__FORK, "fork", &mpx__popen_fork, NULL, false};
+static mpx_context ctx_spawn = {MPX__SPAWN, "spawn", &mpx__popen_spawn, NULL, false};
 static mpx_context ctx_forkserver = {MPX__FORKSERVER, "forkserver", &mpx__popen_forkserver,
-                                     NULL};
+                                     NULL, false};
+/* multiprocessing.dummy (DUMMY-01..03): processes are threads, pools
+ * thread pools; primitives and queues are the process-shared ones, which
+ * are correct between threads (docs/thread-backend.md). */
+static mpx_context ctx_thread = {MPX__THREAD, "thread", &mpx__popen_thread, NULL, true};
 
 MPX__FORKHOT static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static mpx_context *fixed; /* set_start_method */
@@ -64,6 +68,8 @@ static mpx_context *lookup(const char *name)
         return &ctx_spawn;
     if (!strcmp(name, "forkserver"))
         return &ctx_forkserver;
+    if (!strcmp(name, "thread"))
+        return &ctx_thread;
     return NULL;
 }
 
@@ -112,8 +118,8 @@ bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx)
 {
     if (!obj_ctx || !child_ctx)
         return true;
-    if (child_ctx->method == MPX__FORK)
-        return true;
+    if (child_ctx->method == MPX__FORK || child_ctx->threads)
+        return true; /* inherited, or the very same memory (a thread) */
     /* An object made for fork relies on inheritance (CTX-09). */
     return obj_ctx->method != MPX__FORK;
 }
@@ -152,10 +158,13 @@ MPX_API const char *mpx_context_start_method(const mpx_context *ctx)
 
 MPX_API int mpx_get_all_start_methods(const char **names, size_t cap, size_t *n)
 {
+    /* Start methods of processes: "thread" (a default that
+     * mpx_set_start_method or MPX_START_METHOD may choose) is not one. */
     mpx_context *order[3];
     size_t k = 0;
     mpx_context *def = mpx__context_default();
-    order[k++] = def;
+    if (!def->threads)
+        order[k++] = def;
     mpx_context *all[3] = {&ctx_fork, &ctx_spawn, &ctx_forkserver};
     for (int i = 0; i < 3; i++)
         if (all[i] != def && available(all[i]))

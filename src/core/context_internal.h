@@ -8,8 +8,17 @@
 #include "core/internal.h"
 
 /* MPX__BACKEND: a context registered by a backend library (core/backend.h):
- * it starts no processes (no popen ops), only pools. */
-enum mpx__method { MPX__FORK = 1, MPX__SPAWN = 2, MPX__FORKSERVER = 3, MPX__BACKEND = 4 };
+ * it starts no processes (no popen ops), only pools. MPX__THREAD: the
+ * "thread" context (multiprocessing.dummy, DUMMY-01..03): its "processes"
+ * are threads of this process (popen_thread.c) and its pools thread pools;
+ * docs/thread-backend.md. */
+enum mpx__method {
+    MPX__FORK = 1,
+    MPX__SPAWN = 2,
+    MPX__FORKSERVER = 3,
+    MPX__BACKEND = 4,
+    MPX__THREAD = 5
+};
 
 struct mpx__pool_backend;
 
@@ -23,7 +32,9 @@ typedef struct mpx__popen_ops {
     int (*wait)(mpx_process *p, mpx__deadline d);
     /* Non-blocking check: 1 ended (exit set), 0 running. */
     int (*poll)(mpx_process *p);
-    /* Send a signal (race-free against pid reuse). */
+    /* Send a signal (race-free against pid reuse). NULL: what this
+     * context starts cannot be signalled (threads): terminate and kill
+     * are MPX_ENOTSUP, and the exit handler leaves daemonic ones be. */
     int (*signal)(mpx_process *p, int sig);
     /* Release method state (after the end, or at close). */
     void (*cleanup)(mpx_process *p);
@@ -34,6 +45,10 @@ struct mpx_context {
     const char *name;
     const mpx__popen_ops *ops;
     const struct mpx__pool_backend *pool; /* MPX__BACKEND: its pools' workers */
+    /* Its processes are threads of this process (MPX__THREAD): they share
+     * our memory (a bare udata pointer means the same thing there, every
+     * object may be passed), its pools are thread pools. */
+    bool threads;
 };
 
 mpx_context *mpx__context_default(void);
@@ -51,6 +66,7 @@ bool mpx__context_compatible(mpx_context *obj_ctx, mpx_context *child_ctx);
 extern const mpx__popen_ops mpx__popen_fork;
 extern const mpx__popen_ops mpx__popen_spawn;
 extern const mpx__popen_ops mpx__popen_forkserver;
+extern const mpx__popen_ops mpx__popen_thread;
 
 /* The program spawn children run (set_executable or /proc/self/exe;
  * resolve: the path of the running program when it is still the same

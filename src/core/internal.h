@@ -35,8 +35,15 @@ typedef int64_t mpx__deadline;
 #define MPX__NEVER INT64_MAX
 
 int64_t mpx__now_ns(void);
-/* Turn a relative mpx_duration into an absolute deadline (once per call). */
+/*
+ * The one conversion of a duration (common.h) into an absolute deadline,
+ * done once per call: <= 0 (MPX_NOWAIT) is "now" (check once, do not
+ * wait); MPX_FOREVER, and any value too large to add without overflow, is
+ * MPX__NEVER; N > 0 is now + N ms.
+ */
 mpx__deadline mpx__deadline_from(mpx_duration timeout);
+/* The same for an options field, where 0 means "not set": dflt then. */
+mpx__deadline mpx__deadline_opt(mpx_duration opt, mpx_duration dflt);
 /* Nanoseconds left (>= 0), or -1 when the deadline is MPX__NEVER. */
 int64_t mpx__deadline_left_ns(mpx__deadline d);
 /* Milliseconds left for poll(): -1 forever, 0 expired, rounded up. */

@@ -62,7 +62,7 @@ struct mpx_listener {
     size_t authkey_len;
     bool handshake; /* accept runs the handshake */
     bool strict;
-    int64_t hs_timeout_ms; /* per handshake; INT64_MAX: none */
+    mpx_duration hs_timeout; /* per handshake (D1: MPX_FOREVER none, <= 0 zero time) */
     int max_pending;
 
     pthread_mutex_t mu; /* everything below */
@@ -191,24 +191,6 @@ static void reg_remove(mpx_listener *l)
 
 /* ---- options ------------------------------------------------------------- */
 
-/* A duration option (conventions D1): 0 "not set" -> dflt; MPX_FOREVER ->
- * INT64_MAX (no limit); another negative value -> 0 (zero time). */
-static int64_t opt_ms(mpx_duration v, int64_t dflt)
-{
-    if (v == 0)
-        return dflt;
-    if (v == MPX_FOREVER)
-        return INT64_MAX;
-    return v < 0 ? 0 : v;
-}
-
-static mpx__deadline ms_deadline(int64_t ms)
-{
-    if (ms == INT64_MAX || ms > INT64_MAX / 2000000)
-        return MPX__NEVER;
-    return mpx__now_ns() + ms * 1000000;
-}
-
 /* The key to use: the given one, or with authenticate and no key the
  * current process's (AUTH-03, LIS-05, LIS-10). *use says whether to
  * authenticate at all. */
@@ -283,7 +265,8 @@ MPX_API int mpx_listener_create(mpx_listener **out, const char *address,
     l->ep = -1;
     l->creator = getpid();
     l->strict = opts->strict != 0;
-    l->hs_timeout_ms = opt_ms(opts->handshake_timeout, MPX_HANDSHAKE_TIMEOUT_DEFAULT);
+    l->hs_timeout = opts->handshake_timeout ? opts->handshake_timeout
+                                            : MPX_HANDSHAKE_TIMEOUT_DEFAULT; /* 0: not set */
     l->max_pending = opts->max_pending ? opts->max_pending : MPX_MAX_PENDING_DEFAULT;
     pthread_mutex_init(&l->mu, NULL);
     cond_init(&l->cv);
@@ -553,7 +536,7 @@ static int take_new(mpx_listener *l)
         }
         set_nodelay(fd, l->family);
         p->peer = mpx__addr_format((struct sockaddr *)&ss, len);
-        p->deadline = ms_deadline(l->hs_timeout_ms);
+        p->deadline = mpx__deadline_from(l->hs_timeout);
         p->prev = l->tail;
         if (l->tail)
             l->tail->next = p;
@@ -854,7 +837,7 @@ MPX_API int mpx_client_connect(mpx_connection **out, const char *address,
     if (rc)
         return rc;
     /* timeout: 0 (not set) is Python's None */
-    mpx__deadline d = ms_deadline(opt_ms(opts->timeout, INT64_MAX));
+    mpx__deadline d = mpx__deadline_opt(opts->timeout, MPX_FOREVER);
     int fd = socket(af_of(a.family), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;

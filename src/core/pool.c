@@ -502,7 +502,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
     }
     char name[48];
     snprintf(name, sizeof name, "PoolWorker-%d", ++p->worker_counter);
-    mpx_process_opts po = {.name = name, .daemon = MPX_DAEMON_YES, .ctx = p->ctx};
+    mpx_process_opts po = {.name = name, .daemon = 1, .ctx = p->ctx};
     mpx_process *proc = NULL;
     if (!rc)
         rc = mpx_process_create(&proc, mpx__pool_worker_main, a, &po);
@@ -1524,7 +1524,7 @@ static void shutdown_workers(mpx_pool *p, bool kill_them)
     for (int wi = 0; wi < p->n; wi++) {
         pworker *w = &p->w[wi];
         if (w->proc) {
-            if (mpx_process_join(w->proc, kill_them ? 5000 : MPX_FOREVER) == MPX_ETIMEDOUT) {
+            if (mpx_process_join(w->proc, kill_them ? 5000 : MPX_FOREVER) == 0) {
                 mpx_process_kill(w->proc);
                 mpx_process_join(w->proc, MPX_FOREVER);
             }
@@ -1670,7 +1670,13 @@ static void pool_free(mpx_pool *p)
     free(p);
 }
 
-MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
+/* A task timeout (> 0, or MPX_FOREVER: none) in ns; 0 means none. */
+static int64_t task_timeout_ns(mpx_duration t)
+{
+    return t <= 0 || t >= INT64_MAX / 1000000 ? 0 : t * 1000000;
+}
+
+MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *opts)
 {
     mpx__global_init();
     pthread_once(&exit_hook_once, register_exit_hook);
@@ -1679,12 +1685,21 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     mpx_pool_opts o = {0};
     if (opts)
         o = *opts;
-    if (o.processes < 0 || o.maxtasksperchild < 0 || o.slots < 0 || o.task_timeout < 0)
+    /* Pool(0) and Pool(-1) are ValueError in Python (D4, docs/design.md);
+     * MPX_POOL_DEFAULT is Pool(None) */
+    if ((processes <= 0 && processes != MPX_POOL_DEFAULT) || o.maxtasksperchild < 0 ||
+        o.slots < 0 || o.task_timeout < 0)
         return MPX_EINVAL;
-    if (o.threads && (o.task_timeout > 0 || o.maxtasksperchild > 0))
+    int64_t tt_ns = task_timeout_ns(o.task_timeout);
+    /* the thread context (dummy.Pool): a ThreadPool */
+    if ((o.ctx ? o.ctx : mpx__context_default())->threads)
+        o.threads = 1;
+    if (o.threads && (tt_ns > 0 || o.maxtasksperchild > 0))
         return MPX_ENOTSUP;
+    if (!tt_ns)
+        o.task_timeout = 0; /* MPX_FOREVER: none, as a backend reads it */
     const mpx__pool_backend *be = o.ctx ? o.ctx->pool : NULL;
-    int n = o.processes;
+    int n = processes == MPX_POOL_DEFAULT ? 0 : processes; /* 0: the default (backend.h) */
     void *bst = NULL;
     if (be) {
         int brc = be->prepare(&o, &n, &bst);
@@ -1718,7 +1733,7 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
     p->be = be;
     p->be_state = bst;
     p->maxtasks = o.maxtasksperchild;
-    p->task_timeout_ns = o.task_timeout > 0 ? o.task_timeout * 1000000 : 0;
+    p->task_timeout_ns = tt_ns;
     p->ctx = o.ctx ? o.ctx : mpx__context_default();
     p->init = o.initializer;
     p->nslots = nslots;
@@ -1836,9 +1851,8 @@ MPX_API int mpx_pool_create(mpx_pool **out, const mpx_pool_opts *opts)
 MPX_API int mpx_thread_pool_create(mpx_pool **out, int threads, mpx_init_fn initializer,
                                    const mpx_args *initargs)
 {
-    mpx_pool_opts o = {.processes = threads, .initializer = initializer, .initargs = initargs,
-                       .threads = 1};
-    return mpx_pool_create(out, &o);
+    mpx_pool_opts o = {.initializer = initializer, .initargs = initargs, .threads = 1};
+    return mpx_pool_create(out, threads, &o);
 }
 
 MPX_API int mpx_pool_close(mpx_pool *p)
@@ -2001,6 +2015,9 @@ static mpx_result *job_new(int type, const mpx_call_opts *o)
     return j;
 }
 
+/* The per-call task timeout (mpx_call_opts.timeout): 0 the pool's,
+ * MPX_FOREVER none, N > 0 ms; negative is MPX_EINVAL (no task runs in
+ * zero time). */
 static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
 {
     mpx_duration t = o ? o->timeout : 0;
@@ -2008,15 +2025,11 @@ static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
         *ns = p->task_timeout_ns;
         return 0;
     }
-    if (t == MPX_FOREVER) {
-        *ns = 0;
-        return 0;
-    }
     if (t < 0)
         return MPX_EINVAL;
-    if (p->threads)
+    *ns = task_timeout_ns(t);
+    if (*ns && p->threads)
         return MPX_ENOTSUP;
-    *ns = t * 1000000;
     return 0;
 }
 
@@ -2374,7 +2387,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     int rc = check_pool(p);
     if (rc)
         return rc;
-    if (!fn || (n && (!in || !out)) || (opts && opts->ctx_len && !opts->ctx))
+    if (!fn || (n && (!in || !out)) || (opts && opts->shared_len && !opts->shared))
         return MPX_EINVAL;
     if (p->be)
         return MPX_ENOTSUP; /* the arrays are shared memory of this host */
@@ -2389,7 +2402,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     j->src = S_NONE;
     j->total = n;
     j->cap = 1;
-    size_t ctx_len = opts ? opts->ctx_len : 0;
+    size_t ctx_len = opts ? opts->shared_len : 0; /* mpx_call_opts.shared */
     size_t off_ctx = (sizeof(px_fixed_ctl) + 63) & ~(size_t)63;
     size_t off_in = (off_ctx + ctx_len + 63) & ~(size_t)63;
     size_t off_out = (off_in + n * in_size + 63) & ~(size_t)63;
@@ -2425,7 +2438,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     d->off_ctx = off_ctx;
     d->ctx_len = ctx_len;
     if (ctx_len)
-        memcpy(m + off_ctx, opts->ctx, ctx_len);
+        memcpy(m + off_ctx, opts->shared, ctx_len);
     if (n && in_size)
         memcpy(m + off_in, in, n * in_size);
     mpx_result *keep = j;
@@ -2433,6 +2446,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     if (rc)
         return rc;
     rc = mpx_result_wait(keep, MPX_FOREVER);
+    rc = rc == 1 ? 0 : rc;
     int first = 0;
     if (!rc) {
         _Atomic int32_t *st = (_Atomic int32_t *)(void *)(m + off_status);
@@ -2458,14 +2472,14 @@ static bool res_ok(const mpx_result *r)
     return r && r->magic == RES_MAGIC;
 }
 
-MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
+static int result_wait(mpx_result *r, mpx_duration timeout)
 {
     if (!res_ok(r))
         return MPX_EINVAL;
     mpx__deadline d = mpx__deadline_from(timeout);
     /* a short bounded spin first: a result that is a few microseconds
      * away is not worth a sleep and a cross-CPU wake-up (~25 us here) */
-    if (timeout != MPX_NOWAIT && !in_handler)
+    if (timeout > 0 && !in_handler)
         for (int i = 0; i < 1000 && !__atomic_load_n(&r->announced, __ATOMIC_ACQUIRE); i++)
             mpx__cpu_relax();
     pthread_mutex_lock(&r->mu);
@@ -2484,6 +2498,13 @@ MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
     }
     pthread_mutex_unlock(&r->mu);
     return rc;
+}
+
+MPX_API int mpx_result_wait(mpx_result *r, mpx_duration timeout)
+{
+    /* yes/no (docs/design.md): 1 ready, 0 not ready at the deadline */
+    int rc = result_wait(r, timeout);
+    return rc == 0 ? 1 : rc == MPX_ETIMEDOUT ? 0 : rc;
 }
 
 static void fill_err(const errrec *e, mpx_task_error *err)
@@ -2509,7 +2530,7 @@ static const errrec *first_err(mpx_result *r)
 
 MPX_API int mpx_result_get(mpx_result *r, mpx_duration timeout, const void **data, size_t *len)
 {
-    int rc = mpx_result_wait(r, timeout);
+    int rc = result_wait(r, timeout); /* MPX_ETIMEDOUT: Python raises */
     if (rc)
         return rc;
     pthread_mutex_lock(&r->mu);

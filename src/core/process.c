@@ -74,6 +74,9 @@ void mpx__process_atfork_child(void)
     children = NULL;
     pthread_mutex_unlock(&children_mu);
     pthread_mutex_init(&parent_mu, NULL); /* another thread may have held it */
+    /* A fork made inside a thread "process" (thread context) is a process
+     * now, not that thread. */
+    mpx__thread_forget();
 }
 
 /* ---- helpers -------------------------------------------------------- */
@@ -180,8 +183,6 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     mpx_process_opts o = {0};
     if (opts)
         o = *opts;
-    if (o.daemon < MPX_DAEMON_INHERIT || o.daemon > MPX_DAEMON_YES)
-        return MPX_EINVAL;
     mpx_process *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -215,9 +216,29 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
     }
 
     mpx_process *cur = current;
+    if (p->ctx->threads) {
+        /* dummy.Process is a threading.Thread: named "Thread-N" by one
+         * counter of the process, no process identity; daemon inherit is
+         * the creating thread's flag (D3); the authkey is the process's. */
+        static _Atomic int thread_counter;
+        mpx_process *by = mpx_current_process();
+        p->made_by = by;
+        p->daemon = o.daemon == MPX_DAEMON_INHERIT ? by->daemon : o.daemon != 0;
+        pthread_mutex_lock(&cur->mu);
+        memcpy(p->authkey, cur->authkey, cur->authkey_len);
+        p->authkey_len = cur->authkey_len;
+        pthread_mutex_unlock(&cur->mu);
+        if (o.name)
+            p->name = strdup(o.name);
+        else if (asprintf(&p->name, "Thread-%d", ++thread_counter) < 0)
+            p->name = NULL;
+        goto named;
+    }
     pthread_mutex_lock(&cur->mu);
     int count = ++cur->child_counter;
-    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon == MPX_DAEMON_YES;
+    /* a boolean (docs/design.md): 0 False, nonzero True; MPX_DAEMON_INHERIT
+     * takes the creator's flag (PROC-04) */
+    p->daemon = o.daemon == MPX_DAEMON_INHERIT ? cur->daemon : o.daemon != 0;
     memcpy(p->authkey, cur->authkey, cur->authkey_len);
     p->authkey_len = cur->authkey_len;
     p->identity_len = cur->identity_len < MPX__MAX_IDENTITY ? cur->identity_len + 1
@@ -235,6 +256,7 @@ MPX_API int mpx_process_create(mpx_process **out, mpx_target_fn target, const mp
             len += (size_t)snprintf(buf + len, sizeof buf - len, i ? ":%d" : "%d", p->identity[i]);
         p->name = strdup(buf);
     }
+named:
     if (!p->name) {
         p->refs = 1;
         release(p);
@@ -259,26 +281,37 @@ MPX_API int mpx_process_start(mpx_process *p)
     /* Made without a context: the default one at start, as Python's
      * Process resolves it in start() (set_start_method after create
      * counts), which also fixes it for this process and its children. */
+    /* The kind of backend (threads or processes) was chosen at create. */
     if (!p->ctx_explicit && p->state == MPX__P_INITIAL && !p->is_current && !p->is_parent &&
-        p->creator == mpx__self_pid)
-        p->ctx = mpx__context_default_fix();
+        p->creator == mpx__self_pid) {
+        mpx_context *c = mpx__context_default_fix();
+        if (c->threads == p->ctx->threads)
+            p->ctx = c;
+    }
+    bool threads = p->ctx->threads;
     if (p->state == MPX__P_CLOSED)
         rc = MPX_ECLOSED;
     else if (p->state != MPX__P_INITIAL || p->is_current || p->is_parent)
         rc = MPX_ESTATE; /* started once only (PROC-06) */
     else if (p->creator != mpx__self_pid)
         rc = MPX_ESTATE; /* PROC-24 */
-    else if (current->daemon)
+    else if (threads && p->made_by != mpx_current_process())
+        rc = MPX_ESTATE; /* dummy: "Parent is X but current_process is Y" */
+    else if (current->daemon && !threads)
         rc = MPX_ESTATE; /* daemonic processes are not allowed to have children (PROC-12) */
     else if (mpx__boot_in_progress())
         rc = MPX_ESTATE; /* GUIDE-12: from a constructor of a spawn child */
     else if (!p->ctx->ops)
         rc = MPX_ENOTSUP;
-    else if (p->ctx->method != MPX__FORK && p->udata && !p->udata_size)
+    else if (p->ctx->method != MPX__FORK && !threads && p->udata && !p->udata_size)
         rc = MPX_ECONTEXT; /* a bare pointer means nothing after exec */
     if (rc) {
         pthread_mutex_unlock(&p->mu);
-        if (rc == MPX_ESTATE && current->daemon)
+        if (rc == MPX_ESTATE && threads && p->made_by != mpx_current_process() &&
+            p->state == MPX__P_INITIAL)
+            MPX__WARNING("%s was made by another thread \"process\" than the one "
+                         "starting it", p->name);
+        else if (rc == MPX_ESTATE && current->daemon && !threads)
             MPX__WARNING("daemonic processes are not allowed to have children");
         else if (rc == MPX_ESTATE && mpx__boot_in_progress())
             MPX__WARNING("an attempt has been made to start a new process before the "
@@ -296,10 +329,14 @@ MPX_API int mpx_process_start(mpx_process *p)
     if (!rc) {
         fflush(stdout);
         fflush(stderr);
+        /* started before the start: a thread of the thread context runs
+         * at once and must see itself started (Python's Thread.start) */
+        p->state = MPX__P_STARTED;
         rc = p->ctx->ops->start(p);
+        if (rc)
+            p->state = MPX__P_INITIAL; /* nothing left behind: start again */
     }
     if (!rc) {
-        p->state = MPX__P_STARTED;
         /* Descriptors passed in the arguments now live in the child. */
         registry_add(p);
         MPX__DEBUG("started process %s (pid %d, %s)", p->name, (int)p->pid, p->ctx->name);
@@ -317,20 +354,22 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
 {
     if (!valid(p))
         return MPX_EINVAL;
-    if (p->is_parent)
-        return parent_join(p, timeout); /* MISC-04: wait for the parent's end */
+    if (p->is_parent) { /* MISC-04: wait for the parent's end */
+        int r = parent_join(p, timeout);
+        return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r; /* yes/no, as below */
+    }
     pthread_mutex_lock(&p->mu);
     int state = p->state;
     bool mine = p->creator == mpx__self_pid && !p->is_current && !p->is_parent;
     pthread_mutex_unlock(&p->mu);
     if (state == MPX__P_CLOSED)
         return MPX_ECLOSED;
-    if (p->is_current)
+    if (p->is_current || p == mpx__thread_self())
         return MPX_ESTATE; /* can only join a child process, not itself */
     if (state == MPX__P_INITIAL || !mine)
         return MPX_ESTATE; /* can only join a started process, and only its creator */
     if (__atomic_load_n(&p->has_exit, __ATOMIC_ACQUIRE))
-        return 0;
+        return 1;
     mpx__deadline d = mpx__deadline_from(timeout);
     int rc;
     for (;;) {
@@ -350,7 +389,8 @@ MPX_API int mpx_process_join(mpx_process *p, mpx_duration timeout)
     }
     if (rc == 0)
         MPX__SUBDEBUG("joined process %s", p->name);
-    return rc;
+    /* yes/no (docs/design.md): 1 ended, 0 still running at the deadline */
+    return rc == 0 ? 1 : rc == MPX_ETIMEDOUT ? 0 : rc;
 }
 
 MPX_API int mpx_process_is_alive(mpx_process *p)
@@ -420,6 +460,8 @@ static int send_signal(mpx_process *p, int sig)
     int rc = 0;
     if (p->state == MPX__P_CLOSED)
         rc = MPX_ECLOSED;
+    else if (p->ctx && p->ctx->ops && !p->ctx->ops->signal && !p->is_current && !p->is_parent)
+        rc = MPX_ENOTSUP; /* a thread (thread context) cannot be stopped, at any state */
     else if (p->state == MPX__P_INITIAL || p->is_current || p->is_parent ||
              p->creator != mpx__self_pid)
         rc = MPX_ESTATE;
@@ -583,7 +625,9 @@ MPX_API char *mpx_process_describe(mpx_process *p)
         snprintf(status, sizeof status, "%s", st);
     }
     char *out = NULL;
-    if (asprintf(&out, "<Process(%s, %s%s)>", p->name, status,
+    /* a thread of the thread context: Python's dummy repr */
+    if (asprintf(&out, "<%s(%s, %s%s)>", p->ctx && p->ctx->threads ? "DummyProcess" : "Process",
+                 p->name, status,
                  p->daemon && p->state != MPX__P_CLOSED ? " daemon" : "") < 0)
         out = NULL;
     pthread_mutex_unlock(&p->mu);
@@ -595,7 +639,8 @@ MPX_API char *mpx_process_describe(mpx_process *p)
 MPX_API mpx_process *mpx_current_process(void)
 {
     mpx__global_init();
-    return current;
+    mpx_process *t = mpx__thread_self(); /* dummy: current_thread() */
+    return t ? t : current;
 }
 
 uint64_t mpx__self_start_time(void)
@@ -874,6 +919,22 @@ static void shutdown_children(void)
 {
     mpx_process **v;
     size_t n = snapshot(&v);
+    /* Threads of the thread context: the daemonic ones are left running
+     * (the process ends under them, as Python abandons daemon threads);
+     * the others are joined, as Python joins non-daemon threads at exit,
+     * but only when the exit is not made by one of them (exit() in a
+     * thread "process" ends the program without waiting for the others,
+     * which might be waiting for it). */
+    bool in_thread = mpx__thread_self() != NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool skip = !v[i]->ctx->ops->signal && (v[i]->daemon || in_thread);
+        if (skip)
+            unref(v[i]);
+        else
+            v[k++] = v[i];
+    }
+    n = k;
     for (size_t i = 0; i < n; i++)
         if (v[i]->daemon && mpx_process_is_alive(v[i]) == 1) {
             MPX__INFO("calling terminate() for daemon %s", v[i]->name);
@@ -884,7 +945,7 @@ static void shutdown_children(void)
             MPX__INFO("calling join() for process %s", v[i]->name);
         if (v[i]->daemon) {
             /* A daemon that ignores SIGTERM must not hold us forever. */
-            if (mpx_process_join(v[i], 5000) == MPX_ETIMEDOUT) {
+            if (mpx_process_join(v[i], 5000) == 0) { /* still running */
                 mpx_process_kill(v[i]);
                 mpx_process_join(v[i], MPX_FOREVER);
             }
@@ -916,6 +977,7 @@ void mpx__child_setup(mpx_process *p, pid_t parent_pid, pid_t real_parent, uint6
     /* Under fork, the parent held p->mu while forking; fork_start has
      * released the copy (popen_fork.c). Re-initialised for every path. */
     pthread_mutex_init(&p->mu, NULL);
+    mpx__thread_forget(); /* started from a thread "process": a process now */
     mpx__in_child = true;
     mpx__self_pid = getpid();
     if (p->daemon) {
@@ -1067,6 +1129,8 @@ void mpx__child_run(mpx_process *p, mpx_args *args)
 
 MPX_API void mpx_exit(int code)
 {
+    if (mpx__thread_self())
+        mpx__thread_exit(code); /* ends the thread "process" only */
     if (mpx__in_child && mpx__self_pid == getpid())
         child_exit(code);
     exit(code);

@@ -43,6 +43,10 @@ struct mpx_process {
     bool is_parent;    /* the parent_process() object */
     bool in_registry;
     void *popen; /* start-method state */
+    /* The thread context: mpx_current_process() of the thread that made
+     * the object (only compared, never followed): only that "process"
+     * may start it, as dummy.Process.start requires. */
+    const struct mpx_process *made_by;
     struct mpx_process *next_child;
 };
 
@@ -76,6 +80,14 @@ uint64_t mpx__self_start_time(void);
  * sent by the parent. */
 int mpx__process_export_self(mpx_process *p, mpx__buf *out);
 int mpx__process_import_self(mpx__rd *in, mpx_process **out);
+
+/* The thread context (popen_thread.c): the thread "process" running in
+ * the calling thread, or NULL; forget it (in a fork child, whose thread
+ * is a process of its own now); end the calling thread "process" with
+ * code (mpx_exit there: Python's sys.exit in a dummy.Process). */
+mpx_process *mpx__thread_self(void);
+void mpx__thread_forget(void);
+__attribute__((noreturn)) void mpx__thread_exit(int code);
 
 /* Is this process running as an mpx child (not the main program)? */
 extern bool mpx__in_child;

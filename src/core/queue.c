@@ -31,6 +31,7 @@
  *    mpx_queue_shutdown ends the queue for everyone.
  */
 #include "core/queue_internal.h"
+#include "core/process_internal.h"
 #include "linux/futex.h"
 
 #include <fcntl.h>
@@ -90,10 +91,52 @@ int mpx__queue_spin_override = -1;
 
 static mpx__objtype queue_type;
 
-/* Closed with mpx_queue_close in this process (per handle and process). */
+/*
+ * Closed with mpx_queue_close by the caller (per handle and process). In
+ * the thread context a thread "process" is a process of its own: its
+ * close concerns it only (it shares the handle with the other threads),
+ * and a close made by the process does not concern it. Its closed handles
+ * are listed in its thread (the handles' uids), freed when it ends.
+ */
+static __thread __attribute__((tls_model("initial-exec"))) uint64_t *tl_closed;
+static __thread __attribute__((tls_model("initial-exec"))) size_t tl_nclosed;
+static pthread_key_t tl_closed_key;
+static pthread_once_t tl_closed_once = PTHREAD_ONCE_INIT;
+
+static void tl_closed_init(void)
+{
+    pthread_key_create(&tl_closed_key, free);
+}
+
+static bool thread_closed(const mpx_queue *q)
+{
+    for (size_t i = 0; i < tl_nclosed; i++)
+        if (tl_closed[i] == q->uid)
+            return true;
+    return false;
+}
+
+static int thread_close(const mpx_queue *q)
+{
+    if (thread_closed(q))
+        return 0;
+    pthread_once(&tl_closed_once, tl_closed_init);
+    uint64_t *n = realloc(tl_closed, (tl_nclosed + 1) * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    n[tl_nclosed++] = q->uid;
+    tl_closed = n;
+    pthread_setspecific(tl_closed_key, n); /* freed when the thread ends */
+    return 0;
+}
+
 static inline bool handle_closed(mpx_queue *q)
 {
     pid_t c = atomic_load_explicit(&q->closed_by, memory_order_relaxed);
+    if (MPX__LIKELY(!c && !tl_nclosed))
+        return false;
+    if (mpx__thread_self())
+        return thread_closed(q);
     return c != 0 && c == mpx__self_pid;
 }
 
@@ -1079,9 +1122,11 @@ static int spin_default(void)
 
 static mpx_queue *handle_new(void)
 {
+    static _Atomic uint64_t uids;
     mpx_queue *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
+    q->uid = atomic_fetch_add(&uids, 1) + 1;
     q->efd = -1;
     q->map.fd = -1;
     q->spin = spin_default();
@@ -1382,6 +1427,8 @@ MPX_API int mpx_queue_close(mpx_queue *q)
     q = qof(q);
     if (!q)
         return MPX_EINVAL;
+    if (mpx__thread_self())
+        return thread_close(q); /* this thread "process" only */
     atomic_store(&q->closed_by, mpx__self_pid);
     /* Threads of this process waiting through this handle return. */
     wake(&q->sh->ne, false);
@@ -1510,9 +1557,9 @@ MPX_API int mpx_queue_join(mpx_queue *q, mpx_duration timeout)
     for (;;) {
         int r = qwait(q, &q->sh->jq, cond_joined, NULL, d, 0);
         if (r == 0)
-            return 0;
+            return 1; /* all tasks done */
         if (r == MPX_ETIMEDOUT)
-            return MPX_ETIMEDOUT;
+            return 0;
     }
 }
 

@@ -104,6 +104,10 @@ struct mpx_queue {
      * close() concerns the calling process only; a fork child's copy of
      * the handle is open, as after Python's _after_fork). */
     _Atomic pid_t closed_by;
+    /* A unique number of this handle in this process: a thread "process"
+     * of the thread context closes the handle for itself only and keeps
+     * the numbers of the handles it closed (queue.c, "close"). */
+    uint64_t uid;
     int spin;
     int yields; /* sched_yield rounds after spinning, before sleeping */
     /* The last get (put) of this handle found a message (room) without

@@ -6,6 +6,7 @@
  * and the data at offset 64 (one mapping, one descriptor for both); else
  * the data starts at offset 0.
  */
+#include "core/ctconv.h"
 #include "core/sync_internal.h"
 #include "mpx/sharedctypes.h"
 
@@ -48,10 +49,35 @@ static const struct {
     {MPX_CT_CHAR, 'c', 1, "c_char"},      {MPX_CT_BOOL, '?', 1, "c_bool"},
 };
 
+MPX_API const mpx_shared_opts mpx_shared_raw = {.raw = 1};
+
+/* ctypes names beyond the table's (Python's Value(c_long, ...)). */
+static const struct {
+    const char *name;
+    int type;
+} ctypes_names[] = {
+    {"c_long", sizeof(long) == 8 ? MPX_CT_INT64 : MPX_CT_INT32},
+    {"c_ulong", sizeof(long) == 8 ? MPX_CT_UINT64 : MPX_CT_UINT32},
+    {"c_int8", MPX_CT_INT8},        {"c_uint8", MPX_CT_UINT8},   {"c_int16", MPX_CT_INT16},
+    {"c_uint16", MPX_CT_UINT16},    {"c_int32", MPX_CT_INT32},   {"c_uint32", MPX_CT_UINT32},
+    {"c_int64", MPX_CT_INT64},      {"c_uint64", MPX_CT_UINT64},
+    {"c_size_t", sizeof(size_t) == 8 ? MPX_CT_UINT64 : MPX_CT_UINT32},
+    {"c_ssize_t", sizeof(size_t) == 8 ? MPX_CT_INT64 : MPX_CT_INT32},
+};
+
 MPX_API int mpx_ctype_from_typecode(const char *tc)
 {
-    if (!tc || !tc[0] || tc[1])
+    if (!tc || !tc[0])
         return MPX_EINVAL;
+    if (tc[1]) { /* a ctypes name */
+        for (size_t i = 0; i < MPX__ARRAY_LEN(ctypes_names); i++)
+            if (strcmp(ctypes_names[i].name, tc) == 0)
+                return ctypes_names[i].type;
+        for (size_t i = 0; i < MPX__ARRAY_LEN(types); i++)
+            if (strcmp(types[i].name, tc) == 0)
+                return types[i].type;
+        return MPX_EINVAL;
+    }
     if (tc[0] == 'l')
         return sizeof(long) == 8 ? MPX_CT_INT64 : MPX_CT_INT32;
     if (tc[0] == 'L')
@@ -255,11 +281,7 @@ static int sh_lock(shobj *o)
 {
     if (!o->lock)
         return 0;
-    int r;
-    do
-        r = mpx__lk_acquire(o->lock, MPX_FOREVER);
-    while (r == -EINTR && !mpx__sync_interruptible());
-    return r;
+    return mpx__lk_acquire(o->lock, MPX_FOREVER); /* -EINTR: an interruptible lock */
 }
 
 static void sh_unlock(shobj *o)
@@ -283,113 +305,80 @@ static int sh_rw(shobj *o, size_t start, size_t count, void *out, const void *in
     return r;
 }
 
-static bool is_int_type(int t)
+/* Elements [start, start+count) converted into count values of out_type
+ * at out (one locked read; nothing is written to out unless every element
+ * converts). */
+static int sh_read_as(shobj *o, size_t start, size_t count, void *out, int out_type)
 {
-    return (t >= MPX_CT_INT8 && t <= MPX_CT_UINT64) || t == MPX_CT_CHAR || t == MPX_CT_BOOL;
-}
-
-static int64_t load_i64(int t, const unsigned char *p)
-{
-    switch (t) {
-    case MPX_CT_INT8: return *(const int8_t *)p;
-    case MPX_CT_UINT8: return *(const uint8_t *)p;
-    case MPX_CT_CHAR: return *(const char *)p;
-    case MPX_CT_BOOL: return *p != 0;
-    case MPX_CT_INT16: { int16_t v; memcpy(&v, p, 2); return v; }
-    case MPX_CT_UINT16: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case MPX_CT_INT32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case MPX_CT_UINT32: { uint32_t v; memcpy(&v, p, 4); return v; }
-    case MPX_CT_INT64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case MPX_CT_UINT64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
-    default: return 0;
+    if (!o || (!out && count) || start > o->len || count > o->len - start)
+        return MPX_EINVAL;
+    if (!count)
+        return 0;
+    if (!mpx__ct_scalar(out_type) || !mpx__ct_scalar(o->type))
+        return MPX_EINVAL; /* void * or a raw element: the _bytes forms */
+    if (out_type == o->type)
+        return sh_rw(o, start, count, out, NULL);
+    int r = sh_lock(o);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    size_t osz = mpx_ctype_size(out_type);
+    const unsigned char *src = o->data + start * o->esize;
+    int rc = 0;
+    for (size_t k = 0; k < count && !rc; k++) {
+        mpx__num v = mpx__ct_load(o->type, src + k * o->esize);
+        rc = mpx__ct_check(out_type, &v);
     }
-}
-
-static void store_i64(int t, unsigned char *p, int64_t x)
-{
-    switch (t) {
-    case MPX_CT_INT8: case MPX_CT_UINT8: case MPX_CT_CHAR: *p = (unsigned char)x; break;
-    case MPX_CT_BOOL: *p = x != 0; break;
-    case MPX_CT_INT16: case MPX_CT_UINT16: { uint16_t v = (uint16_t)x; memcpy(p, &v, 2); break; }
-    case MPX_CT_INT32: case MPX_CT_UINT32: { uint32_t v = (uint32_t)x; memcpy(p, &v, 4); break; }
-    case MPX_CT_INT64: case MPX_CT_UINT64: { uint64_t v = (uint64_t)x; memcpy(p, &v, 8); break; }
-    default: break;
+    for (size_t k = 0; k < count && !rc; k++) {
+        mpx__num v = mpx__ct_load(o->type, src + k * o->esize);
+        mpx__ct_store(out_type, (unsigned char *)out + k * osz, &v);
     }
-}
-
-static int sh_get_i64(shobj *o, size_t i, int64_t *out)
-{
-    if (!o || !out || i >= o->len || !is_int_type(o->type))
-        return MPX_EINVAL;
-    int r = sh_lock(o);
-    if (r && r != MPX_EOWNERDEAD)
-        return r;
-    *out = load_i64(o->type, o->data + i * o->esize);
     sh_unlock(o);
-    return r;
+    return rc ? rc : r;
 }
 
-static int sh_set_i64(shobj *o, size_t i, int64_t x)
+/* count values of in_type at in, converted into elements [start, ...):
+ * every value is checked before any is stored (a failed write changes
+ * nothing). locked: take the object's lock (false for a new object). */
+static int sh_write_as(shobj *o, size_t start, size_t count, const void *in, int in_type,
+                       bool locked)
 {
-    if (!o || i >= o->len || !is_int_type(o->type))
+    if (!o || (!in && count) || start > o->len || count > o->len - start)
         return MPX_EINVAL;
-    int r = sh_lock(o);
+    if (!count)
+        return 0;
+    if (!mpx__ct_scalar(in_type) || !mpx__ct_scalar(o->type))
+        return MPX_EINVAL;
+    size_t isz = mpx_ctype_size(in_type);
+    const unsigned char *src = in;
+    if (in_type != o->type) {
+        for (size_t k = 0; k < count; k++) {
+            mpx__num v = mpx__ct_load(in_type, src + k * isz);
+            int rc = mpx__ct_check(o->type, &v);
+            if (rc)
+                return rc;
+        }
+    }
+    int r = locked ? sh_lock(o) : 0;
     if (r && r != MPX_EOWNERDEAD)
         return r;
-    store_i64(o->type, o->data + i * o->esize, x);
-    sh_unlock(o);
-    return r;
-}
-
-static int sh_get_f64(shobj *o, size_t i, double *out)
-{
-    if (!o || !out || i >= o->len || o->type == MPX_CT_RAW)
-        return MPX_EINVAL;
-    int r = sh_lock(o);
-    if (r && r != MPX_EOWNERDEAD)
-        return r;
-    unsigned char *p = o->data + i * o->esize;
-    if (o->type == MPX_CT_FLOAT) {
-        float f;
-        memcpy(&f, p, 4);
-        *out = f;
-    } else if (o->type == MPX_CT_DOUBLE) {
-        memcpy(out, p, 8);
-    } else if (o->type == MPX_CT_UINT64) {
-        uint64_t u;
-        memcpy(&u, p, 8);
-        *out = (double)u;
+    unsigned char *dst = o->data + start * o->esize;
+    if (in_type == o->type) {
+        memcpy(dst, in, count * o->esize);
     } else {
-        *out = (double)load_i64(o->type, p);
+        for (size_t k = 0; k < count; k++) {
+            mpx__num v = mpx__ct_load(in_type, src + k * isz);
+            mpx__ct_store(o->type, dst + k * o->esize, &v);
+        }
     }
-    sh_unlock(o);
+    if (locked)
+        sh_unlock(o);
     return r;
 }
 
-static int sh_set_f64(shobj *o, size_t i, double x)
+/* One number (of the C type src_type at src) into element i. */
+static int sh_set_as(shobj *o, size_t i, const void *src, int src_type)
 {
-    if (!o || i >= o->len || o->type == MPX_CT_RAW)
-        return MPX_EINVAL;
-    if (o->type != MPX_CT_FLOAT && o->type != MPX_CT_DOUBLE &&
-        (isnan(x) || x >= 18446744073709551616.0 || x < -9223372036854775808.0))
-        return MPX_EINVAL;
-    int r = sh_lock(o);
-    if (r && r != MPX_EOWNERDEAD)
-        return r;
-    unsigned char *p = o->data + i * o->esize;
-    if (o->type == MPX_CT_FLOAT) {
-        float f = (float)x;
-        memcpy(p, &f, 4);
-    } else if (o->type == MPX_CT_DOUBLE) {
-        memcpy(p, &x, 8);
-    } else if (o->type == MPX_CT_UINT64 && x >= 9223372036854775808.0) {
-        uint64_t u = (uint64_t)x;
-        memcpy(p, &u, 8);
-    } else if (o->type == MPX_CT_UINT64 || o->type == MPX_CT_INT64 || x < 9223372036854775808.0) {
-        store_i64(o->type, p, x >= 9223372036854775808.0 ? INT64_MAX : (int64_t)x);
-    }
-    sh_unlock(o);
-    return r;
+    return sh_write_as(o, i, 1, src, src_type, true);
 }
 
 static int sh_get_lock(shobj *o, void **lock)
@@ -408,7 +397,8 @@ static int sh_acquire(shobj *o, mpx_duration timeout)
         return MPX_EINVAL;
     if (!o->lock)
         return MPX_ESTATE;
-    return mpx__lk_acquire(o->lock, timeout);
+    int r = mpx__lk_acquire(o->lock, timeout);
+    return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r; /* yes/no (docs/design.md) */
 }
 
 static int sh_release(shobj *o)
@@ -501,7 +491,7 @@ static int fmt_elem(mpx__buf *b, shobj *o, const unsigned char *p)
             return mpx__buf_printf(b, "b'%c'", *p);
         return mpx__buf_printf(b, "b'\\x%02x'", *p);
     case MPX_CT_RAW: return mpx__buf_printf(b, "<%zu bytes>", o->esize);
-    default: return mpx__buf_printf(b, "%" PRId64, load_i64(o->type, p));
+    default: return mpx__buf_printf(b, "%" PRId64, mpx__ct_load(o->type, p).s);
     }
 }
 
@@ -545,32 +535,52 @@ static char *sh_describe(shobj *o, bool array)
 
 /* ---- Value ---------------------------------------------------------------------- */
 
-MPX_API int mpx_value_create(mpx_value **out, int type, const void *init,
-                             const mpx_shared_opts *opts)
-{
-    size_t sz = mpx_ctype_size(type);
-    if (!sz)
-        return MPX_EINVAL;
-    return sh_create(&value_type, type, sz, 1, init, opts, (shobj **)out);
-}
-
-MPX_API int mpx_value_create_tc(mpx_value **out, const char *typecode, const void *init,
-                                const mpx_shared_opts *opts)
+/* A new Value of the type named by typecode from the number (src_type at
+ * src), converted and checked before anything is made. */
+static int value_new(mpx_value **out, const char *typecode, const void *src, int src_type,
+                     const mpx_shared_opts *opts)
 {
     int t = mpx_ctype_from_typecode(typecode);
-    return t < 0 ? t : mpx_value_create(out, t, init, opts);
+    if (t < 0)
+        return t;
+    unsigned char init[8];
+    int rc = mpx__ct_convert(t, init, src_type, src);
+    if (rc)
+        return rc;
+    return sh_create(&value_type, t, mpx_ctype_size(t), 1, init, opts, (shobj **)out);
+}
+
+MPX_API int mpx_value_create_i64(mpx_value **out, const char *typecode, int64_t init,
+                                 const mpx_shared_opts *opts)
+{
+    return value_new(out, typecode, &init, MPX_CT_INT64, opts);
+}
+
+MPX_API int mpx_value_create_u64(mpx_value **out, const char *typecode, uint64_t init,
+                                 const mpx_shared_opts *opts)
+{
+    return value_new(out, typecode, &init, MPX_CT_UINT64, opts);
+}
+
+MPX_API int mpx_value_create_f64(mpx_value **out, const char *typecode, double init,
+                                 const mpx_shared_opts *opts)
+{
+    return value_new(out, typecode, &init, MPX_CT_DOUBLE, opts);
+}
+
+MPX_API int mpx_value_create_bytes(mpx_value **out, const char *typecode, const void *init,
+                                   const mpx_shared_opts *opts)
+{
+    int t = mpx_ctype_from_typecode(typecode);
+    if (t < 0)
+        return t;
+    return sh_create(&value_type, t, mpx_ctype_size(t), 1, init, opts, (shobj **)out);
 }
 
 MPX_API int mpx_value_create_sized(mpx_value **out, size_t size, const void *init,
                                    const mpx_shared_opts *opts)
 {
     return sh_create(&value_type, MPX_CT_RAW, size, 1, init, opts, (shobj **)out);
-}
-
-MPX_API int mpx_rawvalue_create(mpx_value **out, int type, const void *init)
-{
-    mpx_shared_opts o = {.raw = 1};
-    return mpx_value_create(out, type, init, &o);
 }
 
 MPX_API void mpx_value_destroy(mpx_value *v)
@@ -598,34 +608,49 @@ MPX_API int mpx_value_type(mpx_value *v)
     return o ? o->type : MPX_EINVAL;
 }
 
-MPX_API int mpx_value_get(mpx_value *v, void *out)
+MPX_API int mpx_value_get_as(mpx_value *v, void *out, int out_type)
 {
-    return out ? sh_rw(V(v), 0, 1, out, NULL) : MPX_EINVAL;
-}
-
-MPX_API int mpx_value_set(mpx_value *v, const void *in)
-{
-    return in ? sh_rw(V(v), 0, 1, NULL, in) : MPX_EINVAL;
+    return out ? sh_read_as(V(v), 0, 1, out, out_type) : MPX_EINVAL;
 }
 
 MPX_API int mpx_value_get_i64(mpx_value *v, int64_t *out)
 {
-    return sh_get_i64(V(v), 0, out);
+    return mpx_value_get_as(v, out, MPX_CT_INT64);
 }
 
-MPX_API int mpx_value_set_i64(mpx_value *v, int64_t x)
+MPX_API int mpx_value_get_u64(mpx_value *v, uint64_t *out)
 {
-    return sh_set_i64(V(v), 0, x);
+    return mpx_value_get_as(v, out, MPX_CT_UINT64);
 }
 
 MPX_API int mpx_value_get_f64(mpx_value *v, double *out)
 {
-    return sh_get_f64(V(v), 0, out);
+    return mpx_value_get_as(v, out, MPX_CT_DOUBLE);
+}
+
+MPX_API int mpx_value_set_i64(mpx_value *v, int64_t x)
+{
+    return sh_set_as(V(v), 0, &x, MPX_CT_INT64);
+}
+
+MPX_API int mpx_value_set_u64(mpx_value *v, uint64_t x)
+{
+    return sh_set_as(V(v), 0, &x, MPX_CT_UINT64);
 }
 
 MPX_API int mpx_value_set_f64(mpx_value *v, double x)
 {
-    return sh_set_f64(V(v), 0, x);
+    return sh_set_as(V(v), 0, &x, MPX_CT_DOUBLE);
+}
+
+MPX_API int mpx_value_get_bytes(mpx_value *v, void *out)
+{
+    return out ? sh_rw(V(v), 0, 1, out, NULL) : MPX_EINVAL;
+}
+
+MPX_API int mpx_value_set_bytes(mpx_value *v, const void *in)
+{
+    return in ? sh_rw(V(v), 0, 1, NULL, in) : MPX_EINVAL;
 }
 
 MPX_API int mpx_value_get_lock(mpx_value *v, void **lock)
@@ -660,32 +685,48 @@ MPX_API char *mpx_value_describe(mpx_value *v)
 
 /* ---- Array ---------------------------------------------------------------------- */
 
-MPX_API int mpx_array_create(mpx_array **out, int type, size_t length, const void *init,
-                             const mpx_shared_opts *opts)
-{
-    size_t sz = mpx_ctype_size(type);
-    if (!sz)
-        return MPX_EINVAL;
-    return sh_create(&array_type, type, sz, length, init, opts, (shobj **)out);
-}
-
-MPX_API int mpx_array_create_tc(mpx_array **out, const char *typecode, size_t length,
-                                const void *init, const mpx_shared_opts *opts)
+MPX_API int mpx_array_create_as(mpx_array **out, const char *typecode, size_t length,
+                                const void *init, int init_type, const mpx_shared_opts *opts)
 {
     int t = mpx_ctype_from_typecode(typecode);
-    return t < 0 ? t : mpx_array_create(out, t, length, init, opts);
+    if (t < 0)
+        return t;
+    if (init && !mpx__ct_scalar(init_type))
+        return MPX_EINVAL; /* a void * of bytes: mpx_array_create_bytes */
+    if (init && init_type != t) {
+        /* check every value first: nothing is made when one fails */
+        size_t isz = mpx_ctype_size(init_type);
+        for (size_t k = 0; k < length; k++) {
+            mpx__num v = mpx__ct_load(init_type, (const unsigned char *)init + k * isz);
+            int rc = mpx__ct_check(t, &v);
+            if (rc)
+                return rc;
+        }
+    }
+    shobj *o;
+    int rc = sh_create(&array_type, t, mpx_ctype_size(t), length,
+                       init && init_type == t ? init : NULL, opts, &o);
+    if (rc)
+        return rc;
+    if (init && init_type != t)
+        sh_write_as(o, 0, length, init, init_type, false); /* checked: cannot fail */
+    *out = (mpx_array *)o;
+    return 0;
+}
+
+MPX_API int mpx_array_create_bytes(mpx_array **out, const char *typecode, size_t length,
+                                   const void *init, const mpx_shared_opts *opts)
+{
+    int t = mpx_ctype_from_typecode(typecode);
+    if (t < 0)
+        return t;
+    return sh_create(&array_type, t, mpx_ctype_size(t), length, init, opts, (shobj **)out);
 }
 
 MPX_API int mpx_array_create_sized(mpx_array **out, size_t elem_size, size_t length,
                                    const void *init, const mpx_shared_opts *opts)
 {
     return sh_create(&array_type, MPX_CT_RAW, elem_size, length, init, opts, (shobj **)out);
-}
-
-MPX_API int mpx_rawarray_create(mpx_array **out, int type, size_t length, const void *init)
-{
-    mpx_shared_opts o = {.raw = 1};
-    return mpx_array_create(out, type, length, init, &o);
 }
 
 MPX_API void mpx_array_destroy(mpx_array *a)
@@ -719,39 +760,73 @@ MPX_API int mpx_array_type(mpx_array *a)
     return o ? o->type : MPX_EINVAL;
 }
 
-MPX_API int mpx_array_get(mpx_array *a, size_t i, void *out)
+MPX_API int mpx_array_get_as(mpx_array *a, size_t i, void *out, int out_type)
+{
+    shobj *o = A(a);
+    return o && out && i < o->len ? sh_read_as(o, i, 1, out, out_type) : MPX_EINVAL;
+}
+
+MPX_API int mpx_array_get_i64(mpx_array *a, size_t i, int64_t *out)
+{
+    return mpx_array_get_as(a, i, out, MPX_CT_INT64);
+}
+
+MPX_API int mpx_array_get_u64(mpx_array *a, size_t i, uint64_t *out)
+{
+    return mpx_array_get_as(a, i, out, MPX_CT_UINT64);
+}
+
+MPX_API int mpx_array_get_f64(mpx_array *a, size_t i, double *out)
+{
+    return mpx_array_get_as(a, i, out, MPX_CT_DOUBLE);
+}
+
+static int arr_set(mpx_array *a, size_t i, const void *x, int type)
+{
+    shobj *o = A(a);
+    return o && i < o->len ? sh_set_as(o, i, x, type) : MPX_EINVAL;
+}
+
+MPX_API int mpx_array_set_i64(mpx_array *a, size_t i, int64_t x)
+{
+    return arr_set(a, i, &x, MPX_CT_INT64);
+}
+
+MPX_API int mpx_array_set_u64(mpx_array *a, size_t i, uint64_t x)
+{
+    return arr_set(a, i, &x, MPX_CT_UINT64);
+}
+
+MPX_API int mpx_array_set_f64(mpx_array *a, size_t i, double x)
+{
+    return arr_set(a, i, &x, MPX_CT_DOUBLE);
+}
+
+MPX_API int mpx_array_read_as(mpx_array *a, size_t start, size_t count, void *out,
+                              int out_type)
+{
+    return sh_read_as(A(a), start, count, out, out_type);
+}
+
+MPX_API int mpx_array_write_as(mpx_array *a, size_t start, size_t count, const void *in,
+                               int in_type)
+{
+    return sh_write_as(A(a), start, count, in, in_type, true);
+}
+
+MPX_API int mpx_array_get_bytes(mpx_array *a, size_t i, void *out)
 {
     shobj *o = A(a);
     return o && out && i < o->len ? sh_rw(o, i, 1, out, NULL) : MPX_EINVAL;
 }
 
-MPX_API int mpx_array_set(mpx_array *a, size_t i, const void *in)
+MPX_API int mpx_array_set_bytes(mpx_array *a, size_t i, const void *in)
 {
     shobj *o = A(a);
     return o && in && i < o->len ? sh_rw(o, i, 1, NULL, in) : MPX_EINVAL;
 }
 
-MPX_API int mpx_array_get_i64(mpx_array *a, size_t i, int64_t *out)
-{
-    return sh_get_i64(A(a), i, out);
-}
-
-MPX_API int mpx_array_set_i64(mpx_array *a, size_t i, int64_t x)
-{
-    return sh_set_i64(A(a), i, x);
-}
-
-MPX_API int mpx_array_get_f64(mpx_array *a, size_t i, double *out)
-{
-    return sh_get_f64(A(a), i, out);
-}
-
-MPX_API int mpx_array_set_f64(mpx_array *a, size_t i, double x)
-{
-    return sh_set_f64(A(a), i, x);
-}
-
-MPX_API int mpx_array_read(mpx_array *a, size_t start, size_t count, void *out)
+MPX_API int mpx_array_read_bytes(mpx_array *a, size_t start, size_t count, void *out)
 {
     if (!out && count)
         return MPX_EINVAL;
@@ -762,7 +837,7 @@ MPX_API int mpx_array_read(mpx_array *a, size_t start, size_t count, void *out)
     return sh_rw(A(a), start, count, out, NULL);
 }
 
-MPX_API int mpx_array_write(mpx_array *a, size_t start, size_t count, const void *in)
+MPX_API int mpx_array_write_bytes(mpx_array *a, size_t start, size_t count, const void *in)
 {
     if (!in && count)
         return MPX_EINVAL;

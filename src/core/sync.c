@@ -3,6 +3,7 @@
  * Barrier on futex words in memfd shared memory (docs/sync.md).
  */
 #include "core/sync_internal.h"
+#include "linux/intr.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +13,14 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* Internal waits answer 0 (done) or MPX_ETIMEDOUT; public calls answer a
+ * yes/no question (docs/design.md, "Porting contract"): 1 yes, 0 no (the
+ * timeout ended first), negative an error (MPX_EOWNERDEAD, -EINTR ...). */
+static inline int yes_no(int r)
+{
+    return r == 0 ? 1 : r == MPX_ETIMEDOUT ? 0 : r;
+}
 
 #define W64 ((uint64_t)MPX__LK_WAITERS)
 #define CW64 ((uint64_t)MPX__LK_CONDWAKE)
@@ -31,7 +40,6 @@
 
 static _Atomic int spin_n = MPX_SYNC_DEFAULT_SPIN;
 static _Atomic int64_t check_ns = MPX_SYNC_DEFAULT_CHECK_MS * 1000000LL;
-static _Atomic int intr_on;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 static void settings_init(void)
@@ -63,11 +71,6 @@ int64_t mpx__sync_check_ns(void)
     return atomic_load_explicit(&check_ns, memory_order_relaxed);
 }
 
-bool mpx__sync_interruptible(void)
-{
-    return atomic_load_explicit(&intr_on, memory_order_relaxed) != 0;
-}
-
 void mpx__sync_settings_adopt(int spin, int64_t ns)
 {
     pthread_once(&settings_once, settings_init);
@@ -86,17 +89,11 @@ MPX_API int mpx_sync_set_spin(int iterations)
 MPX_API mpx_duration mpx_sync_set_owner_check(mpx_duration interval_ms)
 {
     pthread_once(&settings_once, settings_init);
-    int64_t ns = interval_ms < 0 ? INT64_MAX
-                 : interval_ms == 0 ? 1000000LL
-                 : interval_ms > INT64_MAX / 2000000 ? INT64_MAX
-                                                     : interval_ms * 1000000LL;
+    if (interval_ms <= 0)
+        return MPX_EINVAL;
+    int64_t ns = interval_ms >= INT64_MAX / 1000000 ? INT64_MAX : interval_ms * 1000000LL;
     int64_t old = atomic_exchange(&check_ns, ns);
     return old == INT64_MAX ? MPX_FOREVER : old / 1000000;
-}
-
-MPX_API int mpx_sync_set_interruptible(int on)
-{
-    return atomic_exchange(&intr_on, on ? 1 : 0);
 }
 
 /* ---- identity of the calling process and thread ------------------------ */
@@ -232,9 +229,11 @@ static inline int lockw_done(const mpx__lockw *w, int rc)
     return rc;
 }
 
-static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+static int lockw_slow_wait(mpx__lockw *w, uint64_t me, mpx_duration timeout, mpx__intr *in)
 {
-    bool nowait = timeout != MPX_FOREVER && timeout <= 0;
+    bool nowait = timeout <= 0;
+    if (!nowait)
+        mpx__intr_begin(in);
     int spins = nowait ? 0 : mpx__sync_spin();
     if (spins > 0) {
         int64_t now = mpx__now_ns();
@@ -284,8 +283,8 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
             if (t < until)
                 until = t;
         }
-        int r = mpx__futex_wait(futex_half(&w->word), (uint32_t)v, until);
-        if (r == -EINTR && mpx__sync_interruptible())
+        int r = mpx__intr_futex_wait(in, futex_half(&w->word), (uint32_t)v, until);
+        if (r == -EINTR)
             return -EINTR;
         if (r == MPX_ETIMEDOUT) {
             uint64_t v2 = atomic_load_explicit(&w->word, memory_order_relaxed);
@@ -304,11 +303,30 @@ static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_
     }
 }
 
-static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout)
+/* intr_ok: the caller may be interrupted (public acquires); internal
+ * acquisitions that must succeed (re-acquire after a Condition wait, the
+ * Barrier's own lock) pass false. */
+static __attribute__((noinline)) int lockw_slow(mpx__lockw *w, uint64_t me, mpx_duration timeout,
+                                                bool intr_ok)
+{
+    mpx__intr in;
+    mpx__intr_init(&in, intr_ok && (atomic_load_explicit(&w->flags, memory_order_relaxed) &
+                                    MPX__LKF_INTR));
+    int r = lockw_slow_wait(w, me, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return r;
+}
+
+static inline int lockw_acquire(mpx__lockw *w, uint64_t me, mpx_duration timeout, bool intr_ok)
 {
     if (MPX__LIKELY(cas64(&w->word, 0, me)))
         return 0;
-    return lockw_slow(w, me, timeout);
+    return lockw_slow(w, me, timeout, intr_ok);
+}
+
+void mpx__lockw_set_interruptible(mpx__lockw *w)
+{
+    atomic_fetch_or_explicit(&w->flags, MPX__LKF_INTR, memory_order_relaxed);
 }
 
 static void condw_deferred_wake(mpx__lockw *w);
@@ -501,7 +519,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
     mpx__lockw *w = l->w;
     uint64_t me = self_token();
     if (!l->recursive)
-        return lockw_acquire(w, me, timeout);
+        return lockw_acquire(w, me, timeout, true);
     uint32_t tid = self_tid();
     uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
     if ((v & ~LKBITS) == me && atomic_load_explicit(&w->tid, memory_order_relaxed) == tid) {
@@ -511,7 +529,7 @@ int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
         atomic_store_explicit(&w->count, c + 1, memory_order_relaxed);
         return 0;
     }
-    int r = lockw_acquire(w, me, timeout);
+    int r = lockw_acquire(w, me, timeout, true);
     if (r == 0 || r == MPX_EOWNERDEAD) {
         atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
         atomic_store_explicit(&w->count, 1, memory_order_relaxed);
@@ -578,7 +596,7 @@ static int lk_acquire_restore(struct mpx_lock *l, uint32_t saved, bool slept)
     int r;
     uint64_t me = self_token() | (slept ? W64 : 0);
     do
-        r = lockw_acquire(l->w, me, MPX_FOREVER);
+        r = lockw_acquire(l->w, me, MPX_FOREVER, false);
     while (r != 0 && r != MPX_EOWNERDEAD);
     if (l->recursive) {
         atomic_store_explicit(&l->w->tid, self_tid(), memory_order_relaxed);
@@ -619,11 +637,19 @@ static char *lk_describe_str(struct mpx_lock *l)
 
 /* Public Lock API. */
 
-MPX_API int mpx_lock_create(mpx_lock **out, const mpx_sync_opts *opts)
+static int lock_create(struct mpx_lock **out, bool recursive, const mpx_sync_opts *opts)
 {
     if (!out)
         return MPX_EINVAL;
-    return mpx__lock_new((struct mpx_lock **)out, false, NULL, 0, opts ? opts->ctx : NULL);
+    int rc = mpx__lock_new(out, recursive, NULL, 0, opts ? opts->ctx : NULL);
+    if (!rc && opts && opts->interruptible)
+        mpx__lockw_set_interruptible((*out)->w);
+    return rc;
+}
+
+MPX_API int mpx_lock_create(mpx_lock **out, const mpx_sync_opts *opts)
+{
+    return lock_create((struct mpx_lock **)out, false, opts);
 }
 
 MPX_API void mpx_lock_destroy(mpx_lock *l)
@@ -638,7 +664,7 @@ MPX_API int mpx_lock_acquire(mpx_lock *l, mpx_duration timeout)
     struct mpx_lock *x = (struct mpx_lock *)l;
     if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__lock_type))
         return MPX_EINVAL;
-    return lockw_acquire(x->w, self_token(), timeout);
+    return yes_no(lockw_acquire(x->w, self_token(), timeout, true));
 }
 
 MPX_API int mpx_lock_release(mpx_lock *l)
@@ -692,9 +718,7 @@ MPX_API char *mpx_lock_describe(mpx_lock *l)
 
 MPX_API int mpx_rlock_create(mpx_rlock **out, const mpx_sync_opts *opts)
 {
-    if (!out)
-        return MPX_EINVAL;
-    return mpx__lock_new((struct mpx_lock **)out, true, NULL, 0, opts ? opts->ctx : NULL);
+    return lock_create((struct mpx_lock **)out, true, opts);
 }
 
 MPX_API void mpx_rlock_destroy(mpx_rlock *l)
@@ -707,7 +731,7 @@ MPX_API void mpx_rlock_destroy(mpx_rlock *l)
 MPX_API int mpx_rlock_acquire(mpx_rlock *l, mpx_duration timeout)
 {
     struct mpx_lock *x = lock_typed(l, true);
-    return x ? mpx__lk_acquire(x, timeout) : MPX_EINVAL;
+    return x ? yes_no(mpx__lk_acquire(x, timeout)) : MPX_EINVAL;
 }
 
 MPX_API int mpx_rlock_release(mpx_rlock *l)
@@ -772,6 +796,7 @@ typedef struct mpx__semw {
     _Atomic uint32_t nwait;
     uint32_t max; /* 0: unbounded */
     uint32_t magic;
+    uint32_t flags; /* MPX__LKF_INTR */
 } mpx__semw;
 
 struct mpx_semaphore {
@@ -842,6 +867,7 @@ static int sem_create(mpx_semaphore **out, unsigned value, unsigned max, const m
     atomic_init(&w->value, value);
     atomic_init(&w->nwait, 0);
     w->max = max;
+    w->flags = o && o->interruptible ? MPX__LKF_INTR : 0;
     w->magic = SEMW_MAGIC;
     rc = sem_wrap(seg, off, o ? o->ctx : NULL, out);
     if (rc)
@@ -887,21 +913,33 @@ static inline bool sem_trydown(mpx__semw *w)
     return false;
 }
 
-MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
+static int sem_wait_slow(mpx__semw *w, mpx_duration timeout, mpx__intr *in);
+
+static int sem_acquire(mpx_semaphore *s, mpx_duration timeout)
 {
     if (!sem_of(s))
         return MPX_EINVAL;
     mpx__semw *w = s->s;
     if (sem_trydown(w))
         return 0;
-    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
+    if (timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__intr in;
+    mpx__intr_init(&in, w->flags & MPX__LKF_INTR);
+    mpx__intr_begin(&in);
+    int rc = sem_wait_slow(w, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int sem_wait_slow(mpx__semw *w, mpx_duration timeout, mpx__intr *in)
+{
+    int spins = mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         if (atomic_load_explicit(&w->value, memory_order_relaxed) && sem_trydown(w))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0)
-        return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
     int rc;
@@ -910,8 +948,8 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
             rc = 0;
             break;
         }
-        rc = mpx__futex_wait(&w->value, 0, d);
-        if (rc == -EINTR && mpx__sync_interruptible())
+        rc = mpx__intr_futex_wait(in, &w->value, 0, d);
+        if (rc == -EINTR)
             break;
         if (rc == MPX_ETIMEDOUT) {
             rc = sem_trydown(w) ? 0 : MPX_ETIMEDOUT;
@@ -920,6 +958,11 @@ MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
     }
     atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
     return rc;
+}
+
+MPX_API int mpx_semaphore_acquire(mpx_semaphore *s, mpx_duration timeout)
+{
+    return yes_no(sem_acquire(s, timeout));
 }
 
 MPX_API int mpx_semaphore_release(mpx_semaphore *s)
@@ -990,6 +1033,7 @@ typedef struct mpx__condw {
     _Atomic uint64_t total, wakeup, woken;
     _Atomic uint32_t defer;  /* wakes deferred to the lock's release */
     _Atomic uint32_t spinmiss; /* waits in a row whose spin found no notify */
+    uint32_t flags;            /* MPX__LKF_INTR */
 } mpx__condw;
 
 /* The default lock of a Condition lives CONDW_LOCK_OFF bytes into the
@@ -1099,12 +1143,16 @@ MPX_API int mpx_condition_create(mpx_condition **out, void *lock, const mpx_sync
     atomic_init(&c->morphs, 0);
     atomic_init(&c->defer, 0);
     atomic_init(&c->spinmiss, 0);
+    c->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     c->magic = CONDW_MAGIC;
     mpx_context *ctx = opts ? opts->ctx : NULL;
     if (l) {
         mpx__lock_ref(l);
     } else {
-        mpx__lockw_init((mpx__lockw *)(void *)((char *)seg->map.addr + off + CONDW_LOCK_OFF));
+        mpx__lockw *lw = (mpx__lockw *)(void *)((char *)seg->map.addr + off + CONDW_LOCK_OFF);
+        mpx__lockw_init(lw);
+        if (opts && opts->interruptible)
+            mpx__lockw_set_interruptible(lw); /* its acquire too (D6) */
         rc = mpx__lock_new(&l, true, seg, off + CONDW_LOCK_OFF, ctx);
     }
     if (!rc)
@@ -1133,7 +1181,7 @@ MPX_API void *mpx_condition_lock(mpx_condition *c)
 
 MPX_API int mpx_condition_acquire(mpx_condition *c, mpx_duration timeout)
 {
-    return cond_of(c) ? mpx__lk_acquire(c->lock, timeout) : MPX_EINVAL;
+    return cond_of(c) ? yes_no(mpx__lk_acquire(c->lock, timeout)) : MPX_EINVAL;
 }
 
 MPX_API int mpx_condition_release(mpx_condition *c)
@@ -1155,10 +1203,21 @@ static inline void st64(_Atomic uint64_t *p, uint64_t v)
 #define SPIN_PROBE 16
 static __thread __attribute__((tls_model("initial-exec"))) unsigned tl_spin_probe;
 
-MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
+static int cond_wait_in(mpx_condition *c, mpx_duration timeout, mpx__intr *in);
+
+static int cond_wait(mpx_condition *c, mpx_duration timeout)
 {
     if (!cond_of(c))
         return MPX_EINVAL;
+    mpx__intr in;
+    mpx__intr_init(&in, c->c->flags & MPX__LKF_INTR);
+    int rc = cond_wait_in(c, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int cond_wait_in(mpx_condition *c, mpx_duration timeout, mpx__intr *in)
+{
     struct mpx_lock *l = c->lock;
     mpx__condw *cw = c->c;
     if (!mpx__lk_is_mine(l))
@@ -1176,6 +1235,7 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
         st64(&cw->total, ld64(&cw->total) - 1);
         return rc;
     }
+    mpx__intr_begin(in);
     for (;;) {
         bool timed_out = false, intr = false, owner_dead = false, slept = false;
         /*
@@ -1210,11 +1270,11 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
             atomic_fetch_add_explicit(&cw->nsleep, 1, memory_order_seq_cst);
             int r = 0;
             if (atomic_load_explicit(&cw->fword, memory_order_seq_cst) == fv) {
-                r = mpx__futex_wait(&cw->fword, fv, until);
+                r = mpx__intr_futex_wait(in, &cw->fword, fv, until);
                 slept = true;
             }
             atomic_fetch_sub_explicit(&cw->nsleep, 1, memory_order_relaxed);
-            if (r == -EINTR && mpx__sync_interruptible()) {
+            if (r == -EINTR) {
                 intr = true;
                 break;
             }
@@ -1257,6 +1317,11 @@ MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
     }
 }
 
+MPX_API int mpx_condition_wait(mpx_condition *c, mpx_duration timeout)
+{
+    return yes_no(cond_wait(c, timeout));
+}
+
 MPX_API int mpx_condition_wait_for(mpx_condition *c, mpx_predicate_fn pred, void *arg,
                                    mpx_duration timeout)
 {
@@ -1267,17 +1332,17 @@ MPX_API int mpx_condition_wait_for(mpx_condition *c, mpx_predicate_fn pred, void
     mpx__deadline d = mpx__deadline_from(timeout);
     for (;;) {
         if (pred(arg))
-            return 0;
+            return 1;
         mpx_duration left = MPX_FOREVER;
         if (d != MPX__NEVER) {
             int64_t ns = mpx__deadline_left_ns(d);
             if (ns <= 0)
-                return MPX_ETIMEDOUT;
+                return 0;
             left = (ns + 999999) / 1000000;
         }
-        int rc = mpx_condition_wait(c, left);
+        int rc = cond_wait(c, left);
         if (rc == MPX_ETIMEDOUT)
-            return pred(arg) ? 0 : MPX_ETIMEDOUT;
+            return pred(arg) ? 1 : 0;
         if (rc)
             return rc;
     }
@@ -1393,6 +1458,7 @@ typedef struct mpx__evw {
     _Atomic uint32_t word;
     _Atomic uint32_t nwait;
     uint32_t magic;
+    uint32_t flags; /* MPX__LKF_INTR */
 } mpx__evw;
 
 struct mpx_event {
@@ -1464,6 +1530,7 @@ MPX_API int mpx_event_create(mpx_event **out, const mpx_sync_opts *opts)
     mpx__evw *e = (mpx__evw *)(void *)((char *)seg->map.addr + off);
     atomic_init(&e->word, 0);
     atomic_init(&e->nwait, 0);
+    e->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     e->magic = EVW_MAGIC;
     rc = ev_wrap(seg, off, opts ? opts->ctx : NULL, out);
     if (rc)
@@ -1511,7 +1578,9 @@ MPX_API int mpx_event_is_set(mpx_event *e)
     return (int)(atomic_load_explicit(&e->e->word, memory_order_acquire) & 1);
 }
 
-MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
+static int ev_wait_slow(mpx__evw *w, uint32_t v0, mpx_duration timeout, mpx__intr *in);
+
+static int ev_wait(mpx_event *e, mpx_duration timeout)
 {
     if (!ev_of(e))
         return MPX_EINVAL;
@@ -1519,16 +1588,26 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
     uint32_t v0 = atomic_load_explicit(&w->word, memory_order_acquire);
     if (v0 & 1)
         return 0;
+    if (timeout <= 0)
+        return MPX_ETIMEDOUT;
+    mpx__intr in;
+    mpx__intr_init(&in, w->flags & MPX__LKF_INTR);
+    mpx__intr_begin(&in);
+    int rc = ev_wait_slow(w, v0, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int ev_wait_slow(mpx__evw *w, uint32_t v0, mpx_duration timeout, mpx__intr *in)
+{
 #define EV_DONE(v) (((v) & 1) || ((v) >> 1) != (v0 >> 1))
-    int spins = timeout != MPX_FOREVER && timeout <= 0 ? 0 : mpx__sync_spin();
+    int spins = mpx__sync_spin();
     for (int i = 0; i < spins; i++) {
         mpx__cpu_relax();
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
         if (EV_DONE(v))
             return 0;
     }
-    if (timeout != MPX_FOREVER && timeout <= 0)
-        return MPX_ETIMEDOUT;
     mpx__deadline d = mpx__deadline_from(timeout);
     atomic_fetch_add_explicit(&w->nwait, 1, memory_order_seq_cst);
     int rc;
@@ -1538,8 +1617,8 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
             rc = 0;
             break;
         }
-        rc = mpx__futex_wait(&w->word, v, d);
-        if (rc == -EINTR && mpx__sync_interruptible())
+        rc = mpx__intr_futex_wait(in, &w->word, v, d);
+        if (rc == -EINTR)
             break;
         if (rc == MPX_ETIMEDOUT) {
             v = atomic_load_explicit(&w->word, memory_order_acquire);
@@ -1550,6 +1629,11 @@ MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
 #undef EV_DONE
     atomic_fetch_sub_explicit(&w->nwait, 1, memory_order_relaxed);
     return rc;
+}
+
+MPX_API int mpx_event_wait(mpx_event *e, mpx_duration timeout)
+{
+    return yes_no(ev_wait(e, timeout));
 }
 
 MPX_API char *mpx_event_describe(mpx_event *e)
@@ -1583,7 +1667,7 @@ typedef struct mpx__barw {
     uint32_t parties;
     int64_t timeout_ms;
     uint32_t magic;
-    uint32_t pad;
+    uint32_t flags; /* MPX__LKF_INTR */
     _Atomic uint64_t slots[];
 } mpx__barw;
 
@@ -1679,7 +1763,9 @@ MPX_API int mpx_barrier_create(mpx_barrier **out, unsigned parties, const mpx_ba
     atomic_init(&w->broken, 0);
     atomic_init(&w->brk_gen, 0);
     w->parties = parties;
-    w->timeout_ms = opts && opts->timeout > 0 ? opts->timeout : MPX_FOREVER;
+    /* 0: not set (no default timeout, Python's None); negative: zero time */
+    w->timeout_ms = opts && opts->timeout != 0 ? opts->timeout : MPX_FOREVER;
+    w->flags = opts && opts->interruptible ? MPX__LKF_INTR : 0;
     w->magic = BARW_MAGIC;
     rc = bar_wrap(seg, off, opts ? opts->action : NULL, opts ? opts->ctx : NULL, out);
     if (rc)
@@ -1701,7 +1787,7 @@ static int bar_lock(mpx__barw *w)
 {
     int r;
     do
-        r = lockw_acquire(&w->lk, self_token(), MPX_FOREVER);
+        r = lockw_acquire(&w->lk, self_token(), MPX_FOREVER, false);
     while (r != 0 && r != MPX_EOWNERDEAD);
     return r == MPX_EOWNERDEAD;
 }
@@ -1732,10 +1818,21 @@ static bool bar_dead_party(mpx__barw *w)
     return false;
 }
 
+static int bar_wait_in(mpx_barrier *b, mpx_duration timeout, mpx__intr *in);
+
 MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
 {
     if (!bar_of(b))
         return MPX_EINVAL;
+    mpx__intr in;
+    mpx__intr_init(&in, b->b->flags & MPX__LKF_INTR);
+    int rc = bar_wait_in(b, timeout, &in);
+    mpx__intr_done(&in); /* handlers of signals held back run now */
+    return rc;
+}
+
+static int bar_wait_in(mpx_barrier *b, mpx_duration timeout, mpx__intr *in)
+{
     mpx__barw *w = b->b;
     if (timeout == MPX_FOREVER)
         timeout = w->timeout_ms;
@@ -1759,6 +1856,15 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
     atomic_store_explicit(&w->slots[idx], self_token(), memory_order_relaxed);
     atomic_store_explicit(&w->count, idx + 1, memory_order_relaxed);
     if (idx + 1 == w->parties) {
+        /* #12 item 6: a party that died while waiting breaks the barrier
+         * whenever the last one arrives, not only when a waiter's periodic
+         * check finds it first. The slots hold (pid, start time) tokens,
+         * so a reused pid is not taken for the dead party. */
+        if (bar_dead_party(w)) {
+            bar_break(w, true);
+            bar_unlock(w);
+            return MPX_EBROKEN;
+        }
         int ar = b->action ? b->action() : 0;
         if (ar != 0) {
             bar_break(w, true);
@@ -1773,6 +1879,7 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         return (int)idx;
     }
     bar_unlock(w);
+    mpx__intr_begin(in);
     int64_t check = mpx__sync_check_ns();
     int spins = mpx__sync_spin();
     uint32_t checks = 0;
@@ -1794,9 +1901,9 @@ MPX_API int mpx_barrier_wait(mpx_barrier *b, mpx_duration timeout)
         atomic_fetch_add_explicit(&w->nsleep, 1, memory_order_seq_cst);
         int r = 0;
         if (atomic_load_explicit(&w->gen, memory_order_seq_cst) == g)
-            r = mpx__futex_wait(&w->gen, g, until);
+            r = mpx__intr_futex_wait(in, &w->gen, g, until);
         atomic_fetch_sub_explicit(&w->nsleep, 1, memory_order_relaxed);
-        bool intr = r == -EINTR && mpx__sync_interruptible();
+        bool intr = r == -EINTR;
         if (r != MPX_ETIMEDOUT && !intr)
             continue;
         bool expired = mpx__deadline_expired(d);
@@ -1871,14 +1978,14 @@ MPX_API int mpx_sync_acquire(void *lock, mpx_duration timeout)
 {
     struct mpx_lock *l = mpx__lock_of(lock);
     if (l)
-        return mpx__lk_acquire(l, timeout);
+        return yes_no(mpx__lk_acquire(l, timeout));
     if (sem_of(lock))
         return mpx_semaphore_acquire(lock, timeout);
     if (cond_of(lock))
         return mpx_condition_acquire(lock, timeout);
     bool shared;
     if ((l = mpx__shared_lock_of(lock, &shared)))
-        return mpx__lk_acquire(l, timeout);
+        return yes_no(mpx__lk_acquire(l, timeout));
     return shared ? MPX_ESTATE : MPX_EINVAL;
 }
 

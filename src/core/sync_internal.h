@@ -76,6 +76,7 @@ int mpx__obj_import_nested_body(mpx__rd *rd, mpx__fdcur *cur, void **out);
 #define MPX__LK_CONDWAKE 0x40000000u /* a Condition wake waits for this release */
 #define MPX__LK_PIDMASK 0x3fffffffu
 #define MPX__LKF_SUSPECT 1u
+#define MPX__LKF_INTR 2u /* interruptible (mpx_sync_opts.interruptible; set at creation) */
 #define MPX__LOCKW_MAGIC 0x6c6f636bu /* "lock" */
 
 /*
@@ -114,6 +115,8 @@ extern mpx__objtype mpx__rlock_type;
  * own). Takes a reference on seg. */
 int mpx__lock_new(struct mpx_lock **out, bool recursive, mpx__seg *seg, size_t off,
                   mpx_context *ctx);
+/* Make the lock at w interruptible (before it is shared). */
+void mpx__lockw_set_interruptible(mpx__lockw *w);
 void mpx__lockw_init(mpx__lockw *w);
 /* The Lock/RLock behind p, or NULL. */
 struct mpx_lock *mpx__lock_of(void *p);
@@ -129,6 +132,7 @@ void mpx__lock_unref(struct mpx_lock *l);
 int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds);
 int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out);
 
+/* Acquire: 0, MPX_ETIMEDOUT, MPX_EOWNERDEAD, -EINTR (interruptible lock). */
 int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout);
 int mpx__lk_release(struct mpx_lock *l);
 /* Owned by the calling process (Lock) or thread (RLock)? */
@@ -144,7 +148,6 @@ int mpx__sync_spin(void);
 int64_t mpx__sync_check_ns(void); /* INT64_MAX: never */
 /* A spawn or forkserver child adopts its parent's tuning (boot.c). */
 void mpx__sync_settings_adopt(int spin, int64_t check_ns);
-bool mpx__sync_interruptible(void);
 
 /* A new string from a buffer (NUL added), or NULL. rc is the status of
  * the writes into b: nonzero frees b and gives NULL. */

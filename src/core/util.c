@@ -15,13 +15,19 @@ int64_t mpx__now_ns(void)
 
 mpx__deadline mpx__deadline_from(mpx_duration timeout)
 {
-    if (timeout == MPX_FOREVER)
+    int64_t now = mpx__now_ns();
+    if (timeout <= 0)
+        return now; /* do not wait: check once */
+    /* MPX_FOREVER (INT64_MAX), and anything too long to add to now
+     * without overflow (about 292 years), is "never". */
+    if (timeout >= (INT64_MAX - now) / 1000000)
         return MPX__NEVER;
-    if (timeout < 0)
-        timeout = 0;
-    if (timeout > INT64_MAX / 2000000)
-        return MPX__NEVER;
-    return mpx__now_ns() + timeout * 1000000;
+    return now + timeout * 1000000;
+}
+
+mpx__deadline mpx__deadline_opt(mpx_duration opt, mpx_duration dflt)
+{
+    return mpx__deadline_from(opt ? opt : dflt);
 }
 
 int64_t mpx__deadline_left_ns(mpx__deadline d)

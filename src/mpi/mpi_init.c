@@ -33,7 +33,7 @@ static bool exit_hook;
 static pthread_mutex_t ranks_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *rank_busy; /* static mode: per world rank */
 
-static mpx_context mpi_ctx = {MPX__BACKEND, "mpi", NULL, &mx_pool_backend};
+static mpx_context mpi_ctx = {MPX__BACKEND, "mpi", NULL, &mx_pool_backend, false};
 
 /* ---- small helpers ---------------------------------------------------- */
 

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
         int bad = 0;
         for (int i = 0; i < 3; i++) {
             int code = -1;
-            if (mpx_process_join(p[i], MPX_FOREVER) || mpx_process_exitcode(p[i], &code) != 1 ||
+            if (mpx_process_join(p[i], MPX_FOREVER) != 1 || mpx_process_exitcode(p[i], &code) != 1 ||
                 code != 0)
                 bad++;
             mpx_process_destroy(p[i]);
