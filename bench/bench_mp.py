@@ -484,6 +484,36 @@ def mgr_throughput(kind):
         return sum(counts) / t
 
 
+def obj_small_sender(w, n):
+    v = [42, None, 'hello']
+    w.send_bytes(b"")
+    for _ in range(n):
+        w.send(v)
+    w.close()
+
+
+def obj_conn_small():
+    """conn.send / conn.recv of [42, None, 'hello'] through a simplex pipe
+    (bench/mpx_obj_carry.c: obj_conn_small)."""
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=obj_small_sender, args=(w, n))
+        p.start()
+        w.close()
+        r.recv_bytes()
+        t = now()
+        for _ in range(n):
+            r.recv()
+        t = now() - t
+        p.join()
+        r.close()
+        return t
+
+    return 1 / calibrate(run, 1000)
+
+
 # -------------------------------------------------------------------- shm
 
 SHM_BLOCK = 4096
@@ -584,6 +614,9 @@ FIGURES = {
     "mgr_queue_putget_local": lambda: mgr_latency("queue"),
     "mgr_dict_socket_4clients": lambda: mgr_throughput("dict"),
     "mgr_dict_local_4clients": lambda: mgr_throughput("dict"),
+    "obj_conn_small": obj_conn_small,
+    # the same as pool_map_chunk1: map of small ints, chunksize=1
+    "obj_pool_map_small": lambda: pool_map(POOL_CHUNK1_TASKS_QUICK if QUICK else POOL_CHUNK1_TASKS_FULL, 1),
     "shm_create_close_unlink": shm_create_close_unlink,
     "shm_attach_close": shm_attach_close,
     "shm_sum_10m": shm_sum_10m,

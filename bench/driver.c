@@ -3,6 +3,7 @@
  * measures every figure three ways (mpx, cpython, raw), interleaved.
  *
  *   mpxbench run [--quick] [--reps N] GROUP...   the table on stdout
+ *                                                (a GROUP may also be one figure's name)
  *   mpxbench one FIGURE SIDE [--quick]           one measurement (internal)
  *   mpxbench list                                figures and groups
  *   mpxbench exit0                               exit at once (raw spawn)
@@ -161,6 +162,11 @@ static const figure FIGS[] = {
      MPXB_HAVE_OBJ, 0, 0, 0},
     {"obj_decode_bytes1m", "obj", "MB/s", "higher", mpxb_obj_decode_bytes1m, raw_obj_copy_bytes1m, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
+    /* obj: values carried (mpx_obj_carry.c); raw = the byte path with the same pickles */
+    {"obj_conn_small", "obj", "msgs/s", "higher", mpxb_obj_conn_small, raw_obj_conn_small, OBJ,
+     MPXB_HAVE_OBJ, 0, 0, 0},
+    {"obj_pool_map_small", "obj", "tasks/s", "higher", mpxb_obj_pool_map_small,
+     raw_obj_pool_map_small, OBJ, MPXB_HAVE_OBJ, 0, 0, 0},
     /* manager: proxies of a SyncManager started under fork; raw = 64-byte
      * round trips over the row's own transport (socket or local) */
     {"mgr_dict_socket", "manager", "us", "lower", mpxb_mgr_dict_socket, raw_mgr_socket_trip, MGR,
@@ -181,6 +187,17 @@ static const figure FIGS[] = {
     {"seed_mgr_lock", "manager", "iterations/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
     {"seed_mgr_rlock", "manager", "iterations/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
     {"seed_mgr_condition", "manager", "waits/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
+    /* shm: named blocks (4 KiB) and memory speed through one */
+    {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
+     raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},
+    {"shm_attach_close", "shm", "us", "lower", mpxb_shm_attach_close, raw_shm_attach_close, SHM,
+     MPXB_HAVE_SHM, 0, 0, 0},
+    {"shm_sum_10m", "shm", "ms", "lower", mpxb_shm_sum_10m, raw_shm_sum_10m, SHM, MPXB_HAVE_SHM, 0,
+     0, 0},
+    /* mpi: 4 ranks under mpirun; cpython = mpi4py.futures, raw = a plain MPI loop */
+    {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    {"mpi_map_1ms", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
 };
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
@@ -556,7 +573,7 @@ static int in_group(const figure *f, const char *g)
         return 1;
     if (!strcmp(g, "seed"))
         return f->seed;
-    return !strcmp(f->group, g);
+    return !strcmp(f->group, g) || !strcmp(f->name, g);
 }
 
 static int known_group(const char *g)
@@ -565,6 +582,9 @@ static int known_group(const char *g)
         return 1;
     for (size_t i = 0; i < sizeof GROUPS / sizeof GROUPS[0]; i++)
         if (!strcmp(GROUPS[i], g))
+            return 1;
+    for (size_t i = 0; i < NFIGS; i++)
+        if (!strcmp(FIGS[i].name, g)) /* one figure by its name */
             return 1;
     return 0;
 }

@@ -92,6 +92,12 @@ WEAK_SIDE(mpxb_mgr_list_append_local);
 WEAK_SIDE(mpxb_mgr_queue_putget_local);
 WEAK_SIDE(mpxb_mgr_dict_socket_4clients);
 WEAK_SIDE(mpxb_mgr_dict_local_4clients);
+/* obj (mpx_obj_carry.c): values through a pipe and a pool; raw = the byte
+ * path with the same pickles, which needs mpx too */
+WEAK_SIDE(mpxb_obj_conn_small);
+WEAK_SIDE(raw_obj_conn_small);
+WEAK_SIDE(mpxb_obj_pool_map_small);
+WEAK_SIDE(raw_obj_pool_map_small);
 /* shm (raw_shm.c, mpx_shm.c) */
 SIDE(raw_shm_create_close_unlink);
 SIDE(raw_shm_attach_close);

@@ -2,28 +2,33 @@
  * ex07_pipe.c - EX-07: exchanging objects between processes with a Pipe.
  *
  * Python:
+ *     from multiprocessing import Process, Pipe
+ *
  *     def f(conn):
  *         conn.send([42, None, 'hello'])
  *         conn.close()
- *     parent_conn, child_conn = Pipe()
- *     p = Process(target=f, args=(child_conn,)); p.start()
- *     print(parent_conn.recv())   # prints "[42, None, 'hello']"
- *     p.join()
  *
- * C has no pickle: the child sends the text of the list as bytes.
+ *     if __name__ == '__main__':
+ *         parent_conn, child_conn = Pipe()
+ *         p = Process(target=f, args=(child_conn,))
+ *         p.start()
+ *         print(parent_conn.recv())   # prints "[42, None, 'hello']"
+ *         p.join()
+ *
+ * The list travels as its pickle, the bytes CPython's conn.send writes.
  */
 #include <mpx.h>
 
 #include <stdio.h>
-#include <string.h>
 
 static int f(const mpx_args *a)
 {
     mpx_connection *conn = mpx_args_object(a, 0);
-    const char *msg = "[42, None, 'hello']";
-    int rc = mpx_connection_send_bytes(conn, msg, strlen(msg));
+    mpx_obj *v = mpx_obj_build("[iOs]", 42, mpx_obj_none(), "hello");
+    int rc = mpx_connection_send_obj(conn, v);
+    mpx_obj_decref(v);
     mpx_connection_close(conn);
-    return rc;
+    return rc ? 1 : 0;
 }
 
 int main(void)
@@ -31,8 +36,7 @@ int main(void)
     mpx_connection *parent_conn, *child_conn;
     mpx_args *args;
     mpx_process *p;
-    void *msg;
-    size_t len;
+    mpx_obj *v;
     int rc;
 
     if ((rc = mpx_pipe(&parent_conn, &child_conn, 1)) != 0 || (rc = mpx_args_create(&args)) != 0 ||
@@ -43,13 +47,12 @@ int main(void)
     }
     mpx_args_destroy(args);
     mpx_connection_close(child_conn); /* the child owns its end now */
-    rc = mpx_connection_recv_bytes(parent_conn, &msg, &len);
-    if (rc != 0) {
+    if ((rc = mpx_connection_recv_obj(parent_conn, &v, NULL, NULL)) != 0) {
         fprintf(stderr, "ex07: recv: %s\n", mpx_strerror(rc));
         return 1;
     }
-    printf("%.*s\n", (int)len, (const char *)msg);
-    mpx_free(msg);
+    mpx_obj_print(v); /* [42, None, 'hello'] */
+    mpx_obj_decref(v);
     mpx_process_join(p, MPX_FOREVER);
     mpx_process_destroy(p);
     mpx_connection_destroy(parent_conn);

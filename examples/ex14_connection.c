@@ -3,7 +3,7 @@
  * recv_bytes, recv_bytes_into with an array).
  *
  * Python:
- *     a, b = Pipe()
+ *     a, b = Pipe()      # prints:
  *     a.send([1, 'hello', None]);  b.recv()      -> [1, 'hello', None]
  *     b.send_bytes(b'thank you');  a.recv_bytes() -> b'thank you'
  *     arr1 = array.array('i', range(5)); arr2 = array.array('i', [0] * 10)
@@ -33,16 +33,18 @@ int main(void)
 
     TRY(mpx_pipe(&a, &b, 1));
 
-    const char *obj = "[1, 'hello', None]";
-    TRY(mpx_connection_send_bytes(a, obj, strlen(obj)));
-    TRY(mpx_connection_recv_bytes(b, &msg, &len));
-    printf("%.*s\n", (int)len, (const char *)msg);
-    mpx_free(msg);
+    mpx_obj *obj = mpx_obj_build("[isO]", 1, "hello", mpx_obj_none()), *got;
+    TRY(mpx_connection_send_obj(a, obj));
+    TRY(mpx_connection_recv_obj(b, &got, NULL, NULL));
+    mpx_obj_print(got); /* [1, 'hello', None] */
+    mpx_obj_decref(got);
+    mpx_obj_decref(obj);
 
     TRY(mpx_connection_send_bytes(b, "thank you", 9));
     TRY(mpx_connection_recv_bytes(a, &msg, &len));
-    printf("b'%.*s'\n", (int)len, (const char *)msg);
-    mpx_free(msg);
+    mpx_obj *bytes = mpx_obj_bytes_take(msg, len); /* to print it as Python does */
+    mpx_obj_print(bytes);                           /* b'thank you' */
+    mpx_obj_decref(bytes);
 
     int arr1[5] = {0, 1, 2, 3, 4};
     int arr2[10] = {0};

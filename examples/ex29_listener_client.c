@@ -18,9 +18,13 @@
  *     arr = array('i', [0, 0, 0, 0, 0])
  *     print(conn.recv_bytes_into(arr))   # => 8
  *     print(arr)                         # => array('i', [42, 1729, 0, 0, 0])
+ * Python 3 prints the first two as [2.25, None, 'junk', <class 'float'>]
+ * and b'hello', and so does this program: the list travels as its pickle
+ * (float as a reference to the class builtins.float), as CPython sends it.
  */
 #include <mpx.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,9 +49,12 @@ static int server(const mpx_args *a)
     if (!rc) {
         printf("connection accepted from %s\n", mpx_listener_last_accepted(listener));
         fflush(stdout);
-        const char *obj = "[2.25, None, 'junk', float]";
+        /* float is a class: it travels as a reference to builtins.float */
+        mpx_obj *obj = mpx_obj_build("[dOsN]", 2.25, mpx_obj_none(), "junk",
+                                     mpx_obj_class("builtins", "float"));
         int arr[2] = {42, 1729};
-        rc = mpx_connection_send_bytes(conn, obj, strlen(obj));
+        rc = obj ? mpx_connection_send_obj(conn, obj) : -ENOMEM;
+        mpx_obj_decref(obj);
         if (!rc)
             rc = mpx_connection_send_bytes(conn, "hello", 5);
         if (!rc)
@@ -67,16 +74,18 @@ static int client(const char *address)
     mpx_connection *conn;
     void *msg;
     size_t len, count;
+    mpx_obj *obj;
     int rc = mpx_client_connect(&conn, address, &o);
     if (rc)
         return rc;
-    if ((rc = mpx_connection_recv_bytes(conn, &msg, &len)) == 0) {
-        printf("%.*s\n", (int)len, (const char *)msg);
-        mpx_free(msg);
+    if ((rc = mpx_connection_recv_obj(conn, &obj, NULL, NULL)) == 0) {
+        mpx_obj_print(obj); /* [2.25, None, 'junk', <class 'float'>] */
+        mpx_obj_decref(obj);
     }
     if (!rc && (rc = mpx_connection_recv_bytes(conn, &msg, &len)) == 0) {
-        printf("%.*s\n", (int)len, (const char *)msg);
-        mpx_free(msg);
+        obj = mpx_obj_bytes_take(msg, len);
+        mpx_obj_print(obj); /* b'hello' */
+        mpx_obj_decref(obj);
     }
     int arr[5] = {0, 0, 0, 0, 0};
     if (!rc && (rc = mpx_connection_recv_bytes_into(conn, arr, sizeof arr, 0, &count)) == 0) {

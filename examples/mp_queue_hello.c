@@ -11,23 +11,22 @@
  *         q = Queue()
  *         p = Process(target=f, args=(q,))
  *         p.start()
- *         print q.get()    # prints "[42, None, 'hello']"
+ *         print(q.get())    # prints "[42, None, 'hello']"
  *         p.join()
- *
- * Queues carry bytes: the child sends the list as its text form.
  *
  *     build/examples/mp_queue_hello [fork|spawn|forkserver]
  */
 #include <mpx.h>
 
 #include <stdio.h>
-#include <string.h>
 
 static int f(const mpx_args *args)
 {
     mpx_queue *q = mpx_args_object(args, 0);
-    const char *msg = "[42, None, 'hello']";
-    return mpx_queue_put(q, msg, strlen(msg), MPX_FOREVER) ? 1 : 0;
+    mpx_obj *v = mpx_obj_build("[iOs]", 42, mpx_obj_none(), "hello");
+    int rc = mpx_queue_put_obj(q, v, MPX_FOREVER);
+    mpx_obj_decref(v);
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -45,15 +44,14 @@ int main(int argc, char **argv)
         return 1;
     mpx_args_destroy(args);
 
-    char buf[64];
-    size_t n;
-    int rc = mpx_queue_get_into(q, buf, sizeof buf - 1, &n, 30000);
+    mpx_obj *v;
+    int rc = mpx_queue_get_obj(q, &v, 30000);
     if (rc) {
         fprintf(stderr, "get: %s\n", mpx_strerror(rc));
         return 1;
     }
-    buf[n] = 0;
-    printf("%s\n", buf); /* prints "[42, None, 'hello']" */
+    mpx_obj_print(v); /* prints "[42, None, 'hello']" */
+    mpx_obj_decref(v);
 
     int code = -1;
     mpx_process_join(p, MPX_FOREVER);

@@ -3,18 +3,34 @@
  *
  * Python original (multiprocessing docs, "An example showing how to use
  * queues to feed tasks to a collection of worker processes and collect the
- * results"): 4 workers read (func, args) tasks from task_queue until 'STOP'
- * and put "<name> says that mul(3, 7) = 21" on done_queue; the parent
- * submits 20 mul tasks, prints the results in whatever order they come,
- * submits 10 plus tasks, prints those, then sends one STOP per worker.
+ * results"):
  *
- * Tasks travel as small text messages "mul 3 7"; results as text. The
- * Python version sleeps 0.5*random() per task; this one sleeps
- * 0.05*random() so the demo finishes in about a second.
+ *     def worker(input, output):
+ *         for func, args in iter(input.get, 'STOP'):
+ *             result = calculate(func, args)
+ *             output.put(result)
+ *
+ *     def calculate(func, args):
+ *         result = func(*args)
+ *         return '%s says that %s%s = %s' % \
+ *             (current_process().name, func.__name__, args, result)
+ *
+ *     TASKS1 = [(mul, (i, 7)) for i in range(20)]
+ *     TASKS2 = [(plus, (i, 8)) for i in range(10)]
+ *
+ * 4 workers, 20 mul tasks, their results in whatever order they come, 10
+ * plus tasks, their results, then one 'STOP' per worker. Tasks are the same
+ * tuples: a function travels by name, as pickle sends it (a reference to
+ * __main__.mul), and the worker finds it among the functions registered
+ * under that name; results are strings. The Python version sleeps
+ * 0.5*random() per task; this one sleeps 0.05*random() so the demo
+ * finishes in about a second.
  *
  *     build/examples/mp_workers [fork|spawn|forkserver]
  */
 #include <mpx.h>
+
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,56 +40,81 @@
 
 #define NUMBER_OF_PROCESSES 4
 
-static long mul(long a, long b)
-{
-    return a * b;
-}
-
-static long plus(long a, long b)
-{
-    return a + b;
-}
-
 static void nap(void)
 {
     struct timespec t = {0, (long)(rand() % 50) * 1000000L}; /* 0.05*random() s */
     nanosleep(&t, NULL);
 }
 
-/* calculate(func, args): run the task and describe it. */
-static void calculate(const char *task, char *out, size_t cap)
+/* Functions referenced by tasks: f(*args) */
+static mpx_obj *mul(mpx_obj *args, mpx_obj *kwargs, mpx_obj **error)
 {
-    char func[16];
+    (void)kwargs;
     long a, b;
-    if (sscanf(task, "%15s %ld %ld", func, &a, &b) != 3) {
-        snprintf(out, cap, "%s: bad task '%s'", mpx_process_name(mpx_current_process()), task);
-        return;
-    }
+    if (mpx_obj_parse(args, "(ll)", &a, &b))
+        return mpx_task_raise(error, "TypeError", "mul() takes 2 int arguments");
     nap();
-    long r = strcmp(func, "mul") == 0 ? mul(a, b) : plus(a, b);
-    snprintf(out, cap, "%s says that %s(%ld, %ld) = %ld", mpx_process_name(mpx_current_process()),
-             func, a, b, r);
+    return mpx_obj_int(a * b);
 }
 
-/* worker(input, output): for task in iter(input.get, 'STOP') ... */
-static int worker(const mpx_args *args)
+static mpx_obj *plus(mpx_obj *args, mpx_obj *kwargs, mpx_obj **error)
 {
-    mpx_queue *input = mpx_args_object(args, 0);
-    mpx_queue *output = mpx_args_object(args, 1);
+    (void)kwargs;
+    long a, b;
+    if (mpx_obj_parse(args, "(ll)", &a, &b))
+        return mpx_task_raise(error, "TypeError", "plus() takes 2 int arguments");
+    nap();
+    return mpx_obj_int(a + b);
+}
+
+/* Known by name in every process, as Python finds __main__.mul */
+MPX_REGISTER_FUNCTION(mul);
+MPX_REGISTER_FUNCTION(plus);
+
+/* calculate(func, args): run the task and describe it. */
+static mpx_obj *calculate(mpx_obj *func, mpx_obj *args)
+{
+    const char *name = "?";
+    mpx_fn fn;
+    mpx_obj *error = NULL, *result = NULL;
+    if (mpx_obj_class_name(func, NULL, &name) == 0 && mpx_lookup_function(name, &fn) == 0)
+        result = ((mpx_obj_star_fn)fn)(args, NULL, &error);
+    char *a = mpx_obj_repr(args), *r = mpx_obj_text(result ? result : error);
+    mpx_obj *s = mpx_obj_str_printf("%s says that %s%s = %s", mpx_process_name(mpx_current_process()),
+                                    name, a ? a : "?", r ? r : "?");
+    mpx_free(a);
+    mpx_free(r);
+    mpx_obj_decref(result);
+    mpx_obj_decref(error);
+    return s;
+}
+
+/* worker(input, output): for func, args in iter(input.get, 'STOP') ... */
+static int worker(const mpx_args *a)
+{
+    mpx_queue *input = mpx_args_object(a, 0);
+    mpx_queue *output = mpx_args_object(a, 1);
     srand((unsigned)getpid());
-    char task[64], result[160];
     for (;;) {
-        size_t n;
-        int rc = mpx_queue_get_into(input, task, sizeof task - 1, &n, MPX_FOREVER);
+        mpx_obj *task, *func, *args;
+        int rc = mpx_queue_get_obj(input, &task, MPX_FOREVER);
         if (rc) {
             fprintf(stderr, "worker: get: %s\n", mpx_strerror(rc));
             return 1;
         }
-        task[n] = 0;
-        if (strcmp(task, "STOP") == 0)
+        const char *s = mpx_obj_str_value(task);
+        if (s && strcmp(s, "STOP") == 0) {
+            mpx_obj_decref(task);
             return 0;
-        calculate(task, result, sizeof result);
-        rc = mpx_queue_put(output, result, strlen(result), MPX_FOREVER);
+        }
+        if (mpx_obj_parse(task, "(OO)", &func, &args) != 0) {
+            fprintf(stderr, "worker: a task is (func, args)\n");
+            return 1;
+        }
+        mpx_obj *result = calculate(func, args);
+        rc = result ? mpx_queue_put_obj(output, result, MPX_FOREVER) : -ENOMEM;
+        mpx_obj_decref(result);
+        mpx_obj_decref(task);
         if (rc) {
             fprintf(stderr, "worker: put: %s\n", mpx_strerror(rc));
             return 1;
@@ -81,24 +122,26 @@ static int worker(const mpx_args *args)
     }
 }
 
+/* task_queue.put((func, (a, b))) */
 static int put_task(mpx_queue *q, const char *func, long a, long b)
 {
-    char t[64];
-    int n = snprintf(t, sizeof t, "%s %ld %ld", func, a, b);
-    return mpx_queue_put(q, t, (size_t)n, MPX_FOREVER);
+    mpx_obj *t = mpx_obj_build("(N(ll))", mpx_obj_class("__main__", func), a, b);
+    int rc = t ? mpx_queue_put_obj(q, t, MPX_FOREVER) : -ENOMEM;
+    mpx_obj_decref(t);
+    return rc;
 }
 
+/* print('\t', done_queue.get()) */
 static int print_result(mpx_queue *q)
 {
-    char r[200];
-    size_t n;
-    int rc = mpx_queue_get_into(q, r, sizeof r - 1, &n, 30000);
+    mpx_obj *r;
+    int rc = mpx_queue_get_obj(q, &r, 30000);
     if (rc) {
         fprintf(stderr, "get result: %s\n", mpx_strerror(rc));
         return rc;
     }
-    r[n] = 0;
-    printf("\t%s\n", r);
+    printf("\t%s\n", mpx_obj_str_value(r));
+    mpx_obj_decref(r);
     return 0;
 }
 
@@ -148,9 +191,11 @@ int main(int argc, char **argv)
             return 1;
 
     /* Tell child processes to stop */
+    mpx_obj *stop = mpx_obj_str("STOP");
     for (int i = 0; i < NUMBER_OF_PROCESSES; i++)
-        if (mpx_queue_put(task_queue, "STOP", 4, MPX_FOREVER))
+        if (mpx_queue_put_obj(task_queue, stop, MPX_FOREVER))
             return 1;
+    mpx_obj_decref(stop);
 
     int status = 0;
     for (int i = 0; i < NUMBER_OF_PROCESSES; i++) {

@@ -741,6 +741,39 @@ MPX_API int mpx_obj_loads_bytes(mpx_obj **out, mpx_obj *pickle, const mpx_obj_lo
 MPX_API int mpx_obj_loads_take(mpx_obj **out, void *data, size_t len,
                                const mpx_obj_load_opts *opts, mpx_obj_error *err);
 
+/* ---- Exceptions and printing ------------------------------------------ */
+
+/*
+ * mpx_obj_exception - an exception value: an instance of the class named
+ * type ("ValueError" is builtins.ValueError; "a.b.Name" is Name of module
+ * a.b) with the formatted message as its one argument (fmt NULL: no
+ * argument), built as CPython pickles ValueError('bad'): repr prints
+ * ValueError('bad'), and a CPython peer that unpickles it gets the real
+ * exception. The error values of pool tasks (mpx/pool.h) are made this
+ * way. A new reference, or NULL (no memory, an empty type); a message that
+ * is not UTF-8 is replaced by a note saying so.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API mpx_obj *mpx_obj_exception(const char *type, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/*
+ * mpx_obj_print - Python's print(v): str(v) (mpx_obj_text) and a newline
+ * on stdout, flushed. Returns 0, MPX_EINVAL (v NULL), -ENOMEM, or -errno
+ * of the write.
+ *
+ * Threads: safe (one stdio call per line).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_obj_print(const mpx_obj *v);
+
 MPX_END_DECLS
 
 #endif /* MPX_OBJ_H */

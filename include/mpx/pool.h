@@ -40,6 +40,7 @@
 #define MPX_POOL_H
 
 #include "common.h"
+#include "obj.h"
 #include "process.h"
 
 MPX_BEGIN_DECLS
@@ -475,6 +476,277 @@ MPX_API int mpx_imap_error(mpx_imap *it, mpx_task_error *err);
  */
 MPX_API int mpx_imap_cancel(mpx_imap *it);
 MPX_API void mpx_imap_destroy(mpx_imap *it);
+
+/* ---------------------------------------------------------------------
+ * Values (mpx/obj.h): Python's pool.map(f, [1, 2, 3]) and friends
+ *
+ *     static mpx_obj *f(mpx_obj *x, mpx_obj **error) {
+ *         int64_t v;
+ *         if (mpx_obj_get_int(x, &v))
+ *             return mpx_task_raise(error, "TypeError", "not an int");
+ *         return mpx_obj_int(v * v);
+ *     }
+ *     mpx_pool *p; mpx_pool_create(&p, MPX_POOL_DEFAULT, NULL);
+ *     mpx_obj *xs = mpx_obj_build("[iii]", 1, 2, 3), *r;
+ *     if (mpx_pool_map_obj(p, f, xs, NULL, &r) == 0)
+ *         mpx_obj_print(r);                       // prints: [1, 4, 9]
+ *     mpx_obj_decref(r); mpx_obj_decref(xs);
+ *     mpx_pool_close(p); mpx_pool_join(p); mpx_pool_destroy(p);
+ *
+ * A value task takes a value and returns one; it fails by returning NULL
+ * with *error set to a value, the analogue of the exception Python's
+ * pool re-raises in the parent: any value, usually an exception made by
+ * mpx_task_raise / mpx_obj_exception (ValueError('bad input'), as CPython
+ * pickles one). Values travel pickled (docs/obj.md, "Carried
+ * everywhere"), layered on the byte pool above: chunks, timeouts,
+ * crashes, cancellation, imap look-ahead and progress behave as there;
+ * the byte calls stay the zero-overhead path. A failure that has no task
+ * value is given one: a worker that crashed is
+ * concurrent.futures.process.BrokenProcessPool('...'), a task past its
+ * timeout multiprocessing.context.TimeoutError('...'), a cancelled item
+ * concurrent.futures._base.CancelledError('...'), with the byte pool's
+ * details (pid, signal, backtrace) in mpx_obj_result_error.
+ *
+ * The function crosses to the workers as byte tasks do (module + offset,
+ * or a registered name: see the top of this header).
+ * ------------------------------------------------------------------- */
+
+typedef struct mpx_obj_result mpx_obj_result; /* AsyncResult / MapResult of values */
+typedef struct mpx_obj_imap mpx_obj_imap;     /* IMapIterator of values */
+
+/*
+ * Value tasks, run in a worker.
+ * mpx_obj_fn: f(x) for map, imap, imap_unordered and apply: arg is
+ *   borrowed (valid during the call). Return a new reference (the pool
+ *   releases it), or NULL after setting *error (NULL on entry) to a new
+ *   reference: the item's error value. NULL without an error value fails
+ *   the item with SystemError('task returned NULL without setting an
+ *   error'); a result the pickler refuses (nesting too deep) with
+ *   multiprocessing.pool.MaybeEncodingError.
+ * mpx_obj_star_fn: f(*args, **kwargs) for starmap and apply_star: args is
+ *   a tuple, kwargs a dict or NULL (none given); both borrowed.
+ */
+typedef mpx_obj *(*mpx_obj_fn)(mpx_obj *arg, mpx_obj **error);
+typedef mpx_obj *(*mpx_obj_star_fn)(mpx_obj *args, mpx_obj *kwargs, mpx_obj **error);
+
+/*
+ * An input generator for imap over a lazy or endless source: store the
+ * next item in *item as a new reference (the pool takes it) and return 1;
+ * return 0 at the end; a negative value stops the input (the iterator
+ * reports that code after the items before it), and so does an item the
+ * pickler refuses (its error) or a NULL item (-ENOMEM: a constructor that
+ * failed). Called from the pool's handler thread, never concurrently.
+ */
+typedef int (*mpx_obj_gen_fn)(void *state, mpx_obj **item);
+
+/* callback(result) / error_callback(exception), Python's (POOL-08,
+ * POOL-09): value is borrowed for the call (the list for map, the result
+ * for apply; the error value of the failing item with the lowest index).
+ * Run in the pool's handler thread; must return quickly and must not
+ * destroy the result. */
+typedef void (*mpx_obj_cb)(mpx_obj *value, void *udata);
+
+/* Per-call options of the value calls; zero means default. */
+typedef struct mpx_obj_call_opts {
+    size_t chunksize;          /* as mpx_call_opts.chunksize */
+    /* Per task, as mpx_call_opts.timeout: 0 (not set) the pool's
+     * task_timeout; MPX_FOREVER none; N > 0 ms; negative MPX_EINVAL. */
+    mpx_duration timeout;
+    mpx_obj_cb callback;       /* map, starmap, apply: on success */
+    mpx_obj_cb error_callback; /* on failure */
+    void *udata;               /* for the callbacks */
+    mpx_progress_cb progress;  /* as mpx_call_opts */
+    void *progress_udata;
+    int progress_bar;
+    size_t lookahead;          /* imap, as mpx_call_opts.lookahead */
+} mpx_obj_call_opts;
+
+/*
+ * mpx_task_raise - for a task's `return mpx_task_raise(error, "ValueError",
+ * "bad %d", x);` (Python's raise ValueError(f"bad {x}")): sets *error to
+ * mpx_obj_exception(type, fmt, ...) (releasing what it held; error may be
+ * NULL) and returns NULL.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API mpx_obj *mpx_task_raise(mpx_obj **error, const char *type, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/*
+ * mpx_pool_map_obj_async - Python's pool.map_async(f, items) (POOL-11):
+ * f(x) for every x of items (a list, tuple, set, frozenset, or dict for
+ * its keys; borrowed: the items are pickled before the call returns, so
+ * items may change or go right after). The result's value is a list in
+ * input order. mpx_pool_map_obj is pool.map(f, items) (POOL-10): waits,
+ * then returns 0 with *out the list (a new reference), or the error code
+ * of the failing item with the lowest index (MPX_ETASK for a task's error
+ * value, MPX_EWORKER, MPX_ETIMEDOUT ...) with *out that item's error
+ * value: what Python's map raises. *out is NULL when the call itself
+ * fails: MPX_EINVAL (NULL p, fn, items or out), MPX_ETYPE (items cannot
+ * be iterated), MPX_ESTATE (after close or terminate: POOL-17), an
+ * encoding error (MPX_EDEPTH), -ENOMEM.
+ * mpx_pool_starmap_obj(_async) - pool.starmap (POOL-15, POOL-16): each
+ * item is a tuple (or list) of arguments for f(*item); MPX_ETYPE for an
+ * item that is neither.
+ *
+ * Threads: safe; many threads may submit to one pool.
+ * Fork:    creating process only (MPX_ESTATE).
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_map_obj_async(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *items,
+                                   const mpx_obj_call_opts *opts, mpx_obj_result **out);
+MPX_API int mpx_pool_map_obj(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *items,
+                             const mpx_obj_call_opts *opts, mpx_obj **out);
+MPX_API int mpx_pool_starmap_obj_async(mpx_pool *p, mpx_obj_star_fn fn, const mpx_obj *items,
+                                       const mpx_obj_call_opts *opts, mpx_obj_result **out);
+MPX_API int mpx_pool_starmap_obj(mpx_pool *p, mpx_obj_star_fn fn, const mpx_obj *items,
+                                 const mpx_obj_call_opts *opts, mpx_obj **out);
+
+/*
+ * mpx_pool_apply_obj_async - f(arg) in a worker (Python's
+ * pool.apply_async(f, (arg,)), POOL-08); mpx_pool_apply_obj waits
+ * (pool.apply, POOL-07) and returns as mpx_pool_map_obj with *out the
+ * result or the error value.
+ * mpx_pool_apply_star_obj(_async) - pool.apply(f, args, kwds): f(*args,
+ * **kwargs) with args a tuple or list (NULL: ()) and kwargs a dict with
+ * str keys (NULL: none; MPX_ETYPE otherwise).
+ * Returns as mpx_pool_map_obj(_async).
+ *
+ * Threads: safe.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_apply_obj_async(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *arg,
+                                     const mpx_obj_call_opts *opts, mpx_obj_result **out);
+MPX_API int mpx_pool_apply_obj(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *arg,
+                               const mpx_obj_call_opts *opts, mpx_obj **out);
+MPX_API int mpx_pool_apply_star_obj_async(mpx_pool *p, mpx_obj_star_fn fn, const mpx_obj *args,
+                                          const mpx_obj *kwargs, const mpx_obj_call_opts *opts,
+                                          mpx_obj_result **out);
+MPX_API int mpx_pool_apply_star_obj(mpx_pool *p, mpx_obj_star_fn fn, const mpx_obj *args,
+                                    const mpx_obj *kwargs, const mpx_obj_call_opts *opts,
+                                    mpx_obj **out);
+
+/*
+ * mpx_pool_imap_obj / mpx_pool_imap_unordered_obj - pool.imap(f, items)
+ * and imap_unordered (POOL-12, POOL-14): results one by one with
+ * mpx_obj_imap_next, in input order or in completion order; chunksize
+ * defaults to 1. items as for map (pickled before the call returns). The
+ * _gen forms read the items from gen, lazily (an endless source is fine:
+ * at most opts->lookahead items are read ahead of the consumer).
+ * Return 0 and *out, MPX_EINVAL, MPX_ETYPE, MPX_ESTATE after close,
+ * encoding errors, -ENOMEM.
+ *
+ * Threads: safe. gen is called from the pool's handler thread.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_pool_imap_obj(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *items,
+                              const mpx_obj_call_opts *opts, mpx_obj_imap **out);
+MPX_API int mpx_pool_imap_unordered_obj(mpx_pool *p, mpx_obj_fn fn, const mpx_obj *items,
+                                        const mpx_obj_call_opts *opts, mpx_obj_imap **out);
+MPX_API int mpx_pool_imap_obj_gen(mpx_pool *p, mpx_obj_fn fn, mpx_obj_gen_fn gen, void *state,
+                                  const mpx_obj_call_opts *opts, mpx_obj_imap **out);
+MPX_API int mpx_pool_imap_unordered_obj_gen(mpx_pool *p, mpx_obj_fn fn, mpx_obj_gen_fn gen,
+                                            void *state, const mpx_obj_call_opts *opts,
+                                            mpx_obj_imap **out);
+
+/*
+ * mpx_obj_result_get - AsyncResult.get(timeout) (ASYNC-02): 0 with *out
+ * the value (a new reference: the list for map and starmap, the result
+ * for apply; the same list each time, as Python's get returns the same
+ * list, and mpx_obj_result_item reads it); the error code of the failing
+ * item with the lowest index with *out its error value (a new reference);
+ * MPX_ETIMEDOUT when not ready in time (*out untouched; the tasks go on:
+ * Python raises TimeoutError); MPX_EINVAL; -ENOMEM.
+ * mpx_obj_result_wait - wait(timeout) (ASYNC-03): 1 ready, 0 the timeout
+ * ended first (Python returns None either way; here the answer comes
+ * back). mpx_obj_result_ready - 1 / 0 (ASYNC-04).
+ * timeout: ms, MPX_FOREVER (Python's None) no limit, <= 0 (MPX_NOWAIT)
+ * only checks, as get(-1) / wait(0) in Python.
+ * mpx_obj_result_successful - 1 / 0, MPX_ESTATE when not ready (ASYNC-05).
+ *
+ * Threads: safe; many threads may wait on one result.
+ * Fork:    creating process only.
+ * Signals: retries EINTR against the deadline.
+ */
+MPX_API int mpx_obj_result_get(mpx_obj_result *r, mpx_duration timeout, mpx_obj **out);
+MPX_API int mpx_obj_result_wait(mpx_obj_result *r, mpx_duration timeout);
+MPX_API int mpx_obj_result_ready(mpx_obj_result *r);
+MPX_API int mpx_obj_result_successful(mpx_obj_result *r);
+
+/*
+ * mpx_obj_result_count - the number of items (1 for apply).
+ * mpx_obj_result_item - item i's outcome: 0 with *out its value, or its
+ * error code with *out its error value (new references); MPX_ESTATE when
+ * not ready; MPX_EINVAL when i is out of range.
+ * mpx_obj_result_error - the details of the failing item with the lowest
+ * index (0), or MPX_EEMPTY when none failed, MPX_ESTATE when not ready:
+ * code, index; for a task's error value message is Python's traceback
+ * line ("ValueError: bad input"; the repr of a value that is not an
+ * exception); for a worker that crashed pid, signal and backtrace, as the
+ * byte pool gives them. Strings are owned by the result.
+ *
+ * Threads: safe once ready.
+ * Fork:    creating process only.
+ * Signals: not async-signal-safe.
+ */
+MPX_API size_t mpx_obj_result_count(mpx_obj_result *r);
+MPX_API int mpx_obj_result_item(mpx_obj_result *r, size_t i, mpx_obj **out);
+MPX_API int mpx_obj_result_error(mpx_obj_result *r, mpx_task_error *err);
+
+/*
+ * mpx_obj_result_cancel - cancel the items not started yet (they fail
+ * with MPX_ECANCELED); returns the number cancelled.
+ * mpx_obj_result_destroy - release the result; an unfinished one is
+ * cancelled first. When it was made with callbacks, destroy waits for the
+ * items already running (the callbacks are not called any more). NULL
+ * does nothing.
+ *
+ * Threads: no other thread may use r at the same time (destroy); do not
+ *          destroy a result from its own callback.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_obj_result_cancel(mpx_obj_result *r);
+MPX_API void mpx_obj_result_destroy(mpx_obj_result *r);
+
+/*
+ * mpx_obj_imap_next - the next result (IMapIterator.next(timeout),
+ * POOL-13, ASYNC-06): 0 with *out the value; an item's error code
+ * (MPX_ETASK, MPX_EWORKER ...) with *out its error value, after which the
+ * following items still come; MPX_ETIMEDOUT when none came in time;
+ * MPX_EEOF at the end (StopIteration); the generator's negative code
+ * after the items before it. timeout: ms, MPX_FOREVER no limit, <= 0
+ * (MPX_NOWAIT) only checks. *out (a new reference) is set only with 0 or
+ * an item's error; index (may be NULL) gets the item's input position.
+ * mpx_obj_imap_error - the details of the last item error next returned
+ * (as mpx_obj_result_error; valid until the next error), or MPX_EEMPTY.
+ *
+ * Threads: one consumer thread at a time.
+ * Fork:    creating process only.
+ * Signals: retries EINTR against the deadline.
+ */
+MPX_API int mpx_obj_imap_next(mpx_obj_imap *it, mpx_duration timeout, mpx_obj **out,
+                              size_t *index);
+MPX_API int mpx_obj_imap_error(mpx_obj_imap *it, mpx_task_error *err);
+
+/*
+ * mpx_obj_imap_cancel - stop reading input and cancel unstarted items.
+ * mpx_obj_imap_destroy - cancel and free (gen is not called any more once
+ * it returns). NULL does nothing.
+ *
+ * Threads: no other thread may use it at the same time (destroy).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_obj_imap_cancel(mpx_obj_imap *it);
+MPX_API void mpx_obj_imap_destroy(mpx_obj_imap *it);
 
 MPX_END_DECLS
 

@@ -46,6 +46,7 @@
 #define MPX_PROCESS_H
 
 #include "common.h"
+#include "obj.h"
 
 #include <sys/types.h>
 
@@ -68,7 +69,8 @@ enum mpx_arg_type {
     MPX_ARG_STR = 3,
     MPX_ARG_BYTES = 4,
     MPX_ARG_FD = 5,
-    MPX_ARG_OBJECT = 6
+    MPX_ARG_OBJECT = 6,
+    MPX_ARG_OBJ = 7 /* a value of any type (mpx/obj.h) */
 };
 
 /*
@@ -155,6 +157,59 @@ MPX_API double mpx_args_double(const mpx_args *a, size_t i);
 MPX_API const char *mpx_args_str(const mpx_args *a, size_t i);
 MPX_API int mpx_args_fd(const mpx_args *a, size_t i);
 MPX_API void *mpx_args_object(const mpx_args *a, size_t i);
+
+/*
+ * mpx_args_add_obj - append a value of any type (mpx/obj.h): Python's
+ * args=(..., v, ...) with v a list, dict, tuple, big int, None ... (PROC-03).
+ * The list holds a reference to v (mpx_args_add_obj_new steals the
+ * caller's, also when it fails), as Python's args tuple holds the object:
+ * a child sees v as it is when the process starts. Under fork the child
+ * uses it directly; under spawn and forkserver it is pickled when the
+ * process starts and rebuilt in the child (class references and instances
+ * included), so a value the pickler refuses (nesting deeper than
+ * MPX_OBJ_MAX_DEPTH) makes mpx_process_start fail with MPX_EDEPTH.
+ * Values may also be arguments of mpx_pool_starmap and initargs.
+ * Return 0, MPX_EINVAL (a or v NULL), -ENOMEM.
+ *
+ * Threads: not thread-safe (one owner); v must not be changed by another
+ *          thread while the process starts.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_args_add_obj(mpx_args *a, mpx_obj *v);
+MPX_API int mpx_args_add_obj_new(mpx_args *a, mpx_obj *v);
+
+/*
+ * mpx_args_get_obj - value i as a borrowed reference (valid while the
+ * list lives): 0, or MPX_EINVAL when i is out of range or value i is not a
+ * value added with mpx_args_add_obj. mpx_args_obj - the same, or NULL.
+ *
+ * Threads: safe for concurrent readers.
+ * Fork:    safe.
+ * Signals: async-signal-safe.
+ */
+MPX_API int mpx_args_get_obj(const mpx_args *a, size_t i, mpx_obj **out);
+MPX_API mpx_obj *mpx_args_obj(const mpx_args *a, size_t i);
+
+/*
+ * mpx_args_set_kwargs - the keyword arguments: Python's
+ * Process(kwargs={...}). kwargs is a dict whose keys are all str; the list
+ * keeps a shallow copy (as Python's dict(kwargs)), replacing any earlier
+ * one; NULL removes them. They travel like values (pickled for spawn and
+ * forkserver). Returns 0, MPX_EINVAL (a NULL), MPX_ETYPE (kwargs not a
+ * dict, or a key that is not a str: Python's "keywords must be strings"),
+ * -ENOMEM.
+ * mpx_args_kwargs - the keyword arguments, borrowed (a dict, valid while
+ * the list lives), or NULL when none were set: in the target,
+ * mpx_obj_dict_get_s(mpx_args_kwargs(a), "name") is kwargs['name'].
+ * (mpx_pool_starmap does not pass keyword arguments.)
+ *
+ * Threads: not thread-safe (set); safe for concurrent readers (get).
+ * Fork:    safe.
+ * Signals: not async-signal-safe (set); async-signal-safe (get).
+ */
+MPX_API int mpx_args_set_kwargs(mpx_args *a, const mpx_obj *kwargs);
+MPX_API mpx_obj *mpx_args_kwargs(const mpx_args *a);
 
 /* ---------------------------------------------------------------------
  * Process

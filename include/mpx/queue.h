@@ -45,6 +45,7 @@
 #define MPX_QUEUE_H
 
 #include "common.h"
+#include "obj.h"
 
 MPX_BEGIN_DECLS
 
@@ -409,6 +410,64 @@ MPX_API int mpx_simple_queue_empty(mpx_simple_queue *q);
  * Signals: not async-signal-safe.
  */
 MPX_API int mpx_simple_queue_close(mpx_simple_queue *q);
+
+/* ---- Values (mpx/obj.h): Python's q.put(obj) / q.get() ----------------
+ * A value travels as its pickle (protocol 4, the bytes CPython's Queue
+ * puts for the same object) in one message, so these calls have exactly
+ * the blocking, timeout and error behaviour of the byte calls they are
+ * built on; the byte calls stay the zero-overhead path. A message put with
+ * the byte calls is read back by the _obj gets only if it is a pickle; a
+ * message put by an _obj call read with the byte calls gives its pickle. */
+
+/*
+ * mpx_queue_put_obj - Python's q.put(v, block, timeout) (QUEUE-07): put
+ * the pickle of v as one message; mpx_queue_put_obj_nowait is
+ * q.put_nowait(v) (QUEUE-08). The value is encoded before anything is
+ * queued: a value the pickler refuses (MPX_EDEPTH past MPX_OBJ_MAX_DEPTH)
+ * fails without touching the queue, and the caller may change or release
+ * v as soon as the call returns. timeout as mpx_queue_put's: ms,
+ * MPX_FOREVER (block=True, timeout=None), <= 0 (MPX_NOWAIT) only tries.
+ * Returns 0, MPX_EINVAL (q or v NULL), the encoder's errors (MPX_EDEPTH,
+ * MPX_ETYPE, -ENOMEM), and whatever mpx_queue_put returns (MPX_EFULL,
+ * MPX_ECLOSED, MPX_ESHUTDOWN ...).
+ *
+ * Threads: safe; v must not be changed by another thread during the call.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_queue_put_obj(mpx_queue *q, const mpx_obj *v, mpx_duration timeout);
+MPX_API int mpx_queue_put_obj_nowait(mpx_queue *q, const mpx_obj *v);
+
+/*
+ * mpx_queue_get_obj - Python's q.get(block, timeout) (QUEUE-09): take the
+ * oldest message and unpickle it; *out gets a new reference.
+ * mpx_queue_get_obj_nowait is q.get_nowait() (QUEUE-10). A message that is
+ * not a pickle (put with the byte calls) is consumed and reported as
+ * MPX_EPROTO (Python's UnpicklingError); the next get reads the next
+ * message. Decoding uses mpx_obj_loads's default limits. timeout as
+ * mpx_queue_get's (<= 0 only tries). Returns 0, MPX_EINVAL, whatever
+ * mpx_queue_get returns (MPX_EEMPTY, MPX_ECLOSED, MPX_ESHUTDOWN ...), and
+ * the decoder's errors (MPX_EPROTO, MPX_ENOTSUP, MPX_ETOOBIG, MPX_EDEPTH,
+ * -ENOMEM); *out is untouched on failure.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_queue_get_obj(mpx_queue *q, mpx_obj **out, mpx_duration timeout);
+MPX_API int mpx_queue_get_obj_nowait(mpx_queue *q, mpx_obj **out);
+
+/*
+ * mpx_simple_queue_put_obj / mpx_simple_queue_get_obj - SimpleQueue's
+ * put(v) and get() of values (QUEUE-19, QUEUE-20), as the Queue calls
+ * above on mpx_simple_queue_put / mpx_simple_queue_get.
+ *
+ * Threads: safe.
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_simple_queue_put_obj(mpx_simple_queue *q, const mpx_obj *v);
+MPX_API int mpx_simple_queue_get_obj(mpx_simple_queue *q, mpx_obj **out);
 
 MPX_END_DECLS
 

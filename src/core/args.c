@@ -1,4 +1,5 @@
-/* args.c - typed argument lists (PROC-03) and their serialisation. */
+/* args.c - typed argument lists (PROC-03: arguments of any type, values
+ * and keyword arguments included) and their serialisation. */
 #include "core/args.h"
 #include "core/context_internal.h"
 
@@ -27,12 +28,15 @@ MPX_API void mpx_args_destroy(mpx_args *a)
             free(x->v.b.p);
         else if (x->type == MPX_ARG_FD)
             mpx__close(x->v.fd);
+        else if (x->type == MPX_ARG_OBJ)
+            mpx_obj_decref(x->v.val);
         else if (x->type == MPX_ARG_OBJECT && x->imported) {
             mpx__obj *o = mpx__obj_of(x->v.obj);
             if (o && o->type->drop)
                 o->type->drop(x->v.obj);
         }
     }
+    mpx_obj_decref(a->kwargs);
     free(a->v);
     free(a);
 }
@@ -149,6 +153,72 @@ MPX_API int mpx_args_add_object(mpx_args *a, void *object)
     return 0;
 }
 
+MPX_API int mpx_args_add_obj_new(mpx_args *a, mpx_obj *v)
+{
+    if (!a || !v) {
+        mpx_obj_decref(v);
+        return MPX_EINVAL;
+    }
+    mpx__arg *x = push(a);
+    if (!x) {
+        mpx_obj_decref(v);
+        return -ENOMEM;
+    }
+    x->type = MPX_ARG_OBJ;
+    x->v.val = v;
+    a->n++;
+    return 0;
+}
+
+MPX_API int mpx_args_add_obj(mpx_args *a, mpx_obj *v)
+{
+    if (!a || !v)
+        return MPX_EINVAL;
+    return mpx_args_add_obj_new(a, mpx_obj_incref(v));
+}
+
+/* A shallow copy of a dict whose keys are all str (Python's dict(kwargs)
+ * for Process and the "keywords must be strings" check). */
+static int kwargs_copy(const mpx_obj *kw, mpx_obj **out)
+{
+    if (mpx_obj_typeof(kw) != MPX_OBJ_DICT)
+        return MPX_ETYPE;
+    mpx_obj *d = mpx_obj_dict();
+    if (!d)
+        return -ENOMEM;
+    size_t pos = 0;
+    mpx_obj *k, *v;
+    int rc = 0;
+    while (!rc && mpx_obj_dict_next(kw, &pos, &k, &v) == 1)
+        rc = mpx_obj_typeof(k) != MPX_OBJ_STR ? MPX_ETYPE : mpx_obj_dict_set(d, k, v);
+    if (rc) {
+        mpx_obj_decref(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+MPX_API int mpx_args_set_kwargs(mpx_args *a, const mpx_obj *kwargs)
+{
+    if (!a)
+        return MPX_EINVAL;
+    mpx_obj *d = NULL;
+    if (kwargs) {
+        int rc = kwargs_copy(kwargs, &d);
+        if (rc)
+            return rc;
+    }
+    mpx_obj_decref(a->kwargs);
+    a->kwargs = d;
+    return 0;
+}
+
+MPX_API mpx_obj *mpx_args_kwargs(const mpx_args *a)
+{
+    return a ? a->kwargs : NULL;
+}
+
 MPX_API size_t mpx_args_count(const mpx_args *a)
 {
     return a ? a->n : 0;
@@ -226,6 +296,21 @@ MPX_API int mpx_args_get_object(const mpx_args *a, size_t i, const char *type_na
     return 0;
 }
 
+MPX_API int mpx_args_get_obj(const mpx_args *a, size_t i, mpx_obj **out)
+{
+    const mpx__arg *x = at(a, i, MPX_ARG_OBJ);
+    if (!x || !out)
+        return MPX_EINVAL;
+    *out = x->v.val;
+    return 0;
+}
+
+MPX_API mpx_obj *mpx_args_obj(const mpx_args *a, size_t i)
+{
+    const mpx__arg *x = at(a, i, MPX_ARG_OBJ);
+    return x ? x->v.val : NULL;
+}
+
 MPX_API int64_t mpx_args_int(const mpx_args *a, size_t i)
 {
     const mpx__arg *x = at(a, i, MPX_ARG_INT);
@@ -271,9 +356,12 @@ int mpx__args_copy(const mpx_args *src, mpx_args **out)
         case MPX_ARG_BYTES: rc = add_block(a, x->type, x->v.b.p, x->v.b.len); break;
         case MPX_ARG_FD: rc = mpx_args_add_fd(a, x->v.fd); break;
         case MPX_ARG_OBJECT: rc = mpx_args_add_object(a, x->v.obj); break;
+        case MPX_ARG_OBJ: rc = mpx_args_add_obj(a, x->v.val); break;
         default: rc = MPX_EINVAL;
         }
     }
+    if (!rc && src && src->kwargs)
+        rc = kwargs_copy(src->kwargs, &a->kwargs);
     if (rc) {
         mpx_args_destroy(a);
         return rc;
@@ -300,12 +388,31 @@ int mpx__args_check_context(const mpx_args *a, mpx_context *ctx)
  * Wire form: u32 count, then per value u8 type and:
  *   INT u64, DOUBLE u64 (bit pattern), STR/BYTES bytes,
  *   FD u32 index into the fd list,
- *   OBJECT bytes(type name) u32 first-fd-index u32 nfds bytes(export data).
+ *   OBJECT bytes(type name) u32 first-fd-index u32 nfds bytes(export data),
+ *   OBJ bytes(pickle, protocol 5),
+ *   KWARGS bytes(pickle of the dict): the last entry, counted in count
+ *   (so a list with keyword arguments counts one entry more than
+ *   mpx_args_count; mpx_pool_starmap, which joins the entries of several
+ *   lists, thus never passes them on: see mpx__args_import).
  */
+#define ARG_KWARGS 64
+
+static int put_pickle(mpx__buf *out, const mpx_obj *v)
+{
+    void *p;
+    size_t len;
+    int rc = mpx_obj_dumps(v, MPX_PICKLE_HIGHEST_PROTOCOL, &p, &len, NULL, NULL);
+    if (rc)
+        return rc;
+    rc = mpx__buf_put_bytes(out, p, len);
+    mpx_free(p);
+    return rc;
+}
+
 int mpx__args_export(const mpx_args *a, mpx_context *target_ctx, mpx__buf *out,
                      mpx__fdlist *fds)
 {
-    int rc = mpx__buf_put_u32(out, (uint32_t)(a ? a->n : 0));
+    int rc = mpx__buf_put_u32(out, (uint32_t)(a ? a->n + (a->kwargs ? 1 : 0) : 0));
     for (size_t i = 0; a && i < a->n && !rc; i++) {
         const mpx__arg *x = &a->v[i];
         rc = mpx__buf_put_u8(out, (uint8_t)x->type);
@@ -355,8 +462,14 @@ int mpx__args_export(const mpx_args *a, mpx_context *target_ctx, mpx__buf *out,
             mpx__buf_free(&data);
             break;
         }
+        case MPX_ARG_OBJ: rc = put_pickle(out, x->v.val); break;
         default: rc = MPX_EINVAL;
         }
+    }
+    if (!rc && a && a->kwargs) {
+        rc = mpx__buf_put_u8(out, ARG_KWARGS);
+        if (!rc)
+            rc = put_pickle(out, a->kwargs);
     }
     return rc;
 }
@@ -451,6 +564,30 @@ int mpx__args_import(mpx__rd *in, const int *fds, int nfds, mpx_args **out)
                 } else
                     a->v[a->n - 1].imported = true;
             }
+            break;
+        }
+        case MPX_ARG_OBJ:
+        case ARG_KWARGS: {
+            const void *p;
+            size_t len;
+            mpx_obj *v = NULL;
+            rc = mpx__rd_bytes(in, &p, &len);
+            /* Keyword arguments come last. Anywhere else they come from
+             * several lists joined (starmap's bound arguments): refused
+             * rather than shifting the values after them. */
+            if (!rc && type == ARG_KWARGS && (i + 1 != n || a->kwargs))
+                rc = MPX_EPROTO;
+            if (!rc)
+                rc = mpx_obj_loads(&v, p, len, NULL, NULL);
+            if (!rc && type == ARG_KWARGS) {
+                if (mpx_obj_typeof(v) == MPX_OBJ_DICT)
+                    a->kwargs = v;
+                else {
+                    mpx_obj_decref(v);
+                    rc = MPX_EPROTO;
+                }
+            } else if (!rc)
+                rc = mpx_args_add_obj_new(a, v);
             break;
         }
         default: rc = MPX_EPROTO;

@@ -4,6 +4,7 @@
 #define MPX_CORE_ARGS_H
 
 #include "core/object.h"
+#include "mpx/obj.h"
 
 typedef struct mpx__arg {
     int type; /* enum mpx_arg_type */
@@ -16,6 +17,7 @@ typedef struct mpx__arg {
         } b;
         int fd;    /* owned duplicate */
         void *obj; /* borrowed (fork) or imported (owned when imported) */
+        mpx_obj *val; /* MPX_ARG_OBJ: a reference */
     } v;
     bool imported; /* obj was rebuilt in this process: drop() it */
 } mpx__arg;
@@ -23,6 +25,7 @@ typedef struct mpx__arg {
 struct mpx_args {
     mpx__arg *v;
     size_t n, cap;
+    mpx_obj *kwargs; /* a dict of our own (str keys), or NULL */
 };
 
 /* Deep copy (fds duplicated). */

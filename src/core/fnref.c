@@ -289,3 +289,135 @@ int mpx__fnref_decode(mpx__rd *in, mpx__fnptr *fn)
     *fn = (mpx__fnptr)f.addr;
     return 0;
 }
+
+/* ---- the compact form ----
+ *   u8 tag 3
+ *   u8 name length, name          registered name, or empty
+ *   u8 kind                       0 no module, 1 shared object, 2 main program
+ *   u64 module id                 FNV-1a 64 of kind, then build-id (or path)
+ *   u64 offset
+ * (fixed-width integers, host order: both ends are one machine) */
+
+static uint64_t module_id(int kind, const unsigned char *bid, size_t bidlen, const char *path,
+                          size_t pathlen)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned char k = (unsigned char)kind;
+    const unsigned char *p = bidlen ? bid : (const unsigned char *)path;
+    size_t n = bidlen ? bidlen : pathlen;
+    h = (h ^ k) * 0x100000001b3ull;
+    h = (h ^ (bidlen ? 1u : 0u)) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int mpx__fnref_encode_compact(mpx__fnptr fn, mpx__buf *out)
+{
+    if (!fn)
+        return MPX_EINVAL;
+    reg *r = reg_by_fn(fn);
+    find_addr f;
+    memset(&f, 0, sizeof f);
+    f.addr = (uintptr_t)fn;
+    dl_iterate_phdr(find_addr_cb, &f);
+    if (!f.found && !r)
+        return MPX_ERESOLVE;
+    size_t nlen = r ? strlen(r->name) : 0;
+    int kind = !f.found ? 0 : f.is_main ? 2 : 1;
+    uint64_t id = f.found ? module_id(kind, f.bid, f.bidlen, f.path, strlen(f.path)) : 0;
+    uint64_t off = f.found ? (uint64_t)(f.addr - f.bias) : 0;
+    int rc = mpx__buf_reserve(out, 1 + 1 + nlen + 1 + 16);
+    if (rc)
+        return rc;
+    unsigned char *p = out->data + out->len;
+    *p++ = 3;
+    *p++ = (unsigned char)nlen;
+    if (nlen)
+        memcpy(p, r->name, nlen);
+    p += nlen;
+    *p++ = (unsigned char)kind;
+    memcpy(p, &id, 8);
+    memcpy(p + 8, &off, 8);
+    out->len += 1 + 1 + nlen + 1 + 16;
+    return 0;
+}
+
+typedef struct find_id {
+    int kind;
+    uint64_t id, off;
+    int index;
+    int result;
+    uintptr_t addr;
+} find_id;
+
+static int find_id_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    find_id *f = data;
+    int idx = f->index++;
+    if ((f->kind == 2) != (idx == 0))
+        return 0;
+    const unsigned char *b = NULL;
+    size_t blen = build_id(info, &b);
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    if (module_id(f->kind, b, blen, name, strlen(name)) != f->id) {
+        if (f->kind == 2) {
+            f->result = MPX_ERESOLVE; /* another program */
+            return 1;
+        }
+        return 0;
+    }
+    uintptr_t addr = info->dlpi_addr + (uintptr_t)f->off;
+    if (f->off > UINTPTR_MAX - info->dlpi_addr || !in_exec_segment(info, addr)) {
+        f->result = MPX_ERESOLVE;
+        return 1;
+    }
+    f->addr = addr;
+    f->result = 1;
+    return 1;
+}
+
+int mpx__fnref_decode_compact(mpx__rd *in, mpx__fnptr *fn)
+{
+    uint8_t tag, nlen, kind;
+    int rc = mpx__rd_u8(in, &tag);
+    if (!rc && tag != 3)
+        rc = MPX_EPROTO;
+    if (!rc)
+        rc = mpx__rd_u8(in, &nlen);
+    if (rc)
+        return rc;
+    if (in->left < (size_t)nlen + 17)
+        return MPX_EPROTO;
+    const char *name = (const char *)in->p;
+    kind = in->p[nlen];
+    uint64_t id, off;
+    memcpy(&id, in->p + nlen + 1, 8);
+    memcpy(&off, in->p + nlen + 9, 8);
+    in->p += (size_t)nlen + 17;
+    in->left -= (size_t)nlen + 17;
+    if (kind > 2)
+        return MPX_EPROTO;
+    if (nlen) {
+        reg *r = reg_by_name(name, nlen);
+        if (r) {
+            *fn = r->fn;
+            return 0;
+        }
+    }
+    if (kind == 0) {
+        MPX__WARNING("function \"%.*s\" is not registered in this program", (int)nlen, name);
+        return MPX_ERESOLVE;
+    }
+    find_id f = {kind, id, off, 0, 0, 0};
+    dl_iterate_phdr(find_id_cb, &f);
+    if (f.result != 1) {
+        MPX__WARNING("cannot resolve function at offset %#llx of %s in this program",
+                     (unsigned long long)off,
+                     kind == 2 ? "the parent's executable" : "a shared library of the parent");
+        return MPX_ERESOLVE;
+    }
+    *fn = (mpx__fnptr)f.addr;
+    return 0;
+}

@@ -29,4 +29,14 @@ int mpx__fnref_encode(mpx_context *ctx, mpx__fnptr fn, mpx__buf *out);
 /* Read one reference back; *fn may be NULL when NULL was encoded. */
 int mpx__fnref_decode(mpx__rd *in, mpx__fnptr *fn);
 
+/* The compact portable form, for references repeated in many messages
+ * (pool tasks over values carry one per item): the registered name, a
+ * 64-bit identity of the module (a hash of its kind and build-id, or of
+ * its path when it has none) and the offset; 14 bytes for a function of
+ * the program. Decoding checks the module's identity and that the offset
+ * lies in its code, as mpx__fnref_decode does with the full build-id, and
+ * prefers the registered name. fn must not be NULL. Same errors. */
+int mpx__fnref_encode_compact(mpx__fnptr fn, mpx__buf *out);
+int mpx__fnref_decode_compact(mpx__rd *in, mpx__fnptr *fn);
+
 #endif

@@ -497,6 +497,7 @@ static int start_worker(mpx_pool *p, uint32_t wi)
         }
         case MPX_ARG_FD: rc = mpx_args_add_fd(a, mpx_args_fd(ia, i)); break;
         case MPX_ARG_OBJECT: rc = mpx_args_add_object(a, mpx_args_object(ia, i)); break;
+        case MPX_ARG_OBJ: rc = mpx_args_add_obj(a, mpx_args_obj(ia, i)); break;
         default: break;
         }
     }

@@ -621,6 +621,7 @@ int mpx__pool_worker_main(const mpx_args *a)
         }
         case MPX_ARG_FD: rc = mpx_args_add_fd(ia, mpx_args_fd(a, i)); break;
         case MPX_ARG_OBJECT: rc = mpx_args_add_object(ia, mpx_args_object(a, i)); break;
+        case MPX_ARG_OBJ: rc = mpx_args_add_obj(ia, mpx_args_obj(a, i)); break;
         default: break;
         }
     }
