@@ -3,7 +3,9 @@
  * SyncManager register + connect) uses a queue, a dict, a Namespace and
  * SyncManager's types hosted by an mpx manager; an mpx process uses the
  * queue of a CPython BaseManager server (the seed's remote-queue example)
- * and creates dicts and lists in a CPython SyncManager; a wrong key fails
+ * and creates dicts, lists and a Pool in a CPython SyncManager; the CPython client
+ * also uses a Pool of the mpx manager (m.Pool(): map, starmap, apply,
+ * their async forms, imap, a task's ValueError); a wrong key fails
  * cleanly on both sides and the server keeps serving. Run with every
  * installed CPython (3.11: HMAC-MD5 handshake, 3.12+: {sha256}); a missing
  * version is skipped with a message. Loopback only. */
@@ -62,6 +64,34 @@ static int get_ns(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_ma
 {
     return shared(&shared_ns, "Namespace", out);
 }
+
+/* The functions a CPython client's pool.map(mgr_py_square, ...) names
+ * (mgr_peer.py): run by the mpx manager's Pool (MGR-03). */
+static mpx_obj *mgr_py_square(mpx_obj *x, mpx_obj **error)
+{
+    int64_t v;
+    if (mpx_obj_get_int(x, &v))
+        return mpx_task_raise(error, "TypeError", "not an int");
+    if (v == 13)
+        return mpx_task_raise(error, "ValueError", "thirteen");
+    return mpx_obj_int(v * v);
+}
+MPX_REGISTER_FUNCTION(mgr_py_square);
+
+static mpx_obj *mgr_py_add(mpx_obj *args, mpx_obj *kwargs, mpx_obj **error)
+{
+    int64_t sum = 0, v;
+    for (int64_t i = 0; i < mpx_obj_len(args); i++) {
+        if (mpx_obj_get_int(mpx_obj_item(args, i), &v))
+            return mpx_task_raise(error, "TypeError", "not an int");
+        sum += v;
+    }
+    mpx_obj *extra = kwargs ? mpx_obj_dict_get_s(kwargs, "extra") : NULL;
+    if (extra && !mpx_obj_get_int(extra, &v))
+        sum += v;
+    return mpx_obj_int(sum);
+}
+MPX_REGISTER_FUNCTION(mgr_py_add);
 
 static mpx_manager_registry *queue_registry(bool with_callables)
 {
@@ -259,6 +289,53 @@ static void cpython_server(const char *version)
     CHECK_STREQ(mpx_obj_str_value(got), "via list");
     mpx_obj_decref(got);
     mpx_proxy_destroy(inner);
+    /* a Pool of the CPython manager running the Python functions of its
+     * __main__ (MGR-03): the same requests CPython's PoolProxy sends */
+    mpx_proxy *pool, *ar;
+    CHECK_OK(mpx_manager_pool(m, 1, &pool));
+    CHECK_STREQ(mpx_proxy_type_name(pool), "PoolProxy");
+    mpx_obj *xs = mpx_obj_build("[iii]", 1, 2, 3);
+    CHECK_OK(mpx_proxy_pool_map(pool, "mgr_py_square", xs, 0, &got));
+    s = mpx_obj_repr(got);
+    CHECK_STREQ(s, "[1, 4, 9]");
+    mpx_free(s);
+    mpx_obj_decref(got);
+    mpx_obj *pa = mpx_obj_build("(ii)", 2, 3), *pk = mpx_obj_build("{s:i}", "extra", 10);
+    CHECK_OK(mpx_proxy_pool_apply(pool, "mgr_py_add", pa, pk, &got));
+    CHECK_EQ(mpx_obj_equal(got, v = mpx_obj_int(15)), 1);
+    mpx_obj_decref(v);
+    mpx_obj_decref(got);
+    mpx_obj_decref(pa);
+    mpx_obj_decref(pk);
+    CHECK_OK(mpx_proxy_pool_map_async(pool, "mgr_py_square", xs, 2, &ar));
+    CHECK_STREQ(mpx_proxy_typeid(ar), "AsyncResult");
+    CHECK_OK(mpx_proxy_result_get(ar, MPX_FOREVER, &got));
+    s = mpx_obj_repr(got);
+    CHECK_STREQ(s, "[1, 4, 9]");
+    mpx_free(s);
+    mpx_obj_decref(got);
+    CHECK_EQ(mpx_proxy_result_ready(ar), 1);
+    CHECK_EQ(mpx_proxy_result_successful(ar), 1);
+    mpx_proxy_destroy(ar);
+    CHECK_OK(mpx_proxy_pool_imap(pool, "mgr_py_square", xs, 0, &it));
+    CHECK_OK(mpx_proxy_next(it, &got));
+    CHECK_EQ(mpx_obj_equal(got, v = mpx_obj_int(1)), 1);
+    mpx_obj_decref(v);
+    mpx_obj_decref(got);
+    mpx_proxy_destroy(it);
+    mpx_obj *x13 = mpx_obj_build("[ii]", 2, 13);
+    CHECK_ERR(mpx_proxy_pool_map(pool, "mgr_py_square", x13, 0, &got), MPX_EINVAL);
+    s = mpx_obj_repr(got);
+    CHECK_STREQ(s, "ValueError('thirteen')");
+    mpx_free(s);
+    mpx_obj_decref(got);
+    mpx_obj_decref(x13);
+    CHECK_ERR(mpx_proxy_pool_join(pool), MPX_ESTATE); /* "Pool is still running" */
+    CHECK_OK(mpx_proxy_pool_close(pool));
+    CHECK_OK(mpx_proxy_pool_join(pool));
+    CHECK_ERR(mpx_proxy_pool_map(pool, "mgr_py_square", xs, 0, &got), MPX_ESTATE);
+    mpx_obj_decref(xs);
+    mpx_proxy_destroy(pool);
     int64_t before = mpx_manager_number_of_objects(m);
     CHECK(before >= 3);
     mpx_proxy_destroy(l);

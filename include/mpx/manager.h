@@ -57,6 +57,7 @@
 
 #include "common.h"
 #include "obj.h"
+#include "pool.h"
 #include "process.h"
 
 MPX_BEGIN_DECLS
@@ -474,6 +475,93 @@ MPX_API int mpx_manager_condition(mpx_manager *m, mpx_proxy *lock, mpx_proxy **o
 MPX_API int mpx_manager_event(mpx_manager *m, mpx_proxy **out);
 MPX_API int mpx_manager_barrier(mpx_manager *m, int parties, mpx_duration timeout,
                                 mpx_proxy **out);
+
+/* ---------------------------------------------------------------------
+ * SyncManager.Pool (MGR-03): a process pool in the manager
+ * ------------------------------------------------------------------- */
+
+/*
+ * mpx_manager_pool - manager.Pool(processes): a process pool inside the
+ * manager (mpx/pool.h's value pool) and a PoolProxy of it. processes is
+ * >= 1, or MPX_POOL_DEFAULT (Python's None: one per usable CPU of the
+ * manager's machine); 0 and negative counts are MPX_EINVAL (Python's
+ * ValueError). The workers start with the manager process's default
+ * start method.
+ * mpx_manager_function - the value that names function name in a pool
+ * call: the global ('__main__', name), as pickle sends a function of a
+ * Python main module (a new reference; NULL for NULL or "").
+ *
+ * Functions are named: the manager runs the function registered under the
+ * name with mpx_register_function (MPX_REGISTER_FUNCTION) in the program
+ * that runs its server (the program itself for mpx_manager_start; so a
+ * CPython client's pool.map(square, ...) runs the C function registered as
+ * "square"). A name nobody registered is MPX_EINVAL. The function must be
+ * of the type the call uses (C cannot check it): an mpx_obj_fn (f(x),
+ * mpx/pool.h) for map, map_async, imap and imap_unordered; an
+ * mpx_obj_star_fn (f(*args, **kwds)) for apply, apply_async, starmap and
+ * starmap_async.
+ *
+ *   mpx_proxy_pool_apply(p, fn, args, kwds, &v)        pool.apply(f, args, kwds)
+ *                                                      (args a tuple or NULL, kwds a dict or NULL)
+ *   mpx_proxy_pool_map(p, fn, items, chunksize, &list) pool.map(f, items, chunksize)
+ *                                                      (chunksize 0: None)
+ *   mpx_proxy_pool_starmap(p, fn, items, chunksize, &list)
+ *   mpx_proxy_pool_apply_async / _map_async / _starmap_async(..., &result)
+ *                                                      an AsyncResult proxy
+ *   mpx_proxy_pool_imap / _imap_unordered(p, fn, items, chunksize, &it)
+ *                                                      an Iterator proxy: mpx_proxy_next
+ *                                                      (chunksize 0: 1)
+ *   mpx_proxy_pool_close / _terminate / _join(p)
+ *   mpx_proxy_result_get(r, timeout, &v)    AsyncResult.get(timeout): 0 and
+ *                                           the value, MPX_ETIMEDOUT
+ *   mpx_proxy_result_wait(r, timeout)       1 ready, 0 the timeout ended first
+ *   mpx_proxy_result_ready(r)               1 / 0
+ *   mpx_proxy_result_successful(r)          1 / 0; MPX_ESTATE when not ready
+ * timeout: ms, MPX_FOREVER (None) no limit, <= 0 only checks.
+ * As with the local value pool (mpx_pool_map_obj), a task that raised
+ * makes the call (or get) fail and leaves that exception value in *out (a
+ * new reference); the code is the exception's (ValueError MPX_EINVAL,
+ * TypeError MPX_ETYPE ..., see the top of this header; a crashed worker
+ * MPX_EWORKER, a cancelled task MPX_ECANCELED, others MPX_EREMOTE).
+ * mpx_proxy_next on an imap iterator fails the same way for that item
+ * (mpx_proxy_callmethod(it, "__next__", ...) gives the exception) and the
+ * next items still come. A call after close or terminate ("Pool not
+ * running") and join before close or terminate are MPX_ESTATE, as for the
+ * local pool. Callbacks (they would run in the manager) and an initializer
+ * are MPX_ENOTSUP. A pool goes when its proxies and its results are all
+ * released (terminated when it was not closed), or with its manager.
+ * Returns 0 or the errors of mpx_proxy_call (MPX_EINVAL for NULL
+ * arguments).
+ *
+ * Threads: safe.
+ * Fork:    safe (a proxy passed to a child works there, see mpx_proxy_call).
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_manager_pool(mpx_manager *m, int processes, mpx_proxy **out);
+MPX_API mpx_obj *mpx_manager_function(const char *name);
+MPX_API int mpx_proxy_pool_apply(mpx_proxy *p, const char *fn, const mpx_obj *args,
+                                 const mpx_obj *kwds, mpx_obj **out);
+MPX_API int mpx_proxy_pool_apply_async(mpx_proxy *p, const char *fn, const mpx_obj *args,
+                                       const mpx_obj *kwds, mpx_proxy **result);
+MPX_API int mpx_proxy_pool_map(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                               size_t chunksize, mpx_obj **out);
+MPX_API int mpx_proxy_pool_map_async(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                                     size_t chunksize, mpx_proxy **result);
+MPX_API int mpx_proxy_pool_starmap(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                                   size_t chunksize, mpx_obj **out);
+MPX_API int mpx_proxy_pool_starmap_async(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                                         size_t chunksize, mpx_proxy **result);
+MPX_API int mpx_proxy_pool_imap(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                                size_t chunksize, mpx_proxy **it);
+MPX_API int mpx_proxy_pool_imap_unordered(mpx_proxy *p, const char *fn, const mpx_obj *items,
+                                          size_t chunksize, mpx_proxy **it);
+MPX_API int mpx_proxy_pool_close(mpx_proxy *p);
+MPX_API int mpx_proxy_pool_terminate(mpx_proxy *p);
+MPX_API int mpx_proxy_pool_join(mpx_proxy *p);
+MPX_API int mpx_proxy_result_get(mpx_proxy *r, mpx_duration timeout, mpx_obj **out);
+MPX_API int mpx_proxy_result_wait(mpx_proxy *r, mpx_duration timeout);
+MPX_API int mpx_proxy_result_ready(mpx_proxy *r);
+MPX_API int mpx_proxy_result_successful(mpx_proxy *r);
 
 /*
  * mpx_manager_number_of_objects - _number_of_objects(): how many objects

@@ -13,6 +13,8 @@
  *   mgr_types.c     dict, list, Namespace, Value, Array, Iterator
  *   mgr_sync.c      Queue, JoinableQueue, Lock, RLock, Semaphore,
  *                   BoundedSemaphore, Condition, Event, Barrier
+ *   mgr_pool.c      Pool, AsyncResult and imap's iterators (a value pool
+ *                   in the server)
  *   mgr_manager.c   mpx_manager: start, connect, shutdown, create
  *   mgr_client.c    the client side: connections per thread, sessions,
  *                   dispatch, proxies, incref/decref
@@ -147,6 +149,10 @@ int mpx__mgr_v_len(void *self, const mpx_obj *args, const mpx_obj *kwds, mpx_obj
 int mpx__mgr_iter_new(mpx_obj *items, const char *kind, mpx_referent **out);
 mpx_manager_callable mpx__mgr_sync_callable(const char *typeid);
 mpx_manager_callable mpx__mgr_value_callable(const char *typeid);
+/* Pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None)
+ * (mgr_pool.c): SyncManager.Pool's callable. */
+int mpx__mgr_pool_create(const mpx_obj *args, const mpx_obj *kwds, mpx_referent **out,
+                         mpx_manager_call *call);
 /* The built-in callables by typeid (NULL: none). */
 mpx_manager_callable mpx__mgr_builtin_callable(const char *typeid);
 /* Public method names of a class (for exposed=None), a new strv. */

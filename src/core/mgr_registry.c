@@ -258,6 +258,8 @@ static void sync_init(void)
         {"Array", "ArrayProxy", false},
         {"Namespace", "NamespaceProxy", false},
         {"Iterator", "IteratorProxy", true},
+        {"Pool", "PoolProxy", false},
+        {"AsyncResult", NULL, true}, /* AutoProxy, as CPython registers it */
     };
     mpx_manager_registry *r;
     if (registry_new(&r, "SyncManager"))

@@ -616,7 +616,7 @@ mpx_manager_callable mpx__mgr_builtin_callable(const char *typeid)
         const char *name;
         mpx_manager_callable fn;
     } t[] = {{"dict", c_dict},   {"list", c_list},   {"Namespace", c_namespace},
-             {"Value", c_value}, {"Array", c_array}};
+             {"Value", c_value}, {"Array", c_array},  {"Pool", mpx__mgr_pool_create}};
     for (size_t i = 0; i < MPX__ARRAY_LEN(t); i++)
         if (strcmp(t[i].name, typeid) == 0)
             return t[i].fn;

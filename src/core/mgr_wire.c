@@ -327,6 +327,14 @@ int mpx__mgr_exc_code(const char *module, const char *name)
          strcmp(module, "multiprocessing") == 0) &&
         strcmp(name, "TimeoutError") == 0)
         return MPX_ETIMEDOUT; /* AsyncResult.get(timeout) */
+    /* what a value pool gives a task that has no error value of its own
+     * (mpx/pool.h, "Values"): the codes the local pool returns */
+    if (strncmp(module, "concurrent.futures", 18) == 0) {
+        if (strcmp(name, "BrokenProcessPool") == 0)
+            return MPX_EWORKER;
+        if (strcmp(name, "CancelledError") == 0)
+            return MPX_ECANCELED;
+    }
     return MPX_EREMOTE;
 }
 

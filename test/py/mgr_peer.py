@@ -22,6 +22,21 @@ class QueueManager(SyncManager):
     pass
 
 
+def mgr_py_square(x):
+    """Sent by reference (__main__.mgr_py_square): an mpx manager's Pool
+    runs the C function its program registered under this name; the
+    CPython server's Pool runs this one, which does the same (x * x,
+    ValueError('thirteen') for 13)."""
+    if x == 13:
+        raise ValueError('thirteen')
+    return x * x
+
+
+def mgr_py_add(*args, **kwds):
+    """The same for f(*args, **kwds): sum(args) + kwds.get('extra', 0)."""
+    return sum(args) + kwds.get('extra', 0)
+
+
 def addr_of(text):
     host, port = text.rsplit(':', 1)
     return (host, int(port))
@@ -134,6 +149,46 @@ def client(address, key):
     check(n >= 8, "number_of_objects %r" % n)
     del l, outer, inner, v, lk, ev, jq, it
     step("syncmanager ok")
+
+    # a Pool in the mpx manager running functions the C program registered
+    # (MGR-03): PoolProxy, AsyncResult (an AutoProxy) and IteratorProxy
+    pool = m.Pool(2)
+    check(pool.map(mgr_py_square, [0, 1, 2, 3, 4]) == [0, 1, 4, 9, 16], "pool map")
+    check(pool.map(mgr_py_square, [5, 6], 1) == [25, 36], "pool map chunksize")
+    check(pool.starmap(mgr_py_add, [(1, 2), (3, 4, 5)]) == [3, 12], "pool starmap")
+    check(pool.apply(mgr_py_add, (2, 3), {'extra': 10}) == 15, "pool apply")
+    r = pool.map_async(mgr_py_square, [7])
+    check(r.get(60) == [49] and r.ready() and r.successful(), "pool map_async")
+    r.wait(0)
+    r2 = pool.apply_async(mgr_py_add, (1, 1))
+    check(r2.get() == 2, "pool apply_async")
+    r3 = pool.starmap_async(mgr_py_add, [(1, 1)], 1)
+    check(r3.get(60) == [2], "pool starmap_async")
+    check(list(pool.imap(mgr_py_square, [1, 2, 3])) == [1, 4, 9], "pool imap")
+    check(sorted(pool.imap_unordered(mgr_py_square, [1, 2, 3])) == [1, 4, 9],
+          "pool imap_unordered")
+    try:
+        pool.map(mgr_py_square, [1, 13])
+        raise AssertionError("the task's ValueError was not raised")
+    except ValueError as e:
+        check(str(e) == 'thirteen', "ValueError text %r" % str(e))
+    r4 = pool.map_async(mgr_py_square, [13])
+    r4.wait()
+    check(r4.ready() and not r4.successful(), "failed map_async")
+    try:
+        r4.get()
+        raise AssertionError("get of a failed result returned")
+    except ValueError as e:
+        check(str(e) == 'thirteen', "get ValueError text %r" % str(e))
+    pool.close()
+    pool.join()
+    try:
+        pool.map(mgr_py_square, [1])
+        raise AssertionError("map after close returned")
+    except ValueError as e:
+        check(str(e) == 'Pool not running', "closed pool %r" % str(e))
+    del pool, r, r2, r3, r4
+    step("pool ok")
     print("OK", flush=True)
 
 
