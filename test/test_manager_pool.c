@@ -1,4 +1,4 @@
-/* test_manager_pool.c - SyncManager.Pool (#16, MGR-03): a pool in the
+/* test_manager_pool.c - SyncManager.Pool (#16, MGR-16): a pool in the
  * manager used through a PoolProxy from this process and from a child
  * under every start method: apply, map, starmap, their async forms
  * (AsyncResult proxies: get, wait, ready, successful), imap and

@@ -66,7 +66,7 @@ static int get_ns(const mpx_obj *a, const mpx_obj *k, mpx_referent **out, mpx_ma
 }
 
 /* The functions a CPython client's pool.map(mgr_py_square, ...) names
- * (mgr_peer.py): run by the mpx manager's Pool (MGR-03). */
+ * (mgr_peer.py): run by the mpx manager's Pool (MGR-16). */
 static mpx_obj *mgr_py_square(mpx_obj *x, mpx_obj **error)
 {
     int64_t v;
@@ -290,7 +290,7 @@ static void cpython_server(const char *version)
     mpx_obj_decref(got);
     mpx_proxy_destroy(inner);
     /* a Pool of the CPython manager running the Python functions of its
-     * __main__ (MGR-03): the same requests CPython's PoolProxy sends */
+     * __main__ (MGR-16): the same requests CPython's PoolProxy sends */
     mpx_proxy *pool, *ar;
     CHECK_OK(mpx_manager_pool(m, 1, &pool));
     CHECK_STREQ(mpx_proxy_type_name(pool), "PoolProxy");

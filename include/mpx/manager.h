@@ -253,7 +253,7 @@ typedef struct mpx_register_opts {
  * mpx_manager_sync_registry - SyncManager's registry (static, never
  * destroyed): Queue, JoinableQueue, Event, Lock, RLock, Semaphore,
  * BoundedSemaphore, Condition, Barrier, list, dict, Value, Array,
- * Namespace, and the result type Iterator (not Pool: docs/manager.md).
+ * Namespace, Pool, and the result types Iterator and AsyncResult.
  * Returns 0, -ENOMEM, MPX_EINVAL.
  *
  * Threads: safe; register on one registry from one thread.
@@ -477,7 +477,7 @@ MPX_API int mpx_manager_barrier(mpx_manager *m, int parties, mpx_duration timeou
                                 mpx_proxy **out);
 
 /* ---------------------------------------------------------------------
- * SyncManager.Pool (MGR-03): a process pool in the manager
+ * SyncManager.Pool (MGR-16): a process pool in the manager
  * ------------------------------------------------------------------- */
 
 /*

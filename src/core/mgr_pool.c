@@ -1,5 +1,5 @@
 /*
- * mgr_pool.c - SyncManager.Pool (#16, MGR-03): a process pool living in
+ * mgr_pool.c - SyncManager.Pool (#16, MGR-16): a process pool living in
  * the manager, used through a PoolProxy, with AsyncResult objects for
  * apply_async/map_async/starmap_async and Iterator objects for imap and
  * imap_unordered, as CPython's multiprocessing.managers registers them.

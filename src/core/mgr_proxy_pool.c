@@ -1,5 +1,5 @@
 /*
- * mgr_proxy_pool.c - the client side of SyncManager.Pool (#16, MGR-03):
+ * mgr_proxy_pool.c - the client side of SyncManager.Pool (#16, MGR-16):
  * the PoolProxy's calls and the AsyncResult proxy's, with CPython's method
  * names and arguments (a CPython client of an mpx manager, and an mpx
  * client of a CPython manager whose pool runs Python functions, send the

@@ -151,7 +151,7 @@ def client(address, key):
     step("syncmanager ok")
 
     # a Pool in the mpx manager running functions the C program registered
-    # (MGR-03): PoolProxy, AsyncResult (an AutoProxy) and IteratorProxy
+    # (MGR-16): PoolProxy, AsyncResult (an AutoProxy) and IteratorProxy
     pool = m.Pool(2)
     check(pool.map(mgr_py_square, [0, 1, 2, 3, 4]) == [0, 1, 4, 9, 16], "pool map")
     check(pool.map(mgr_py_square, [5, 6], 1) == [25, 36], "pool map chunksize")
