@@ -60,8 +60,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         close(sv[1]);
         dead_fd = sv[0];
-        if (mpx__mgr_server_new(&srv, NULL, "@mpx-fuzz-mgr", 0, "k", 1, -1))
+        /* SyncManager's types, but Pool without its callable: a pool
+         * would start worker processes for every input that creates one */
+        mpx_manager_registry *reg;
+        mpx_register_opts po = {0};
+        po.proxytype = "PoolProxy";
+        if (mpx_manager_registry_create(&reg, "SyncManager", mpx_manager_sync_registry()) ||
+            mpx_manager_register(reg, "Pool", &po))
             abort();
+        if (mpx__mgr_server_new(&srv, reg, "@mpx-fuzz-mgr", 0, "k", 1, -1))
+            abort();
+        mpx_manager_registry_destroy(reg); /* the server keeps its own reference */
         mpx__mgr_reset_serial();
         fixtures();
     }
