@@ -116,10 +116,31 @@ int bench_read_all(int fd, void *p, size_t n);
  * size/4096 page table entries. Returns the mapping or NULL. */
 void *bench_touch_resident(size_t size);
 
+/*
+ * bench_call_median - the median duration in seconds of single calls of
+ * call(ctx) (0 on success), made one after another for target seconds (at
+ * least 20 calls, at most 1,000,000) after warm calls of warm-up. A
+ * latency figure quotes the median call, not the mean of a run: on a
+ * loaded machine a few calls that wait for a CPU for milliseconds would
+ * otherwise decide the figure. Returns -1 when a call fails (*err = its
+ * return).
+ */
+double bench_call_median(int (*call)(void *ctx), void *ctx, int warm, double target, int *err);
+
 /* Wait for pid; 0 when it exited with status 0. */
 int bench_wait_ok(pid_t pid);
 
 /* Path of the running executable (static buffer). */
 const char *bench_self_exe(void);
+
+/* Memory figures (group memory). bench_smaps_kib: a field of
+ * /proc/PID/smaps_rollup in KiB ("Pss", "Rss", "Pss_Shmem"...; pid 0: this
+ * process), or -1. PSS (proportional set size) charges a page shared by k
+ * processes 1/k to each, so the PSS of a parent and its workers add up to
+ * the memory they use together. bench_shm_kib: KiB allocated to the
+ * shared-memory files PID holds open (memfds, /dev/shm entries: st_blocks
+ * of each file once), or -1. */
+long bench_smaps_kib(pid_t pid, const char *field);
+long bench_shm_kib(pid_t pid);
 
 #endif /* MPX_BENCH_H */

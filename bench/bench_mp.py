@@ -28,6 +28,10 @@ POOL_ARRAY_ITEMS_QUICK = 8000
 POOL_TASK_US = 10
 WORKERS = 2
 ONE_GIB = 1 << 30
+POOL_LATENCY_MAP_ITEMS = 10
+MEM_POOL_BIG = 32
+MEM_QUEUE_MSG = 1 << 20
+MEM_QUEUE_MSGS = 1024
 
 QUICK = False
 
@@ -353,6 +357,38 @@ def pool_apply_async():
         return 1 / calibrate(run, 1000)
 
 
+def call_median(call, warm=100):
+    """The median duration (s) of single calls, made one after another for
+    the target time (at least 20): as bench_call_median in bench/util.c."""
+    for _ in range(warm):
+        call()
+    v = []
+    end = now() + target()
+    while len(v) < 20 or (now() < end and len(v) < 1000000):
+        t = now()
+        call()
+        v.append(now() - t)
+    v.sort()
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def pool_latency(map10):
+    """One apply (or one map of 10 items) at a time on a started pool of 2:
+    the interactive case. The median call, in us."""
+    with mp.get_context("fork").Pool(WORKERS) as pool:
+        items = range(POOL_LATENCY_MAP_ITEMS)
+
+        def one():
+            if map10:
+                if pool.map(square, items)[-1] != 81:
+                    raise RuntimeError("wrong result")
+            elif pool.apply(square, (7,)) != 49:
+                raise RuntimeError("wrong result")
+
+        return call_median(one) * 1e6
+
+
 def pool_array_10us():
     n = POOL_ARRAY_ITEMS_QUICK if QUICK else POOL_ARRAY_ITEMS_FULL
     with mp.get_context("fork").Pool(WORKERS) as pool:
@@ -576,6 +612,69 @@ def shm_sum_10m():
         blk.unlink()
 
 
+# ----------------------------------------------------------------- memory
+# PSS (proportional set size, /proc/PID/smaps_rollup): a page shared by k
+# processes counts 1/k in each, so a parent's and its workers' PSS add up to
+# the memory they use together. The C sides read the same field (util.c).
+
+def smaps_kib(pid="self", field="Pss"):
+    with open("/proc/%s/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s in smaps_rollup" % field)
+
+
+def shm_kib(pid="self"):
+    """KiB allocated to the memfds and /dev/shm files the process holds open."""
+    d = "/proc/%s/fd" % pid
+    seen, kib = set(), 0
+    for fd in os.listdir(d):
+        try:
+            link = os.readlink(os.path.join(d, fd))
+            if not (link.startswith("/memfd:") or link.startswith("/dev/shm/")):
+                continue
+            st = os.stat(os.path.join(d, fd))
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            kib += st.st_blocks // 2
+    return kib
+
+
+def mem_pool(n, worker):
+    """PSS (KiB) of the parent, or the workers' mean, of an idle Pool(n)
+    that has run one map of 4n tasks, chunksize 1."""
+    pool = mp.get_context("fork").Pool(n)
+    try:
+        pool.map(square, range(4 * n), chunksize=1)
+        if not worker:
+            return smaps_kib()
+        pids = [w.pid for w in pool._pool]
+        if len(pids) != n:
+            raise RuntimeError("%d of %d workers" % (len(pids), n))
+        return sum(smaps_kib(p) for p in pids) / n
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def mem_queue_1g(shm):
+    """1024 messages of 1 MiB put into a Queue() nobody gets from. The feeder
+    thread sends the first pickle into the pipe and blocks there (64 KiB
+    pipe); the rest stay in the queue's buffer (a deque in this process).
+    MiB of PSS (or of shared memory held)."""
+    q = mp.get_context("fork").Queue()
+    for i in range(MEM_QUEUE_MSGS):
+        q.put(bytes([i & 255]) * MEM_QUEUE_MSG)
+    time.sleep(0.2)  # the feeder has taken the first message and blocks on the pipe
+    v = shm_kib() if shm else smaps_kib()
+    q.cancel_join_thread()  # exit without waiting for a reader
+    q.close()
+    return v / 1024
+
+
 # ---------------------------------------------------------------- figures
 
 FIGURES = {
@@ -600,6 +699,14 @@ FIGURES = {
     "pool_map_default": lambda: pool_map(POOL_TASKS_QUICK if QUICK else POOL_TASKS_FULL, None),
     "pool_apply_async": pool_apply_async,
     "pool_array_10us": pool_array_10us,
+    "pool_apply_latency": lambda: pool_latency(False),
+    "pool_map10_latency": lambda: pool_latency(True),
+    "mem_pool2_parent": lambda: mem_pool(WORKERS, False),
+    "mem_pool2_worker": lambda: mem_pool(WORKERS, True),
+    "mem_pool32_parent": lambda: mem_pool(MEM_POOL_BIG, False),
+    "mem_pool32_worker": lambda: mem_pool(MEM_POOL_BIG, True),
+    "mem_queue_1g_parent": lambda: mem_queue_1g(False),
+    "mem_queue_1g_shm": lambda: mem_queue_1g(True),
     "obj_encode_dict1k": lambda: obj_codec("dict1k", False),
     "obj_decode_dict1k": lambda: obj_codec("dict1k", True),
     "obj_encode_ints1k": lambda: obj_codec("ints1k", False),

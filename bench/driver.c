@@ -138,17 +138,24 @@ static const figure FIGS[] = {
      MPXB_HAVE_POOL, 0, 0, 0},
     {"pool_array_10us", "pool", "tasks/s", "higher", mpxb_pool_array_10us, raw_pool_array_10us, POOL,
      MPXB_HAVE_POOL, 0, 0, 0},
-    /* shm: named blocks (4 KiB) and memory speed through one */
-    {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
-     raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},
-    {"shm_attach_close", "shm", "us", "lower", mpxb_shm_attach_close, raw_shm_attach_close, SHM,
-     MPXB_HAVE_SHM, 0, 0, 0},
-    {"shm_sum_10m", "shm", "ms", "lower", mpxb_shm_sum_10m, raw_shm_sum_10m, SHM, MPXB_HAVE_SHM, 0,
-     0, 0},
-    /* mpi: 4 ranks under mpirun; cpython = mpi4py.futures, raw = a plain MPI loop */
-    {"mpi_map_small_chunk1", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
-    {"mpi_map_small", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
-    {"mpi_map_1ms", "mpi", "tasks/s", "higher", 0, 0, MPI, 1, 0, 0, 0, 0, 1},
+    /* the interactive case: one call on a started pool of 2, waited for */
+    {"pool_apply_latency", "pool", "us", "lower", mpxb_pool_apply_latency, raw_pool_apply_latency, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"pool_map10_latency", "pool", "us", "lower", mpxb_pool_map10_latency, raw_pool_map10_latency, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    /* memory: PSS (smaps_rollup) of an idle pool's parent and workers, a queue holding 1 GiB */
+    {"mem_pool2_parent", "memory", "KiB", "lower", mpxb_mem_pool2_parent, raw_mem_pool2_parent, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool2_worker", "memory", "KiB", "lower", mpxb_mem_pool2_worker, raw_mem_pool2_worker, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool32_parent", "memory", "KiB", "lower", mpxb_mem_pool32_parent, raw_mem_pool32_parent, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_pool32_worker", "memory", "KiB", "lower", mpxb_mem_pool32_worker, raw_mem_pool32_worker, POOL,
+     MPXB_HAVE_POOL, 0, 0, 0},
+    {"mem_queue_1g_parent", "memory", "MiB", "lower", mpxb_mem_queue_1g_parent, raw_mem_queue_1g_parent,
+     QUEUE, MPXB_HAVE_QUEUE, 0, 0, 0},
+    {"mem_queue_1g_shm", "memory", "MiB", "lower", mpxb_mem_queue_1g_shm, raw_mem_queue_1g_shm, QUEUE,
+     MPXB_HAVE_QUEUE, 0, 0, 0},
     /* obj: the pickle codec; raw = memcpy of the encoded bytes */
     {"obj_encode_dict1k", "obj", "ops/s", "higher", mpxb_obj_encode_dict1k, raw_obj_copy_dict1k, OBJ,
      MPXB_HAVE_OBJ, 0, 0, 0},
@@ -202,7 +209,7 @@ static const figure FIGS[] = {
 #define NFIGS (sizeof FIGS / sizeof FIGS[0])
 
 static const char *const GROUPS[] = {"process", "pipe", "lock", "condition", "array", "queue",
-                                     "pool",    "obj",  "mpi",  "manager", "shm", "seed"};
+                                     "pool",    "memory", "obj", "mpi",  "manager", "shm", "seed"};
 
 /* ------------------------------------------------------------------ */
 
@@ -605,7 +612,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         } else if (!known_group(argv[i])) {
             fprintf(stderr, "mpxbench: unknown group %s (process pipe lock condition array queue pool "
-                            "obj mpi manager shm seed all)\n",
+                            "memory obj mpi manager shm seed all, or a figure's name)\n",
                     argv[i]);
             return 2;
         } else if (ng < 32) {

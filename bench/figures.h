@@ -63,10 +63,28 @@ SIDE(raw_pool_map_chunk1);
 SIDE(raw_pool_map_default);
 SIDE(raw_pool_apply_async);
 SIDE(raw_pool_array_10us);
+SIDE(raw_pool_apply_latency);
+SIDE(raw_pool_map10_latency);
 WEAK_SIDE(mpxb_pool_map_chunk1);
 WEAK_SIDE(mpxb_pool_map_default);
 WEAK_SIDE(mpxb_pool_apply_async);
 WEAK_SIDE(mpxb_pool_array_10us);
+WEAK_SIDE(mpxb_pool_apply_latency);
+WEAK_SIDE(mpxb_pool_map10_latency);
+
+/* memory (raw_memory.c; mpx_pool.c, mpx_queue.c): KiB or MiB of PSS */
+SIDE(raw_mem_pool2_parent);
+SIDE(raw_mem_pool2_worker);
+SIDE(raw_mem_pool32_parent);
+SIDE(raw_mem_pool32_worker);
+SIDE(raw_mem_queue_1g_parent);
+SIDE(raw_mem_queue_1g_shm);
+WEAK_SIDE(mpxb_mem_pool2_parent);
+WEAK_SIDE(mpxb_mem_pool2_worker);
+WEAK_SIDE(mpxb_mem_pool32_parent);
+WEAK_SIDE(mpxb_mem_pool32_worker);
+WEAK_SIDE(mpxb_mem_queue_1g_parent);
+WEAK_SIDE(mpxb_mem_queue_1g_shm);
 
 /* obj (mpx_obj.c): the pickle codec; the raw side (memcpy of the encoded
  * bytes) needs the encoder too, so it lives there and is weak as well */
@@ -113,6 +131,10 @@ WEAK_SIDE(mpxb_shm_sum_10m);
 #define POOL_ARRAY_ITEMS_FULL 40000L /* 10 us tasks */
 #define POOL_ARRAY_ITEMS_QUICK 8000L
 #define POOL_TASK_US 10
+#define POOL_LATENCY_MAP_ITEMS 10 /* pool_map10_latency */
+#define MEM_POOL_BIG 32           /* workers of mem_pool32_* */
+#define MEM_QUEUE_MSG (1L << 20)  /* mem_queue_1g_*: 1024 messages of 1 MiB */
+#define MEM_QUEUE_MSGS 1024L
 #define SHM_BLOCK 4096          /* block size of the create and attach figures */
 #define SHM_SUM_N 10000000L     /* doubles summed by shm_sum_10m */
 

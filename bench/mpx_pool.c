@@ -8,6 +8,11 @@
  *   pool_map_default  the same with the default chunksize
  *   pool_apply_async  n mpx_pool_apply_async of x*x, then get of each
  *   pool_array_10us   mpx_pool_map_fixed over 10 us tasks (the fast path)
+ *   pool_apply_latency    one mpx_pool_apply (x*x) and reading its result
+ *   pool_map10_latency    one mpx_pool_map_array of 10 items, default chunksize
+ *                         (both: the median of single calls, bench_call_median)
+ *   mem_pool{2,32}_parent PSS of the parent of an idle pool of 2 (32) workers
+ *   mem_pool{2,32}_worker the workers' mean PSS
  */
 #include "mpxb.h"
 
@@ -32,12 +37,17 @@ static int spin_elem(const void *in, void *out, const void *shared)
     return 0;
 }
 
-static int make_pool(mpx_pool **p)
+static int make_pool_n(mpx_pool **p, int workers)
 {
     mpx_pool_opts o;
     memset(&o, 0, sizeof o);
     int rc = mpx_get_context(&o.ctx, "fork");
-    return rc ? rc : mpx_pool_create(p, POOL_WORKERS, &o);
+    return rc ? rc : mpx_pool_create(p, workers, &o);
+}
+
+static int make_pool(mpx_pool **p)
+{
+    return make_pool_n(p, POOL_WORKERS);
 }
 
 static void end_pool(mpx_pool *p)
@@ -187,4 +197,129 @@ SIDE(mpxb_pool_array_10us)
         return BENCH_WHY("mpx_pool_map_fixed failed: %s", mpx_strerror(rc));
     *out = (double)n / t;
     return 0;
+}
+
+/* ---- the interactive case: one call at a time ---- */
+
+typedef struct {
+    mpx_pool *p;
+    int map; /* 0: apply, 1: map of POOL_LATENCY_MAP_ITEMS */
+    int64_t next;
+    int64_t in[POOL_LATENCY_MAP_ITEMS];
+} lat_ctx;
+
+static int one_apply(mpx_pool *p, int64_t x)
+{
+    mpx_result *r = NULL;
+    int rc = mpx_pool_apply(p, square_task, &x, sizeof x, NULL, &r);
+    if (!rc) {
+        const void *d;
+        size_t len;
+        int64_t v = -1;
+        rc = mpx_result_get(r, MPX_FOREVER, &d, &len);
+        if (!rc && len == sizeof v)
+            memcpy(&v, d, sizeof v);
+        if (!rc && v != bench_task_square(x))
+            rc = MPX_ESTATE;
+    }
+    mpx_result_destroy(r);
+    return rc;
+}
+
+static int one_call(void *c)
+{
+    lat_ctx *lc = c;
+    return lc->map ? do_map(lc->p, lc->in, POOL_LATENCY_MAP_ITEMS, 0) : one_apply(lc->p, lc->next++);
+}
+
+static int latency_side(const bench_cfg *cfg, int map, double *out, char *why, size_t whylen)
+{
+    lat_ctx lc;
+    memset(&lc, 0, sizeof lc);
+    lc.map = map;
+    for (int i = 0; i < POOL_LATENCY_MAP_ITEMS; i++)
+        lc.in[i] = i;
+    int rc = make_pool(&lc.p);
+    if (rc)
+        return BENCH_WHY("mpx_pool_create: %s", mpx_strerror(rc));
+    double s = bench_call_median(one_call, &lc, 100, cfg->target, &rc);
+    end_pool(lc.p);
+    if (s < 0)
+        return BENCH_WHY("mpx pool %s failed: %s", map ? "map" : "apply", mpx_strerror(rc));
+    *out = s * 1e6;
+    return 0;
+}
+
+SIDE(mpxb_pool_apply_latency)
+{
+    return latency_side(cfg, 0, out, why, whylen);
+}
+
+SIDE(mpxb_pool_map10_latency)
+{
+    return latency_side(cfg, 1, out, why, whylen);
+}
+
+/* ---- memory of an idle pool ---- */
+
+/* PSS in KiB of the parent (worker 0) or the workers' mean (worker 1) of
+ * a pool of n workers that has run one map of 4n tasks (chunksize 1) and
+ * is idle. */
+static int mem_side(int n, int worker, double *out, char *why, size_t whylen)
+{
+    int64_t in[4 * MEM_POOL_BIG];
+    for (int i = 0; i < 4 * n; i++)
+        in[i] = i;
+    mpx_pool *p;
+    int rc = make_pool_n(&p, n);
+    if (rc)
+        return BENCH_WHY("mpx_pool_create(%d): %s", n, mpx_strerror(rc));
+    rc = do_map(p, in, (size_t)(4 * n), 1);
+    /* a worker's pid is known once it runs (it stores it at start-up) */
+    pid_t pids[MEM_POOL_BIG];
+    int got = 0;
+    for (double end = bench_now() + 30; !rc && got < n && bench_now() < end;) {
+        got = mpx_pool_worker_pids(p, pids, n);
+        if (got < n)
+            usleep(1000);
+    }
+    long v = 0;
+    if (!rc && got == n) {
+        if (!worker)
+            v = bench_smaps_kib(0, "Pss");
+        else
+            for (int i = 0; i < n && v >= 0; i++) {
+                long k = bench_smaps_kib(pids[i], "Pss");
+                v = k < 0 ? -1 : v + k;
+            }
+    }
+    end_pool(p);
+    if (rc)
+        return BENCH_WHY("mpx pool map failed: %s", mpx_strerror(rc));
+    if (got != n)
+        return BENCH_WHY("mpx_pool_worker_pids: %d of %d workers", got, n);
+    if (v < 0)
+        return BENCH_WHY("cannot read smaps_rollup: %s", strerror(errno));
+    *out = worker ? (double)v / n : (double)v;
+    return 0;
+}
+
+SIDE(mpxb_mem_pool2_parent)
+{
+    return mem_side(POOL_WORKERS, 0, out, why, whylen);
+}
+
+SIDE(mpxb_mem_pool2_worker)
+{
+    return mem_side(POOL_WORKERS, 1, out, why, whylen);
+}
+
+SIDE(mpxb_mem_pool32_parent)
+{
+    return mem_side(MEM_POOL_BIG, 0, out, why, whylen);
+}
+
+SIDE(mpxb_mem_pool32_worker)
+{
+    return mem_side(MEM_POOL_BIG, 1, out, why, whylen);
 }

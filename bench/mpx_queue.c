@@ -7,6 +7,10 @@
  *                         them with mpx_queue_get_into
  *   queue_bandwidth_1m    the same with 1 MiB messages into one buffer
  *   queue_2p2c_256        2 producer and 2 consumer processes on one queue
+ *   mem_queue_1g_parent   PSS (MiB) of a process that has put 1024 messages
+ *                         of 1 MiB into a Queue() (unbounded: puts never
+ *                         wait) that nobody has got from
+ *   mem_queue_1g_shm      the memfd/shm memory it holds then (MiB)
  */
 #include "mpxb.h"
 
@@ -178,4 +182,42 @@ SIDE(mpxb_queue_2p2c_256)
         return BENCH_WHY("mpx queue 2+2 failed: %s", mpx_strerror(err));
     *out = 1 / s;
     return 0;
+}
+
+/* ---- memory of a queue holding 1 GiB ---- */
+
+static int mem_queue_side(int shm, double *out, char *why, size_t whylen)
+{
+    char *buf = malloc((size_t)MEM_QUEUE_MSG);
+    if (!buf)
+        return BENCH_WHY("out of memory");
+    mpx_queue *q;
+    int rc = mpx_queue_create(&q, 0, NULL);
+    if (rc) {
+        free(buf);
+        return BENCH_WHY("mpx_queue_create: %s", mpx_strerror(rc));
+    }
+    for (long i = 0; i < MEM_QUEUE_MSGS && !rc; i++) {
+        memset(buf, (int)(i & 255), (size_t)MEM_QUEUE_MSG);
+        rc = mpx_queue_put(q, buf, (size_t)MEM_QUEUE_MSG, MPX_FOREVER);
+    }
+    long v = rc ? 0 : shm ? bench_shm_kib(0) : bench_smaps_kib(0, "Pss");
+    mpx_queue_destroy(q);
+    free(buf);
+    if (rc)
+        return BENCH_WHY("mpx_queue_put: %s", mpx_strerror(rc));
+    if (v < 0)
+        return BENCH_WHY("cannot read /proc/self: %s", strerror(errno));
+    *out = (double)v / 1024;
+    return 0;
+}
+
+SIDE(mpxb_mem_queue_1g_parent)
+{
+    return mem_queue_side(0, out, why, whylen);
+}
+
+SIDE(mpxb_mem_queue_1g_shm)
+{
+    return mem_queue_side(1, out, why, whylen);
 }

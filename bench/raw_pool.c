@@ -17,6 +17,11 @@
  *   pool_apply_async   one task per message, calibrated count
  *   pool_array_10us    the "same loop in 2 threads": 2 threads claim
  *                      chunks of 10 us tasks from an atomic counter
+ *   pool_apply_latency one task's round trip through the loop: push it,
+ *                      wait for its result (the raw ping-pong with a
+ *                      pre-started worker); the median of single calls
+ *   pool_map10_latency a map of 10 tasks in Python's default chunks
+ *                      (ceil(10 / (4 * 2)) = 2 per message), waited for
  */
 #include "figures.h"
 #include "ring.h"
@@ -229,6 +234,46 @@ SIDE(raw_pool_apply_async)
         return BENCH_WHY("raw pool failed");
     *out = 1 / s;
     return 0;
+}
+
+/* ---- the interactive case: one round trip at a time ---- */
+
+typedef struct {
+    rpool p;
+    int64_t items, chunk;
+} lat_ctx;
+
+static int one_round_trip(void *c)
+{
+    lat_ctx *lc = c;
+    return rpool_map(&lc->p, lc->items, lc->chunk) < 0 ? -1 : 0;
+}
+
+static int latency_side(const bench_cfg *cfg, int64_t items, double *out, char *why, size_t whylen)
+{
+    lat_ctx lc;
+    lc.items = items;
+    lc.chunk = (items + 4 * POOL_WORKERS - 1) / (4 * POOL_WORKERS); /* Python's default */
+    if (rpool_start(&lc.p, POOL_LATENCY_MAP_ITEMS)) {
+        rpool_stop(&lc.p);
+        return BENCH_WHY("raw pool set-up failed: %s", strerror(errno));
+    }
+    int err = 0;
+    double s = bench_call_median(one_round_trip, &lc, 100, cfg->target, &err);
+    if (rpool_stop(&lc.p) || s < 0)
+        return BENCH_WHY("raw pool failed");
+    *out = s * 1e6;
+    return 0;
+}
+
+SIDE(raw_pool_apply_latency)
+{
+    return latency_side(cfg, 1, out, why, whylen);
+}
+
+SIDE(raw_pool_map10_latency)
+{
+    return latency_side(cfg, POOL_LATENCY_MAP_ITEMS, out, why, whylen);
 }
 
 /* ---- the array loop in 2 threads ---- */

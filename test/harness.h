@@ -32,6 +32,7 @@ typedef struct mpx_test_case {
     void (*fn)(void);
     int timeout_s;
     struct mpx_test_case *next;
+    int once; /* MPX_TEST_ONCE: the start method does not matter */
 } mpx_test_case;
 
 void mpx_test_register(mpx_test_case *tc);
@@ -43,16 +44,22 @@ const char *mpx_test_start_method(void);
 /* A unique scratch path for this test (under $TMPDIR), no file created. */
 const char *mpx_test_tmp_path(const char *suffix);
 
-#define MPX_TEST_T(tname, secs)                                                         \
+#define MPX_TEST_DEF_(tname, secs, once)                                                \
     static void tname##_body(void);                                                     \
-    static mpx_test_case tname##_case = {#tname, __FILE__, __LINE__, tname##_body, secs, \
-                                         NULL};                                         \
-    __attribute__((constructor)) static void tname##_reg(void)                           \
+    static mpx_test_case tname##_case = {#tname, __FILE__, __LINE__, tname##_body, secs,\
+                                         NULL, once};                                   \
+    __attribute__((constructor)) static void tname##_reg(void)                          \
     {                                                                                   \
         mpx_test_register(&tname##_case);                                               \
     }                                                                                   \
     static void tname##_body(void)
 
+#define MPX_TEST_T(tname, secs) MPX_TEST_DEF_(tname, secs, 0)
+/* A test whose behaviour does not depend on the default start method (no
+ * process started, or only with an explicit context): test/run-tests
+ * --start all runs it under the first method only (runner --skip-once). */
+#define MPX_TEST_ONCE_T(tname, secs) MPX_TEST_DEF_(tname, secs, 1)
+#define MPX_TEST_ONCE(tname) MPX_TEST_DEF_(tname, 30, 1)
 #define MPX_TEST(tname) MPX_TEST_T(tname, 30)
 
 #define MPX_SKIP(why) mpx_test_skip(why)

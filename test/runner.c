@@ -3,8 +3,11 @@
  * limit, in parallel jobs, and ends with "N passed, N failed[, N skipped]".
  *
  *   mpx_test [--jobs N] [--start METHOD] [--list] [--timeout-scale X]
- *            [--one NAME] [PATTERN...]
+ *            [--one NAME] [--skip-once] [PATTERN...]
  *
+ * --skip-once leaves out the tests declared with MPX_TEST_ONCE (those whose
+ * behaviour does not depend on the default start method): test/run-tests
+ * --start all runs them under the first method only.
  * PATTERN selects tests whose name contains it. --one runs a single test in
  * this process (for gdb and valgrind). Each test runs in a new process group;
  * when it ends, anything left in the group is a failure ("left processes
@@ -266,7 +269,7 @@ int main(int argc, char **argv)
 {
     int jobs = 1;
     double scale = 1.0;
-    bool list = false;
+    bool list = false, skip_once = false;
     const char *one = NULL;
     char **pats = calloc((size_t)argc, sizeof *pats);
     int npat = 0;
@@ -285,6 +288,8 @@ int main(int argc, char **argv)
             scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--list"))
             list = true;
+        else if (!strcmp(argv[i], "--skip-once"))
+            skip_once = true;
         else if (!strcmp(argv[i], "--one") && i + 1 < argc)
             one = argv[++i];
         else
@@ -350,7 +355,7 @@ int main(int argc, char **argv)
     for (;;) {
         while (running < jobs && next < n) {
             mpx_test_case *tc = all[next++];
-            if (!matches(tc->name, npat, pats))
+            if (!matches(tc->name, npat, pats) || (skip_once && tc->once))
                 continue;
             for (int j = 0; j < jobs; j++)
                 if (!slots[j].tc) {

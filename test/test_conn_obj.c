@@ -312,7 +312,7 @@ static void with_python(const char *version, int mpx_listens)
     }
 }
 
-MPX_TEST_T(conn_obj_cpython_client, 60) { with_python(NULL, 1); }
-MPX_TEST_T(conn_obj_cpython_listener, 60) { with_python(NULL, 0); }
-MPX_TEST_T(conn_obj_cpython312_client, 60) { with_python("3.12", 1); }
-MPX_TEST_T(conn_obj_cpython313_listener, 60) { with_python("3.13", 0); }
+MPX_TEST_ONCE_T(conn_obj_cpython_client, 60) { with_python(NULL, 1); }
+MPX_TEST_ONCE_T(conn_obj_cpython_listener, 60) { with_python(NULL, 0); }
+MPX_TEST_ONCE_T(conn_obj_cpython312_client, 60) { with_python("3.12", 1); }
+MPX_TEST_ONCE_T(conn_obj_cpython313_listener, 60) { with_python("3.13", 0); }

@@ -316,32 +316,32 @@ static void python_client_to_mpx(const char *address, const char *key, const cha
     python_client_to_mpx_opts(address, key, key, mode, strict, 0);
 }
 
-MPX_TEST_T(py_mpx_client_to_cpython_listener_native_auth, 120)
+MPX_TEST_ONCE_T(py_mpx_client_to_cpython_listener_native_auth, 120)
 {
     mpx_client_to_python("tcp", "secret password", "native", 0);
 }
 
-MPX_TEST_T(py_mpx_client_to_cpython_listener_sha256_auth, 120)
+MPX_TEST_ONCE_T(py_mpx_client_to_cpython_listener_sha256_auth, 120)
 {
     mpx_client_to_python("tcp", "secret password", "modern", 1);
 }
 
-MPX_TEST_T(py_mpx_client_to_cpython_listener_unix_no_auth, 120)
+MPX_TEST_ONCE_T(py_mpx_client_to_cpython_listener_unix_no_auth, 120)
 {
     mpx_client_to_python("unix", NULL, "native", 0);
 }
 
-MPX_TEST_T(py_cpython_client_to_mpx_listener_native_auth, 120)
+MPX_TEST_ONCE_T(py_cpython_client_to_mpx_listener_native_auth, 120)
 {
     python_client_to_mpx("127.0.0.1:0", "secret password", "native", 0);
 }
 
-MPX_TEST_T(py_cpython_client_to_mpx_listener_sha256_auth_strict, 120)
+MPX_TEST_ONCE_T(py_cpython_client_to_mpx_listener_sha256_auth_strict, 120)
 {
     python_client_to_mpx("127.0.0.1:0", "secret password", "modern", 1);
 }
 
-MPX_TEST_T(py_cpython_client_to_mpx_listener_unix_and_abstract, 120)
+MPX_TEST_ONCE_T(py_cpython_client_to_mpx_listener_unix_and_abstract, 120)
 {
     python_client_to_mpx(NULL, "k", "native", 0);
     char name[64];
@@ -389,7 +389,7 @@ static void wrong_key_python_client(const char *mode, const char *pykey, const c
     mpx_listener_destroy(l);
 }
 
-MPX_TEST_T(py_wrong_key_fails_both_sides, 120)
+MPX_TEST_ONCE_T(py_wrong_key_fails_both_sides, 120)
 {
     wrong_key_mpx_client("native", "python key", "mpx key", 0);
     wrong_key_mpx_client("modern", "python key", "mpx key", 0);
@@ -399,7 +399,7 @@ MPX_TEST_T(py_wrong_key_fails_both_sides, 120)
 
 /* strict mpx refuses the 3.11 HMAC-MD5 form in both roles; the CPython
  * side sees an authentication failure too. */
-MPX_TEST_T(py_strict_refuses_md5_both_roles, 120)
+MPX_TEST_ONCE_T(py_strict_refuses_md5_both_roles, 120)
 {
     wrong_key_mpx_client("native", "same", "same", 1);
     wrong_key_python_client("native", "same", "same", 1);
@@ -407,7 +407,7 @@ MPX_TEST_T(py_strict_refuses_md5_both_roles, 120)
 
 /* A real CPython 3.12+ (when one is installed): its own "{sha256}"
  * handshake, strict mpx on both roles, and wrong keys. */
-MPX_TEST_T(py_cpython312_native_sha256_both_directions, 180)
+MPX_TEST_ONCE_T(py_cpython312_native_sha256_both_directions, 180)
 {
     const char *py = modern_python();
     if (!py)
@@ -508,7 +508,7 @@ static int installed_pythons(pyver *out, int cap)
     return n;
 }
 
-MPX_TEST_T(py_empty_authkey_every_installed_cpython, 300)
+MPX_TEST_ONCE_T(py_empty_authkey_every_installed_cpython, 300)
 {
     pyver vers[32];
     int n = installed_pythons(vers, 32);

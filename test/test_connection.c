@@ -518,7 +518,7 @@ static int t_send_zero_pages(const mpx_args *a)
 }
 
 /* Beyond 2 GiB: the -1 + 8-byte length form, end to end. */
-MPX_TEST_T(conn_12_message_over_2gib, 240)
+MPX_TEST_ONCE_T(conn_12_message_over_2gib, 240)
 {
     size_t n = ((size_t)2 << 30) + 4099;
     if (getenv("MPX_SKIP_HUGE") || getenv("MPX_TEST_VALGRIND"))

@@ -121,6 +121,26 @@ MPX_TEST(misc_08_10_get_and_set_start_method)
     CHECK_ERR(mpx_get_start_method(NULL, 0), MPX_EINVAL);
 }
 
+/* CTX-07: get_context() fixes the default start method, as in Python
+ * (mp.get_context(); mp.set_start_method('spawn') raises RuntimeError:
+ * context has already been set). */
+MPX_TEST(ctx_07_get_context_fixes_the_default)
+{
+    const char *cur = "x";
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK(cur == NULL);
+    mpx_context *c;
+    CHECK_OK(mpx_get_context(&c, NULL));
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK_STREQ(cur, mpx_test_start_method());
+    CHECK_ERR(mpx_set_start_method("spawn", 0), MPX_ESTATE);
+    /* an explicit name does not fix anything */
+    CHECK_OK(mpx_set_start_method(NULL, 1));
+    CHECK_OK(mpx_get_context(&c, "spawn"));
+    CHECK_OK(mpx_get_start_method(&cur, 1));
+    CHECK(cur == NULL);
+}
+
 /* MISC-10: a child made with the default context adopts the parent's
  * fixed start method (a spawn child is a fresh program: it would otherwise
  * fall back to the default); one made with an explicit context has that
@@ -834,9 +854,7 @@ MPX_TEST(ctx_04_forkserver_killed_gets_new_server)
     CHECK_EQ(kill(srv, SIGKILL), 0);
     /* The running child's status is lost with the server, but join ends
      * when the child does (no hang). */
-    int64_t t0 = mpx_test_now_ms();
     CHECK_EQ(mpx_process_join(p, 20000), 1);
-    CHECK(mpx_test_now_ms() - t0 < 15000);
     int code;
     CHECK_EQ(mpx_process_exitcode(p, &code), 1);
     CHECK(code == 0 || code == 255);
@@ -963,12 +981,12 @@ static void many_children_with_threads(const char *method)
     CHECK(busy_counter > 0);
 }
 
-MPX_TEST_T(ctx_multithreaded_parent_200_spawn_children, 180)
+MPX_TEST_ONCE_T(ctx_multithreaded_parent_200_spawn_children, 180)
 {
     many_children_with_threads("spawn");
 }
 
-MPX_TEST_T(ctx_multithreaded_parent_200_forkserver_children, 180)
+MPX_TEST_ONCE_T(ctx_multithreaded_parent_200_forkserver_children, 180)
 {
     many_children_with_threads("forkserver");
 }

@@ -32,7 +32,7 @@ static void check_repr(const mpx_obj *v, const char *want, const char *file, int
         mpx_obj_decref(v_);          \
     } while (0)
 
-MPX_TEST(obj_scalars)
+MPX_TEST_ONCE(obj_scalars)
 {
     LIVE_BEGIN;
     CHECK(mpx_obj_none() == mpx_obj_none());
@@ -132,7 +132,7 @@ MPX_TEST(obj_scalars)
     LIVE_END;
 }
 
-MPX_TEST(obj_str_utf8_rejected)
+MPX_TEST_ONCE(obj_str_utf8_rejected)
 {
     LIVE_BEGIN;
     mpx_obj_error e;
@@ -157,7 +157,7 @@ MPX_TEST(obj_str_utf8_rejected)
     LIVE_END;
 }
 
-MPX_TEST(obj_bigint)
+MPX_TEST_ONCE(obj_bigint)
 {
     LIVE_BEGIN;
     /* 2**200 from bytes, both byte orders, both signs */
@@ -235,7 +235,7 @@ MPX_TEST(obj_bigint)
     LIVE_END;
 }
 
-MPX_TEST(obj_numbers_python_rules)
+MPX_TEST_ONCE(obj_numbers_python_rules)
 {
     LIVE_BEGIN;
     mpx_obj *one = mpx_obj_int(1), *onef = mpx_obj_float(1.0), *t = mpx_obj_true();
@@ -300,7 +300,7 @@ MPX_TEST(obj_numbers_python_rules)
     LIVE_END;
 }
 
-MPX_TEST(obj_sequences_compare_hash)
+MPX_TEST_ONCE(obj_sequences_compare_hash)
 {
     LIVE_BEGIN;
     mpx_obj *a = mpx_obj_build("[i,i,i]", 1, 2, 3), *b = mpx_obj_build("[i,i]", 1, 3);
@@ -359,7 +359,7 @@ MPX_TEST(obj_sequences_compare_hash)
     LIVE_END;
 }
 
-MPX_TEST(obj_list_ops)
+MPX_TEST_ONCE(obj_list_ops)
 {
     LIVE_BEGIN;
     mpx_obj *l = mpx_obj_list();
@@ -411,7 +411,7 @@ MPX_TEST(obj_list_ops)
     LIVE_END;
 }
 
-MPX_TEST(obj_tuple_ops)
+MPX_TEST_ONCE(obj_tuple_ops)
 {
     LIVE_BEGIN;
     mpx_obj *t = mpx_obj_tuple(3);
@@ -442,7 +442,7 @@ MPX_TEST(obj_tuple_ops)
     LIVE_END;
 }
 
-MPX_TEST(obj_dict_ops)
+MPX_TEST_ONCE(obj_dict_ops)
 {
     LIVE_BEGIN;
     mpx_obj *d = mpx_obj_dict();
@@ -526,7 +526,7 @@ MPX_TEST(obj_dict_ops)
     LIVE_END;
 }
 
-MPX_TEST(obj_set_ops)
+MPX_TEST_ONCE(obj_set_ops)
 {
     LIVE_BEGIN;
     mpx_obj *s = mpx_obj_set();
@@ -556,7 +556,7 @@ MPX_TEST(obj_set_ops)
     LIVE_END;
 }
 
-MPX_TEST(obj_repr_builtins)
+MPX_TEST_ONCE(obj_repr_builtins)
 {
     LIVE_BEGIN;
     /* printed by CPython 3.11 */
@@ -598,7 +598,7 @@ MPX_TEST(obj_repr_builtins)
     LIVE_END;
 }
 
-MPX_TEST(obj_instances)
+MPX_TEST_ONCE(obj_instances)
 {
     LIVE_BEGIN;
     mpx_obj *cls = mpx_obj_class("decimal", "Decimal");
@@ -650,7 +650,7 @@ MPX_TEST(obj_instances)
     LIVE_END;
 }
 
-MPX_TEST(obj_build_parse)
+MPX_TEST_ONCE(obj_build_parse)
 {
     LIVE_BEGIN;
     mpx_obj_error e;
@@ -739,7 +739,7 @@ MPX_TEST(obj_build_parse)
 
 /* ---- cycles ---------------------------------------------------------------- */
 
-MPX_TEST(obj_cycles_freed)
+MPX_TEST_ONCE(obj_cycles_freed)
 {
     LIVE_BEGIN;
     /* l.append(l) */
@@ -822,7 +822,7 @@ MPX_TEST(obj_cycles_freed)
     LIVE_END;
 }
 
-MPX_TEST_T(obj_equal_cycles_and_depth, 120)
+MPX_TEST_ONCE_T(obj_equal_cycles_and_depth, 120)
 {
     LIVE_BEGIN;
     mpx_obj *a = mpx_obj_list(), *b = mpx_obj_list();
@@ -885,7 +885,7 @@ static void *reader(void *arg)
     return NULL;
 }
 
-MPX_TEST(obj_shared_between_threads)
+MPX_TEST_ONCE(obj_shared_between_threads)
 {
     shared_value = mpx_obj_build("(s,{s:[i,d]},y)", "key string", "k", 1, 2.5, "bytes");
     pthread_t t[4];
@@ -926,7 +926,7 @@ static void *cycler(void *arg)
     return (void *)(intptr_t)(mpx__v_live() - live0);
 }
 
-MPX_TEST_T(obj_cycles_threads, 120)
+MPX_TEST_ONCE_T(obj_cycles_threads, 120)
 {
     LIVE_BEGIN; /* common is freed: no collection lost a reference to it */
     mpx_obj *common = mpx_obj_build("[s,(i,d)]", "shared by every thread", 1, 2.5);
@@ -971,7 +971,7 @@ static void *dropper(void *arg)
     return (void *)(intptr_t)(mpx__v_live() - live0);
 }
 
-MPX_TEST_T(obj_cycles_dropped_at_once, 120)
+MPX_TEST_ONCE_T(obj_cycles_dropped_at_once, 120)
 {
     int64_t live0 = mpx__v_live();
     pthread_t t[DROP_THREADS];

@@ -412,17 +412,17 @@ static void check_corpus(const char *version)
     CHECK_EQ(failures, 0);
 }
 
-MPX_TEST_T(obj_pickle_cpython311, 120)
+MPX_TEST_ONCE_T(obj_pickle_cpython311, 120)
 {
     check_corpus("3.11");
 }
 
-MPX_TEST_T(obj_pickle_cpython312, 120)
+MPX_TEST_ONCE_T(obj_pickle_cpython312, 120)
 {
     check_corpus("3.12");
 }
 
-MPX_TEST_T(obj_pickle_cpython313, 120)
+MPX_TEST_ONCE_T(obj_pickle_cpython313, 120)
 {
     check_corpus("3.13");
 }
@@ -452,7 +452,7 @@ static void expect_fail(const unsigned char *p, size_t n, int code, const char *
 #define EXPECT_FAIL(bytes, code, text, off) \
     expect_fail((const unsigned char *)(bytes), sizeof(bytes) - 1, (code), (text), (off), __FILE__, __LINE__)
 
-MPX_TEST_T(obj_pickle_truncations, 300)
+MPX_TEST_ONCE_T(obj_pickle_truncations, 300)
 {
     const char *python = find_python(NULL);
     if (!python)
@@ -488,7 +488,7 @@ MPX_TEST_T(obj_pickle_truncations, 300)
     fprintf(stderr, "%zu truncated streams refused\n", checked);
 }
 
-MPX_TEST(obj_pickle_hostile)
+MPX_TEST_ONCE(obj_pickle_hostile)
 {
     /* lengths past the end, checked before allocating */
     EXPECT_FAIL("\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\x7f", MPX_EPROTO, "truncated", 2);
@@ -595,7 +595,7 @@ MPX_TEST(obj_pickle_hostile)
     }
 }
 
-MPX_TEST(obj_pickle_cycles_decoded)
+MPX_TEST_ONCE(obj_pickle_cycles_decoded)
 {
     int64_t live0 = mpx__v_live();
     mpx_obj *v;
@@ -632,7 +632,7 @@ MPX_TEST(obj_pickle_cycles_decoded)
     CHECK_EQ(mpx__v_live(), live0);
 }
 
-MPX_TEST(obj_pickle_zero_copy)
+MPX_TEST_ONCE(obj_pickle_zero_copy)
 {
     /* pickle.dumps(b'x' * 1 MiB, 5): the decoded bytes share the pickle's memory */
     size_t n = 1 << 20;
@@ -668,7 +668,7 @@ MPX_TEST(obj_pickle_zero_copy)
     CHECK_ERR(mpx_obj_loads_bytes(&v, mpx_obj_none(), NULL, NULL), MPX_ETYPE);
 }
 
-MPX_TEST(obj_pickle_options)
+MPX_TEST_ONCE(obj_pickle_options)
 {
     mpx_obj *v = mpx_obj_build("[i,s]", 1, "x");
     void *buf;
@@ -700,7 +700,7 @@ MPX_TEST(obj_pickle_options)
 }
 
 /* Python 2 streams (protocol 2, __builtin__ names, str as STRING). */
-MPX_TEST(obj_pickle_python2)
+MPX_TEST_ONCE(obj_pickle_python2)
 {
     const char *py2 = find_python("2.7");
     if (!py2)

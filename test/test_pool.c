@@ -465,15 +465,16 @@ MPX_TEST(pool_08_callbacks)
 MPX_TEST_T(pool_task_timeout, 60)
 {
     mpx_pool *p;
-    mpx_pool_opts po = {.task_timeout = 200};
+    /* Robust under load: the tasks that must time out sleep far longer
+     * (60 s) than any scheduling delay, those that must not are far
+     * shorter than the limit (2 s); no assertion on elapsed time. */
+    mpx_pool_opts po = {.task_timeout = 2000};
     CHECK_OK(mpx_pool_create(&p, 2, &po));
-    int64_t v[4] = {10, 5000, 10, 20};
+    int64_t v[4] = {10, 60000, 10, 20};
     mpx_bytes *it = int_items(v, 4);
     mpx_result *r;
     mpx_call_opts o = {.chunksize = 1};
-    int64_t t0 = mpx_test_now_ms();
     CHECK_ERR(mpx_pool_map(p, t_sleep, it, 4, &o, &r), MPX_ETIMEDOUT);
-    CHECK(mpx_test_now_ms() - t0 < 4000);
     CHECK_EQ(mpx_result_failed(r), 1);
     mpx_task_error e;
     CHECK_OK(mpx_result_error(r, &e));
@@ -482,16 +483,17 @@ MPX_TEST_T(pool_task_timeout, 60)
     CHECK_OK(mpx_result_item(r, 3, NULL, NULL));
     mpx_result_destroy(r);
     /* per call: no timeout overrides the pool's */
-    int64_t ms = 400;
+    int64_t ms = 2500;
     mpx_call_opts none = {.timeout = MPX_FOREVER};
     CHECK_OK(mpx_pool_apply(p, t_sleep, &ms, 8, &none, &r));
     mpx_result_destroy(r);
     /* per call: shorter */
     mpx_call_opts shorter = {.timeout = 50};
+    ms = 60000;
     CHECK_ERR(mpx_pool_apply(p, t_sleep, &ms, 8, &shorter, &r), MPX_ETIMEDOUT);
     CHECK_EQ(mpx_result_ready(r), 1);
     mpx_result_destroy(r);
-    for (int i = 0; i < 200 && mpx_pool_replaced(p) < 2; i++)
+    for (int i = 0; i < 3000 && mpx_pool_replaced(p) < 2; i++)
         sleep_ms(10);
     CHECK(mpx_pool_replaced(p) >= 2);
     /* the pool still works */
@@ -795,10 +797,8 @@ MPX_TEST(pool_18_terminate_bounded)
     for (int i = 0; i < 20; i++)
         CHECK_OK(mpx_pool_apply_async(p, t_stuck, NULL, 0, NULL, &rs[i]));
     sleep_ms(50);
-    int64_t t0 = mpx_test_now_ms();
-    CHECK_OK(mpx_pool_terminate(p));
+    CHECK_OK(mpx_pool_terminate(p)); /* t_stuck never returns: a wait would hang */
     CHECK_OK(mpx_pool_join(p));
-    CHECK(mpx_test_now_ms() - t0 < 3000);
     for (int i = 0; i < 20; i++) {
         CHECK_EQ(mpx_result_ready(rs[i]), 1);
         int rc = mpx_result_get(rs[i], 0, NULL, NULL);
@@ -814,7 +814,9 @@ MPX_TEST(pool_18_terminate_bounded)
 MPX_TEST(pool_24_destroy_with_pending)
 {
     mpx_pool *p = mkpool(2);
-    int64_t ms = 100;
+    /* destroy must not wait for them: processes are killed; threads
+     * cannot be (a ThreadPool, as Python's, lets running tasks end) */
+    int64_t ms = strcmp(mpx_test_start_method(), "thread") ? 60000 : 100;
     mpx_result *r;
     for (int i = 0; i < 30; i++) {
         CHECK_OK(mpx_pool_apply_async(p, t_sleep, &ms, 8, NULL, &r));
@@ -822,9 +824,7 @@ MPX_TEST(pool_24_destroy_with_pending)
     }
     pid_t pids[4];
     int n = mpx_pool_worker_pids(p, pids, 4);
-    int64_t t0 = mpx_test_now_ms();
     mpx_pool_destroy(p);
-    CHECK(mpx_test_now_ms() - t0 < 3000);
     for (int i = 0; i < n; i++)
         CHECK(kill(pids[i], 0) < 0);
 }
@@ -1063,8 +1063,7 @@ MPX_TEST(pool_blog03_map_async_returns_first)
     mpx_result *r;
     int64_t t0 = mpx_test_now_ms();
     CHECK_OK(mpx_pool_map_async(p, t_sleep, it, 4, NULL, &r));
-    CHECK(mpx_test_now_ms() - t0 < 90);
-    CHECK_EQ(mpx_result_ready(r), 0);
+    CHECK_EQ(mpx_result_ready(r), 0); /* returned before the 200 ms of work */
     CHECK_OK(mpx_result_get(r, MPX_FOREVER, NULL, NULL));
     CHECK(mpx_test_now_ms() - t0 >= 190);
     mpx_result_destroy(r);

@@ -521,3 +521,150 @@ MPX_TEST(shmem_06_list_to_children)
     CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
     mpx_shareable_list_destroy(l);
 }
+
+/* ---- ShareableList and values (#15, SHMEM-06): the literal port ------------ */
+
+MPX_TEST_ONCE(shmem_06_obj_layout_is_cpythons)
+{
+    /* ShareableList([1, 2.5, True, 'ab', b'xyz', None, -7, 'héllo wörld!', b'']) */
+    mpx_obj *seq = mpx_obj_build("[idOsy#Ois#y#]", 1, 2.5, mpx_obj_true(), "ab", "xyz", (size_t)3,
+                                 mpx_obj_none(), -7, "h\xc3\xa9llo w\xc3\xb6rld!",
+                                 strlen("h\xc3\xa9llo w\xc3\xb6rld!"), "", (size_t)0);
+    CHECK(seq);
+    mpx_shareable_list *l;
+    CHECK_OK(mpx_shareable_list_open_obj(&l, seq, NULL, NULL));
+    check_block(l, PY_LIST, 8); /* the same bytes as CPython's */
+    mpx_obj *back;
+    CHECK_OK(mpx_shareable_list_to_obj(l, &back));
+    CHECK_EQ(mpx_obj_equal(back, seq), 1);
+    char *r = mpx_obj_repr(back);
+    CHECK_STREQ(r, "[1, 2.5, True, 'ab', b'xyz', None, -7, 'h\xc3\xa9llo w\xc3\xb6rld!', b'']");
+    mpx_free(r);
+    mpx_obj_decref(back);
+    /* l[1] = 'abc'; l[3] = 3; l[7] = None: CPython's bytes again */
+    mpx_obj *abc = mpx_obj_str("abc"), *three = mpx_obj_int(3);
+    CHECK_OK(mpx_shareable_list_set_obj(l, 1, abc));
+    CHECK_OK(mpx_shareable_list_set_obj(l, 3, three));
+    CHECK_OK(mpx_shareable_list_set_obj(l, 7, mpx_obj_none()));
+    check_block(l, PY_LIST_SET, 8);
+    mpx_obj *v;
+    CHECK_OK(mpx_shareable_list_get_obj(l, -8, &v));
+    CHECK_EQ(mpx_obj_equal(v, abc), 1);
+    mpx_obj_decref(v);
+    CHECK_OK(mpx_shareable_list_get_obj(l, 2, &v));
+    CHECK(v == mpx_obj_true());
+    mpx_obj_decref(v);
+    mpx_obj_decref(abc);
+    mpx_obj_decref(three);
+    /* a tuple works as the sequence too, and attach by name with seq NULL */
+    mpx_shareable_list *b;
+    CHECK_OK(mpx_shareable_list_open_obj(&b, NULL, mpx_shm_name(mpx_shareable_list_shm(l)), NULL));
+    CHECK_EQ(mpx_shareable_list_len(b), 9);
+    mpx_shareable_list_destroy(b);
+    CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
+    mpx_shareable_list_destroy(l);
+    mpx_obj_decref(seq);
+    mpx_obj *t = mpx_obj_build("(is)", 5, "five");
+    CHECK_OK(mpx_shareable_list_open_obj(&l, t, NULL, NULL));
+    CHECK_OK(mpx_shareable_list_get_obj(l, 1, &v));
+    CHECK_STREQ(mpx_obj_str_value(v), "five");
+    mpx_obj_decref(v);
+    CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
+    mpx_shareable_list_destroy(l);
+    mpx_obj_decref(t);
+    /* seq NULL and no name: an empty list, as ShareableList() */
+    CHECK_OK(mpx_shareable_list_open_obj(&l, NULL, NULL, NULL));
+    CHECK_EQ(mpx_shareable_list_len(l), 0);
+    CHECK_OK(mpx_shareable_list_to_obj(l, &v));
+    CHECK_EQ(mpx_obj_len(v), 0);
+    mpx_obj_decref(v);
+    CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
+    mpx_shareable_list_destroy(l);
+}
+
+MPX_TEST_ONCE(shmem_06_obj_refused_types_lose_nothing)
+{
+    int before = shm_count_fds();
+    mpx_shareable_list *l = (mpx_shareable_list *)1;
+    /* not a sequence CPython's ShareableList takes here */
+    mpx_obj *d = mpx_obj_dict();
+    CHECK_ERR(mpx_shareable_list_open_obj(&l, d, NULL, NULL), MPX_ETYPE);
+    CHECK(l == NULL);
+    mpx_obj_decref(d);
+    /* items of other types (KeyError in CPython), an int beyond 64 bits
+     * (struct.error): refused, and no block is created */
+    const char *bad[] = {"", "[i[i]]", "[i{}]", "[i(i)]"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        mpx_obj *seq = k == 0 ? mpx_obj_build("[iy#]", 1, "x", (size_t)1) : mpx_obj_build(bad[k], 1, 2);
+        CHECK(seq);
+        if (k == 0) { /* a bytearray item */
+            mpx_obj_list_set_new(seq, 1, mpx_obj_bytearray("x", 1));
+        }
+        CHECK_ERR(mpx_shareable_list_open_obj(&l, seq, NULL, NULL), MPX_ETYPE);
+        mpx_obj_decref(seq);
+    }
+    mpx_obj *big = mpx_obj_int_parse("1180591620717411303424", strlen("1180591620717411303424"), 10, NULL); /* 2**70 */
+    CHECK(big);
+    mpx_obj *seq = mpx_obj_list();
+    CHECK_OK(mpx_obj_list_append(seq, big));
+    CHECK_ERR(mpx_shareable_list_open_obj(&l, seq, NULL, NULL), -ERANGE);
+    mpx_obj_decref(seq);
+    CHECK_EQ(shm_count_fds(), before);
+    CHECK_ERR(mpx_shareable_list_open_obj(NULL, NULL, NULL, NULL), MPX_EINVAL);
+
+    /* assignments that cannot be made leave the item as it was */
+    seq = mpx_obj_build("[sif]", "abc", 7, 1.5);
+    CHECK_OK(mpx_shareable_list_open_obj(&l, seq, NULL, NULL));
+    mpx_obj *longer = mpx_obj_str("a string longer than the slot");
+    mpx_obj *ba = mpx_obj_bytearray("z", 1);
+    CHECK_ERR(mpx_shareable_list_set_obj(l, 0, longer), MPX_ETOOBIG);
+    CHECK_ERR(mpx_shareable_list_set_obj(l, 1, big), -ERANGE);
+    CHECK_ERR(mpx_shareable_list_set_obj(l, 1, ba), MPX_ETYPE);
+    CHECK_ERR(mpx_shareable_list_set_obj(l, 1, NULL), MPX_EINVAL);
+    CHECK_ERR(mpx_shareable_list_set_obj(l, 3, longer), MPX_EINVAL); /* IndexError */
+    mpx_obj *v = (mpx_obj *)1;
+    CHECK_ERR(mpx_shareable_list_get_obj(l, -4, &v), MPX_EINVAL);
+    CHECK(v == NULL);
+    mpx_obj *back;
+    CHECK_OK(mpx_shareable_list_to_obj(l, &back));
+    CHECK_EQ(mpx_obj_equal(back, seq), 1);
+    mpx_obj_decref(back);
+    CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
+    mpx_shareable_list_destroy(l);
+    CHECK_ERR(mpx_shareable_list_to_obj(NULL, &back), MPX_EINVAL);
+    mpx_obj_decref(longer);
+    mpx_obj_decref(ba);
+    mpx_obj_decref(big);
+    mpx_obj_decref(seq);
+}
+
+MPX_TEST_ONCE(shmem_06_obj_count_index_python_equality)
+{
+    /* ShareableList([1, 1.0, True, b'ab', 2.0**70, None]) */
+    mpx_obj *seq = mpx_obj_build("[idOy#dO]", 1, 1.0, mpx_obj_true(), "ab", (size_t)2,
+                                 ldexp(1.0, 70), mpx_obj_none());
+    mpx_shareable_list *l;
+    CHECK_OK(mpx_shareable_list_open_obj(&l, seq, NULL, NULL));
+    mpx_obj *one = mpx_obj_int(1), *ba = mpx_obj_bytearray("ab", 2), *d = mpx_obj_dict();
+    mpx_obj *big = mpx_obj_int_parse("1180591620717411303424", strlen("1180591620717411303424"), 10, NULL);
+    mpx_obj *big1 = mpx_obj_int_parse("1180591620717411303425", strlen("1180591620717411303425"), 10, NULL);
+    CHECK(big && big1);
+    CHECK_EQ(mpx_shareable_list_count_obj(l, one), 3);        /* 1 == 1.0 == True */
+    CHECK_EQ(mpx_shareable_list_count_obj(l, ba), 1);         /* bytearray(b'ab') == b'ab' */
+    CHECK_EQ(mpx_shareable_list_index_obj(l, ba), 3);
+    CHECK_EQ(mpx_shareable_list_index_obj(l, big), 4);        /* 2**70 == 2.0**70 */
+    CHECK_EQ(mpx_shareable_list_count_obj(l, big1), 0);       /* 2**70 + 1 is not */
+    CHECK_ERR(mpx_shareable_list_index_obj(l, big1), -ENOENT);
+    CHECK_EQ(mpx_shareable_list_count_obj(l, d), 0);          /* {} equals no item */
+    CHECK_ERR(mpx_shareable_list_index_obj(l, d), -ENOENT);
+    CHECK_EQ(mpx_shareable_list_index_obj(l, mpx_obj_none()), 5);
+    CHECK_ERR(mpx_shareable_list_count_obj(NULL, one), MPX_EINVAL);
+    mpx_obj_decref(one);
+    mpx_obj_decref(ba);
+    mpx_obj_decref(d);
+    mpx_obj_decref(big);
+    mpx_obj_decref(big1);
+    mpx_obj_decref(seq);
+    CHECK_OK(mpx_shm_unlink(mpx_shareable_list_shm(l)));
+    mpx_shareable_list_destroy(l);
+}

@@ -201,7 +201,7 @@ static void hex_of(const unsigned char *b, size_t n, char *out)
 
 /* ---- plain blocks -------------------------------------------------------- */
 
-MPX_TEST_T(shmem_python_attaches_mpx_block, 120)
+MPX_TEST_ONCE_T(shmem_python_attaches_mpx_block, 120)
 {
     const char *py[3];
     int n;
@@ -232,7 +232,7 @@ MPX_TEST_T(shmem_python_attaches_mpx_block, 120)
     mpx_shm_destroy(s);
 }
 
-MPX_TEST_T(shmem_mpx_attaches_python_block, 120)
+MPX_TEST_ONCE_T(shmem_mpx_attaches_python_block, 120)
 {
     const char *py[3];
     int n;
@@ -350,7 +350,7 @@ static const char *hex_list(mpx_shareable_list *l, int which)
     return hexbuf[which];
 }
 
-MPX_TEST_T(shmem_mpx_reads_writes_python_list, 120)
+MPX_TEST_ONCE_T(shmem_mpx_reads_writes_python_list, 120)
 {
     const char *py[3];
     int n;
@@ -387,7 +387,7 @@ MPX_TEST_T(shmem_mpx_reads_writes_python_list, 120)
     }
 }
 
-MPX_TEST_T(shmem_python_reads_writes_mpx_list, 120)
+MPX_TEST_ONCE_T(shmem_python_reads_writes_mpx_list, 120)
 {
     const char *py[3];
     int n;

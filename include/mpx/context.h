@@ -53,7 +53,9 @@ MPX_BEGIN_DECLS
 /*
  * mpx_get_context - the context for a start method name ("fork", "spawn",
  * "forkserver"), the thread backend ("thread", see the top of this
- * header), or the default context when method is NULL (MISC-07).
+ * header), or the default context when method is NULL (MISC-07), which,
+ * as Python's get_context(), fixes the default start method: a later
+ * mpx_set_start_method without force is MPX_ESTATE (CTX-07).
  * "mpi" is the context of pools whose workers are MPI ranks, registered
  * by libmpx_mpi (mpx/mpi.h, docs/mpi.md): it starts no processes
  * (mpx_process_start: MPX_ENOTSUP) and is not a start method

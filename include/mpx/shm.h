@@ -32,6 +32,7 @@
 #define MPX_SHM_H
 
 #include "common.h"
+#include "obj.h"
 
 MPX_BEGIN_DECLS
 
@@ -372,6 +373,69 @@ MPX_API int64_t mpx_shareable_list_index(const mpx_shareable_list *l, const mpx_
  */
 MPX_API char *mpx_shareable_list_format(const mpx_shareable_list *l);
 MPX_API char *mpx_shareable_list_describe(const mpx_shareable_list *l);
+
+/* ---- ShareableList and values (#15) ------------------------------------------
+ * The same calls on mpx_obj values (include/mpx/obj.h), for a literal port
+ * of Python lines that pass values.
+ */
+
+/*
+ * mpx_shareable_list_open_obj - ShareableList(sequence, name=name) from a
+ * list or tuple of values: each item an int (64-bit: struct's "q"), a
+ * float, a bool, a str, a bytes or None, exactly the types CPython
+ * accepts (a bytearray, a nested list, ... is MPX_ETYPE, CPython's
+ * KeyError). seq NULL: attach to the list named name, or an empty list
+ * (as mpx_shareable_list_open with items NULL).
+ *
+ *     mpx_obj *seq = mpx_obj_build("[idsO]", 1, 2.5, "x", mpx_obj_none());
+ *     mpx_shareable_list *sl;
+ *     if (mpx_shareable_list_open_obj(&sl, seq, NULL, NULL) == 0) {
+ *         mpx_obj *all, *last;
+ *         mpx_shareable_list_set_obj(sl, 0, mpx_obj_true());
+ *         mpx_shareable_list_to_obj(sl, &all);
+ *         char *r = mpx_obj_repr(all);
+ *         printf("%s\n", r);                   // prints: [True, 2.5, 'x', None]
+ *         mpx_shareable_list_get_obj(sl, -2, &last);
+ *         printf("%s\n", mpx_obj_str_value(last));   // prints: x
+ *         mpx_free(r); mpx_obj_decref(all); mpx_obj_decref(last);
+ *         mpx_shm_unlink(mpx_shareable_list_shm(sl));
+ *         mpx_shareable_list_destroy(sl);
+ *     }
+ *     mpx_obj_decref(seq);
+ *
+ * Returns 0, MPX_EINVAL (out NULL, an item NULL), MPX_ETYPE (seq not a
+ * list or tuple, an item of another type), -ERANGE (an int beyond 64
+ * bits: CPython's struct.error), or an error of mpx_shareable_list_open.
+ *
+ * Threads: safe (different lists).
+ * Fork:    as mpx_shm_open.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_shareable_list_open_obj(mpx_shareable_list **out, const mpx_obj *seq,
+                                        const char *name, const mpx_shm_opts *opts);
+
+/*
+ * mpx_shareable_list_get_obj - sl[index] as a new value (*out, release
+ * with mpx_obj_decref); mpx_shareable_list_set_obj - sl[index] = value
+ * (the types of mpx_shareable_list_open_obj; a str or bytes must fit the
+ * item's slot: MPX_ETOOBIG otherwise, the item unchanged);
+ * mpx_shareable_list_to_obj - list(sl), a new list value. Errors: those of
+ * mpx_shareable_list_get / _set, MPX_ETYPE, -ERANGE, -ENOMEM.
+ *
+ * mpx_shareable_list_count_obj / mpx_shareable_list_index_obj -
+ * sl.count(value) / sl.index(value) with Python's == (a bytearray equals
+ * the bytes with its data, 2**70 the float 2.0**70; a value of a type no
+ * item can hold is counted 0 times, its index is -ENOENT).
+ *
+ * Threads: safe (see mpx_shareable_list_type).
+ * Fork:    safe.
+ * Signals: not async-signal-safe.
+ */
+MPX_API int mpx_shareable_list_get_obj(const mpx_shareable_list *l, int64_t index, mpx_obj **out);
+MPX_API int mpx_shareable_list_set_obj(mpx_shareable_list *l, int64_t index, const mpx_obj *value);
+MPX_API int mpx_shareable_list_to_obj(const mpx_shareable_list *l, mpx_obj **out);
+MPX_API int64_t mpx_shareable_list_count_obj(const mpx_shareable_list *l, const mpx_obj *value);
+MPX_API int64_t mpx_shareable_list_index_obj(const mpx_shareable_list *l, const mpx_obj *value);
 
 /* ---- SharedMemoryManager (SHMEM-07) ---------------------------------------- */
 

@@ -129,7 +129,9 @@ MPX_API int mpx_get_context(mpx_context **out, const char *method)
     if (!out)
         return MPX_EINVAL;
     if (!method) {
-        *out = mpx__context_default();
+        /* Python's get_context(None) fixes the default: a later
+         * set_start_method without force is "already set" (CTX-07). */
+        *out = mpx__context_default_fix();
         return 0;
     }
     mpx_context *c = lookup(method);
