@@ -34,7 +34,7 @@
 
 typedef struct thr {
     pthread_t th;
-    _Atomic int done; /* the target has ended; code is set */
+    int done; /* the target has ended; code is set (__atomic_*: clang refuses them on _Atomic) */
     int code;
 } thr;
 
