@@ -27,7 +27,6 @@
 
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -60,7 +59,7 @@ static void thr_end(void *arg)
     int efd = p->sentinel;
     tl_self = NULL;
     MPX__INFO("thread %s ended with exitcode %d", p->name, t->code);
-    atomic_store_explicit(&t->done, 1, memory_order_release);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
     /* After done, p may be reaped by another thread (which joins this one
      * before it frees anything: the descriptor stays open until then). */
     uint64_t one = 1;
@@ -144,7 +143,7 @@ static int thr_wait(mpx_process *p, mpx__deadline d)
 static int thr_poll(mpx_process *p)
 {
     thr *t = p->popen;
-    if (!t || !atomic_load_explicit(&t->done, memory_order_acquire))
+    if (!t || !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE))
         return 0;
     mpx__process_set_exit(p, t->code);
     return 1;
