@@ -7,6 +7,7 @@
 #define MPX_CORE_CONN_INTERNAL_H
 
 #include "core/object.h"
+#include "os/sockaddr.h"
 
 #include <sys/socket.h>
 
@@ -104,20 +105,5 @@ int mpx__conn_send(mpx_connection *c, const void *p, size_t n, mpx__deadline d);
 /* Receive one message of at most cap bytes into buf; a longer one is
  * MPX_ETOOBIG without reading its payload (and the stream is broken). */
 int mpx__conn_recv_small(mpx_connection *c, void *buf, size_t cap, size_t *len, mpx__deadline d);
-
-/* ---- addresses (posix/sockaddr.c) --------------------------------------- */
-
-typedef struct mpx__addr {
-    int family; /* enum mpx_family */
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool abstract;
-} mpx__addr;
-
-/* Parse an address string (connection.h forms) for family (0: infer).
- * Resolves host names. Returns 0, MPX_EINVAL. */
-int mpx__addr_parse(const char *s, int family, mpx__addr *out);
-/* Format a socket address; returns a new string or NULL (ENOMEM). */
-char *mpx__addr_format(const struct sockaddr *sa, socklen_t len);
 
 #endif

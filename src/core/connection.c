@@ -4,6 +4,7 @@
  * object type so connections can be passed to children.
  */
 #include "core/conn_internal.h"
+#include "os/fdpass.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -509,32 +510,15 @@ MPX_API int mpx_connection_send_handle(mpx_connection *c, int fd)
         return -EBADF;
     unsigned char byte = 1; /* len(fds) % 256 */
     struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = u.buf;
-    mh.msg_controllen = sizeof u.buf;
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     for (;;) {
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        ssize_t w = mpx__fdpass_send(c->fd, &iov, 1, &fd, 1, 0);
         if (w == 1)
             return 0;
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (w == -EAGAIN || w == -EWOULDBLOCK) {
             wait_fd(c->fd, POLLOUT, MPX__NEVER);
             continue;
         }
-        return w < 0 ? -errno : -EIO;
+        return w < 0 ? (int)w : -EIO;
     }
 }
 
@@ -551,48 +535,24 @@ MPX_API int mpx_connection_recv_handle(mpx_connection *c, int *fd)
         return MPX_ESTATE;
     unsigned char byte = 0;
     struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 8)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr mh;
+    int fds[8], nfds, mflags;
     ssize_t r;
     for (;;) {
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof u.buf;
-        r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        r = mpx__fdpass_recv(c->fd, &iov, 1, fds, 8, &nfds, 0, &mflags);
+        if (r == -EAGAIN || r == -EWOULDBLOCK) {
             wait_fd(c->fd, POLLIN, MPX__NEVER);
             continue;
         }
         break;
     }
     if (r < 0)
-        return -errno;
-    int got = -1, extra = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < nfd; i++) {
-            int x;
-            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (got < 0)
-                got = x;
-            else {
-                mpx__close(x);
-                extra++;
-            }
-        }
-    }
+        return (int)r;
+    int got = nfds > 0 ? fds[0] : -1;
+    for (int i = 1; i < nfds; i++)
+        mpx__close(fds[i]);
     if (r == 0 && got < 0)
         return MPX_EEOF;
-    if (got < 0 || extra || byte != 1 || (mh.msg_flags & MSG_CTRUNC)) {
+    if (got < 0 || nfds > 1 || byte != 1 || (mflags & MSG_CTRUNC)) {
         mpx__close(got);
         c->broken = true;
         return MPX_EPROTO;

@@ -7,6 +7,7 @@
 #include "core/args.h"
 #include "core/fnref.h"
 #include "linux/futex.h"
+#include "os/pidfd.h"
 
 #include <execinfo.h>
 #include <fcntl.h>
@@ -82,17 +83,13 @@ int mpx__pool_fetch_fd(pid_t pid, int fd, int flags)
     if (r >= 0)
         return r;
     int e = -errno;
-#ifdef SYS_pidfd_getfd
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int pfd = mpx__pidfd_open(pid);
     if (pfd >= 0) {
-        r = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+        r = mpx__pidfd_getfd(pfd, fd);
         close(pfd);
-        if (r >= 0) {
-            mpx__set_cloexec(r, true);
+        if (r >= 0)
             return r;
-        }
     }
-#endif
     return e;
 }
 

@@ -9,6 +9,7 @@
  */
 #include "core/boot.h"
 #include "core/shm_internal.h"
+#include "os/pidfd.h"
 
 #include <fcntl.h>
 #include <poll.h>

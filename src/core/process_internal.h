@@ -110,10 +110,9 @@ void mpx__process_atfork_parent(void);
 void mpx__process_atfork_child(void);
 void mpx__process_exit_handler(void);
 
-/* Shared by the fork and spawn start methods (real children of ours). */
+/* Shared by the fork and spawn start methods (real children of ours).
+ * Process handles (pidfds) are os/pidfd.h's. */
 int mpx__fd_readable(int fd);
-int mpx__pidfd_open(pid_t pid);
-int mpx__pidfd_supported(void);
 /* /dev/null opened once for fork children (-1 until the first fork start). */
 extern int mpx__devnull_fd;
 int mpx__child_wait(mpx_process *p, mpx__deadline d);

@@ -38,6 +38,7 @@
 #include "core/shm_internal.h"
 #include "core/context_internal.h"
 #include "core/process_internal.h"
+#include "os/anonfd.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -171,9 +172,9 @@ static int table_ensure_locked(void)
         return 0; /* checked by tracker_alive_locked: an fd that is not the table fails there */
     if (prog.tab)
         table_drop_locked();
-    int fd = memfd_create("mpx-shm-tracker", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = mpx__memfd_create("mpx-shm-tracker", MFD_ALLOW_SEALING);
     if (fd < 0)
-        return -errno;
+        return fd;
     track_hdr *h = NULL;
     int rc = ftruncate(fd, (off_t)TRACK_SIZE) < 0 ? -errno : 0;
     /* Nobody may shrink it under the others' mappings. */

@@ -1,5 +1,6 @@
 /* shmap.c - memfd-backed shared mappings. */
 #include "linux/shmap.h"
+#include "os/anonfd.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,9 +13,9 @@ int mpx__shmap_create(mpx__shmap *m, const char *name, size_t size)
     if (size > SIZE_MAX - (size_t)pg)
         return -ENOMEM;
     size = (size + (size_t)pg - 1) & ~((size_t)pg - 1);
-    int fd = memfd_create(name ? name : "mpx", MFD_CLOEXEC);
+    int fd = mpx__memfd_create(name ? name : "mpx", 0);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (ftruncate(fd, (off_t)size) < 0) {
         int e = -errno;
         mpx__close(fd);

@@ -11,6 +11,7 @@
  * are reported by mpx_process_start.
  */
 #include "core/boot.h"
+#include "os/pidfd.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -7,13 +7,13 @@
  * readable (EOF) when the child ends.
  */
 #include "core/process_internal.h"
+#include "os/pidfd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,39 +30,6 @@ int mpx__fd_readable(int fd)
 /* In a fork child without pidfds: the write end of our own sentinel pipe,
  * which our own fork children must not keep open. */
 MPX__FORKHOT int mpx__sentinel_wfd = -1;
-
-/* 1 when the running kernel has pidfd_open, 0 when not (probed once). */
-MPX__FORKHOT static int have_pidfd = -1;
-
-int mpx__pidfd_open(pid_t pid)
-{
-    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0)
-        return -ENOSYS;
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-        if (errno == ENOSYS)
-            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
-        return -errno;
-    }
-    __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
-    return fd; /* pidfd_open always sets close-on-exec */
-}
-
-/* Probe once, before the first fork, whether pidfds work here (they do not
- * under valgrind 3.19, for one). */
-int mpx__pidfd_supported(void)
-{
-    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == -1) {
-        int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-        if (fd >= 0) {
-            close(fd);
-            __atomic_store_n(&have_pidfd, 1, __ATOMIC_RELAXED);
-        } else {
-            __atomic_store_n(&have_pidfd, 0, __ATOMIC_RELAXED);
-        }
-    }
-    return __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED);
-}
 
 /* /dev/null, opened once (CLOEXEC, internal) for fork children's stdin. */
 MPX__FORKHOT int mpx__devnull_fd = -1;
@@ -91,7 +58,7 @@ static int fork_start(mpx_process *p)
         else
             mpx__close(fd);
     }
-    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+    if (!mpx__pidfd_supported() && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -154,7 +121,7 @@ int mpx__child_wait(mpx_process *p, mpx__deadline d)
         if (r == 0 && mpx__deadline_expired(d))
             return MPX_ETIMEDOUT;
     }
-    if (__atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1)
+    if (mpx__pidfd_supported())
         return 0;
     for (;;) {
         siginfo_t si;
@@ -192,11 +159,12 @@ int mpx__child_poll(mpx_process *p)
 
 int mpx__child_signal(mpx_process *p, int sig)
 {
-    if (p->sentinel >= 0 && __atomic_load_n(&have_pidfd, __ATOMIC_RELAXED) == 1) {
-        if (syscall(SYS_pidfd_send_signal, p->sentinel, sig, NULL, 0) == 0)
+    if (p->sentinel >= 0 && mpx__pidfd_supported()) {
+        int r = mpx__pidfd_send_signal(p->sentinel, sig);
+        if (r == 0)
             return 0;
-        if (errno != ENOSYS && errno != EBADF && errno != EINVAL)
-            return -errno;
+        if (r != -ENOSYS && r != -EBADF && r != -EINVAL)
+            return r;
     }
     /* Safe: the pid cannot be reused until we reap it. */
     return kill(p->pid, sig) < 0 ? -errno : 0;

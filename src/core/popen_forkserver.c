@@ -27,6 +27,9 @@
  */
 #include "core/boot.h"
 #include "core/fnref.h"
+#include "os/anonfd.h"
+#include "os/fdpass.h"
+#include "os/pidfd.h"
 
 #include <dlfcn.h>
 #include <sched.h>
@@ -39,7 +42,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -382,60 +384,25 @@ static int send_req(int ctl, const req_hdr *h, const void *inline_blob, size_t i
                     const int *fds, int nfds)
 {
     struct iovec iov[2] = {{(void *)h, sizeof *h}, {(void *)inline_blob, ilen}};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * MAX_MSG_FDS)];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m = {0};
-    m.msg_iov = iov;
-    m.msg_iovlen = ilen ? 2 : 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-    ssize_t n;
-    do
-        n = sendmsg(ctl, &m, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : 0;
+    ssize_t n = mpx__fdpass_send(ctl, iov, ilen ? 2 : 1, fds, nfds, 0);
+    return n < 0 ? (int)n : 0;
 }
 
 /* One record from a status socket, with an optional descriptor. Returns
  * 1 record, 0 EOF, -errno. */
 static int recv_rec(int fd, mpx__boot_rec *r, int *pfd, int flags)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
     struct iovec iov = {r, sizeof *r};
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof u.buf;
-    ssize_t n;
-    do
-        n = recvmsg(fd, &m, flags | MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    int got[4], k;
+    ssize_t n = mpx__fdpass_recv(fd, &iov, 1, got, 4, &k, flags, NULL);
     if (n < 0)
-        return -errno;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            int got[4];
-            memcpy(got, CMSG_DATA(c), sizeof(int) * (size_t)(k > 4 ? 4 : k));
-            for (int i = 0; i < k && i < 4; i++) {
-                if (pfd && *pfd < 0)
-                    *pfd = got[i];
-                else
-                    mpx__close(got[i]);
-            }
-        }
+        return (int)n;
+    for (int i = 0; i < k; i++) {
+        if (pfd && *pfd < 0)
+            *pfd = got[i];
+        else
+            mpx__close(got[i]);
+    }
     if (n == 0)
         return 0;
     return n == (ssize_t)sizeof *r ? 1 : MPX_EPROTO;
@@ -460,9 +427,9 @@ static int fs_start(mpx_process *p)
         rc = -errno;
     req_hdr h = {REQ_MAGIC, 0, (uint32_t)args.n, p->daemon, b.len};
     if (!rc && b.len > INLINE_MAX) {
-        memfd = memfd_create("mpx-boot", MFD_CLOEXEC);
+        memfd = mpx__memfd_create("mpx-boot", 0);
         if (memfd < 0)
-            rc = -errno;
+            rc = memfd;
         else
             rc = mpx__write_all(memfd, b.data, b.len);
         h.flags |= F_MEMFD;
@@ -553,7 +520,7 @@ static int fs_start(mpx_process *p)
         rc = -ENOMEM;
     if (rc) {
         if (pidfd >= 0 && got_status && status == 0)
-            syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+            mpx__pidfd_send_signal(pidfd, SIGKILL);
         /* Leave nothing behind: the child exits at once; wait until the
          * server has reaped it (bounded). */
         mpx__deadline d = mpx__deadline_from(5000);
@@ -614,10 +581,9 @@ static int fs_signal(mpx_process *p, int sig)
     fs_popen *st = p->popen;
     if (!st)
         return MPX_ESTATE;
-    if (syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0) == 0)
-        return 0;
-    if (errno != ENOSYS)
-        return -errno;
+    int r = mpx__pidfd_send_signal(st->pidfd, sig);
+    if (r != -ENOSYS)
+        return r;
     /* No pidfd_send_signal (valgrind): the server has not reaped the
      * child until it reports it, so the pid is still the child's unless
      * the exit record is already waiting. */
@@ -711,26 +677,8 @@ static __attribute__((noreturn)) void server_exit(void)
 static void send_pid(int sp, pid_t pid, int pidfd)
 {
     mpx__boot_rec r = {MPX__REC_PID, (int32_t)pid};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
     struct iovec iov = {&r, sizeof r};
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    if (pidfd >= 0) {
-        m.msg_control = u.buf;
-        m.msg_controllen = sizeof u.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-    }
-    while (sendmsg(sp, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    mpx__fdpass_send(sp, &iov, 1, &pidfd, pidfd >= 0 ? 1 : 0, 0);
 }
 
 static __attribute__((noreturn)) void in_child(int ctl, int sigfd, const req_hdr *h,
@@ -778,39 +726,21 @@ static __attribute__((noreturn)) void in_child(int ctl, int sigfd, const req_hdr
 static void handle_request(int ctl, int sigfd)
 {
     static unsigned char buf[sizeof(req_hdr) + INLINE_MAX];
-    union {
-        char b[CMSG_SPACE(sizeof(int) * MAX_MSG_FDS)];
-        struct cmsghdr align;
-    } u;
     struct iovec iov = {buf, sizeof buf};
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.b;
-    m.msg_controllen = sizeof u.b;
-    ssize_t n = recvmsg(ctl, &m, MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    int fds[MAX_MSG_FDS], nfds, mflags;
+    ssize_t n = mpx__fdpass_recv(ctl, &iov, 1, fds, MAX_MSG_FDS, &nfds, 0, &mflags);
+    if (n == -EAGAIN)
         return;
-    if (n <= 0)
+    if (n <= 0) {
+        for (int i = 0; i < nfds; i++)
+            mpx__close(fds[i]);
         server_exit(); /* EOF: the client has gone */
-    int fds[MAX_MSG_FDS], nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            int got[MAX_MSG_FDS];
-            memcpy(got, CMSG_DATA(c), sizeof(int) * (size_t)k);
-            for (int i = 0; i < k; i++) {
-                if (nfds < MAX_MSG_FDS)
-                    fds[nfds++] = got[i];
-                else
-                    mpx__close(got[i]);
-            }
-        }
+    }
     req_hdr h;
     memcpy(&h, buf, n >= (ssize_t)sizeof h ? sizeof h : 0);
     int want = 0;
-    bool ok = n >= (ssize_t)sizeof h && h.magic == REQ_MAGIC && !(m.msg_flags & MSG_CTRUNC) &&
-              !(m.msg_flags & MSG_TRUNC) && h.nargfds <= 64 && h.len <= MPX__BOOT_MAX;
+    bool ok = n >= (ssize_t)sizeof h && h.magic == REQ_MAGIC && !(mflags & MSG_CTRUNC) &&
+              !(mflags & MSG_TRUNC) && h.nargfds <= 64 && h.len <= MPX__BOOT_MAX;
     if (ok) {
         want = 1 + !!(h.flags & F_STDOUT) + !!(h.flags & F_STDERR) + !!(h.flags & F_CWD) +
                (int)h.nargfds + !!(h.flags & F_MEMFD);
@@ -857,7 +787,7 @@ static void handle_request(int ctl, int sigfd)
         for (int i = 0; i < nfds; i++)
             mpx__close(fds[i]);
     } else {
-        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        int pidfd = mpx__pidfd_open(pid);
         send_pid(fds[0], pid, pidfd);
         mpx__close(pidfd);
         kids[nkids++] = (kid){pid, fds[0], h.daemon != 0};

@@ -1,10 +1,10 @@
 /*
- * sockaddr.c - address strings <-> socket addresses for Listener/Client
+ * os/sockaddr.c - address strings <-> socket addresses for Listener/Client
  * (LIS-08, LIS-18): "/path" or "./rel", "unix:name", "@abstract",
  * "host:port", "[v6]:port"; ambiguous strings and Windows pipe names are
  * refused (#12).
  */
-#include "core/conn_internal.h"
+#include "os/sockaddr.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -24,11 +24,11 @@
  * backend; Python's dummy.Process reports 0 for every ended thread.
  */
 #include "core/process_internal.h"
+#include "os/anonfd.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 typedef struct thr {
@@ -62,11 +62,7 @@ static void thr_end(void *arg)
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
     /* After done, p may be reaped by another thread (which joins this one
      * before it frees anything: the descriptor stays open until then). */
-    uint64_t one = 1;
-    ssize_t w;
-    do
-        w = write(efd, &one, sizeof one);
-    while (w < 0 && errno == EINTR);
+    mpx__eventfd_post(efd);
 }
 
 static void *thr_main(void *arg)
@@ -101,11 +97,10 @@ static int thr_start(mpx_process *p)
     thr *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int efd = mpx__eventfd_open();
     if (efd < 0) {
-        int e = -errno;
         free(t);
-        return e;
+        return efd;
     }
     p->popen = t;
     p->sentinel = efd;
