@@ -440,6 +440,86 @@ def obj_codec(which, decode):
     return len(data) / s / 1e6 if which == "bytes1m" else 1 / s
 
 
+# ---------------------------------------------------------------- manager
+# A SyncManager started under fork (its default transport on Linux: an
+# AF_UNIX socket), the same calls as bench/mpx_manager.c.
+
+MGR_CLIENTS = 4
+
+
+def mgr_call(p, kind, k):
+    """Call k of a loop: dict set/get alternately, list append, queue
+    put/get alternately."""
+    if kind == "dict":
+        if k % 2 == 0:
+            p["k"] = k
+        else:
+            p["k"]
+    elif kind == "list":
+        p.append(k)
+    elif k % 2 == 0:
+        p.put(k)
+    else:
+        p.get()
+
+
+def mgr_object(m, kind):
+    return m.dict() if kind == "dict" else m.list() if kind == "list" else m.Queue()
+
+
+def mgr_latency(kind):
+    with mp.get_context("fork").Manager() as m:
+        p = mgr_object(m, kind)
+        for k in range(200):
+            mgr_call(p, kind, k)
+
+        def run(n):
+            n += n % 2
+            t = now()
+            for k in range(n):
+                mgr_call(p, kind, k)
+            return now() - t
+
+        return calibrate(run, 1000) * 1e6
+
+
+def mgr_race_client(p, kind, i, flags, counts):
+    mgr_call(p, kind, 0)  # connect: not counted
+    with flags.get_lock():
+        flags[0] += 1
+    while not flags[1]:
+        time.sleep(0.0001)
+    k = 0
+    while not flags[2]:
+        k += 1
+        mgr_call(p, kind, k)
+    counts[i] = k
+
+
+def mgr_throughput(kind):
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as m:
+        p = mgr_object(m, kind)
+        flags = ctx.Array("i", 3)  # ready, go, stop
+        counts = ctx.Array("q", MGR_CLIENTS, lock=False)
+        procs = [ctx.Process(target=mgr_race_client, args=(p, kind, i, flags, counts))
+                 for i in range(MGR_CLIENTS)]
+        for q in procs:
+            q.start()
+        while flags[0] < MGR_CLIENTS:
+            time.sleep(0.001)
+        t = now()
+        flags[1] = 1
+        time.sleep(target() * 2)
+        flags[2] = 1
+        t = now() - t
+        for q in procs:
+            q.join()
+        if any(q.exitcode != 0 for q in procs):
+            raise RuntimeError("a client failed")
+        return sum(counts) / t
+
+
 def obj_small_sender(w, n):
     v = [42, None, 'hello']
     w.send_bytes(b"")
@@ -633,6 +713,14 @@ FIGURES = {
     "obj_decode_ints1k": lambda: obj_codec("ints1k", True),
     "obj_encode_bytes1m": lambda: obj_codec("bytes1m", False),
     "obj_decode_bytes1m": lambda: obj_codec("bytes1m", True),
+    # CPython has one transport: the socket rows and the local rows compare
+    # against the same thing
+    "mgr_dict_socket": lambda: mgr_latency("dict"),
+    "mgr_dict_local": lambda: mgr_latency("dict"),
+    "mgr_list_append_local": lambda: mgr_latency("list"),
+    "mgr_queue_putget_local": lambda: mgr_latency("queue"),
+    "mgr_dict_socket_4clients": lambda: mgr_throughput("dict"),
+    "mgr_dict_local_4clients": lambda: mgr_throughput("dict"),
     "obj_conn_small": obj_conn_small,
     # the same as pool_map_chunk1: map of small ints, chunksize=1
     "obj_pool_map_small": lambda: pool_map(POOL_CHUNK1_TASKS_QUICK if QUICK else POOL_CHUNK1_TASKS_FULL, 1),

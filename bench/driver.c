@@ -47,6 +47,9 @@
 #ifndef MPXB_HAVE_OBJ
 #define MPXB_HAVE_OBJ 0
 #endif
+#ifndef MPXB_HAVE_MANAGER
+#define MPXB_HAVE_MANAGER 0
+#endif
 #ifndef MPXB_HAVE_SHM
 #define MPXB_HAVE_SHM 0
 #endif
@@ -74,9 +77,10 @@ typedef struct figure {
 #define SCT "sharedctypes (include/mpx/sharedctypes.h)"
 #define QUEUE "queue (include/mpx/queue.h)"
 #define POOL "pool (include/mpx/pool.h)"
-#define OBJ "obj (include/mpx/obj.h)"
 #define SHM "shm (include/mpx/shm.h)"
 #define MPI "mpi (include/mpx/mpi.h, libmpx_mpi)"
+#define OBJ "obj (include/mpx/obj.h)"
+#define MGR "manager (include/mpx/manager.h)"
 
 static const figure FIGS[] = {
     /* process: start+join latency of a process that does nothing */
@@ -170,6 +174,26 @@ static const figure FIGS[] = {
      MPXB_HAVE_OBJ, 0, 0, 0},
     {"obj_pool_map_small", "obj", "tasks/s", "higher", mpxb_obj_pool_map_small,
      raw_obj_pool_map_small, OBJ, MPXB_HAVE_OBJ, 0, 0, 0},
+    /* manager: proxies of a SyncManager started under fork; raw = 64-byte
+     * round trips over the row's own transport (socket or local) */
+    {"mgr_dict_socket", "manager", "us", "lower", mpxb_mgr_dict_socket, raw_mgr_socket_trip, MGR,
+     MPXB_HAVE_MANAGER, 0, 0, 0},
+    {"mgr_dict_socket_4clients", "manager", "calls/s", "higher", mpxb_mgr_dict_socket_4clients,
+     raw_mgr_socket_4clients, MGR, MPXB_HAVE_MANAGER, 0, 0, 0},
+    {"mgr_dict_local", "manager", "us", "lower", mpxb_mgr_dict_local, raw_mgr_local_trip, MGR,
+     MPXB_HAVE_MANAGER, 0, 0, 0},
+    {"mgr_dict_local_4clients", "manager", "calls/s", "higher", mpxb_mgr_dict_local_4clients,
+     raw_mgr_local_4clients, MGR, MPXB_HAVE_MANAGER, 0, 0, 0},
+    {"mgr_list_append_local", "manager", "us", "lower", mpxb_mgr_list_append_local,
+     raw_mgr_local_trip, MGR, MPXB_HAVE_MANAGER, 0, 0, 0},
+    {"mgr_queue_putget_local", "manager", "us", "lower", mpxb_mgr_queue_putget_local,
+     raw_mgr_local_trip, MGR, MPXB_HAVE_MANAGER, 0, 0, 0},
+    /* the seed's manager variants (seed_benchmarks.c / .py) */
+    {"seed_mgr_queue", "manager", "objects/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
+    {"seed_mgr_list", "manager", "iterations/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
+    {"seed_mgr_lock", "manager", "iterations/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
+    {"seed_mgr_rlock", "manager", "iterations/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
+    {"seed_mgr_condition", "manager", "waits/s", "higher", 0, 0, MGR, 1, 1, 0, 0},
     /* shm: named blocks (4 KiB) and memory speed through one */
     {"shm_create_close_unlink", "shm", "us", "lower", mpxb_shm_create_close_unlink,
      raw_shm_create_close_unlink, SHM, MPXB_HAVE_SHM, 0, 0, 0},

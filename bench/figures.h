@@ -97,6 +97,19 @@ WEAK_SIDE(raw_obj_copy_ints1k);
 WEAK_SIDE(mpxb_obj_encode_bytes1m);
 WEAK_SIDE(mpxb_obj_decode_bytes1m);
 WEAK_SIDE(raw_obj_copy_bytes1m);
+
+/* manager (raw_manager.c, mpx_manager.c): proxies of a SyncManager; raw =
+ * 64-byte round trips over the same transport (lchan.h) */
+SIDE(raw_mgr_socket_trip);
+SIDE(raw_mgr_local_trip);
+SIDE(raw_mgr_socket_4clients);
+SIDE(raw_mgr_local_4clients);
+WEAK_SIDE(mpxb_mgr_dict_socket);
+WEAK_SIDE(mpxb_mgr_dict_local);
+WEAK_SIDE(mpxb_mgr_list_append_local);
+WEAK_SIDE(mpxb_mgr_queue_putget_local);
+WEAK_SIDE(mpxb_mgr_dict_socket_4clients);
+WEAK_SIDE(mpxb_mgr_dict_local_4clients);
 /* obj (mpx_obj_carry.c): values through a pipe and a pool; raw = the byte
  * path with the same pickles, which needs mpx too */
 WEAK_SIDE(mpxb_obj_conn_small);

@@ -13,7 +13,13 @@
  *        shared memory, a pipe with 4-byte length framing, a shared int
  *        array, process-shared pthread mutexes and condition variables
  *
- * The manager variants of the seed come with the manager component.
+ * The seed's manager variants (a Queue and a Condition, a list, a Lock, an
+ * RLock and a Condition "managed by server process") use mpx's SyncManager
+ * started under fork, through its default transport for a local mpx client
+ * (the shared-memory channels, docs/manager.md); their raw variant makes
+ * the same number of 64-byte round trips over that transport with nothing
+ * on top (bench/lchan.h), where one client alone makes them (list, lock,
+ * rlock; the queue and condition tests block in the server: no raw row).
  * bench/seed_benchmarks.py is the seed itself in Python 3 (the cpython
  * column). Usage:
  *
@@ -22,9 +28,11 @@
  *                                                one number (for mpxbench)
  *
  * NAME is seed_queue, seed_pipe, seed_array_lock, seed_array_nolock,
- * seed_lock, seed_rlock or seed_condition.
+ * seed_lock, seed_rlock, seed_condition, or a manager variant seed_mgr_queue,
+ * seed_mgr_list, seed_mgr_lock, seed_mgr_rlock, seed_mgr_condition.
  */
 #include "bench.h"
+#include "lchan.h"
 #include "ring.h"
 
 #include <arpa/inet.h>
@@ -45,6 +53,9 @@
 #endif
 #ifndef MPXB_HAVE_QUEUE
 #define MPXB_HAVE_QUEUE 0
+#endif
+#ifndef MPXB_HAVE_MANAGER
+#define MPXB_HAVE_MANAGER 0
 #endif
 
 static double delta = 1.0;
@@ -278,8 +289,44 @@ static double raw_cond_run(void *ctx, long iterations)
     return elapsed;
 }
 
+/* ---- the manager variants, raw: k round trips per iteration over the
+ * local transport's channel (lchan.h) ---- */
+
+typedef struct {
+    lch l;
+    int k;
+    unsigned char req[LCH_MSG], rep[LCH_MSG];
+} raw_trips;
+
+static double raw_trips_run(void *ctx, long iterations)
+{
+    raw_trips *x = ctx;
+    double t = bench_now();
+    for (long i = 0; i < iterations; i++)
+        for (int j = 0; j < x->k; j++)
+            if (lch_call(&x->l, 0, x->req, x->rep))
+                return FAIL("raw round trip failed");
+    return bench_now() - t;
+}
+
 static double raw_figure(const char *name, long *iters, double *secs)
 {
+    if (!strcmp(name, "seed_mgr_queue") || !strcmp(name, "seed_mgr_condition"))
+        return FAIL("raw: no raw variant (two clients block in the server); mgr_dict_local gives "
+                    "the transport's round trip");
+    if (!strcmp(name, "seed_mgr_list") || !strcmp(name, "seed_mgr_lock") ||
+        !strcmp(name, "seed_mgr_rlock")) {
+        /* seq[5]: one call; acquire + release: two */
+        raw_trips *x = calloc(1, sizeof *x);
+        if (!x || lch_server_start(&x->l, 1, 1))
+            return free(x), FAIL("raw: starting the server failed");
+        x->k = strcmp(name, "seed_mgr_list") ? 2 : 1;
+        double r = seed_loop(raw_trips_run, x, 1, iters, secs);
+        if (lch_server_stop(&x->l))
+            r = FAIL("raw: the server failed");
+        free(x);
+        return r;
+    }
     if (!strcmp(name, "seed_queue"))
         return seed_loop(raw_queue_run, NULL, 1, iters, secs);
     if (!strcmp(name, "seed_pipe"))
@@ -559,6 +606,205 @@ static double mpx_cond_run(void *ctx, long iterations)
 }
 #endif
 
+/* ---- the manager variants, mpx: a SyncManager's proxies ---- */
+
+#if MPXB_HAVE_MANAGER
+#include <mpx/manager.h>
+
+typedef struct {
+    mpx_manager *m;
+    mpx_proxy *q, *c; /* the object and the Condition of the queue test */
+} mgr_seed;
+
+/* The seed's handshake with a Condition proxy: the child notifies. */
+static int mgr_notify_parent(mpx_proxy *c)
+{
+    int rc = mpx_proxy_acquire(c, MPX_FOREVER);
+    if (rc != 1)
+        return rc < 0 ? rc : MPX_ESTATE;
+    rc = mpx_proxy_condition_notify(c, 1);
+    int r2 = mpx_proxy_release(c);
+    return rc ? rc : r2;
+}
+
+static int mgr_queuespeed_func(const mpx_args *args)
+{
+    mpx_proxy *q = mpx_args_object(args, 0), *c = mpx_args_object(args, 1);
+    long iterations = (long)mpx_args_int(args, 2);
+    char a[257];
+    memset(a, '0', 256);
+    a[256] = 0;
+    mpx_obj *s = mpx_obj_str(a), *stop = mpx_obj_str("STOP");
+    int rc = s && stop ? mgr_notify_parent(c) : -ENOMEM;
+    for (long i = 0; i < iterations && !rc; i++)
+        rc = mpx_proxy_queue_put(q, s, MPX_FOREVER);
+    if (!rc)
+        rc = mpx_proxy_queue_put(q, stop, MPX_FOREVER);
+    mpx_obj_decref(s);
+    mpx_obj_decref(stop);
+    return rc;
+}
+
+/* Start fn(q, c, iterations) the seed's way: hold c, start the child,
+ * wait for its notify, release. */
+static int mgr_start_notified(mpx_process **p, mpx_target_fn fn, mpx_proxy *q, mpx_proxy *c,
+                              long iterations)
+{
+    mpx_args *a;
+    int rc = mpx_args_create(&a);
+    if (rc)
+        return rc;
+    if ((rc = mpx_args_add_object(a, q)) || (rc = mpx_args_add_object(a, c)) ||
+        (rc = mpx_args_add_int(a, iterations))) {
+        mpx_args_destroy(a);
+        return rc;
+    }
+    if ((rc = mpx_proxy_acquire(c, MPX_FOREVER)) != 1) {
+        mpx_args_destroy(a);
+        return rc < 0 ? rc : MPX_ESTATE;
+    }
+    rc = mpxb_start(p, fn, a);
+    if (!rc)
+        rc = mpx_proxy_condition_wait(c, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+    int r2 = mpx_proxy_release(c);
+    return rc ? rc : r2;
+}
+
+static double mgr_queue_run(void *ctx, long iterations)
+{
+    mgr_seed *x = ctx;
+    mpx_process *p = NULL;
+    int rc = mgr_start_notified(&p, mgr_queuespeed_func, x->q, x->c, iterations);
+    int stop = 0;
+    double t = bench_now();
+    while (!rc && !stop) {
+        mpx_obj *v;
+        if (!(rc = mpx_proxy_queue_get(x->q, &v, MPX_FOREVER))) {
+            const char *s = mpx_obj_str_value(v);
+            stop = s && !strcmp(s, "STOP");
+            mpx_obj_decref(v);
+        }
+    }
+    double elapsed = bench_now() - t;
+    int jr = mpxb_finish(p);
+    if (rc || jr)
+        return MPX_FAIL("manager queue test", rc ? rc : jr);
+    return elapsed;
+}
+
+static double mgr_seq_run(void *ctx, long iterations)
+{
+    mgr_seed *x = ctx;
+    int rc = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations && !rc; i++) {
+        mpx_obj *a;
+        if (!(rc = mpx_proxy_list_get(x->q, 5, &a)))
+            mpx_obj_decref(a);
+    }
+    double elapsed = bench_now() - t;
+    return rc ? MPX_FAIL("seq[5]", rc) : elapsed;
+}
+
+static double mgr_lock_run(void *ctx, long iterations)
+{
+    mgr_seed *x = ctx;
+    int rc = 0;
+    double t = bench_now();
+    for (long i = 0; i < iterations && !rc; i++) {
+        rc = mpx_proxy_acquire(x->q, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+        if (!rc)
+            rc = mpx_proxy_release(x->q);
+    }
+    double elapsed = bench_now() - t;
+    return rc ? MPX_FAIL("acquire/release", rc) : elapsed;
+}
+
+static int mgr_conditionspeed_func(const mpx_args *args)
+{
+    mpx_proxy *c = mpx_args_object(args, 0);
+    long N = (long)mpx_args_int(args, 1);
+    int rc = mpx_proxy_acquire(c, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+    if (rc)
+        return rc;
+    rc = mpx_proxy_condition_notify(c, 1);
+    for (long i = 0; i < N && !rc; i++) {
+        rc = mpx_proxy_condition_wait(c, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+        if (!rc)
+            rc = mpx_proxy_condition_notify(c, 1);
+    }
+    int r2 = mpx_proxy_release(c);
+    return rc ? rc : r2;
+}
+
+static double mgr_cond_run(void *ctx, long iterations)
+{
+    mgr_seed *x = ctx;
+    mpx_args *a;
+    int rc = mpx_args_create(&a);
+    if (rc)
+        return MPX_FAIL("args", rc);
+    if ((rc = mpx_args_add_object(a, x->c)) || (rc = mpx_args_add_int(a, iterations))) {
+        mpx_args_destroy(a);
+        return MPX_FAIL("args", rc);
+    }
+    mpx_process *p = NULL;
+    if (mpx_proxy_acquire(x->c, MPX_FOREVER) != 1)
+        return mpx_args_destroy(a), MPX_FAIL("acquire", MPX_ESTATE);
+    rc = mpxb_start(&p, mgr_conditionspeed_func, a);
+    if (!rc)
+        rc = mpx_proxy_condition_wait(x->c, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+    double t = bench_now();
+    for (long i = 0; i < iterations && !rc; i++) {
+        rc = mpx_proxy_condition_notify(x->c, 1);
+        if (!rc)
+            rc = mpx_proxy_condition_wait(x->c, MPX_FOREVER) == 1 ? 0 : MPX_ESTATE;
+    }
+    double elapsed = bench_now() - t;
+    mpx_proxy_release(x->c);
+    int jr = mpxb_finish(p);
+    if (rc || jr)
+        return MPX_FAIL("manager condition test", rc ? rc : jr);
+    return elapsed;
+}
+
+static double mgr_figure(const char *name, long *iters, double *secs)
+{
+    mgr_seed x = {0};
+    mpx_manager_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = mpx_get_context(&o.ctx, "fork");
+    if (!rc)
+        rc = mpx_manager_new(&x.m, &o);
+    if (rc)
+        return MPX_FAIL("starting the manager", rc);
+    double r = -1;
+    if (!strcmp(name, "seed_mgr_queue")) {
+        if (!(rc = mpx_manager_queue(x.m, 0, &x.q)) && !(rc = mpx_manager_condition(x.m, NULL, &x.c)))
+            r = seed_loop(mgr_queue_run, &x, 1, iters, secs);
+    } else if (!strcmp(name, "seed_mgr_list")) {
+        mpx_obj *init = mpx_obj_build("[iiiiiiiiii]", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+        if (!(rc = init ? mpx_manager_list(x.m, init, &x.q) : -ENOMEM))
+            r = seed_loop(mgr_seq_run, &x, 1, iters, secs);
+        mpx_obj_decref(init);
+    } else if (!strcmp(name, "seed_mgr_lock")) {
+        if (!(rc = mpx_manager_lock(x.m, &x.q)))
+            r = seed_loop(mgr_lock_run, &x, 1, iters, secs);
+    } else if (!strcmp(name, "seed_mgr_rlock")) {
+        if (!(rc = mpx_manager_rlock(x.m, &x.q)))
+            r = seed_loop(mgr_lock_run, &x, 1, iters, secs);
+    } else if (!(rc = mpx_manager_condition(x.m, NULL, &x.c))) {
+        r = seed_loop(mgr_cond_run, &x, 2, iters, secs);
+    }
+    if (rc)
+        r = MPX_FAIL("creating the object", rc);
+    mpx_proxy_destroy(x.q);
+    mpx_proxy_destroy(x.c);
+    mpx_manager_destroy(x.m);
+    return r;
+}
+#endif
+
 static double mpx_figure(const char *name, long *iters, double *secs)
 {
     int rc;
@@ -567,6 +813,13 @@ static double mpx_figure(const char *name, long *iters, double *secs)
         return FAIL("mpx: bench/seed_benchmarks.c did not compile against include/mpx (see the make "
                     "output): raw rows only");
 #endif
+    if (!strncmp(name, "seed_mgr_", 9)) {
+#if MPXB_HAVE_MANAGER
+        return mgr_figure(name, iters, secs);
+#else
+        return FAIL("mpx: the manager component (include/mpx/manager.h) is not built yet");
+#endif
+    }
     if (!strcmp(name, "seed_queue")) {
 #if MPXB_HAVE_SYNC && MPXB_HAVE_QUEUE
         qc x;
@@ -645,11 +898,22 @@ static double mpx_figure(const char *name, long *iters, double *secs)
 
 /* ================================================================== */
 
-static const char *const FIGURES[] = {"seed_queue",       "seed_pipe", "seed_array_nolock",
-                                      "seed_array_lock",  "seed_lock", "seed_rlock",
-                                      "seed_condition"};
-static const char *const TITLES[] = {"Queue", "Pipe", "Array(\"i\", ..., lock=False)",
-                                     "Array(\"i\", ..., lock=True)", "Lock", "RLock", "Condition"};
+static const char *const FIGURES[] = {
+    "seed_queue",     "seed_pipe",      "seed_array_nolock", "seed_array_lock", "seed_lock",
+    "seed_rlock",     "seed_condition", "seed_mgr_queue",    "seed_mgr_list",   "seed_mgr_lock",
+    "seed_mgr_rlock", "seed_mgr_condition"};
+static const char *const TITLES[] = {"Queue",
+                                     "Pipe",
+                                     "Array(\"i\", ..., lock=False)",
+                                     "Array(\"i\", ..., lock=True)",
+                                     "Lock",
+                                     "RLock",
+                                     "Condition",
+                                     "Queue managed by server process",
+                                     "list managed by server process",
+                                     "lock managed by server process",
+                                     "rlock managed by server process",
+                                     "condition managed by a server process"};
 
 int main(int argc, char **argv)
 {
@@ -686,11 +950,12 @@ int main(int argc, char **argv)
                 printf("not measured: %s\n", why);
                 continue;
             }
-            const char *what = f == 0   ? "objects passed through the queue in"
-                               : f == 1 ? "objects passed through connection in"
-                               : f == 6 ? "waits in"
-                                        : "iterations in";
-            printf("%ld %s %g seconds\n", f == 6 ? iters * 2 : iters, what, secs);
+            int waits = f == 6 || f == 11;
+            const char *what = f == 0 || f == 7 ? "objects passed through the queue in"
+                               : f == 1         ? "objects passed through connection in"
+                               : waits          ? "waits in"
+                                                : "iterations in";
+            printf("%ld %s %g seconds\n", waits ? iters * 2 : iters, what, secs);
             printf("average number/sec: %g\n", r);
         }
     }

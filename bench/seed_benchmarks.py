@@ -18,6 +18,8 @@
 #                                         one test, one number (for mpxbench):
 #   seed_queue seed_pipe seed_array_nolock seed_array_lock seed_lock
 #   seed_rlock seed_condition (the multiprocessing variants)
+#   seed_mgr_queue seed_mgr_list seed_mgr_lock seed_mgr_rlock
+#   seed_mgr_condition (the variants "managed by server process")
 #
 
 import time, sys, multiprocessing, threading, queue, gc
@@ -267,7 +269,19 @@ FIGURES = {
     'seed_lock': lambda: test_lockspeed(multiprocessing.Lock()),
     'seed_rlock': lambda: test_lockspeed(multiprocessing.RLock()),
     'seed_condition': lambda: test_conditionspeed(multiprocessing.Process, multiprocessing.Condition()),
+    'seed_mgr_queue': lambda: with_manager(lambda m: test_queuespeed(multiprocessing.Process, m.Queue(),
+                                                                     m.Condition())),
+    'seed_mgr_list': lambda: with_manager(lambda m: test_seqspeed(m.list(list(range(10))))),
+    'seed_mgr_lock': lambda: with_manager(lambda m: test_lockspeed(m.Lock())),
+    'seed_mgr_rlock': lambda: with_manager(lambda m: test_lockspeed(m.RLock())),
+    'seed_mgr_condition': lambda: with_manager(lambda m: test_conditionspeed(multiprocessing.Process,
+                                                                             m.Condition())),
 }
+
+
+def with_manager(fn):
+    with multiprocessing.Manager() as manager:
+        return fn(manager)
 
 
 def main():

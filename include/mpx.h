@@ -20,6 +20,7 @@
 #include "mpx/connection.h"
 #include "mpx/pool.h"
 #include "mpx/obj.h"
+#include "mpx/manager.h"
 #include "mpx/shm.h"
 
 #endif /* MPX_H */

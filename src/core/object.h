@@ -15,6 +15,8 @@
  *                            those it does not keep, also on failure)
  *   drop(obj)                in the child, at exit of the target: free an
  *                            imported object
+ *   forked(obj)              (optional) in a fork child, before the target
+ *                            runs, for an object inherited as it is
  *
  * Optional hooks let generic calls reach the object without knowing its
  * component: wait_fd/ready (mpx_wait), acquire/release/describe
@@ -60,6 +62,10 @@ typedef struct mpx__objtype {
     int (*acquire)(void *obj, mpx_duration timeout);
     int (*release)(void *obj);
     char *(*describe)(void *obj);
+    /* In a fork child, before the target runs, for each argument object
+     * inherited as it is (not imported): take what the child needs of its
+     * own (a manager proxy takes its own reference). NULL: nothing. */
+    void (*forked)(void *obj);
     struct mpx__objtype *next; /* registry link */
 } mpx__objtype;
 

@@ -896,6 +896,26 @@ MPX_API int mpx_cpu_count_usable(void)
 
 /* ---- exit handling ------------------------------------------------------ */
 
+static void (*exit_hooks[8])(void);
+static int n_exit_hooks; /* atomic */
+
+void mpx__process_on_exit(void (*fn)(void))
+{
+    int i = __atomic_fetch_add(&n_exit_hooks, 1, __ATOMIC_ACQ_REL);
+    if (i < 8)
+        __atomic_store_n(&exit_hooks[i], fn, __ATOMIC_RELEASE);
+}
+
+static void run_exit_hooks(void)
+{
+    int n = __atomic_load_n(&n_exit_hooks, __ATOMIC_ACQUIRE);
+    for (int i = (n < 8 ? n : 8) - 1; i >= 0; i--) {
+        void (*fn)(void) = __atomic_load_n(&exit_hooks[i], __ATOMIC_ACQUIRE);
+        if (fn)
+            fn();
+    }
+}
+
 /* PROC-11 / PROC-14: terminate daemonic children, join the others. */
 static void shutdown_children(void)
 {
@@ -947,6 +967,7 @@ void mpx__process_exit_handler(void)
     if (mpx__self_pid != getpid() || child_shut_down)
         return; /* a raw fork child of ours inherited the handler */
     MPX__INFO("process shutting down");
+    run_exit_hooks();
     shutdown_children();
     mpx__forkserver_stop();
 }
@@ -1045,6 +1066,7 @@ static void child_shut_down_once(void)
         return;
     child_shut_down = true;
     MPX__INFO("process shutting down");
+    run_exit_hooks();
     shutdown_children();
     mpx__forkserver_stop();
 }
@@ -1077,6 +1099,15 @@ static __attribute__((noreturn)) void child_exit(int code)
 
 void mpx__child_run(mpx_process *p, mpx_args *args)
 {
+    /* objects inherited by fork: their own state in this child first */
+    for (size_t i = 0; args && i < args->n; i++) {
+        mpx__arg *g = &args->v[i];
+        if (g->type == MPX_ARG_OBJECT && !g->imported) {
+            mpx__obj *o = mpx__obj_of(g->v.obj);
+            if (o && o->type->forked)
+                o->type->forked(g->v.obj);
+        }
+    }
     child_shut_down = false;
     child_exiting = false;
     barrier_fork = p->ctx && p->ctx->method == MPX__FORK;

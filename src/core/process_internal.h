@@ -97,6 +97,12 @@ extern bool mpx__in_child;
 void mpx__fd_mark_internal(int fd, bool on);
 int mpx__fd_is_internal(int fd);
 
+/* Functions run at exit before children are terminated and joined (in
+ * the main program's atexit handler and at the end of a child), most
+ * recently added first: Python's finalizers with an exit priority (a
+ * manager is shut down before its process would be joined). At most 8. */
+void mpx__process_on_exit(void (*fn)(void));
+
 /* Hooks called by init.c. */
 void mpx__process_init(void);
 void mpx__process_atfork_prepare(void);
