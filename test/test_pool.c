@@ -848,6 +848,12 @@ MPX_TEST(pool_17_close_finishes_work)
 }
 
 /* Beyond Python: cancellation of pending tasks */
+static void cancel_progress(size_t done, size_t total, void *udata)
+{
+    (void)total;
+    __atomic_store_n((size_t *)udata, done, __ATOMIC_RELEASE);
+}
+
 MPX_TEST(pool_cancel_pending)
 {
     mpx_pool *p = mkpool(1);
@@ -856,9 +862,14 @@ MPX_TEST(pool_cancel_pending)
         v[i] = 20;
     mpx_bytes *it = int_items(v, 40);
     mpx_result *r;
-    mpx_call_opts o = {.chunksize = 1};
+    /* cancel once item 0 is done (seen by the progress callback: no
+     * assumption on how long a 20 ms task takes under load) */
+    size_t done = 0;
+    mpx_call_opts o = {.chunksize = 1, .progress = cancel_progress, .progress_udata = &done};
     CHECK_OK(mpx_pool_map_async(p, t_sleep, it, 40, &o, &r));
-    sleep_ms(60);
+    for (int i = 0; i < 30000 && !__atomic_load_n(&done, __ATOMIC_ACQUIRE); i++)
+        sleep_ms(1);
+    CHECK(__atomic_load_n(&done, __ATOMIC_ACQUIRE) >= 1);
     int n = mpx_result_cancel(r);
     CHECK(n > 10);
     CHECK_EQ(mpx_result_wait(r, 5000), 1);

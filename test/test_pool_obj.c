@@ -5,6 +5,7 @@
  * timeouts, callbacks, cancellation, thread pools, and values as
  * initargs. Task functions live in this executable, so the tests run under
  * fork, spawn and forkserver. */
+#include <pthread.h>
 #include "harness.h"
 
 #include <signal.h>
@@ -622,22 +623,32 @@ MPX_TEST(pool_obj_thread_pool)
     finish(p);
 }
 
-/* POOL-03 with a value among the initargs */
+/* POOL-03 with a value among the initargs. A ThreadPool's workers run
+ * their initializers at the same time in one process: the value they keep
+ * is guarded, and kept once. */
 static mpx_obj *init_value;
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int init_keep(const mpx_args *a)
 {
-    mpx_obj_decref(init_value);
-    init_value = mpx_obj_incref(mpx_args_obj(a, 1));
-    return init_value && mpx_args_int(a, 0) == 7 ? 0 : -1;
+    mpx_obj *v = mpx_args_obj(a, 1);
+    pthread_mutex_lock(&init_mu);
+    if (!init_value && v)
+        init_value = mpx_obj_incref(v);
+    int ok = init_value && v && mpx_obj_equal(init_value, v) == 1;
+    pthread_mutex_unlock(&init_mu);
+    return ok && mpx_args_int(a, 0) == 7 ? 0 : -1;
 }
 
 static mpx_obj *get_init(mpx_obj *x, mpx_obj **error)
 {
     (void)x;
-    if (!init_value)
+    pthread_mutex_lock(&init_mu);
+    mpx_obj *v = init_value ? mpx_obj_incref(init_value) : NULL;
+    pthread_mutex_unlock(&init_mu);
+    if (!v)
         return mpx_task_raise(error, "RuntimeError", "no initializer value");
-    return mpx_obj_incref(init_value);
+    return v;
 }
 
 MPX_TEST(pool_obj_initargs_value)
