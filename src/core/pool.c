@@ -15,7 +15,7 @@
 #include "core/context_internal.h"
 #include "core/process_internal.h"
 #include "core/tuning.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -14,7 +14,7 @@
  * job list and the results. The slot protocol: pool_internal.h.
  */
 #include "core/pool_parent.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <stdio.h>

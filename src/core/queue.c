@@ -35,7 +35,7 @@
 #include "core/process_internal.h"
 #include "core/queue_internal.h"
 #include "core/tuning.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <limits.h>

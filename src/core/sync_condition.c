@@ -5,7 +5,7 @@
  * the sleepers onto the lock's futex (wait morphing). docs/sync.md.
  */
 #include "core/sync_internal.h"
-#include "linux/intr.h"
+#include "os/intr.h"
 
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /*
- * linux/futex.h - futex wait/wake on 32-bit words in shared memory.
+ * os/futex.h - futex wait/wake on 32-bit words in shared memory.
  *
  * Words live in MAP_SHARED mappings, so the non-PRIVATE futex ops are used.
  * mpx__futex_wait returns 0 when woken (or the value already differed:
  * the caller re-checks either way), MPX_ETIMEDOUT when the deadline passed,
  * -EINTR when a signal handler ran (callers retry against their deadline).
  */
-#ifndef MPX_LINUX_FUTEX_H
-#define MPX_LINUX_FUTEX_H
+#ifndef MPX_OS_FUTEX_H
+#define MPX_OS_FUTEX_H
 
 #include "core/internal.h"
 
@@ -61,4 +61,4 @@ static inline void mpx__cpu_relax(void)
 #endif
 }
 
-#endif /* MPX_LINUX_FUTEX_H */
+#endif /* MPX_OS_FUTEX_H */
