@@ -15,6 +15,9 @@
 #ifndef FUTEX_WAKE
 #define FUTEX_WAKE 1
 #endif
+#ifndef FUTEX_CMP_REQUEUE
+#define FUTEX_CMP_REQUEUE 4
+#endif
 #ifndef FUTEX_WAIT_BITSET
 #define FUTEX_WAIT_BITSET 9
 #endif
@@ -50,6 +53,18 @@ static inline int mpx__futex_wake(_Atomic uint32_t *word, int n)
 {
     long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
     return r < 0 ? 0 : (int)r;
+}
+
+/* Wake up to nwake waiters of word and move up to nmove of the others to
+ * wait on target (FUTEX_CMP_REQUEUE), if word still holds expected.
+ * Returns the number woken plus moved, or -errno (EAGAIN: word changed;
+ * the caller falls back to a plain wake). */
+static inline long mpx__futex_cmp_requeue(_Atomic uint32_t *word, int nwake, int nmove,
+                                          _Atomic uint32_t *target, uint32_t expected)
+{
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_CMP_REQUEUE, nwake, (void *)(long)nmove,
+                     (uint32_t *)target, expected);
+    return r < 0 ? -errno : r;
 }
 
 static inline void mpx__cpu_relax(void)
