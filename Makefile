@@ -59,7 +59,7 @@ ifneq ($(MPI),0)
   endif
 endif
 
-SRCS     := $(sort $(wildcard src/core/*.c src/linux/*.c src/os/*.c))
+SRCS     := $(sort $(wildcard src/core/*.c src/os/*.c))
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h include/mpx/*.h)
 

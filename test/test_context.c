@@ -7,7 +7,7 @@
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/object.h"
-#include "linux/shmap.h"
+#include "os/shmap.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -7,7 +7,7 @@
 #include "core/args.h" /* export/import round trip (spawn readiness) */
 #include "core/sync_internal.h" /* lock words, for the pid-reuse test */
 #include "os/proc.h"
-#include "linux/intr.h"             /* mpx__intr_exact */
+#include "os/intr.h"             /* mpx__intr_exact */
 
 #include <fcntl.h>
 #include <pthread.h>

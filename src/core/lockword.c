@@ -5,7 +5,7 @@
  */
 #include "core/lockword.h"
 #include "core/tuning.h"
-#include "linux/intr.h"
+#include "os/intr.h"
 #include "os/proc.h"
 
 #include <signal.h>

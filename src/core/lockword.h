@@ -9,7 +9,7 @@
 #define MPX_CORE_LOCKWORD_H
 
 #include "core/internal.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <stdatomic.h>
 

@@ -10,7 +10,7 @@
  */
 #include "core/mgr_client.h"
 #include "core/mgr_local.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <poll.h>
 #include <sched.h>

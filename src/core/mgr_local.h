@@ -18,7 +18,7 @@
 #define MPX_CORE_MGR_LOCAL_H
 
 #include "core/mgr_internal.h"
-#include "linux/shmap.h"
+#include "os/shmap.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>

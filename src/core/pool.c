@@ -10,18 +10,18 @@
  * belongs to the thread that made it). Structures and who owns each field:
  * pool_parent.h; the shared layout: pool_internal.h; design: docs/pool.md.
  */
+#include "os/anonfd.h"
 #include "core/pool_parent.h"
 #include "core/args.h"
 #include "core/context_internal.h"
 #include "core/process_internal.h"
 #include "core/tuning.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -300,12 +300,12 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
     h->off_comp = off_comp;
     h->off_slots = off_slots;
     h->spin = o.spin < 0 ? 0 : o.spin ? o.spin : mpx__spin_default(MPX__SPIN_POOL);
-    p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->evfd = mpx__eventfd_open();
     p->ps = calloc(nslots, sizeof *p->ps);
     p->freel = calloc(nslots, sizeof *p->freel);
     p->w = calloc((size_t)n, sizeof *p->w);
     if (p->evfd < 0 || !p->ps || !p->freel || !p->w) {
-        rc = p->evfd < 0 ? -errno : -ENOMEM;
+        rc = p->evfd < 0 ? p->evfd : -ENOMEM;
         pool_free(p);
         return rc;
     }
@@ -319,9 +319,9 @@ MPX_API int mpx_pool_create(mpx_pool **out, int processes, const mpx_pool_opts *
     for (int i = 0; i < n; i++)
         p->outfd[i] = -1;
     for (int i = 0; i < n; i++) {
-        p->outfd[i] = memfd_create("mpx-pool-out", MFD_CLOEXEC);
+        p->outfd[i] = mpx__memfd_create("mpx-pool-out", 0);
         if (p->outfd[i] < 0) {
-            rc = -errno;
+            rc = p->outfd[i];
             pool_free(p);
             return rc;
         }

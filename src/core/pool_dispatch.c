@@ -13,8 +13,9 @@
  * owns the slot books (p->ps, p->freel) and takes p->mu / j->mu for the
  * job list and the results. The slot protocol: pool_internal.h.
  */
+#include "os/anonfd.h"
 #include "core/pool_parent.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -213,8 +214,8 @@ static int fill_slot(mpx_pool *p, mpx_result *j)
                 memcpy(rec + PX_IN_REC, it.data, it.len);
             pos += PX_IN_REC + PX_PAD8(it.len);
         } else {
-            int fd = memfd_create("mpx-pool-in", MFD_CLOEXEC);
-            int wrc = fd < 0 ? -errno : mpx__write_all(fd, it.data, it.len);
+            int fd = mpx__memfd_create("mpx-pool-in", 0);
+            int wrc = fd < 0 ? fd : mpx__write_all(fd, it.data, it.len);
             if (wrc) {
                 if (fd >= 0)
                     close(fd);

@@ -15,7 +15,7 @@
  */
 #include "core/pool_parent.h"
 #include "core/process_internal.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <poll.h>
 #include <signal.h>

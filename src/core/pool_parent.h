@@ -37,7 +37,7 @@
 #include "core/backend.h"
 #include "core/fnref.h"
 #include "core/pool_internal.h"
-#include "linux/shmap.h"
+#include "os/shmap.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  * them, pool_handler.c).
  */
 #include "core/pool_parent.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
 #include "core/pool_internal.h"
 #include "core/args.h"
 #include "core/fnref.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 #include "os/pidfd.h"
 
 #include <execinfo.h>

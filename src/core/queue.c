@@ -31,11 +31,12 @@
  *  - mpx_queue_close is per handle and process (Python's close());
  *    mpx_queue_shutdown ends the queue for everyone.
  */
+#include "os/anonfd.h"
 #include "core/lockword.h"
 #include "core/process_internal.h"
 #include "core/queue_internal.h"
 #include "core/tuning.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -50,7 +51,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sched.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define Q_MAGIC 0x6d707871u    /* handle: "mpxq" */
@@ -1175,9 +1175,9 @@ static int create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, 
         free(q);
         return rc;
     }
-    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    q->efd = mpx__eventfd_open();
     if (q->efd < 0) {
-        rc = -errno;
+        rc = q->efd;
         handle_free(q);
         return rc;
     }

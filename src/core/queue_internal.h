@@ -7,7 +7,7 @@
 #define MPX_CORE_QUEUE_INTERNAL_H
 
 #include "core/object.h"
-#include "linux/shmap.h"
+#include "os/shmap.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>

@@ -6,7 +6,7 @@
 #include "core/context_internal.h"
 #include "core/fnref.h"
 #include "core/sync_internal.h"
-#include "linux/intr.h"
+#include "os/intr.h"
 
 #include <stddef.h>
 #include <stdlib.h>

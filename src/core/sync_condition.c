@@ -5,11 +5,10 @@
  * the sleepers onto the lock's futex (wait morphing). docs/sync.md.
  */
 #include "core/sync_internal.h"
-#include "linux/intr.h"
+#include "os/intr.h"
 
 #include <stddef.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define CONDW_MAGIC 0x636f6e64u /* "cond" */
@@ -400,8 +399,7 @@ static int cond_notify(mpx_condition *c, uint64_t n)
         /* Before the requeue: a waiter that reads morphs unchanged after
          * its wake-up was not requeued (see mpx_condition_wait). */
         atomic_fetch_add_explicit(&cw->morphs, 1, memory_order_seq_cst);
-        long r = syscall(SYS_futex, (uint32_t *)&cw->fword, 4 /* FUTEX_CMP_REQUEUE */, 0,
-                         (void *)(long)nk, (uint32_t *)mpx__lk_futex_half(lw), nf);
+        long r = mpx__futex_cmp_requeue(&cw->fword, 0, nk, mpx__lk_futex_half(lw), nf);
         if (r >= 0)
             return 0;
     }

@@ -11,7 +11,7 @@
 #include "core/lockword.h"
 #include "core/object.h"
 #include "core/tuning.h"
-#include "linux/shmap.h"
+#include "os/shmap.h"
 #include "mpx/sync.h"
 
 #include <stdatomic.h>

@@ -3,7 +3,7 @@
  * counter word and a sleeper count in shared memory, futex waits.
  */
 #include "core/sync_internal.h"
-#include "linux/intr.h"
+#include "os/intr.h"
 
 #include <stddef.h>
 #include <stdlib.h>

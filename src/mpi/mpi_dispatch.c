@@ -23,7 +23,7 @@
  * one (load balance).
  */
 #include "mpi/mpi_internal.h"
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * linux/intr.h - futex sleeps that a signal handler interrupts every time
+ * os/intr.h - futex sleeps that a signal handler interrupts every time
  * (interruptible sync objects, #12 item 4; docs/sync.md, "Signals").
  *
  * The problem: a plain FUTEX_WAIT returns -EINTR only when the signal
@@ -32,10 +32,10 @@
  * No handler is installed and nothing is process-wide: only the waiting
  * thread's mask changes, only during an interruptible wait.
  */
-#ifndef MPX_LINUX_INTR_H
-#define MPX_LINUX_INTR_H
+#ifndef MPX_OS_INTR_H
+#define MPX_OS_INTR_H
 
-#include "linux/futex.h"
+#include "os/futex.h"
 
 #include <signal.h>
 
@@ -76,4 +76,4 @@ void mpx__intr_done(mpx__intr *w);
  * they fall back to sigprocmask + futex. */
 int mpx__intr_exact(void);
 
-#endif /* MPX_LINUX_INTR_H */
+#endif /* MPX_OS_INTR_H */

@@ -1,13 +1,13 @@
 /*
- * linux/shmap.h - anonymous shared mappings backed by a memfd.
+ * os/shmap.h - anonymous shared mappings backed by a memfd.
  *
  * A mapping that can be passed to a child by descriptor (spawn,
  * forkserver) and inherited as-is under fork. Nothing is named, so nothing
  * is left in /dev/shm: the memory goes away when the last mapping and the
  * last descriptor are gone.
  */
-#ifndef MPX_LINUX_SHMAP_H
-#define MPX_LINUX_SHMAP_H
+#ifndef MPX_OS_SHMAP_H
+#define MPX_OS_SHMAP_H
 
 #include "core/internal.h"
 
@@ -24,4 +24,4 @@ int mpx__shmap_attach(mpx__shmap *m, int fd, size_t size);
 /* Unmap and close. */
 void mpx__shmap_destroy(mpx__shmap *m);
 
-#endif /* MPX_LINUX_SHMAP_H */
+#endif /* MPX_OS_SHMAP_H */

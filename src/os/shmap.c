@@ -1,5 +1,5 @@
 /* shmap.c - memfd-backed shared mappings. */
-#include "linux/shmap.h"
+#include "os/shmap.h"
 #include "os/anonfd.h"
 
 #include <sys/mman.h>

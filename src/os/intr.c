@@ -5,7 +5,7 @@
  * <linux/io_uring.h>, so the library builds against older kernel headers
  * (the futex opcode is from Linux 6.7) and decides at run time.
  */
-#include "linux/intr.h"
+#include "os/intr.h"
 
 #include <pthread.h>
 #include <stdlib.h>
