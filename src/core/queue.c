@@ -53,14 +53,9 @@
 #include <sched.h>
 #include <unistd.h>
 
-#define Q_MAGIC 0x6d707871u    /* handle: "mpxq" */
 #define RESERVE 64u            /* ring bytes kept for ABORT records */
-#define DEFAULT_RING (4u << 20)
-#define MIN_RING 4096u
-#define MAX_RING (1u << 30)
 #define SLICE_NS (20 * 1000000LL)     /* liveness checks while waiting */
 #define GRACE_NS (1000 * 1000000LL)   /* mid-stream: how long without progress */
-#define DEFAULT_YIELDS 64
 /*
  * Pauses between two looks at the other side's position while a waiter
  * spins right after a burst. A consumer that has caught up with a streaming
@@ -73,14 +68,6 @@
  * (request/response traffic) looks on every pause, for latency.
  */
 #define STREAM_GAP 64
-/*
- * How long a put into a full ring waits for a consumer to make room before
- * it writes into the overflow store instead (queue_overflow.c): a consumer
- * that keeps up keeps the traffic in the ring; a missing or stalled one
- * costs one wait of this length, after which puts go to the store without
- * waiting until the consumers have emptied it. MPX_QUEUE_SPILL_US tunes it.
- */
-#define DEFAULT_SPILL_US 2000
 /* A put that spilled: wake-ups after the P release (see do_put). */
 #define DEFER_OVF (UINT64_MAX - 1)
 
@@ -90,8 +77,6 @@
  * turns off the sched_yield rounds (MPX_QUEUE_YIELD, default 16) that a
  * waiter makes after spinning and before it sleeps. */
 int mpx__queue_spin_override = -1;
-
-static mpx__objtype queue_type;
 
 /*
  * Closed with mpx_queue_close by the caller (per handle and process). In
@@ -140,6 +125,11 @@ static inline bool handle_closed(mpx_queue *q)
     if (mpx__thread_self())
         return thread_closed(q);
     return c != 0 && c == mpx__self_pid;
+}
+
+bool mpx__queue_handle_closed(mpx_queue *q)
+{
+    return handle_closed(q);
 }
 
 /* Why calls through q must stop: 0, MPX_ECLOSED (this handle), or
@@ -405,7 +395,7 @@ static void c_publish(qshared *sh, const cstate *s)
 
 /* ---- eventfd for mpx_wait ------------------------------------------------------ */
 
-static void efd_signal(mpx_queue *q)
+void mpx__queue_efd_signal(mpx_queue *q)
 {
     uint64_t one = 1;
     ssize_t r;
@@ -414,7 +404,7 @@ static void efd_signal(mpx_queue *q)
     while (r < 0 && errno == EINTR);
 }
 
-static void efd_drain(mpx_queue *q)
+void mpx__queue_efd_drain(mpx_queue *q)
 {
     uint64_t v;
     ssize_t r;
@@ -423,7 +413,7 @@ static void efd_drain(mpx_queue *q)
     while (r < 0 && errno == EINTR);
 }
 
-static bool q_nonempty_or_closed(mpx_queue *q)
+bool mpx__queue_nonempty_or_closed(mpx_queue *q)
 {
     return atomic_load(&q->sh->tail) != atomic_load(&q->sh->head) ||
            (q->osize && mpx__qo_nonempty(q)) || atomic_load(&q->sh->shutdown) || handle_closed(q);
@@ -439,7 +429,7 @@ static void efd_after_put(mpx_queue *q, uint64_t old_tail, bool after_rmw)
     else
         atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&q->sh->head) == old_tail)
-        efd_signal(q);
+        mpx__queue_efd_signal(q);
 }
 
 static void efd_after_get(mpx_queue *q, uint64_t new_head, bool after_rmw)
@@ -452,10 +442,10 @@ static void efd_after_get(mpx_queue *q, uint64_t new_head, bool after_rmw)
         atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&q->sh->tail) != new_head)
         return;
-    efd_drain(q);
+    mpx__queue_efd_drain(q);
     atomic_thread_fence(memory_order_seq_cst);
-    if (q_nonempty_or_closed(q))
-        efd_signal(q);
+    if (mpx__queue_nonempty_or_closed(q))
+        mpx__queue_efd_signal(q);
 }
 
 /* ---- recovery ------------------------------------------------------------------ */
@@ -786,7 +776,7 @@ restart:;
     }
 }
 
-static mpx_queue *qof(void *p)
+mpx_queue *mpx__queue_of(void *p)
 {
     mpx_queue *q = p;
     if (!q || q->qmagic != Q_MAGIC || !mpx__obj_of(q))
@@ -819,7 +809,7 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
     if (old_tail == DEFER_OVF) {
         wake_after_rmw(&sh->ne);
         if (LD(sh->interest))
-            efd_signal(q);
+            mpx__queue_efd_signal(q);
     } else if (old_tail != UINT64_MAX) {
         wake_after_rmw(&sh->ne);
         efd_after_put(q, old_tail, true);
@@ -833,7 +823,7 @@ static int do_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeo
 static bool cond_nonempty(mpx_queue *q, void *arg)
 {
     (void)arg;
-    return q_nonempty_or_closed(q);
+    return mpx__queue_nonempty_or_closed(q);
 }
 
 static bool cond_more(mpx_queue *q, void *arg)
@@ -1091,258 +1081,39 @@ static int do_get(mpx_queue *q, getdst *g, mpx_duration timeout)
     }
 }
 
-/* ---- creation, handles ----------------------------------------------------------- */
-
-static int spin_default(void)
-{
-    if (mpx__queue_spin_override >= 0)
-        return mpx__queue_spin_override;
-    return mpx__spin_default(MPX__SPIN_QUEUE); /* MPX_SPIN, alias MPX_QUEUE_SPIN */
-}
-
-static mpx_queue *handle_new(void)
-{
-    static _Atomic uint64_t uids;
-    mpx_queue *q = calloc(1, sizeof *q);
-    if (!q)
-        return NULL;
-    q->uid = atomic_fetch_add(&uids, 1) + 1;
-    q->efd = -1;
-    q->map.fd = -1;
-    q->spin = spin_default();
-    q->yields = q->spin ? DEFAULT_YIELDS : 0;
-    const char *y = getenv("MPX_QUEUE_YIELD");
-    if (y && *y && q->spin) {
-        long v = strtol(y, NULL, 10);
-        if (v >= 0 && v <= 100000)
-            q->yields = (int)v;
-    }
-    q->spill_ns = DEFAULT_SPILL_US * 1000LL;
-    const char *sp = getenv("MPX_QUEUE_SPILL_US");
-    if (sp && *sp) {
-        long long v = strtoll(sp, NULL, 10);
-        if (v >= 0 && v <= 60000000)
-            q->spill_ns = v * 1000;
-    }
-    return q;
-}
-
-static void handle_setup(mpx_queue *q, mpx_context *ctx)
-{
-    q->sh = q->map.addr;
-    q->ring = (unsigned char *)q->map.addr + sizeof(qshared);
-    q->size = q->sh->ring_size;
-    q->mask = q->size - 1;
-    q->osize = q->sh->ovf_size;
-    q->omask = q->osize ? q->osize - 1 : 0;
-    q->owin = q->osize ? mpx__qo_window(q->osize) : 0;
-    mpx__obj_init(&q->hdr, &queue_type, ctx);
-    q->qmagic = Q_MAGIC;
-}
-
-static void handle_free(mpx_queue *q)
-{
-    if (q->sh && q->interest_pid == mpx__self_pid && q->interest_pid)
-        atomic_fetch_sub(&q->sh->interest, 1);
-    q->qmagic = 0;
-    q->hdr.magic = 0;
-    if (q->osize)
-        mpx__qo_unmap(q);
-    mpx__shmap_destroy(&q->map);
-    mpx__close(q->efd);
-    free(q);
-}
-
-static int create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, uint32_t kind)
-{
-    if (!out)
-        return MPX_EINVAL;
-    *out = NULL;
-    size_t want = opts && opts->ring_bytes ? opts->ring_bytes : DEFAULT_RING;
-    if (want > MAX_RING)
-        return MPX_EINVAL;
-    uint64_t size = MIN_RING;
-    while (size < want)
-        size <<= 1;
-    uint64_t osize = 0;
-    if (mpx__qo_size(opts ? opts->overflow_bytes : 0, &osize))
-        return MPX_EINVAL;
-    mpx_queue *q = handle_new();
-    if (!q)
-        return -ENOMEM;
-    int rc = mpx__shmap_create(&q->map, "mpx-queue", sizeof(qshared) + size);
-    if (rc) {
-        free(q);
-        return rc;
-    }
-    q->efd = mpx__eventfd_open();
-    if (q->efd < 0) {
-        rc = q->efd;
-        handle_free(q);
-        return rc;
-    }
-    qshared *sh = q->map.addr;
-    sh->magic = SH_MAGIC;
-    sh->version = SH_VERSION;
-    sh->kind = kind;
-    sh->ring_size = size;
-    sh->map_size = q->map.size;
-    sh->maxsize = maxsize > 0 ? maxsize : 0;
-    sh->ovf_size = osize;
-    sh->ovf_off = q->map.size; /* page aligned: the store is mapped there */
-    handle_setup(q, opts ? opts->ctx : NULL);
-    *out = q;
-    return 0;
-}
-
-/* ---- object type: export/import/drop, mpx_wait hooks -------------------------------- */
-
-static int q_export(void *obj, mpx__buf *data, mpx__fdlist *fds)
-{
-    mpx_queue *q = qof(obj);
-    if (!q)
-        return MPX_EINVAL;
-    int rc = mpx__buf_put_u32(data, SH_VERSION);
-    if (!rc)
-        rc = mpx__buf_put_u64(data, q->map.size);
-    if (!rc)
-        rc = mpx__buf_put_u64(data, q->size);
-    if (!rc)
-        rc = mpx__fdlist_add(fds, q->map.fd);
-    if (!rc)
-        rc = mpx__fdlist_add(fds, q->efd);
-    return rc;
-}
-
-static int q_import(mpx__rd *data, const int *fds, int nfds, void **out)
-{
-    uint32_t ver = 0;
-    uint64_t map_size = 0, ring = 0;
-    int rc = mpx__rd_u32(data, &ver);
-    if (!rc)
-        rc = mpx__rd_u64(data, &map_size);
-    if (!rc)
-        rc = mpx__rd_u64(data, &ring);
-    if (!rc && (nfds != 2 || ver != SH_VERSION || ring < MIN_RING || ring > MAX_RING ||
-                (ring & (ring - 1)) || map_size < sizeof(qshared) + ring ||
-                map_size > sizeof(qshared) + ring + 65536))
-        rc = MPX_EPROTO;
-    if (rc) {
-        for (int i = 0; i < nfds; i++)
-            mpx__close(fds[i]);
-        return rc;
-    }
-    mpx_queue *q = handle_new();
-    if (!q) {
-        mpx__close(fds[0]);
-        mpx__close(fds[1]);
-        return -ENOMEM;
-    }
-    rc = mpx__shmap_attach(&q->map, fds[0], (size_t)map_size);
-    if (rc) {
-        mpx__close(fds[1]);
-        free(q);
-        return rc;
-    }
-    q->efd = fds[1];
-    mpx__set_cloexec(q->efd, true);
-    qshared *sh = q->map.addr;
-    if (sh->magic != SH_MAGIC || sh->version != SH_VERSION || sh->ring_size != ring ||
-        (sh->ovf_size && ((sh->ovf_size & (sh->ovf_size - 1)) || sh->ovf_off != map_size))) {
-        handle_free(q);
-        return MPX_EPROTO;
-    }
-    handle_setup(q, NULL);
-    q->imported = true;
-    *out = q;
-    return 0;
-}
-
-static void q_drop(void *obj)
-{
-    mpx_queue *q = qof(obj);
-    if (q)
-        handle_free(q);
-}
-
-static int q_wait_fd(void *obj)
-{
-    mpx_queue *q = qof(obj);
-    if (!q || handle_closed(q))
-        return -1; /* mpx_wait: MPX_ECLOSED */
-    if (q->interest_pid != mpx__self_pid) {
-        atomic_fetch_add(&q->sh->interest, 1);
-        q->interest_pid = mpx__self_pid;
-    }
-    atomic_thread_fence(memory_order_seq_cst);
-    if (q_nonempty_or_closed(q))
-        efd_signal(q);
-    return q->efd;
-}
-
-static int q_ready(void *obj)
-{
-    mpx_queue *q = qof(obj);
-    if (!q)
-        return 1;
-    if (q_nonempty_or_closed(q))
-        return 1;
-    efd_drain(q);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (q_nonempty_or_closed(q)) {
-        efd_signal(q);
-        return 1;
-    }
-    return 0;
-}
-
-static mpx__objtype queue_type = {
-    .name = "queue",
-    .export_ = q_export,
-    .import_ = q_import,
-    .drop = q_drop,
-    .wait_fd = q_wait_fd,
-    .ready = q_ready,
-};
-
-__attribute__((constructor)) static void queue_register(void)
-{
-    mpx__objtype_register(&queue_type);
-}
-
 /* ---- public API -------------------------------------------------------------------- */
 
 MPX_API int mpx_queue_create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts)
 {
-    return create(out, maxsize, opts, KIND_QUEUE);
+    return mpx__queue_create(out, maxsize, opts, KIND_QUEUE);
 }
 
 MPX_API int mpx_joinable_queue_create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts)
 {
-    return create(out, maxsize, opts, KIND_JOINABLE);
+    return mpx__queue_create(out, maxsize, opts, KIND_JOINABLE);
 }
 
 MPX_API void mpx_queue_destroy(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q || q->imported)
         return;
-    handle_free(q);
+    mpx__queue_handle_free(q);
 }
 
 MPX_API int mpx_queue_put(mpx_queue *q, const void *data, size_t len, mpx_duration timeout)
 {
-    return do_put(qof(q), data, len, timeout);
+    return do_put(mpx__queue_of(q), data, len, timeout);
 }
 
 MPX_API int mpx_queue_put_nowait(mpx_queue *q, const void *data, size_t len)
 {
-    return do_put(qof(q), data, len, MPX_NOWAIT);
+    return do_put(mpx__queue_of(q), data, len, MPX_NOWAIT);
 }
 
 MPX_API int mpx_queue_get(mpx_queue *q, void **data, size_t *len, mpx_duration timeout)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q || !data || !len)
         return MPX_EINVAL;
     getdst g = {data, len, NULL, 0, false, 0};
@@ -1357,7 +1128,7 @@ MPX_API int mpx_queue_get_nowait(mpx_queue *q, void **data, size_t *len)
 MPX_API int mpx_queue_get_into(mpx_queue *q, void *buf, size_t cap, size_t *len,
                                mpx_duration timeout)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q || !len || (!buf && cap))
         return MPX_EINVAL;
     getdst g = {NULL, len, buf, cap, true, 0};
@@ -1366,7 +1137,7 @@ MPX_API int mpx_queue_get_into(mpx_queue *q, void *buf, size_t cap, size_t *len,
 
 MPX_API int mpx_queue_qsize(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     uint64_t get = atomic_load(&q->sh->get_count);
@@ -1398,13 +1169,13 @@ MPX_API int mpx_queue_full(mpx_queue *q)
 
 MPX_API int64_t mpx_queue_maxsize(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     return q ? q->sh->maxsize : MPX_EINVAL;
 }
 
 MPX_API int mpx_queue_close(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     if (mpx__thread_self())
@@ -1418,7 +1189,7 @@ MPX_API int mpx_queue_close(mpx_queue *q)
 
 MPX_API int mpx_queue_is_closed(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     return handle_closed(q) ? 1 : 0;
@@ -1442,7 +1213,7 @@ static void discard_all(mpx_queue *q)
 
 MPX_API int mpx_queue_shutdown(mpx_queue *q, int immediate)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     qshared *sh = q->sh;
@@ -1474,13 +1245,13 @@ MPX_API int mpx_queue_shutdown(mpx_queue *q, int immediate)
         wake(&sh->nf, true);
     }
     if (LD(sh->interest))
-        efd_signal(q);
+        mpx__queue_efd_signal(q);
     return 0;
 }
 
 MPX_API int mpx_queue_is_shutdown(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     return atomic_load(&q->sh->shutdown) ? 1 : 0;
@@ -1488,7 +1259,7 @@ MPX_API int mpx_queue_is_shutdown(mpx_queue *q)
 
 MPX_API int mpx_queue_join_thread(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     return handle_closed(q) ? 0 : MPX_ESTATE;
@@ -1496,12 +1267,12 @@ MPX_API int mpx_queue_join_thread(mpx_queue *q)
 
 MPX_API int mpx_queue_cancel_join_thread(mpx_queue *q)
 {
-    return qof(q) ? 0 : MPX_EINVAL;
+    return mpx__queue_of(q) ? 0 : MPX_EINVAL;
 }
 
 MPX_API int mpx_queue_task_done(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     if (q->sh->kind != KIND_JOINABLE)
@@ -1528,7 +1299,7 @@ static bool cond_joined(mpx_queue *q, void *arg)
 
 MPX_API int mpx_queue_join(mpx_queue *q, mpx_duration timeout)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     if (q->sh->kind != KIND_JOINABLE)
@@ -1545,7 +1316,7 @@ MPX_API int mpx_queue_join(mpx_queue *q, mpx_duration timeout)
 
 MPX_API int mpx_queue_unfinished(mpx_queue *q)
 {
-    q = qof(q);
+    q = mpx__queue_of(q);
     if (!q)
         return MPX_EINVAL;
     if (q->sh->kind != KIND_JOINABLE)
@@ -1562,7 +1333,7 @@ MPX_API int mpx_queue_unfinished(mpx_queue *q)
 
 MPX_API int mpx_simple_queue_create(mpx_simple_queue **out, const mpx_queue_opts *opts)
 {
-    return create((mpx_queue **)out, 0, opts, KIND_SIMPLE);
+    return mpx__queue_create((mpx_queue **)out, 0, opts, KIND_SIMPLE);
 }
 
 MPX_API void mpx_simple_queue_destroy(mpx_simple_queue *q)

@@ -204,4 +204,17 @@ void mpx__qo_unmap(mpx_queue *q);
 /* Tests: bytes of memory the queue's memfd holds (st_blocks * 512). */
 int64_t mpx__queue_mem_bytes(mpx_queue *q);
 
+#define Q_MAGIC 0x6d707871u /* handle: "mpxq" */
+
+/* queue.c, for queue_handle.c */
+extern int mpx__queue_spin_override;
+mpx_queue *mpx__queue_of(void *p);
+bool mpx__queue_handle_closed(mpx_queue *q);
+bool mpx__queue_nonempty_or_closed(mpx_queue *q);
+void mpx__queue_efd_signal(mpx_queue *q);
+void mpx__queue_efd_drain(mpx_queue *q);
+/* queue_handle.c: a new queue of kind KIND_*, and freeing a handle */
+int mpx__queue_create(mpx_queue **out, int64_t maxsize, const mpx_queue_opts *opts, uint32_t kind);
+void mpx__queue_handle_free(mpx_queue *q);
+
 #endif /* MPX_CORE_QUEUE_INTERNAL_H */
