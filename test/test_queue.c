@@ -919,6 +919,45 @@ MPX_TEST(queue_22_joinable_task_done_join)
     mpx_queue_destroy(q);
 }
 
+/* A consumer that calls task_done the moment it has an item: the put is
+ * counted before the item can be got (Python counts it in put()), so
+ * task_done never finds "more than put" and join() returns. Found by the
+ * thread run under TSan: the count was published after the data, and a
+ * consumer quick enough between the two stores made task_done fail and
+ * join() wait forever. */
+static int t_jquick(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    int64_t n = mpx_args_int(a, 1);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v;
+        size_t len;
+        int rc = mpx_queue_get_into(q, &v, sizeof v, &len, MPX_FOREVER);
+        if (rc)
+            return 1;
+        if (v != i)
+            return 2;
+        if (mpx_queue_task_done(q))
+            return 3;
+    }
+    return 0;
+}
+
+MPX_TEST_T(queue_22_task_done_right_after_get, 120)
+{
+    enum { N = 50000 };
+    mpx_queue *q;
+    CHECK_OK(mpx_joinable_queue_create(&q, 0, NULL));
+    int64_t n = N;
+    mpx_process *c = start_q(t_jquick, q, 1, &n);
+    for (int64_t i = 0; i < N; i++)
+        CHECK_OK(mpx_queue_put(q, &i, sizeof i, MPX_FOREVER));
+    CHECK_EQ(join_destroy(c), 0); /* every task_done succeeded */
+    CHECK_EQ(mpx_queue_join(q, 60000), 1);
+    CHECK_EQ(mpx_queue_unfinished(q), 0);
+    mpx_queue_destroy(q);
+}
+
 /* task_done may be called for items not yet got (Python allows it) but
  * never more times than items put. */
 MPX_TEST(queue_22_task_done_count)

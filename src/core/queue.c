@@ -353,8 +353,12 @@ static void p_publish(qshared *sh, uint64_t tail, uint64_t put, uint64_t stream,
     ST(sh->pj_stream, stream);
     ST(sh->pj_ended, ended);
     STR(sh->pj_valid, 1);
-    STR(sh->tail, tail);
+    /* The count before the data: a consumer may take the message, and call
+     * task_done, as soon as tail moves; a JoinableQueue's count of puts
+     * must already include it (Python counts the task in put(), before the
+     * item can be got), or that task_done fails and join() never returns. */
     STR(sh->put_count, put);
+    STR(sh->tail, tail);
     ST(sh->p_stream, stream);
     ST(sh->p_ended, ended);
     STR(sh->pj_valid, 0);
@@ -460,8 +464,8 @@ static void p_recover(mpx_queue *q)
         mpx__qo_p_recover(q);
     if (LDA(sh->pj_valid)) {
         MPX__DEBUG("queue: redo producer journal");
+        STR(sh->put_count, LD(sh->pj_put)); /* count first (p_publish) */
         STR(sh->tail, LD(sh->pj_tail));
-        STR(sh->put_count, LD(sh->pj_put));
         ST(sh->p_stream, LD(sh->pj_stream));
         ST(sh->p_ended, LD(sh->pj_ended));
         STR(sh->pj_valid, 0);

@@ -283,8 +283,8 @@ static void op_publish(qshared *sh, uint64_t tail, uint64_t put)
     ST(sh->opj_tail, tail);
     ST(sh->opj_put, put);
     STR(sh->opj_valid, 1);
+    STR(sh->put_count, put); /* count before the data (queue.c, p_publish) */
     STR(sh->o_tail, tail);
-    STR(sh->put_count, put);
     STR(sh->opj_valid, 0);
 }
 
@@ -395,8 +395,8 @@ void mpx__qo_p_recover_slow(mpx_queue *q)
     qshared *sh = q->sh;
     if (LDA(sh->opj_valid)) {
         MPX__DEBUG("queue: redo producer journal (overflow store)");
-        STR(sh->o_tail, LD(sh->opj_tail));
         STR(sh->put_count, LD(sh->opj_put));
+        STR(sh->o_tail, LD(sh->opj_tail));
         STR(sh->opj_valid, 0);
     }
     /* A producer that died inside a put that allocated (o_alloc_try set)
