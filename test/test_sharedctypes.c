@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -661,5 +662,61 @@ MPX_TEST(sct_07_slice_copy_is_atomic_under_lock)
     }
     CHECK_OK(pthread_join(th, NULL));
     CHECK_EQ(t.bad, 0);
+    mpx_array_destroy(a);
+}
+
+/* #18: a get or set of one element takes the Array's RLock from free and
+ * gives it back within the call, without recording an owner thread. That
+ * must not let another thread of the same process through while a thread
+ * holds the lock (get_lock/acquire), nor stop the holder's own get and set
+ * (recursion), nor change what the RLock reports while free or held. */
+typedef struct {
+    mpx_array *a;
+    _Atomic int started, done;
+} brief_arg;
+
+static void *brief_setter(void *p)
+{
+    brief_arg *b = p;
+    atomic_store(&b->started, 1);
+    int rc = mpx_array_set(b->a, 3, 77); /* waits for the holder */
+    atomic_store(&b->done, rc == 0 ? 1 : -1);
+    return NULL;
+}
+
+MPX_TEST_ONCE(sct_brief_hold_rlock_threads)
+{
+    int init[5] = {0, 1, 2, 3, 4};
+    mpx_array *a;
+    CHECK_OK(mpx_array_create(&a, "i", 5, init, NULL));
+    void *lock = NULL;
+    CHECK_OK(mpx_array_get_lock(a, &lock));
+    int x = -1;
+    CHECK_OK(mpx_array_get(a, 3, &x));
+    CHECK_EQ(x, 3);
+    CHECK_EQ(mpx_rlock_count(lock), 0); /* free again after a get */
+    CHECK_EQ(mpx_rlock_is_mine(lock), 0);
+
+    CHECK_EQ(mpx_sync_acquire(lock, MPX_FOREVER), 1);
+    CHECK_OK(mpx_array_set(a, 3, 30)); /* the holder's own set: recursion */
+    CHECK_OK(mpx_array_get(a, 3, &x));
+    CHECK_EQ(x, 30);
+    CHECK_EQ(mpx_rlock_count(lock), 1);
+    brief_arg b = {.a = a};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, brief_setter, &b), 0);
+    while (!atomic_load(&b.started))
+        sleep_ms(1);
+    sleep_ms(100); /* the setter is inside mpx_array_set, waiting */
+    CHECK_EQ(atomic_load(&b.done), 0);
+    CHECK_OK(mpx_array_get(a, 3, &x));
+    CHECK_EQ(x, 30); /* not written behind the holder's back */
+    CHECK_OK(mpx_sync_release(lock));
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(atomic_load(&b.done), 1);
+    CHECK_OK(mpx_array_get(a, 3, &x));
+    CHECK_EQ(x, 77);
+    CHECK_EQ(mpx_rlock_count(lock), 0);
+    CHECK_ERR(mpx_sync_release(lock), MPX_ESTATE);
     mpx_array_destroy(a);
 }

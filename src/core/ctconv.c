@@ -5,11 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-bool mpx__ct_scalar(int t)
-{
-    return t >= MPX_CT_INT8 && t <= MPX_CT_BOOL;
-}
-
 mpx__num mpx__ct_load(int t, const void *p)
 {
     mpx__num v = {MPX__NUM_S, 0, 0, 0};

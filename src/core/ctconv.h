@@ -23,7 +23,10 @@ typedef struct mpx__num {
 } mpx__num;
 
 /* Is type a scalar element type (not MPX_CT_NONE / MPX_CT_RAW)? */
-bool mpx__ct_scalar(int type);
+static inline bool mpx__ct_scalar(int type)
+{
+    return type >= MPX_CT_INT8 && type <= MPX_CT_BOOL;
+}
 /* Read the element of type at p (scalar types only). */
 mpx__num mpx__ct_load(int type, const void *p);
 /* Can v be stored in an element of type? 0, -ERANGE or MPX_EINVAL. */

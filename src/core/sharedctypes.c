@@ -309,6 +309,55 @@ static int sh_rw(shobj *o, size_t start, size_t count, void *out, const void *in
     return r;
 }
 
+/* One element read or written as its own type (the common get and set):
+ * no conversion, the lock's uncontended path inline, a copy of known size
+ * (#18: an Array get within 0.9 of a raw locked read). */
+static inline void copy_elem(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 1: memcpy(dst, src, 1); break;
+    case 2: memcpy(dst, src, 2); break;
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    default: memcpy(dst, src, n); break;
+    }
+}
+
+static inline int sh_rw1(shobj *o, size_t i, void *dst, const void *src, bool get)
+{
+    unsigned char *at = o->data + i * o->esize;
+    struct mpx_lock *l = o->lock;
+    if (l && MPX__LIKELY(mpx__cas64(&l->w->word, 0, mpx__self_token()))) {
+        /* Taken from free and given back within this call: an RLock needs
+         * no owner thread or count for so brief a hold. Its tid stays 0,
+         * so another thread of this process cannot take the word for its
+         * own (it waits, as for any holder), and a death here is the
+         * usual owner death (the taker sets tid and count). */
+        if (get)
+            copy_elem(dst, at, o->esize);
+        else
+            copy_elem(at, src, o->esize);
+        mpx__lockw_release(l->w);
+        return 0;
+    }
+    int r = 0;
+    if (l) {
+        r = mpx__lk_acquire(l, MPX_FOREVER); /* held already (RLock), or wait */
+        if (r && r != MPX_EOWNERDEAD)
+            return r;
+    }
+    if (get)
+        copy_elem(dst, at, o->esize);
+    else
+        copy_elem(at, src, o->esize);
+    if (l)
+        mpx__lk_release(l);
+    return r;
+}
+
+#define sh_get1(o, i, out) sh_rw1((o), (i), (out), (out), true)
+#define sh_set1(o, i, in) sh_rw1((o), (i), (void *)(in), (in), false)
+
 /* Elements [start, start+count) converted into count values of out_type
  * at out (one locked read; nothing is written to out unless every element
  * converts). */
@@ -382,6 +431,8 @@ static int sh_write_as(shobj *o, size_t start, size_t count, const void *in, int
 /* One number (of the C type src_type at src) into element i. */
 static int sh_set_as(shobj *o, size_t i, const void *src, int src_type)
 {
+    if (o && src && i < o->len && src_type == o->type && mpx__ct_scalar(src_type))
+        return sh_set1(o, i, src);
     return sh_write_as(o, i, 1, src, src_type, true);
 }
 
@@ -624,7 +675,10 @@ MPX_API int mpx_value_type(mpx_value *v)
 
 MPX_API int mpx_value_get_as(mpx_value *v, void *out, int out_type)
 {
-    return out ? sh_read_as(V(v), 0, 1, out, out_type) : MPX_EINVAL;
+    shobj *o = V(v);
+    if (o && out && out_type == o->type && mpx__ct_scalar(out_type))
+        return sh_get1(o, 0, out);
+    return out ? sh_read_as(o, 0, 1, out, out_type) : MPX_EINVAL;
 }
 
 MPX_API int mpx_value_get_i64(mpx_value *v, int64_t *out)
@@ -777,7 +831,11 @@ MPX_API int mpx_array_type(mpx_array *a)
 MPX_API int mpx_array_get_as(mpx_array *a, size_t i, void *out, int out_type)
 {
     shobj *o = A(a);
-    return o && out && i < o->len ? sh_read_as(o, i, 1, out, out_type) : MPX_EINVAL;
+    if (!o || !out || i >= o->len)
+        return MPX_EINVAL;
+    if (MPX__LIKELY(out_type == o->type && mpx__ct_scalar(out_type)))
+        return sh_get1(o, i, out);
+    return sh_read_as(o, i, 1, out, out_type);
 }
 
 MPX_API int mpx_array_get_i64(mpx_array *a, size_t i, int64_t *out)

@@ -114,9 +114,49 @@ void mpx__lock_unref(struct mpx_lock *l);
 int mpx__lock_export_ref(struct mpx_lock *l, mpx__seg *seg, mpx__buf *data, mpx__fdlist *fds);
 int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx_lock **out);
 
-/* Acquire: 0, MPX_ETIMEDOUT, MPX_EOWNERDEAD, -EINTR (interruptible lock). */
-int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout);
-int mpx__lk_release(struct mpx_lock *l);
+/* The paths of mpx__lk_acquire/_release past the uncontended one
+ * (sync_lock.c): an RLock's recursion, waiting, owner checks, misuse. */
+int mpx__lk_acquire_slow(struct mpx_lock *l, uint64_t me, mpx_duration timeout);
+int mpx__lk_release_slow(struct mpx_lock *l);
+
+/*
+ * Acquire: 0, MPX_ETIMEDOUT, MPX_EOWNERDEAD, -EINTR (interruptible lock).
+ * Inline: the uncontended acquire of either kind is one compare-and-swap
+ * (a free word cannot be ours, so an RLock need not look at its owner
+ * first) and, for an RLock, two plain stores to the word's own line
+ * (#18: Array's default lock is an RLock, and every get takes it).
+ */
+static inline int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
+{
+    mpx__lockw *w = l->w;
+    uint64_t me = mpx__self_token();
+    if (MPX__LIKELY(mpx__cas64(&w->word, 0, me))) {
+        if (l->recursive) {
+            atomic_store_explicit(&w->tid, mpx__self_tid(), memory_order_relaxed);
+            atomic_store_explicit(&w->count, 1, memory_order_relaxed);
+        }
+        return 0;
+    }
+    return mpx__lk_acquire_slow(l, me, timeout);
+}
+
+/* Release one level: 0, or MPX_ESTATE when not the owner (RLock) or not
+ * locked (Lock). */
+static inline int mpx__lk_release(struct mpx_lock *l)
+{
+    mpx__lockw *w = l->w;
+    if (!l->recursive)
+        return mpx__lockw_release(w);
+    uint64_t v = atomic_load_explicit(&w->word, memory_order_relaxed);
+    if (MPX__LIKELY((v & ~MPX__LK_FLAGBITS) == mpx__self_token() && v &&
+                    atomic_load_explicit(&w->tid, memory_order_relaxed) == mpx__self_tid() &&
+                    atomic_load_explicit(&w->count, memory_order_relaxed) == 1)) {
+        atomic_store_explicit(&w->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->tid, 0, memory_order_relaxed);
+        return mpx__lockw_release(w);
+    }
+    return mpx__lk_release_slow(l);
+}
 /* Owned by the calling process (Lock) or thread (RLock)? */
 bool mpx__lk_is_mine(struct mpx_lock *l);
 /* Append the describe text of l to b (NUL not included). */

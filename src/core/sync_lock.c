@@ -188,11 +188,11 @@ int mpx__lock_import_ref(mpx__rd *rd, mpx__fdcur *cur, mpx__seg *seg, struct mpx
     return rc;
 }
 
-/* Generic acquire/release of either kind. */
-int mpx__lk_acquire(struct mpx_lock *l, mpx_duration timeout)
+/* The recursive and contended paths of mpx__lk_acquire (sync_internal.h),
+ * after its compare-and-swap from free failed. */
+int mpx__lk_acquire_slow(struct mpx_lock *l, uint64_t me, mpx_duration timeout)
 {
     mpx__lockw *w = l->w;
-    uint64_t me = mpx__self_token();
     if (!l->recursive)
         return mpx__lockw_acquire(w, me, timeout, true);
     uint32_t tid = mpx__self_tid();
@@ -219,7 +219,9 @@ static bool rlock_mine(mpx__lockw *w)
            atomic_load_explicit(&w->tid, memory_order_relaxed) == mpx__self_tid();
 }
 
-int mpx__lk_release(struct mpx_lock *l)
+/* An RLock's release at a depth above 1, or by a thread that does not own
+ * it (mpx__lk_release took the common case). */
+int mpx__lk_release_slow(struct mpx_lock *l)
 {
     mpx__lockw *w = l->w;
     if (!l->recursive)
@@ -414,14 +416,18 @@ MPX_API void mpx_rlock_destroy(mpx_rlock *l)
 
 MPX_API int mpx_rlock_acquire(mpx_rlock *l, mpx_duration timeout)
 {
-    struct mpx_lock *x = lock_typed(l, true);
-    return x ? mpx__yes_no(mpx__lk_acquire(x, timeout)) : MPX_EINVAL;
+    struct mpx_lock *x = (struct mpx_lock *)l;
+    if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__rlock_type))
+        return MPX_EINVAL;
+    return mpx__yes_no(mpx__lk_acquire(x, timeout));
 }
 
 MPX_API int mpx_rlock_release(mpx_rlock *l)
 {
-    struct mpx_lock *x = lock_typed(l, true);
-    return x ? mpx__lk_release(x) : MPX_EINVAL;
+    struct mpx_lock *x = (struct mpx_lock *)l;
+    if (MPX__UNLIKELY(!x || x->hdr.magic != MPX__OBJ_MAGIC || x->hdr.type != &mpx__rlock_type))
+        return MPX_EINVAL;
+    return mpx__lk_release(x);
 }
 
 MPX_API int mpx_rlock_count(mpx_rlock *l)
