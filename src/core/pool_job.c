@@ -39,12 +39,15 @@ void mpx__pool_job_free(mpx_result *j)
         if (j->enc != &j->enc1)
             free(j->enc);
     }
-    free(j->uq);
-    free(j->cur);
-    free(j->last_err.msg);
-    free(j->last_err.bt);
-    if (j->fx.addr)
-        mpx__shmap_destroy(&j->fx);
+    /* the map/imap/fixed part (an apply_async job has none: pool_parent.h) */
+    if (j->type != J_APPLY) {
+        free(j->uq);
+        free(j->cur);
+        free(j->last_err.msg);
+        free(j->last_err.bt);
+        if (j->fx.addr)
+            mpx__shmap_destroy(&j->fx);
+    }
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     j->magic = 0;
@@ -135,10 +138,18 @@ void mpx__pool_fn_release(mpx_pool *p, int idx)
 /* ---- a new job ------------------------------------------------------------------- */
 
 /* A job of type J_* with the call's options, two references (the user's
- * and the pool's). The submitting thread; NULL without memory. */
+ * and the pool's). J_APPLY_BYTES: a J_APPLY job of mpx_pool_apply_async,
+ * allocated without the map/imap/fixed part (JOB_APPLY_SIZE, pool_parent.h:
+ * one job per task, each one fresh memory to touch). The submitting
+ * thread; NULL without memory. */
 mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
 {
-    mpx_result *j = calloc(1, sizeof *j);
+    size_t size = sizeof(mpx_result);
+    if (type == J_APPLY_BYTES) {
+        type = J_APPLY;
+        size = JOB_APPLY_SIZE;
+    }
+    mpx_result *j = calloc(1, size);
     if (!j)
         return NULL;
     pthread_mutex_init(&j->mu, NULL);
@@ -152,8 +163,14 @@ mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
     j->refs = 2;
     j->fn_idx = -1;
     j->total = SIZE_MAX;
-    if (o)
-        j->o = *o;
-    j->bar = j->o.progress_bar && isatty(STDERR_FILENO);
+    if (o) {
+        j->o.timeout = o->timeout;
+        j->o.callback = o->callback;
+        j->o.error_callback = o->error_callback;
+        j->o.udata = o->udata;
+        j->o.progress = o->progress;
+        j->o.progress_udata = o->progress_udata;
+        j->bar = o->progress_bar && isatty(STDERR_FILENO);
+    }
     return j;
 }
