@@ -137,18 +137,8 @@ void mpx__pool_fn_release(mpx_pool *p, int idx)
 
 /* ---- a new job ------------------------------------------------------------------- */
 
-/* A job of type J_* with the call's options, two references (the user's
- * and the pool's). J_APPLY_BYTES: a J_APPLY job of mpx_pool_apply_async,
- * allocated without the map/imap/fixed part (JOB_APPLY_SIZE, pool_parent.h:
- * one job per task, each one fresh memory to touch). The submitting
- * thread; NULL without memory. */
-mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
+static mpx_result *job_new(int type, const mpx_call_opts *o, size_t size)
 {
-    size_t size = sizeof(mpx_result);
-    if (type == J_APPLY_BYTES) {
-        type = J_APPLY;
-        size = JOB_APPLY_SIZE;
-    }
     mpx_result *j = calloc(1, size);
     if (!j)
         return NULL;
@@ -173,4 +163,20 @@ mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
         j->bar = o->progress_bar && isatty(STDERR_FILENO);
     }
     return j;
+}
+
+/* A job of type J_* with the call's options, two references (the user's
+ * and the pool's). The submitting thread; NULL without memory. */
+mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o)
+{
+    return job_new(type, o, sizeof(mpx_result));
+}
+
+/* The J_APPLY job of mpx_pool_apply_async with an input of len bytes:
+ * allocated without the map/imap/fixed part and with only the inline
+ * input bytes it uses (JOB_APPLY_SIZE, pool_parent.h: one job per task,
+ * each one fresh memory to touch). */
+mpx_result *mpx__pool_job_new_apply(const mpx_call_opts *o, size_t len)
+{
+    return job_new(J_APPLY, o, JOB_APPLY_SIZE(len));
 }

@@ -84,8 +84,8 @@ typedef struct errrec {
  * Size matters (#18): apply_async makes one job per task, and every job
  * alive at once is fresh memory to touch (a page fault per 4 KiB, ~10 us
  * each in this project's VMs). So the fields only some types use are in
- * a union at the end, and a byte apply (mpx__pool_job_new(J_APPLY_BYTES))
- * is allocated without the map/imap/fixed part (JOB_APPLY_SIZE): the
+ * a union at the end, and a byte apply (mpx__pool_job_new_apply) is
+ * allocated without the map/imap/fixed part (JOB_APPLY_SIZE): the
  * fields of that part ("not apply_async" below) must only be touched for
  * jobs of those types (src S_ITEMS/S_ARRAY/S_GEN, J_IMAP*, J_FIXED).
  */
@@ -172,11 +172,12 @@ struct mpx_result {
     };
 };
 
-/* What a byte apply_async job is allocated with (see above). */
-#define JOB_APPLY_SIZE (offsetof(struct mpx_result, inl) + 64)
-/* mpx__pool_job_new's type for mpx_pool_apply_async (a J_APPLY job
- * allocated with JOB_APPLY_SIZE bytes) */
-#define J_APPLY_BYTES (-J_APPLY)
+/* What a byte apply_async job of an input of len bytes is allocated with
+ * (see above): up to the inline input, and only the bytes of inl that the
+ * input uses (a larger input is on the heap). */
+#define JOB_APPLY_INL (sizeof(((struct mpx_result *)0)->inl))
+#define JOB_APPLY_SIZE(len) \
+    (offsetof(struct mpx_result, inl) + ((len) <= JOB_APPLY_INL ? PX_PAD8(len) : 0))
 
 struct mpx_imap {
     uint32_t magic; /* immutable */
@@ -304,6 +305,7 @@ void mpx__pool_touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *
 
 /* pool_job.c */
 mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o);
+mpx_result *mpx__pool_job_new_apply(const mpx_call_opts *o, size_t len);
 void mpx__pool_job_free(mpx_result *j);
 void mpx__pool_job_unref(mpx_result *j);
 void mpx__pool_store_err(mpx_result *j, size_t index, int code, int task_rc, const char *msg,

@@ -127,13 +127,13 @@ MPX_API int mpx_pool_apply_async(mpx_pool *p, mpx_task_fn fn, const void *in, si
         return rc;
     if (!fn || !out || (!in && len))
         return MPX_EINVAL;
-    mpx_result *j = mpx__pool_job_new(J_APPLY_BYTES, opts);
+    mpx_result *j = mpx__pool_job_new_apply(opts, len);
     if (!j)
         return -ENOMEM;
     j->kind = PX_K_BYTES;
     j->src = S_ENC;
     j->enc = &j->enc1;
-    void *copy = len <= sizeof j->inl ? j->inl : malloc(len);
+    void *copy = len <= JOB_APPLY_INL ? j->inl : malloc(len);
     if (!copy) {
         mpx__pool_job_free(j);
         return -ENOMEM;
