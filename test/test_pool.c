@@ -1775,3 +1775,64 @@ MPX_TEST_T(issue18_pool_apply_async_input_sizes, 120)
         finish(p);
     }
 }
+
+/* #18: a result window of 2 MiB or more (131,072 items and up) is its own
+ * mapping (huge pages where the system gives them): every item's result,
+ * inline (8 bytes) or on the heap (16 bytes), is stored and freed, on
+ * process and thread pools, for map and map_async with a callback. */
+static _Atomic int big_cb;
+static void cb_big(mpx_result *r, void *udata)
+{
+    (void)udata;
+    CHECK_EQ(mpx_result_count(r), 140000);
+    atomic_fetch_add(&big_cb, 1);
+}
+
+MPX_TEST_T(issue18_pool_map_big_window, 180)
+{
+    enum { N = 140000 };
+    int64_t *v = range_alloc(N);
+    unsigned char *wide = malloc((size_t)N * 16);
+    mpx_bytes *items = calloc(N, sizeof *items);
+    for (size_t i = 0; i < N; i++) {
+        memcpy(wide + i * 16, &v[i], 8);
+        memcpy(wide + i * 16 + 8, &v[i], 8);
+        items[i] = (mpx_bytes){wide + i * 16, 16};
+    }
+    for (int threads = 0; threads < 2; threads++) {
+        mpx_pool *p;
+        mpx_pool_opts po = {.threads = threads};
+        CHECK_OK(mpx_pool_create(&p, 2, &po));
+        mpx_result *r;
+        CHECK_OK(mpx_pool_map_array(p, t_square, v, 8, N, NULL, &r));
+        CHECK_EQ(mpx_result_count(r), N);
+        for (size_t i = 0; i < N; i++) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_item(r, i, &d, &l));
+            CHECK_EQ(l, 8);
+            CHECK_EQ(get_i64(d), (int64_t)(i * i));
+        }
+        mpx_result_destroy(r);
+        atomic_store(&big_cb, 0);
+        mpx_call_opts o = {.callback = cb_big};
+        CHECK_OK(mpx_pool_map_async(p, t_echo, items, N, &o, &r));
+        CHECK_OK(mpx_result_get(r, MPX_FOREVER, NULL, NULL));
+        CHECK_EQ(atomic_load(&big_cb), 1);
+        for (size_t i = 0; i < N; i += 997) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_item(r, i, &d, &l));
+            CHECK_EQ(l, 16);
+            CHECK(memcmp(d, wide + i * 16, 16) == 0);
+        }
+        mpx_result_destroy(r);
+        /* a big map dropped unread while it runs: cancelled, freed */
+        CHECK_OK(mpx_pool_map_async(p, t_echo, items, N, NULL, &r));
+        mpx_result_destroy(r);
+        finish(p);
+    }
+    free(items);
+    free(wide);
+    free(v);
+}

@@ -164,6 +164,10 @@ struct mpx_result {
             size_t uq_head, uq_tail;
             unsigned char *cur;
             errrec last_err;
+            /* a big window (mpx__pool_win_alloc): its own mapping, of
+             * huge pages when the system gives them; NULL: win is malloc'd */
+            void *win_map;        /* immutable */
+            size_t win_map_len;   /* immutable */
             /* fixed fast path */
             mpx__shmap fx;        /* immutable mapping (its contents: the workers and
                                    * the handler, atomics in px_fixed_ctl) */
@@ -306,6 +310,7 @@ void mpx__pool_touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *
 /* pool_job.c */
 mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o);
 mpx_result *mpx__pool_job_new_apply(const mpx_call_opts *o, size_t len);
+int mpx__pool_win_alloc(mpx_result *j, size_t n);
 void mpx__pool_job_free(mpx_result *j);
 void mpx__pool_job_unref(mpx_result *j);
 void mpx__pool_store_err(mpx_result *j, size_t index, int code, int task_rc, const char *msg,

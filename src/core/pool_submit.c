@@ -46,10 +46,10 @@ static int submit(mpx_pool *p, mpx_result *j, mpx__fnptr fn)
         j->cap = cap ? cap : 1;
     }
     if (!j->win) {
-        j->win = calloc(j->cap ? j->cap : 1, sizeof *j->win);
-        if (j->type == J_IMAPU)
+        int wrc = mpx__pool_win_alloc(j, j->cap ? j->cap : 1);
+        if (!wrc && j->type == J_IMAPU)
             j->uq = calloc(j->cap ? j->cap : 1, sizeof *j->uq);
-        if (!j->win || (j->type == J_IMAPU && !j->uq)) {
+        if (wrc || (j->type == J_IMAPU && !j->uq)) {
             mpx__pool_job_free(j);
             return -ENOMEM;
         }
