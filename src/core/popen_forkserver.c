@@ -30,6 +30,7 @@
 #include "os/anonfd.h"
 #include "os/fdpass.h"
 #include "os/pidfd.h"
+#include "os/proc.h"
 
 #include <dlfcn.h>
 #include <sched.h>
@@ -90,33 +91,11 @@ static uint64_t sigset_bits(const sigset_t *set)
 
 /* Umask and SigIgn of the calling thread, from /proc (no system call
  * reads the umask without changing it). */
-static bool read_proc_status(uint32_t *umask_v, uint64_t *ignored)
-{
-    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    char buf[4096];
-    ssize_t n;
-    do
-        n = read(fd, buf, sizeof buf - 1);
-    while (n < 0 && errno == EINTR);
-    mpx__close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    char *u = strstr(buf, "\nUmask:\t"), *ig = strstr(buf, "\nSigIgn:\t");
-    if (!u || !ig)
-        return false;
-    *umask_v = (uint32_t)strtoul(u + 8, NULL, 8);
-    *ignored = strtoull(ig + 9, NULL, 16);
-    return true;
-}
-
 static int encode_attrs(mpx__buf *b)
 {
     uint32_t um = 0;
     uint64_t ign = 0;
-    bool proc = read_proc_status(&um, &ign);
+    bool proc = mpx__proc_self_status(&um, &ign);
     sigset_t blk;
     pthread_sigmask(SIG_BLOCK, NULL, &blk);
     cpu_set_t cpus;
@@ -821,7 +800,7 @@ void mpx__forkserver_main(int boot_fd, int ctl, mpx__rd *in)
     /* Our state as we start, which children differ from only where the
      * client's does (apply_attrs). */
     uint32_t um;
-    if (!read_proc_status(&um, &srv_ignored))
+    if (!mpx__proc_self_status(&um, &srv_ignored))
         srv_ignored = 0;
     srv_cpus_ok = sched_getaffinity(0, sizeof srv_cpus, &srv_cpus) == 0;
     /* The server holds none of its creator's stdio (a pipe the creator

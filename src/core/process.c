@@ -832,53 +832,6 @@ MPX_API int mpx_cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
-static int cgroup_quota_cpus(void)
-{
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    if (!f)
-        return 0;
-    char line[1024], path[1200] = "";
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "0::", 3)) {
-            line[strcspn(line, "\n")] = 0;
-            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", line + 3);
-            break;
-        }
-    fclose(f);
-    if (!*path)
-        return 0;
-    int best = 0;
-    /* Walk up: a limit set on any ancestor applies. */
-    for (;;) {
-        f = fopen(path, "re");
-        if (f) {
-            char q[64];
-            long long quota = 0, period = 0;
-            if (fscanf(f, "%63s %lld", q, &period) == 2 && strcmp(q, "max") != 0) {
-                quota = atoll(q);
-                if (quota > 0 && period > 0) {
-                    int c = (int)((quota + period - 1) / period);
-                    if (c < 1)
-                        c = 1;
-                    if (!best || c < best)
-                        best = c;
-                }
-            }
-            fclose(f);
-        }
-        char *slash = strrchr(path, '/');
-        if (!slash)
-            break;
-        *slash = 0;
-        slash = strrchr(path, '/');
-        if (!slash || slash - path < (ptrdiff_t)strlen("/sys/fs/cgroup"))
-            break;
-        strcpy(slash, "/cpu.max");
-        if (!strcmp(path, "/sys/fs/cgroup/cpu.max"))
-            break;
-    }
-    return best;
-}
 
 MPX_API int mpx_cpu_count_usable(void)
 {
@@ -888,7 +841,7 @@ MPX_API int mpx_cpu_count_usable(void)
         n = CPU_COUNT(&set);
     if (n <= 0)
         n = mpx_cpu_count();
-    int q = cgroup_quota_cpus();
+    int q = mpx__proc_cgroup_cpu_quota();
     if (q > 0 && q < n)
         n = q;
     return n > 0 ? n : 1;

@@ -85,9 +85,16 @@ int64_t mpx__sync_check_ns(void)
     return atomic_load_explicit(&check_ns, memory_order_relaxed);
 }
 
+static void settings_adopted(void)
+{
+}
+
 void mpx__sync_settings_adopt(int spin, int64_t ns)
 {
-    pthread_once(&settings_once, settings_init);
+    /* The parent's values replace the defaults: a spawn or forkserver
+     * child need not work them out first (getenv, and sysconf's read of
+     * /sys/devices/system/cpu/online: three system calls per child, #18). */
+    pthread_once(&settings_once, settings_adopted);
     atomic_store(&spin_n, spin < 0 ? 0 : spin > 1000000 ? 1000000 : spin);
     atomic_store(&check_ns, ns <= 0 ? INT64_MAX : ns);
 }
