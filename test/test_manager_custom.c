@@ -374,15 +374,21 @@ static void server_in_process(const char *address)
     mpx_manager_server *s;
     CHECK_OK(mpx_manager_get_server(m, &s));
     CHECK(mpx_manager_server_address(s));
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, serve, s), 0);
     mpx_args *a;
     CHECK_OK(mpx_args_create(&a));
     CHECK_OK(mpx_args_add_str(a, mpx_manager_server_address(s)));
     mpx_process *p;
     CHECK_OK(mpx_process_create(&p, remote_user, a, NULL));
     mpx_args_destroy(a);
+    /* The client starts before the serving thread: under fork, a child
+     * forked while another thread runs may inherit a lock that thread
+     * held (the sanitizers' allocator and thread registry too; Python
+     * warns about fork with threads for this reason). The server is
+     * already listening: the client's connect waits in the backlog until
+     * serve_forever accepts it. */
     CHECK_OK(mpx_process_start(p));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, serve, s), 0);
     mpx_process_join(p, MPX_FOREVER);
     int code = -1;
     CHECK_EQ(mpx_process_exitcode(p, &code), 1);

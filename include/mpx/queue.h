@@ -66,7 +66,7 @@ typedef struct mpx_queue_opts {
     /* Context the queue is made with (NULL: the default context). */
     struct mpx_context *ctx;
     /* The overflow store: where puts go when the ring is full (after a
-     * short wait for a consumer, 2 ms) and messages larger than the ring,
+     * short wait for a consumer, 20 ms) and messages larger than the ring,
      * so that a put never waits for a consumer (Python's unbounded
      * buffering). Memory is taken as messages arrive and given back as
      * they are got. The value is the most the store may hold at once,

@@ -143,17 +143,42 @@ static int stopped(mpx_queue *q)
 
 /* ---- waiting and waking -------------------------------------------------- */
 
+/*
+ * A wait queue is one futex word, seq, that only grows. Odd: someone
+ * announced a sleep on this value (not yet woken); even: nobody did. A
+ * sleeper makes an even value odd (+1) and sleeps on the odd value; a
+ * waker that finds it odd makes it even again (+1) and wakes everyone
+ * sleeping on it. So a sleeper costs one futex_wake, however many puts
+ * (gets) happen before it runs again: with a waiter count, every publish
+ * until the woken sleeper was scheduled and took its count back paid a
+ * wake-up (#18: 4 processes on 2 CPUs, up to 60,000 futex_wake per second
+ * of queue_2p2c_256). Only the holder of a value's announcement, the
+ * waker that wins the compare-and-swap, clears it, and the value it
+ * clears is the one it saw: a later announcement is on a later value, so
+ * it cannot be lost (baselines note 3).
+ */
+static inline void wake_seq(waitq *w, bool force)
+{
+    uint32_t v = LD(w->seq);
+    if (v & 1) {
+        if (!atomic_compare_exchange_strong(&w->seq, &v, v + 1) && !force)
+            return; /* another waker cleared it: it wakes them */
+    } else if (force) {
+        atomic_fetch_add(&w->seq, 2); /* a new value, same parity */
+    } else {
+        return;
+    }
+    mpx__futex_wake(&w->seq, INT32_MAX);
+}
+
 static void wake(waitq *w, bool force)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (force || LD(w->waiters)) {
-        atomic_fetch_add(&w->seq, 1);
-        mpx__futex_wake(&w->seq, INT32_MAX);
-    }
+    wake_seq(w, force);
 }
 
-/* The fence a waker needs between its publish and its look at the waiter
- * count. Right after a lock release (an atomic exchange: a full barrier
+/* The fence a waker needs between its publish and its look at the wait
+ * word. Right after a lock release (an atomic exchange: a full barrier
  * on x86) only the compiler must be stopped. */
 static inline void fence_after_rmw(void)
 {
@@ -167,10 +192,7 @@ static inline void fence_after_rmw(void)
 static void wake_after_rmw(waitq *w)
 {
     fence_after_rmw();
-    if (LD(w->waiters)) {
-        atomic_fetch_add(&w->seq, 1);
-        mpx__futex_wake(&w->seq, INT32_MAX);
-    }
+    wake_seq(w, false);
 }
 
 typedef bool (*qcond)(mpx_queue *q, void *arg);
@@ -178,7 +200,10 @@ typedef bool (*qcond)(mpx_queue *q, void *arg);
 /*
  * Wait until cond holds: 0. MPX_ETIMEDOUT when deadline d passed; 1 when a
  * slice of slice_ns ended (slice_ns > 0) so the caller can check liveness.
- * Only the sleeper touches its waiters count (baselines note 3).
+ * The announcement (seq made odd) is an atomic read-modify-write, then a
+ * fence, then the re-check (Dekker with the waker's publish, fence, look:
+ * either the re-check sees the publish, or the waker sees an odd value,
+ * or a later one, and this futex_wait does not sleep on a stale value).
  */
 static int qwait_gap(mpx_queue *q, waitq *w, qcond cond, void *arg, mpx__deadline d,
                      int64_t slice_ns, int gap)
@@ -205,15 +230,13 @@ static int qwait_gap(mpx_queue *q, waitq *w, qcond cond, void *arg, mpx__deadlin
             sd = s;
     }
     for (;;) {
-        uint32_t seq = atomic_load(&w->seq);
-        atomic_fetch_add(&w->waiters, 1);
+        /* A read-modify-write even when the value is odd already (the
+         * announcement must be a write for the Dekker argument). */
+        uint32_t seq = atomic_fetch_or(&w->seq, 1) | 1;
         atomic_thread_fence(memory_order_seq_cst);
-        if (cond(q, arg)) {
-            atomic_fetch_sub(&w->waiters, 1);
+        if (cond(q, arg))
             return 0;
-        }
         int r = mpx__futex_wait(&w->seq, seq, sd);
-        atomic_fetch_sub(&w->waiters, 1);
         if (cond(q, arg))
             return 0;
         if (r == MPX_ETIMEDOUT || mpx__deadline_expired(sd)) {

@@ -22,8 +22,14 @@
  * that keeps up keeps the traffic in the ring; a missing or stalled one
  * costs one wait of this length, after which puts go to the store without
  * waiting until the consumers have emptied it. MPX_QUEUE_SPILL_US tunes it.
+ * It must outlast the time a consumer that is runnable waits for a CPU on
+ * a loaded machine (a few scheduler slices of 3 ms), or a present consumer
+ * counts as missing: #18, queue_2p2c_256 (4 processes on 2 CPUs beside
+ * other jobs) spilled in most runs with 2 ms, and every put then went to
+ * the store, paying its page faults, until the consumers had emptied it
+ * (0.3-2 M msgs/s against 4-12 M without spilling; docs/queue.md).
  */
-#define DEFAULT_SPILL_US 2000
+#define DEFAULT_SPILL_US 20000
 
 static mpx__objtype queue_type;
 

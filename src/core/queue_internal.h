@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 
 #define SH_MAGIC 0x4d505851u /* shared: "MPXQ" */
-#define SH_VERSION 3u        /* 2: overflow store; 3: 64-bit lock words (owner tokens) */
+#define SH_VERSION 4u /* 2: overflow store; 3: 64-bit lock words (owner tokens); 4: wait words */
 #define REC_HDR 24u          /* record header bytes */
 
 enum { K_FULL = 1, K_BEGIN = 2, K_CONT = 3, K_END = 4, K_ABORT = 5 };
@@ -28,9 +28,10 @@ typedef struct rec_hdr {
     uint64_t total;  /* message length (K_BEGIN, and every overflow record) */
 } rec_hdr;
 
+/* A futex word: odd while a sleep on its value is announced and not yet
+ * woken (queue.c, "waiting and waking"). */
 typedef struct waitq {
     alignas(64) _Atomic uint32_t seq;
-    _Atomic uint32_t waiters;
 } waitq;
 
 typedef struct qshared {
