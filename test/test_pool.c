@@ -1696,3 +1696,143 @@ MPX_TEST_T(issue14_pool_progress_bar_cancel_while_drawing, 120)
     close(master);
     free(items);
 }
+
+/* #18: an apply_async job holds a small input inline, sized to the input
+ * (up to 64 bytes), a larger one on the heap, a huge one spilled: every
+ * size around those edges reaches the task intact, on process and thread
+ * pools, with the callbacks and options an apply job keeps (callback,
+ * error_callback, udata, a per-call timeout). */
+static int t_echo_check(const void *in, size_t len, mpx_task_out *out)
+{
+    const unsigned char *b = in;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (unsigned char)(len * 31 + i * 7))
+            return mpx_task_fail(out, "byte %zu of %zu is wrong", i, len);
+    return mpx_task_out_set(out, in, len);
+}
+
+static _Atomic int sz_ok, sz_err;
+static void cb_sz_ok(mpx_result *r, void *udata)
+{
+    (void)r;
+    CHECK(udata == (void *)&sz_ok);
+    atomic_fetch_add(&sz_ok, 1);
+}
+static void cb_sz_err(mpx_result *r, void *udata)
+{
+    (void)r;
+    CHECK(udata == (void *)&sz_ok);
+    atomic_fetch_add(&sz_err, 1);
+}
+
+MPX_TEST_T(issue18_pool_apply_async_input_sizes, 120)
+{
+    static const size_t sizes[] = {0,  1,  7,   8,   9,    15,    16,    17,     63,
+                                   64, 65, 100, 255, 4096, 40000, 70000, 200000};
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    for (int threads = 0; threads < 2; threads++) {
+        mpx_pool *p;
+        mpx_pool_opts po = {.threads = threads};
+        CHECK_OK(mpx_pool_create(&p, 2, &po));
+        atomic_store(&sz_ok, 0);
+        atomic_store(&sz_err, 0);
+        mpx_result *r[NS + 1];
+        unsigned char *in[NS];
+        for (int k = 0; k < NS; k++) {
+            size_t len = sizes[k];
+            in[k] = malloc(len ? len : 1);
+            for (size_t i = 0; i < len; i++)
+                in[k][i] = (unsigned char)(len * 31 + i * 7);
+            mpx_call_opts o = {.callback = cb_sz_ok, .error_callback = cb_sz_err, .udata = &sz_ok};
+            if (!threads)
+                o.timeout = 60000; /* a per-call timeout the job keeps */
+            CHECK_OK(mpx_pool_apply_async(p, t_echo_check, in[k], len, &o, &r[k]));
+            memset(in[k], 0xee, len); /* the job holds its own copy */
+        }
+        /* one failing task: its error callback, with the same udata */
+        int64_t five = 5;
+        mpx_call_opts oe = {.callback = cb_sz_ok, .error_callback = cb_sz_err, .udata = &sz_ok};
+        CHECK_OK(mpx_pool_apply_async(p, t_inv5, &five, 8, &oe, &r[NS]));
+        for (int k = 0; k < NS; k++) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_get(r[k], MPX_FOREVER, &d, &l));
+            CHECK_EQ(l, sizes[k]);
+            const unsigned char *b = d;
+            for (size_t i = 0; i < l; i++)
+                CHECK_EQ(b[i], (unsigned char)(l * 31 + i * 7));
+            CHECK_EQ(mpx_result_successful(r[k]), 1);
+            mpx_result_destroy(r[k]);
+            free(in[k]);
+        }
+        CHECK_ERR(mpx_result_get(r[NS], MPX_FOREVER, NULL, NULL), MPX_ETASK);
+        mpx_task_error e;
+        CHECK_OK(mpx_result_error(r[NS], &e));
+        CHECK(strstr(e.message, "ZeroDivisionError") != NULL);
+        mpx_result_destroy(r[NS]);
+        CHECK_EQ(atomic_load(&sz_ok), NS); /* callbacks ran before ready */
+        CHECK_EQ(atomic_load(&sz_err), 1);
+        finish(p);
+    }
+}
+
+/* #18: a result window of 2 MiB or more (131,072 items and up) is its own
+ * mapping (huge pages where the system gives them): every item's result,
+ * inline (8 bytes) or on the heap (16 bytes), is stored and freed, on
+ * process and thread pools, for map and map_async with a callback. */
+static _Atomic int big_cb;
+static void cb_big(mpx_result *r, void *udata)
+{
+    (void)udata;
+    CHECK_EQ(mpx_result_count(r), 140000);
+    atomic_fetch_add(&big_cb, 1);
+}
+
+MPX_TEST_T(issue18_pool_map_big_window, 180)
+{
+    enum { N = 140000 };
+    int64_t *v = range_alloc(N);
+    unsigned char *wide = malloc((size_t)N * 16);
+    mpx_bytes *items = calloc(N, sizeof *items);
+    for (size_t i = 0; i < N; i++) {
+        memcpy(wide + i * 16, &v[i], 8);
+        memcpy(wide + i * 16 + 8, &v[i], 8);
+        items[i] = (mpx_bytes){wide + i * 16, 16};
+    }
+    for (int threads = 0; threads < 2; threads++) {
+        mpx_pool *p;
+        mpx_pool_opts po = {.threads = threads};
+        CHECK_OK(mpx_pool_create(&p, 2, &po));
+        mpx_result *r;
+        CHECK_OK(mpx_pool_map_array(p, t_square, v, 8, N, NULL, &r));
+        CHECK_EQ(mpx_result_count(r), N);
+        for (size_t i = 0; i < N; i++) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_item(r, i, &d, &l));
+            CHECK_EQ(l, 8);
+            CHECK_EQ(get_i64(d), (int64_t)(i * i));
+        }
+        mpx_result_destroy(r);
+        atomic_store(&big_cb, 0);
+        mpx_call_opts o = {.callback = cb_big};
+        CHECK_OK(mpx_pool_map_async(p, t_echo, items, N, &o, &r));
+        CHECK_OK(mpx_result_get(r, MPX_FOREVER, NULL, NULL));
+        CHECK_EQ(atomic_load(&big_cb), 1);
+        for (size_t i = 0; i < N; i += 997) {
+            const void *d;
+            size_t l;
+            CHECK_OK(mpx_result_item(r, i, &d, &l));
+            CHECK_EQ(l, 16);
+            CHECK(memcmp(d, wide + i * 16, 16) == 0);
+        }
+        mpx_result_destroy(r);
+        /* a big map dropped unread while it runs: cancelled, freed */
+        CHECK_OK(mpx_pool_map_async(p, t_echo, items, N, NULL, &r));
+        mpx_result_destroy(r);
+        finish(p);
+    }
+    free(items);
+    free(wide);
+    free(v);
+}

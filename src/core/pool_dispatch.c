@@ -424,13 +424,16 @@ static void job_after(mpx_pool *p, mpx_result *j)
     pthread_mutex_lock(&j->mu);
     j->pool = NULL; /* written under both locks: readers hold either */
     __atomic_store_n(&j->announced, true, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&j->cv);
-    int refs = --j->refs; /* the pool's reference (job_unref, one lock less) */
     pthread_mutex_unlock(&j->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (refs == 0)
-        mpx__pool_job_free(j);
+    /* Wake the waiters with j->mu released (#18): a waiter woken while
+     * the handler still held it blocked on it at once (a futex wait and
+     * two futex wakes more per apply round trip). No wake-up is lost: a
+     * waiter checks announced under j->mu before it sleeps. The pool's
+     * reference, dropped after, keeps j alive for the broadcast. */
+    pthread_cond_broadcast(&j->cv);
+    mpx__pool_job_unref(j);
 }
 
 /* Parse the committed output records of slot si into its job (j->mu held).

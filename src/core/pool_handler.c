@@ -394,33 +394,46 @@ static bool rings_nonempty(mpx_pool *p)
     return false;
 }
 
-/* Returns true when the handler slept in poll() (false: the spin found work). */
-static bool handler_sleep(mpx_pool *p, uint32_t kick_seen)
+/* Spin, then sleep in poll() until there is work. *deaths is set when the
+ * sleep may have missed a worker's death and check_deaths must run: a
+ * pidfd was readable, poll() timed out or failed, a live worker has no
+ * pidfd in the poll set, or the workers are threads (no pidfds: a thread
+ * that exits rings the doorbell). */
+static void handler_sleep(mpx_pool *p, uint32_t kick_seen, bool *deaths)
 {
     px_hdr *h = p->h;
     for (int i = 0; i < h->spin; i++) {
         mpx__cpu_relax();
         if ((i & 15) == 0 && (rings_nonempty(p) || atomic_load(&p->kick) != kick_seen))
-            return false;
+            return;
     }
     atomic_store_explicit(&h->parent_sleeping, 1, memory_order_seq_cst);
     PX_FENCE();
+    *deaths = p->threads;
     if (!rings_nonempty(p) && atomic_load(&p->kick) == kick_seen) {
         struct pollfd fds[1 + 256];
         int nf = 0;
         fds[nf++] = (struct pollfd){.fd = p->evfd, .events = POLLIN};
-        for (int wi = 0; wi < p->n && nf < (int)MPX__ARRAY_LEN(fds); wi++)
-            if (p->w[wi].alive && p->w[wi].pidfd >= 0)
+        for (int wi = 0; wi < p->n; wi++) {
+            if (!p->w[wi].alive)
+                continue;
+            if (p->w[wi].pidfd >= 0 && nf < (int)MPX__ARRAY_LEN(fds))
                 fds[nf++] = (struct pollfd){.fd = p->w[wi].pidfd, .events = POLLIN};
+            else
+                *deaths = true; /* not watched: check after every sleep */
+        }
         int tmo = p->timed_inflight ? 5 : (p->threads || p->missing ? 100 : 1000);
-        poll(fds, (nfds_t)nf, tmo);
+        if (poll(fds, (nfds_t)nf, tmo) <= 0)
+            *deaths = true;
+        for (int i = 1; i < nf && !*deaths; i++)
+            if (fds[i].revents)
+                *deaths = true;
     }
     uint64_t v;
     ssize_t r = read(p->evfd, &v, 8);
     (void)r;
     atomic_store_explicit(&h->parent_sleeping, 0, memory_order_relaxed);
     atomic_store_explicit(&h->bell_pending, 0, memory_order_seq_cst);
-    return true;
 }
 
 static bool any_slot_busy(mpx_pool *p)
@@ -467,7 +480,7 @@ void *mpx__pool_handler_main(void *arg)
 {
     mpx_pool *p = arg;
     unsigned iter = 0;
-    bool slept = true;
+    bool deaths = true; /* check_deaths after the next idle pass */
     mpx__pool_in_handler = true;
     int rc = 0;
     for (int i = 0; i < p->n && !rc; i++)
@@ -521,10 +534,12 @@ void *mpx__pool_handler_main(void *arg)
             fail_all(p, MPX_EBROKEN);
         }
         /* pidfds are polled (a system call each) every 64 passes and after
-         * every real sleep (poll() watches them, so a death wakes the
-         * handler); not on each idle pass of a busy map, where it cost two
-         * system calls per ping-pong with the workers */
-        if ((++iter & 63) == 0 || (!progress && slept))
+         * a sleep whose poll() saw one of them readable (poll() watches
+         * them, so a death wakes the handler) or timed out; not on each
+         * pass of a busy map, nor after a sleep that only the doorbell
+         * ended (every apply round trip): that cost a system call per
+         * worker per round trip (#18) */
+        if ((++iter & 63) == 0 || (!progress && deaths))
             progress |= check_deaths(p, true);
         check_timeouts(p);
         pthread_mutex_lock(&p->mu);
@@ -543,9 +558,9 @@ void *mpx__pool_handler_main(void *arg)
             shutdown_workers(p, false);
             break;
         }
-        slept = true;
+        deaths = false;
         if (!progress)
-            slept = handler_sleep(p, kick);
+            handler_sleep(p, kick, &deaths);
     }
     pthread_mutex_lock(&p->mu);
     p->handler_exited = true;

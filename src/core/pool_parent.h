@@ -40,6 +40,7 @@
 #include "os/shmap.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,12 +80,20 @@ typedef struct errrec {
  * the pool has not finished it (refs). The handler reaches it through the
  * job list (p->jobs, while it still has input to feed) and through the
  * slots in flight (pslot.job).
+ *
+ * Size matters (#18): apply_async makes one job per task, and every job
+ * alive at once is fresh memory to touch (a page fault per 4 KiB, ~10 us
+ * each in this project's VMs). So the fields only some types use are in
+ * a union at the end, and a byte apply (mpx__pool_job_new_apply) is
+ * allocated without the map/imap/fixed part (JOB_APPLY_SIZE): the
+ * fields of that part ("not apply_async" below) must only be touched for
+ * jobs of those types (src S_ITEMS/S_ARRAY/S_GEN, J_IMAP*, J_FIXED).
  */
 struct mpx_result {
     uint32_t magic;       /* immutable (0 once freed) */
+    int refs;             /* j->mu: user + pool (while unfinished or in flight) */
     pthread_mutex_t mu;
     pthread_cond_t cv;    /* waiters of this job: result_wait, imap next */
-    int refs;             /* j->mu: user + pool (while unfinished or in flight) */
     mpx_pool *pool;       /* written under both p->mu and j->mu (job_after
                            * clears it when the pool is done with the job):
                            * readers hold either */
@@ -93,19 +102,22 @@ struct mpx_result {
     int fn_idx;           /* immutable (submit, under p->mu, before queueing) */
     /* source: immutable after submit, except where said */
     int src;              /* immutable: S_* */
-    const mpx_bytes *items; /* immutable (S_ITEMS) */
-    const unsigned char *base; /* immutable (S_ARRAY) */
-    size_t size;          /* immutable (S_ARRAY) */
-    mpx_bytes *enc;       /* immutable: owned copies (apply, starmap) */
-    size_t nenc;          /* immutable */
-    mpx_gen_fn gen;       /* immutable; called by the handler with j->mu held */
-    void *gstate;         /* immutable */
-    int gen_err;          /* j->mu */
-    size_t total;         /* j->mu: SIZE_MAX until known */
-    size_t fed;           /* j->mu: items put into slots */
     bool input_done;      /* j->mu */
     bool in_list;         /* handler only, written under p->mu (submit sets it
                            * under p->mu before the handler can see the job) */
+    bool ready;           /* j->mu: outcome final: readable (callbacks run
+                           * after this) */
+    bool announced;       /* j->mu for writes (__atomic release store); read
+                           * without the lock by result_wait's spin (acquire):
+                           * callbacks done, waiters see it ready (Python sets
+                           * the event after the callback) */
+    bool canceled;        /* j->mu; stable once ready (job_after reads it then) */
+    bool user_gone;       /* j->mu */
+    bool bar;             /* immutable */
+    mpx_bytes *enc;       /* immutable: owned copies (apply, starmap) */
+    size_t nenc;          /* immutable */
+    size_t total;         /* j->mu: SIZE_MAX until known */
+    size_t fed;           /* j->mu: items put into slots */
     size_t chunksize;     /* immutable */
     int64_t timeout_ns;   /* immutable: per item; 0 none */
     /* results */
@@ -115,39 +127,61 @@ struct mpx_result {
     size_t nfailed;       /* j->mu; stable once ready (job_after reads it then) */
     errrec *errs;         /* j->mu */
     size_t nerrs, caperrs; /* j->mu */
-    bool ready;           /* j->mu: outcome final: readable (callbacks run
-                           * after this) */
-    bool announced;       /* j->mu for writes (__atomic release store); read
-                           * without the lock by result_wait's spin (acquire):
-                           * callbacks done, waiters see it ready (Python sets
-                           * the event after the callback) */
-    bool canceled;        /* j->mu; stable once ready (job_after reads it then) */
-    bool user_gone;       /* j->mu */
     size_t inflight;      /* j->mu: slots */
-    /* imap consumer: j->mu */
-    size_t cpos;
-    size_t consumed;
-    size_t *uq;           /* immutable pointer (entries: j->mu) */
-    size_t uq_head, uq_tail;
-    unsigned char *cur;
-    errrec last_err;
-    bool has_last_err;
-    bool win_blocked;
-    /* fixed fast path */
-    mpx__shmap fx;        /* immutable mapping (its contents: the workers and
-                           * the handler, atomics in px_fixed_ctl) */
-    size_t fx_slots;      /* j->mu */
-    /* options */
-    mpx_call_opts o;      /* immutable */
+    /* options: what is read after submission (the rest of mpx_call_opts
+     * is used by the submission call only) */
+    struct {
+        mpx_duration timeout;
+        mpx_result_cb callback, error_callback;
+        void *udata;
+        mpx_progress_cb progress;
+        void *progress_udata;
+    } o;                  /* immutable */
     int64_t last_progress_ns; /* handler only */
-    bool bar;             /* immutable */
     struct mpx_result *next; /* p->mu: the job list */
-    /* apply_async without allocations beyond the result itself: the input
-     * list, a small input and the single result entry live here */
-    mpx_bytes enc1;       /* immutable */
-    ires win1;            /* j->mu (the window of an apply) */
-    unsigned char inl[64]; /* immutable */
+    union {
+        /* apply_async without allocations beyond the result itself: the
+         * input list, a small input and the single result entry live here */
+        struct {
+            mpx_bytes enc1;       /* immutable */
+            ires win1;            /* j->mu (the window of an apply) */
+            unsigned char inl[64]; /* immutable */
+        };
+        /* not apply_async: map, imap, starmap, apply_star, fixed */
+        struct {
+            const mpx_bytes *items;    /* immutable (S_ITEMS) */
+            const unsigned char *base; /* immutable (S_ARRAY) */
+            size_t size;          /* immutable (S_ARRAY) */
+            mpx_gen_fn gen;       /* immutable; called by the handler with j->mu held */
+            void *gstate;         /* immutable */
+            int gen_err;          /* j->mu */
+            /* imap consumer: j->mu */
+            bool has_last_err;
+            bool win_blocked;
+            size_t cpos;
+            size_t consumed;
+            size_t *uq;           /* immutable pointer (entries: j->mu) */
+            size_t uq_head, uq_tail;
+            unsigned char *cur;
+            errrec last_err;
+            /* a big window (mpx__pool_win_alloc): its own mapping, of
+             * huge pages when the system gives them; NULL: win is malloc'd */
+            void *win_map;        /* immutable */
+            size_t win_map_len;   /* immutable */
+            /* fixed fast path */
+            mpx__shmap fx;        /* immutable mapping (its contents: the workers and
+                                   * the handler, atomics in px_fixed_ctl) */
+            size_t fx_slots;      /* j->mu */
+        };
+    };
 };
+
+/* What a byte apply_async job of an input of len bytes is allocated with
+ * (see above): up to the inline input, and only the bytes of inl that the
+ * input uses (a larger input is on the heap). */
+#define JOB_APPLY_INL (sizeof(((struct mpx_result *)0)->inl))
+#define JOB_APPLY_SIZE(len) \
+    (offsetof(struct mpx_result, inl) + ((len) <= JOB_APPLY_INL ? PX_PAD8(len) : 0))
 
 struct mpx_imap {
     uint32_t magic; /* immutable */
@@ -275,6 +309,8 @@ void mpx__pool_touch_job(mpx_pool *p, mpx_result **touched, size_t cap, size_t *
 
 /* pool_job.c */
 mpx_result *mpx__pool_job_new(int type, const mpx_call_opts *o);
+mpx_result *mpx__pool_job_new_apply(const mpx_call_opts *o, size_t len);
+int mpx__pool_win_alloc(mpx_result *j, size_t n);
 void mpx__pool_job_free(mpx_result *j);
 void mpx__pool_job_unref(mpx_result *j);
 void mpx__pool_store_err(mpx_result *j, size_t index, int code, int task_rc, const char *msg,

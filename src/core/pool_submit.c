@@ -18,9 +18,8 @@
 /* The per-call task timeout (mpx_call_opts.timeout): 0 the pool's,
  * MPX_FOREVER none, N > 0 ms; negative is MPX_EINVAL (no task runs in
  * zero time). */
-static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
+static int call_timeout(mpx_pool *p, mpx_duration t, int64_t *ns)
 {
-    mpx_duration t = o ? o->timeout : 0;
     if (t == 0) {
         *ns = p->task_timeout_ns;
         return 0;
@@ -37,7 +36,7 @@ static int call_timeout(mpx_pool *p, const mpx_call_opts *o, int64_t *ns)
  * job is freed. */
 static int submit(mpx_pool *p, mpx_result *j, mpx__fnptr fn)
 {
-    int rc = call_timeout(p, &j->o, &j->timeout_ns);
+    int rc = call_timeout(p, j->o.timeout, &j->timeout_ns);
     if (rc) {
         mpx__pool_job_free(j);
         return rc;
@@ -47,10 +46,10 @@ static int submit(mpx_pool *p, mpx_result *j, mpx__fnptr fn)
         j->cap = cap ? cap : 1;
     }
     if (!j->win) {
-        j->win = calloc(j->cap ? j->cap : 1, sizeof *j->win);
-        if (j->type == J_IMAPU)
+        int wrc = mpx__pool_win_alloc(j, j->cap ? j->cap : 1);
+        if (!wrc && j->type == J_IMAPU)
             j->uq = calloc(j->cap ? j->cap : 1, sizeof *j->uq);
-        if (!j->win || (j->type == J_IMAPU && !j->uq)) {
+        if (wrc || (j->type == J_IMAPU && !j->uq)) {
             mpx__pool_job_free(j);
             return -ENOMEM;
         }
@@ -128,13 +127,13 @@ MPX_API int mpx_pool_apply_async(mpx_pool *p, mpx_task_fn fn, const void *in, si
         return rc;
     if (!fn || !out || (!in && len))
         return MPX_EINVAL;
-    mpx_result *j = mpx__pool_job_new(J_APPLY, opts);
+    mpx_result *j = mpx__pool_job_new_apply(opts, len);
     if (!j)
         return -ENOMEM;
     j->kind = PX_K_BYTES;
     j->src = S_ENC;
     j->enc = &j->enc1;
-    void *copy = len <= sizeof j->inl ? j->inl : malloc(len);
+    void *copy = len <= JOB_APPLY_INL ? j->inl : malloc(len);
     if (!copy) {
         mpx__pool_job_free(j);
         return -ENOMEM;
@@ -179,7 +178,7 @@ static int map_common(mpx_pool *p, mpx_task_fn fn, const mpx_bytes *items, const
     j->base = base;
     j->size = size;
     j->total = n;
-    j->chunksize = j->o.chunksize ? j->o.chunksize : default_chunksize(p, n);
+    j->chunksize = opts && opts->chunksize ? opts->chunksize : default_chunksize(p, n);
     rc = submit(p, j, (mpx__fnptr)fn);
     if (!rc)
         *out = j;
@@ -274,7 +273,9 @@ static int star_common(mpx_pool *p, int type, mpx_star_fn fn, const mpx_args *co
         j->nenc = i + 1;
     }
     j->total = n;
-    j->chunksize = type == J_APPLY ? 1 : j->o.chunksize ? j->o.chunksize : default_chunksize(p, n);
+    j->chunksize = type == J_APPLY                ? 1
+                   : opts && opts->chunksize ? opts->chunksize
+                                             : default_chunksize(p, n);
     rc = submit(p, j, (mpx__fnptr)fn);
     if (!rc)
         *out = j;
@@ -333,8 +334,8 @@ static int imap_common(mpx_pool *p, int type, mpx_task_fn fn, const mpx_bytes *i
         j->items = items;
         j->total = n;
     }
-    j->chunksize = j->o.chunksize ? j->o.chunksize : 1;
-    size_t la = j->o.lookahead ? j->o.lookahead : (size_t)p->n * 4 * j->chunksize + 1024;
+    j->chunksize = opts && opts->chunksize ? opts->chunksize : 1;
+    size_t la = opts && opts->lookahead ? opts->lookahead : (size_t)p->n * 4 * j->chunksize + 1024;
     if (!gen && la > n)
         la = n ? n : 1;
     j->cap = la;
@@ -417,7 +418,7 @@ MPX_API int mpx_pool_map_fixed(mpx_pool *p, mpx_elem_fn fn, const void *in, size
     /* keep the descriptor at the end of the mapping (fx.size - 4096) */
     unsigned char *m = j->fx.addr;
     px_fixed_desc *d = (px_fixed_desc *)(void *)(m + j->fx.size - 4096);
-    size_t chunk = j->o.chunksize;
+    size_t chunk = opts ? opts->chunksize : 0;
     if (!chunk) {
         chunk = n / ((size_t)p->n * 16);
         if (chunk < 1)
