@@ -94,4 +94,68 @@ static inline void get_expect(mpx_queue *q, const char *s)
     mpx_free(m);
 }
 
+/* MPMC messages: producer, length and sequence, then a checked payload
+ * (test_queue.c, test_queue_crash.c). */
+typedef struct pmsg {
+    uint32_t prod, len;
+    uint64_t seq;
+} pmsg;
+
+static inline size_t msg_len(uint64_t prod, uint64_t seq)
+{
+    uint64_t r = mix64(prod * 7919 + seq);
+    if (r % 50 == 0)
+        return sizeof(pmsg) + (size_t)(r >> 20) % 30000; /* some larger than a 16 KiB ring */
+    return sizeof(pmsg) + (size_t)(r >> 20) % 300;
+}
+
+static inline void make_msg(unsigned char *b, uint32_t prod, uint64_t seq, size_t *len)
+{
+    size_t n = msg_len(prod, seq);
+    pmsg h = {prod, (uint32_t)n, seq};
+    memcpy(b, &h, sizeof h);
+    fill(b + sizeof h, n - sizeof h, prod, seq);
+    *len = n;
+}
+
+/* 0 ok, else why not. */
+static inline int verify_msg(const unsigned char *b, size_t n, pmsg *out)
+{
+    if (n < sizeof(pmsg))
+        return 1;
+    memcpy(out, b, sizeof *out);
+    if (out->len != n || msg_len(out->prod, out->seq) != n)
+        return 2;
+    if (!check_fill(b + sizeof *out, n - sizeof *out, out->prod, out->seq))
+        return 3;
+    return 0;
+}
+
+/* child targets used by test_queue.c and test_queue_crash.c */
+static inline int t_put_after(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    sleep_ms((int)mpx_args_int(a, 1));
+    return mpx_queue_put(q, "late", 4, MPX_FOREVER) ? 1 : 0;
+}
+
+static inline int t_put_big(const mpx_args *a)
+{
+    mpx_queue *q = mpx_args_object(a, 0);
+    size_t len = (size_t)mpx_args_int(a, 1);
+    int count = (int)mpx_args_int(a, 2);
+    unsigned char *b = malloc(len ? len : 1);
+    if (!b)
+        return 4;
+    for (int i = 0; i < count; i++) {
+        fill(b, len, len, (uint64_t)i);
+        if (mpx_queue_put(q, b, len, MPX_FOREVER)) {
+            free(b);
+            return 5;
+        }
+    }
+    free(b);
+    return 0;
+}
+
 #endif /* MPX_TEST_QUEUE_UTIL_H */
