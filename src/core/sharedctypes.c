@@ -323,40 +323,46 @@ static inline void copy_elem(void *dst, const void *src, size_t n)
     }
 }
 
-static inline int sh_rw1(shobj *o, size_t i, void *dst, const void *src, bool get)
+/* Lock o for one element's access: 0 (brief hold or full acquire; *brief
+ * says which), MPX_EOWNERDEAD (held; the previous owner died), or an
+ * error (not held). */
+static inline int sh_lock1(shobj *o, bool *brief)
 {
-    unsigned char *at = o->data + i * o->esize;
-    struct mpx_lock *l = o->lock;
-    if (l && MPX__LIKELY(mpx__cas64(&l->w->word, 0, mpx__self_token()))) {
-        /* Taken from free and given back within this call: an RLock needs
-         * no owner thread or count for so brief a hold. Its tid stays 0,
-         * so another thread of this process cannot take the word for its
-         * own (it waits, as for any holder), and a death here is the
-         * usual owner death (the taker sets tid and count). */
-        if (get)
-            copy_elem(dst, at, o->esize);
-        else
-            copy_elem(at, src, o->esize);
-        mpx__lockw_release(l->w);
+    *brief = o->lock && MPX__LIKELY(mpx__lk_enter_brief(o->lock));
+    if (*brief || !o->lock)
         return 0;
-    }
-    int r = 0;
-    if (l) {
-        r = mpx__lk_acquire(l, MPX_FOREVER); /* held already (RLock), or wait */
-        if (r && r != MPX_EOWNERDEAD)
-            return r;
-    }
-    if (get)
-        copy_elem(dst, at, o->esize);
-    else
-        copy_elem(at, src, o->esize);
-    if (l)
-        mpx__lk_release(l);
+    return mpx__lk_acquire(o->lock, MPX_FOREVER); /* held already (RLock), or wait */
+}
+
+static inline void sh_unlock1(shobj *o, bool brief)
+{
+    if (brief)
+        mpx__lk_exit_brief(o->lock);
+    else if (o->lock)
+        mpx__lk_release(o->lock);
+}
+
+static inline int sh_get1(shobj *o, size_t i, void *out)
+{
+    bool brief;
+    int r = sh_lock1(o, &brief);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    copy_elem(out, o->data + i * o->esize, o->esize);
+    sh_unlock1(o, brief);
     return r;
 }
 
-#define sh_get1(o, i, out) sh_rw1((o), (i), (out), (out), true)
-#define sh_set1(o, i, in) sh_rw1((o), (i), (void *)(in), (in), false)
+static inline int sh_set1(shobj *o, size_t i, const void *in)
+{
+    bool brief;
+    int r = sh_lock1(o, &brief);
+    if (r && r != MPX_EOWNERDEAD)
+        return r;
+    copy_elem(o->data + i * o->esize, in, o->esize);
+    sh_unlock1(o, brief);
+    return r;
+}
 
 /* Elements [start, start+count) converted into count values of out_type
  * at out (one locked read; nothing is written to out unless every element

@@ -157,6 +157,25 @@ static inline int mpx__lk_release(struct mpx_lock *l)
     }
     return mpx__lk_release_slow(l);
 }
+/*
+ * A hold that begins and ends inside one library call (a sharedctypes
+ * get or set of one element): taken only from free, with no owner thread
+ * or count recorded for an RLock. Its tid stays 0, so no other thread of
+ * this process can take the word for its own (it waits, as for any
+ * holder), and a death inside the hold is the usual owner death (the
+ * taker sets tid and count). false: the lock is held (maybe by the
+ * caller, an RLock's recursion): use mpx__lk_acquire/_release instead.
+ */
+static inline bool mpx__lk_enter_brief(struct mpx_lock *l)
+{
+    return mpx__cas64(&l->w->word, 0, mpx__self_token());
+}
+
+static inline void mpx__lk_exit_brief(struct mpx_lock *l)
+{
+    mpx__lockw_release(l->w);
+}
+
 /* Owned by the calling process (Lock) or thread (RLock)? */
 bool mpx__lk_is_mine(struct mpx_lock *l);
 /* Append the describe text of l to b (NUL not included). */
